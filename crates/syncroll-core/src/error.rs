@@ -1,0 +1,75 @@
+//! The one error type of the core. Every message names the bad value, so a
+//! user reading it knows what to fix.
+
+use std::path::PathBuf;
+
+/// Everything the catalog and store can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("collection {0:?} does not exist")]
+    CollectionNotFound(String),
+    #[error("collection {0:?} already exists")]
+    CollectionExists(String),
+    #[error("remote {0:?} does not exist")]
+    RemoteNotFound(String),
+    #[error("{} is not under any root; add its folder first with `syncroll roots add`", .0.display())]
+    OutsideRoots(PathBuf),
+    #[error("{} does not exist", .0.display())]
+    PathNotFound(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("root path {} is not valid UTF-8; rename the folder or add a parent folder", .0.display())]
+    NonUtf8Root(PathBuf),
+    #[error("{} is not a photo (not one of the configured photo extensions)", .0.display())]
+    NotAPhoto(PathBuf),
+    #[error("path {0:?} is not absolute")]
+    RelativePath(String),
+    #[error("{} is already a root", .0.display())]
+    RootExists(PathBuf),
+    #[error("{} overlaps root {}: roots may not contain one another", .path.display(), .other.display())]
+    RootOverlaps { path: PathBuf, other: PathBuf },
+    #[error("{} is not a root (see `syncroll roots list`)", .0.display())]
+    RootNotFound(PathBuf),
+    #[error("root {} is followed by folder collection(s) {collections}; delete them first", .root.display())]
+    RootInUse { root: PathBuf, collections: String },
+    #[error(
+        "collection {name:?} follows the folder {}; add or remove photos in that folder instead",
+        .folder.display()
+    )]
+    FolderCollectionMembership { name: String, folder: PathBuf },
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("catalog database: {action}: {source}")]
+    Database {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("catalog database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches what the store was doing to a database error.
+pub(crate) trait DbContext<T> {
+    fn db(self, action: &'static str) -> Result<T>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn db(self, action: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Database { action, source })
+    }
+}

@@ -1,0 +1,16 @@
+//! syncroll's domain and its store.
+//!
+//! Architecture invariant: this crate knows nothing of gRPC, the CLI or any
+//! remote protocol. It owns the catalog (roots, photos), collections, the
+//! naming rules, and the SQLite store they live in.
+
+pub mod error;
+pub mod media;
+pub mod names;
+pub mod reconcile;
+pub mod store;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use store::Store;
+pub use types::*;

@@ -1,0 +1,69 @@
+//! The SQLite store: one database file in the data dir, WAL mode, migrations
+//! embedded in the binary and applied on open.
+//!
+//! Architecture invariant: every multi-row change is one transaction, so a
+//! crash leaves the catalog as it was before or after the change, never
+//! between.
+
+mod collections;
+mod photos;
+mod remotes;
+mod roots;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::error::{DbContext, Error, Result};
+
+pub use collections::NewCollectionSource;
+pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle to the catalog database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the catalog at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .db("parsing the database path")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode; only
+            // an OS crash can lose the last transactions, never corrupt.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| match source {
+                sqlx::Error::Io(source) => Error::Io {
+                    action: "open the catalog database",
+                    path: path.to_path_buf(),
+                    source,
+                },
+                source => Error::Database {
+                    action: "opening",
+                    source,
+                },
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,253 @@
+//! Photos: the rows the scanner keeps true, the folder-collection membership
+//! that follows them, and paged reads for streaming listings.
+
+use std::path::PathBuf;
+
+use sqlx::{Sqlite, Transaction};
+
+use super::Store;
+use crate::error::{DbContext, Result};
+use crate::reconcile::{FoundFile, IndexedFile};
+use crate::types::{
+    CollectionId, ContentHash, FileStat, Photo, PhotoId, RelPath, RootId, unix_now,
+};
+
+/// One batch of changes to a root's photos, applied in one transaction.
+#[derive(Debug, Default)]
+pub struct PhotoChanges {
+    pub removed: Vec<PhotoId>,
+    pub renamed: Vec<(PhotoId, FoundFile)>,
+    pub rehashed: Vec<(PhotoId, FoundFile, ContentHash)>,
+    pub added: Vec<(FoundFile, ContentHash)>,
+}
+
+impl PhotoChanges {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty()
+            && self.renamed.is_empty()
+            && self.rehashed.is_empty()
+            && self.added.is_empty()
+    }
+}
+
+/// Which photos a listing wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhotoFilterQuery {
+    pub collection: Option<CollectionId>,
+}
+
+/// Where the previous page of a listing ended (keyset pagination, so a page
+/// costs the same however deep into the catalog it is).
+#[derive(Debug, Clone, Default)]
+pub struct PhotoPageCursor {
+    after: Option<(i64, Vec<u8>)>,
+}
+
+type PhotoRow = (i64, i64, String, String, Vec<u8>, i64, i64, i64, Vec<u8>);
+
+fn photo_from_row(
+    (id, root_id, root_path, root_state, rel, size, mtime_ns, inode, hash): PhotoRow,
+) -> Photo {
+    let mut digest = [0u8; 32];
+    if hash.len() == 32 {
+        digest.copy_from_slice(&hash);
+    }
+    Photo {
+        id: PhotoId(id),
+        root_id: RootId(root_id),
+        root_path: PathBuf::from(root_path),
+        root_missing: root_state == "missing",
+        rel_path: RelPath::from_bytes(rel),
+        stat: FileStat {
+            size: size as u64,
+            mtime_ns,
+            inode: inode as u64,
+        },
+        hash: ContentHash(digest),
+    }
+}
+
+impl Store {
+    /// The rows of `root` at `scope` or below it.
+    pub async fn indexed_files(&self, root: RootId, scope: &RelPath) -> Result<Vec<IndexedFile>> {
+        let (low, high) = scope.descendant_range();
+        let rows: Vec<(i64, Vec<u8>, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, rel_path, size, mtime_ns, inode FROM photos
+             WHERE root_id = ?1 AND (?2 = x'' OR rel_path = ?2 OR (rel_path >= ?3 AND rel_path < ?4))",
+        )
+        .bind(root.0)
+        .bind(scope.as_bytes())
+        .bind(low)
+        .bind(high)
+        .fetch_all(&self.pool)
+        .await
+        .db("reading indexed files")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, rel, size, mtime_ns, inode)| IndexedFile {
+                id: PhotoId(id),
+                rel_path: RelPath::from_bytes(rel),
+                stat: FileStat {
+                    size: size as u64,
+                    mtime_ns,
+                    inode: inode as u64,
+                },
+            })
+            .collect())
+    }
+
+    /// Applies one batch of scan results to `root` in one transaction, and
+    /// keeps folder collections following their folders.
+    pub async fn apply_photo_changes(&self, root: RootId, changes: &PhotoChanges) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = unix_now();
+        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let folders = folder_collections(&mut tx, root).await?;
+        // Removals first, then renames, so a path freed by one can be taken
+        // by another within the batch without a uniqueness conflict.
+        for id in &changes.removed {
+            sqlx::query("DELETE FROM photos WHERE id = ?")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .db("removing a photo")?;
+        }
+        for (id, file) in &changes.renamed {
+            sqlx::query(
+                "UPDATE photos SET rel_path = ?, size = ?, mtime_ns = ?, inode = ?, indexed_at = ?
+                 WHERE id = ?",
+            )
+            .bind(file.rel_path.as_bytes())
+            .bind(file.stat.size as i64)
+            .bind(file.stat.mtime_ns)
+            .bind(file.stat.inode as i64)
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .db("renaming a photo")?;
+            sync_folder_membership(&mut tx, &folders, *id, &file.rel_path, now).await?;
+        }
+        for (id, file, hash) in &changes.rehashed {
+            sqlx::query(
+                "UPDATE photos SET size = ?, mtime_ns = ?, inode = ?, blake3 = ?, indexed_at = ?
+                 WHERE id = ?",
+            )
+            .bind(file.stat.size as i64)
+            .bind(file.stat.mtime_ns)
+            .bind(file.stat.inode as i64)
+            .bind(&hash.0[..])
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .db("updating a photo")?;
+        }
+        for (file, hash) in &changes.added {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(root.0)
+            .bind(file.rel_path.as_bytes())
+            .bind(file.stat.size as i64)
+            .bind(file.stat.mtime_ns)
+            .bind(file.stat.inode as i64)
+            .bind(&hash.0[..])
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .db("adding a photo")?;
+            sync_folder_membership(&mut tx, &folders, PhotoId(id), &file.rel_path, now).await?;
+        }
+        tx.commit().await.db("committing scan results")?;
+        Ok(())
+    }
+
+    /// Photo count over the whole catalog.
+    pub async fn photo_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos")
+            .fetch_one(&self.pool)
+            .await
+            .db("counting photos")?;
+        Ok(n as u64)
+    }
+
+    /// The next page of a listing, ordered by root and path; an empty page
+    /// ends it.
+    pub async fn photos_page(
+        &self,
+        filter: PhotoFilterQuery,
+        cursor: &mut PhotoPageCursor,
+        page_size: u32,
+    ) -> Result<Vec<Photo>> {
+        let (after_root, after_path) = cursor.after.clone().unwrap_or((i64::MIN, Vec::new()));
+        let rows: Vec<PhotoRow> = sqlx::query_as(
+            "SELECT p.id, p.root_id, r.path, r.state, p.rel_path, p.size, p.mtime_ns, p.inode, p.blake3
+             FROM photos p JOIN roots r ON r.id = p.root_id
+             WHERE (p.root_id, p.rel_path) > (?1, ?2)
+               AND (?3 IS NULL OR EXISTS (SELECT 1 FROM collection_photos cp
+                                          WHERE cp.collection_id = ?3 AND cp.photo_id = p.id))
+             ORDER BY p.root_id, p.rel_path
+             LIMIT ?4",
+        )
+        .bind(after_root)
+        .bind(after_path)
+        .bind(filter.collection.map(|c| c.0))
+        .bind(i64::from(page_size))
+        .fetch_all(&self.pool)
+        .await
+        .db("listing photos")?;
+        let photos: Vec<Photo> = rows.into_iter().map(photo_from_row).collect();
+        if let Some(last) = photos.last() {
+            cursor.after = Some((last.root_id.0, last.rel_path.as_bytes().to_vec()));
+        }
+        Ok(photos)
+    }
+}
+
+/// The folder collections following a folder of `root`: (id, folder).
+async fn folder_collections(
+    tx: &mut Transaction<'_, Sqlite>,
+    root: RootId,
+) -> Result<Vec<(CollectionId, RelPath)>> {
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, folder_rel_path FROM collections WHERE kind = 'folder' AND folder_root_id = ?",
+    )
+    .bind(root.0)
+    .fetch_all(&mut **tx)
+    .await
+    .db("reading folder collections")?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, rel)| (CollectionId(id), RelPath::from_bytes(rel)))
+        .collect())
+}
+
+/// Makes `photo` a member of exactly the folder collections whose folder
+/// holds `rel_path` (manual memberships are left as they are).
+async fn sync_folder_membership(
+    tx: &mut Transaction<'_, Sqlite>,
+    folders: &[(CollectionId, RelPath)],
+    photo: PhotoId,
+    rel_path: &RelPath,
+    now: i64,
+) -> Result<()> {
+    for (collection, folder) in folders {
+        let sql = if folder.contains(rel_path) {
+            "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at) VALUES (?, ?, ?)"
+        } else {
+            "DELETE FROM collection_photos WHERE collection_id = ? AND photo_id = ? AND ? IS NOT NULL"
+        };
+        sqlx::query(sql)
+            .bind(collection.0)
+            .bind(photo.0)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .db("updating folder collection membership")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The daemon's configuration: one struct per area, each with its defaults
+//! beside its fields, merged in one place ([`Config::load`]) as
+//! flag over environment over file over default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use syncroll_core::media::DEFAULT_PHOTO_EXTENSIONS;
+
+/// Everything syncrolld can be told; `syncrolld --print-config` prints it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub catalog: CatalogConfig,
+    pub watcher: WatcherConfig,
+    pub remotes: RemotesConfig,
+}
+
+/// Where the daemon keeps its state and listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// SQLite catalog, the `local` remote's folder, the instance lock.
+    pub data_dir: PathBuf,
+    /// The control socket (owner-only).
+    pub socket: PathBuf,
+    /// A `tracing` filter such as `info` or `syncroll_daemon=debug`.
+    pub log_level: String,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        let data_dir = default_data_dir();
+        let socket = default_socket(&data_dir);
+        Self {
+            data_dir,
+            socket,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// How photos are found and indexed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// File extensions indexed as photos (any case).
+    pub photo_extensions: Vec<String>,
+    /// Files hashed at once during a scan.
+    pub hash_workers: usize,
+    /// A full rescan of every root this often, to catch what a watcher
+    /// cannot see (network mounts); 0 turns it off.
+    pub rescan_interval_secs: u64,
+    /// How often roots are checked for being unmounted or back online.
+    pub root_check_interval_secs: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            photo_extensions: DEFAULT_PHOTO_EXTENSIONS.iter().map(|e| (*e).to_owned()).collect(),
+            hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            rescan_interval_secs: 6 * 3600,
+            root_check_interval_secs: 5,
+        }
+    }
+}
+
+/// The file watcher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatcherConfig {
+    pub enabled: bool,
+    /// Events for one file are merged over this window before indexing.
+    pub debounce_ms: u64,
+    /// While the watcher is degraded (watch limit, overflow), roots are
+    /// rescanned this often instead.
+    pub fallback_rescan_interval_secs: u64,
+    /// Most folders watched in all; past it the watcher degrades to rescans
+    /// as if the system's inotify limit had been hit. 0: only the system's
+    /// limit applies.
+    pub max_watched_dirs: u64,
+}
+
+impl Default for WatcherConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            debounce_ms: 300,
+            fallback_rescan_interval_secs: 60,
+            max_watched_dirs: 0,
+        }
+    }
+}
+
+/// Remotes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemotesConfig {
+    /// Used by collections created without `--remote`.
+    pub default: String,
+}
+
+impl Default for RemotesConfig {
+    fn default() -> Self {
+        Self {
+            default: "local".to_owned(),
+        }
+    }
+}
+
+/// What the command line (and its environment variables) said.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Merges flag over environment over file over default.
+    ///
+    /// Without `--config`, `$XDG_CONFIG_HOME/syncroll/syncrolld.toml` is read
+    /// when it exists. A socket not set anywhere follows the data dir.
+    pub fn load(overrides: Overrides) -> anyhow::Result<Self> {
+        let explicit = overrides.config_file.is_some();
+        let file = overrides.config_file.or_else(default_config_file);
+        let mut config = match file {
+            Some(path) if explicit || path.exists() => Self::from_file(&path)?,
+            _ => Self::default(),
+        };
+        let socket_from_file = config.daemon.socket != DaemonConfig::default().socket;
+        if let Some(dir) = overrides.data_dir {
+            config.daemon.data_dir = dir;
+        }
+        config.daemon.data_dir = absolute(&config.daemon.data_dir)?;
+        match overrides.socket {
+            Some(socket) => config.daemon.socket = socket,
+            None if !socket_from_file => config.daemon.socket = default_socket(&config.daemon.data_dir),
+            None => {}
+        }
+        config.daemon.socket = absolute(&config.daemon.socket)?;
+        if let Some(level) = overrides.log_level {
+            config.daemon.log_level = level;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.catalog.hash_workers >= 1,
+            "catalog.hash_workers = {} must be at least 1",
+            self.catalog.hash_workers
+        );
+        anyhow::ensure!(
+            self.catalog.root_check_interval_secs >= 1,
+            "catalog.root_check_interval_secs = {} must be at least 1",
+            self.catalog.root_check_interval_secs
+        );
+        anyhow::ensure!(
+            !self.catalog.photo_extensions.is_empty(),
+            "catalog.photo_extensions is empty: nothing would be indexed"
+        );
+        syncroll_core::names::validate_name("remote", &self.remotes.default)?;
+        Ok(())
+    }
+
+    /// The effective config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("making {} absolute", path.display()))
+}
+
+fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "syncroll")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".syncroll"))
+}
+
+fn default_config_file() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "syncroll")
+        .map(|dirs| dirs.config_dir().join("syncrolld.toml"))
+}
+
+/// `$XDG_RUNTIME_DIR/syncroll/syncroll.sock`, else `<data-dir>/syncroll.sock`.
+pub fn default_socket(data_dir: &Path) -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(run) if !run.is_empty() => PathBuf::from(run).join("syncroll").join("syncroll.sock"),
+        _ => data_dir.join("syncroll.sock"),
+    }
+}

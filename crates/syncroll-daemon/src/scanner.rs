@@ -1,0 +1,559 @@
+//! The scanner keeps `photos` true to the disk: full scans of roots and
+//! partial scans of the paths the watcher reports, one request at a time so
+//! two scans never reconcile the same rows at once.
+//!
+//! Invariants:
+//! - A root that cannot be read, or reads as empty while the catalog holds
+//!   photos for it, is marked missing; its photos are kept. Absence is never
+//!   read as deletion.
+//! - A file is hashed only when its (size, mtime, inode) changed.
+//! - Scan results land in batches of at most [`APPLY_BATCH`] files, each one
+//!   transaction, so progress is visible and memory stays bounded.
+
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use syncroll_core::media::{PhotoFilter, is_ignored_name};
+use syncroll_core::reconcile::{self, FoundFile};
+use syncroll_core::store::PhotoChanges;
+use syncroll_core::{ContentHash, FileStat, RelPath, Root, RootId, RootState, Store, unix_now};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::status::LiveStatus;
+
+/// Files hashed and written per transaction.
+const APPLY_BATCH: usize = 256;
+/// Read buffer for streaming hashes: large enough for sequential disk reads,
+/// small enough that several workers stay well under a few MiB.
+const HASH_BUF_BYTES: usize = 1 << 20;
+/// A file still changing after this many hash attempts is left for the next
+/// event (it is being written, e.g. a card import in progress).
+const HASH_ATTEMPTS: usize = 3;
+
+/// Why a scan runs; shown in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanReason {
+    Startup,
+    Rescan,
+    RootAdded,
+    RootOnline,
+    WatcherEvent,
+    WatcherFallback,
+    Periodic,
+}
+
+impl ScanReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Rescan => "rescan",
+            Self::RootAdded => "root-added",
+            Self::RootOnline => "root-online",
+            Self::WatcherEvent => "watcher",
+            Self::WatcherFallback => "watcher-fallback",
+            Self::Periodic => "periodic",
+        }
+    }
+}
+
+/// What one or more scans changed.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSummary {
+    pub files_seen: u64,
+    pub files_hashed: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub renamed: u64,
+    pub missing_roots: Vec<PathBuf>,
+}
+
+impl ScanSummary {
+    fn absorb(&mut self, other: ScanSummary) {
+        self.files_seen += other.files_seen;
+        self.files_hashed += other.files_hashed;
+        self.added += other.added;
+        self.updated += other.updated;
+        self.removed += other.removed;
+        self.renamed += other.renamed;
+        self.missing_roots.extend(other.missing_roots);
+    }
+}
+
+type ScanResult = Result<ScanSummary, Arc<syncroll_core::Error>>;
+
+/// What to scan.
+#[derive(Debug, Clone)]
+pub enum ScanTarget {
+    /// Every root.
+    All,
+    /// Paths of one root; the empty path is the whole root.
+    Scopes { root: RootId, scopes: Vec<RelPath> },
+}
+
+#[derive(Debug)]
+struct ScanRequest {
+    target: ScanTarget,
+    reason: ScanReason,
+    done: Option<oneshot::Sender<ScanResult>>,
+}
+
+/// Queues scans on the one scanner task.
+#[derive(Debug, Clone)]
+pub struct ScannerHandle {
+    tx: mpsc::UnboundedSender<ScanRequest>,
+}
+
+impl ScannerHandle {
+    /// Queues a scan and returns at once.
+    pub fn request(&self, target: ScanTarget, reason: ScanReason) {
+        // A closed channel means the daemon is shutting down; nothing to do.
+        let _ = self.tx.send(ScanRequest {
+            target,
+            reason,
+            done: None,
+        });
+    }
+
+    /// Queues a scan and waits for it to finish.
+    pub async fn scan(&self, target: ScanTarget, reason: ScanReason) -> ScanResult {
+        let (done, wait) = oneshot::channel();
+        let request = ScanRequest {
+            target,
+            reason,
+            done: Some(done),
+        };
+        if self.tx.send(request).is_err() {
+            return Ok(ScanSummary::default());
+        }
+        wait.await.unwrap_or_else(|_| Ok(ScanSummary::default()))
+    }
+}
+
+/// The scanner task's state.
+#[derive(Debug)]
+pub struct Scanner {
+    store: Store,
+    filter: Arc<PhotoFilter>,
+    status: LiveStatus,
+    hash_workers: usize,
+    /// syncroll's own folders, never indexed even when inside a root.
+    skip_dirs: Arc<Vec<PathBuf>>,
+    cancel: CancellationToken,
+}
+
+impl Scanner {
+    pub fn new(
+        store: Store,
+        filter: PhotoFilter,
+        status: LiveStatus,
+        hash_workers: usize,
+        skip_dirs: Vec<PathBuf>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            filter: Arc::new(filter),
+            status,
+            hash_workers,
+            skip_dirs: Arc::new(skip_dirs),
+            cancel,
+        }
+    }
+
+    /// Starts the scanner task; it ends when `cancel` fires.
+    pub fn spawn(self) -> (ScannerHandle, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(self.run(rx));
+        (ScannerHandle { tx }, task)
+    }
+
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<ScanRequest>) {
+        loop {
+            let request = tokio::select! {
+                request = rx.recv() => match request {
+                    Some(request) => request,
+                    None => return,
+                },
+                () = self.cancel.cancelled() => return,
+            };
+            let span = info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
+            let result = self.handle(&request).instrument(span).await;
+            if let Err(e) = &result {
+                warn!(error = %e, "scan failed");
+            }
+            if let Some(done) = request.done {
+                let _ = done.send(result);
+            }
+        }
+    }
+
+    async fn handle(&self, request: &ScanRequest) -> ScanResult {
+        let started = Instant::now();
+        {
+            let mut scan = self.status.scan();
+            scan.scanning = true;
+            scan.reason = request.reason.as_str().to_owned();
+            scan.files_seen = 0;
+            scan.files_hashed = 0;
+            scan.bytes_hashed = 0;
+            scan.unreadable_entries = 0;
+        }
+        let result = self.scan_target(&request.target).await;
+        let mut scan = self.status.scan();
+        scan.scanning = false;
+        scan.current_root.clear();
+        scan.last_finished_at = unix_now();
+        scan.last_duration_ms = started.elapsed().as_millis() as u64;
+        if let Ok(summary) = &result {
+            if summary.files_hashed > 0 || summary.removed > 0 || summary.renamed > 0 {
+                info!(
+                    seen = summary.files_seen,
+                    hashed = summary.files_hashed,
+                    added = summary.added,
+                    updated = summary.updated,
+                    removed = summary.removed,
+                    renamed = summary.renamed,
+                    ms = scan.last_duration_ms,
+                    "scan finished"
+                );
+            }
+        }
+        result.map_err(Arc::new)
+    }
+
+    async fn scan_target(&self, target: &ScanTarget) -> Result<ScanSummary, syncroll_core::Error> {
+        let roots = self.store.roots().await?;
+        let mut summary = ScanSummary::default();
+        match target {
+            ScanTarget::All => {
+                for root in &roots {
+                    if self.cancel.is_cancelled() {
+                        break;
+                    }
+                    summary.absorb(self.scan_root(root, &[RelPath::root()]).await?);
+                }
+            }
+            ScanTarget::Scopes { root, scopes } => {
+                // The root may have been removed since the request was made.
+                if let Some(root) = roots.iter().find(|r| r.id == *root) {
+                    summary.absorb(self.scan_root(root, &minimal_scopes(scopes)).await?);
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Scans `scopes` of one root and applies what changed.
+    async fn scan_root(&self, root: &Root, scopes: &[RelPath]) -> Result<ScanSummary, syncroll_core::Error> {
+        self.status.scan().current_root = root.path.display().to_string();
+        let mut summary = ScanSummary::default();
+        if let Err(reason) = probe_root(&root.path) {
+            self.set_missing(root, reason).await?;
+            summary.missing_roots.push(root.path.clone());
+            return Ok(summary);
+        }
+        let whole_root = scopes.iter().any(RelPath::is_root);
+
+        let mut found = Vec::new();
+        let mut unreadable = Vec::new();
+        let mut indexed = Vec::new();
+        for scope in scopes {
+            let walked = self.walk(&root.path, scope).await;
+            found.extend(walked.found);
+            unreadable.extend(walked.unreadable);
+            indexed.extend(self.store.indexed_files(root.id, scope).await?);
+        }
+        summary.files_seen = found.len() as u64;
+        self.status.scan().unreadable_entries += unreadable.len() as u64;
+
+        if whole_root && found.is_empty() && !indexed.is_empty() {
+            let reason = format!(
+                "the folder is empty but the catalog holds {} photos from it: is the disk mounted?",
+                indexed.len()
+            );
+            self.set_missing(root, reason).await?;
+            summary.missing_roots.push(root.path.clone());
+            return Ok(summary);
+        }
+        if root.state != RootState::Online {
+            info!(root = %root.path.display(), "root is back online");
+            self.store.set_root_state(root.id, &RootState::Online).await?;
+        }
+
+        let plan = reconcile::plan(indexed, found, &unreadable);
+        summary.removed = plan.removed.len() as u64;
+        summary.renamed = plan.renamed.len() as u64;
+        self.store
+            .apply_photo_changes(
+                root.id,
+                &PhotoChanges {
+                    removed: plan.removed,
+                    renamed: plan.renamed,
+                    ..PhotoChanges::default()
+                },
+            )
+            .await?;
+
+        let to_hash = plan
+            .changed_files
+            .into_iter()
+            .map(|(id, file)| (Some(id), file))
+            .chain(plan.new_files.into_iter().map(|file| (None, file)));
+        self.hash_and_apply(root, to_hash, &mut summary).await?;
+        if whole_root && !self.cancel.is_cancelled() {
+            self.store.mark_root_scanned(root.id).await?;
+        }
+        Ok(summary)
+    }
+
+    async fn set_missing(&self, root: &Root, reason: String) -> Result<(), syncroll_core::Error> {
+        let state = RootState::Missing { reason };
+        if root.state != state {
+            if let RootState::Missing { reason } = &state {
+                warn!(root = %root.path.display(), %reason, "root is missing; its photos are kept");
+            }
+            self.store.set_root_state(root.id, &state).await?;
+        }
+        Ok(())
+    }
+
+    async fn walk(&self, root: &Path, scope: &RelPath) -> Walked {
+        let (root, scope) = (root.to_path_buf(), scope.clone());
+        let (filter, skip, cancel, status) = (
+            self.filter.clone(),
+            self.skip_dirs.clone(),
+            self.cancel.clone(),
+            self.status.clone(),
+        );
+        tokio::task::spawn_blocking(move || walk(&root, &scope, &filter, &skip, &cancel, &status))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Hashes files with `hash_workers` at once and applies the results in
+    /// batches.
+    async fn hash_and_apply(
+        &self,
+        root: &Root,
+        files: impl Iterator<Item = (Option<syncroll_core::PhotoId>, FoundFile)>,
+        summary: &mut ScanSummary,
+    ) -> Result<(), syncroll_core::Error> {
+        let mut files = files.peekable();
+        let mut in_flight = JoinSet::new();
+        let mut batch = PhotoChanges::default();
+        while files.peek().is_some() || !in_flight.is_empty() {
+            while in_flight.len() < self.hash_workers && !self.cancel.is_cancelled() {
+                let Some((id, file)) = files.next() else { break };
+                let path = file.rel_path.under(&root.path);
+                in_flight.spawn_blocking(move || (id, hash_stable(&path, file)));
+            }
+            let Some(joined) = in_flight.join_next().await else { break };
+            let Ok((id, hashed)) = joined else { continue };
+            let Some((file, hash)) = hashed else { continue };
+            summary.files_hashed += 1;
+            {
+                let mut scan = self.status.scan();
+                scan.files_hashed += 1;
+                scan.bytes_hashed += file.stat.size;
+            }
+            match id {
+                Some(id) => {
+                    summary.updated += 1;
+                    batch.rehashed.push((id, file, hash));
+                }
+                None => {
+                    summary.added += 1;
+                    batch.added.push((file, hash));
+                }
+            }
+            if batch.rehashed.len() + batch.added.len() >= APPLY_BATCH {
+                self.store.apply_photo_changes(root.id, &std::mem::take(&mut batch)).await?;
+            }
+        }
+        self.store.apply_photo_changes(root.id, &batch).await
+    }
+}
+
+/// Drops scopes that lie inside another scope of the same request.
+fn minimal_scopes(scopes: &[RelPath]) -> Vec<RelPath> {
+    let mut sorted: Vec<RelPath> = scopes.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut kept: Vec<RelPath> = Vec::new();
+    for scope in sorted {
+        if !kept.iter().any(|k| k.contains(&scope)) {
+            kept.push(scope);
+        }
+    }
+    kept
+}
+
+/// Ok when the root folder can be listed; otherwise why not, in words.
+pub fn probe_root(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("the folder does not exist: is the disk unmounted?".to_owned())
+        }
+        Err(e) => Err(format!("cannot read the folder: {e}")),
+        Ok(meta) if !meta.is_dir() => Err("the path is no longer a folder".to_owned()),
+        Ok(_) => std::fs::read_dir(path)
+            .map(|_| ())
+            .map_err(|e| format!("cannot list the folder: {e}")),
+    }
+}
+
+/// What a walk of one scope found.
+#[derive(Debug, Default)]
+struct Walked {
+    found: Vec<FoundFile>,
+    unreadable: Vec<RelPath>,
+}
+
+fn walk(
+    root: &Path,
+    scope: &RelPath,
+    filter: &PhotoFilter,
+    skip: &[PathBuf],
+    cancel: &CancellationToken,
+    status: &LiveStatus,
+) -> Walked {
+    let mut walked = Walked::default();
+    let start = scope.under(root);
+    // Symlinks are not followed (as rsync and Syncthing do by default): a
+    // link cannot pull in a tree twice or loop, and the watcher could not
+    // see inside it anyway. Add the target as a root of its own instead.
+    let entries = walkdir::WalkDir::new(&start)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || (!is_ignored_name(e.file_name().as_bytes()) && !skip.iter().any(|s| s == e.path()))
+        });
+    for entry in entries {
+        if cancel.is_cancelled() {
+            // A cancelled walk is incomplete: nothing may be read as removed.
+            walked.unreadable.push(scope.clone());
+            break;
+        }
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let not_found = e.io_error().map(std::io::Error::kind) == Some(std::io::ErrorKind::NotFound);
+                if e.depth() == 0 && not_found {
+                    // The scope itself is gone: everything under it was removed.
+                    break;
+                }
+                let path = e.path().unwrap_or(&start);
+                warn!(path = %path.display(), error = %e, "cannot read; photos under it are kept as they are");
+                walked.unreadable.push(RelPath::from_child(root, path).unwrap_or_else(|| scope.clone()));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() || !filter.is_photo(entry.file_name().as_bytes()) {
+            continue;
+        }
+        let Some(rel_path) = RelPath::from_child(root, entry.path()) else { continue };
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(e) => {
+                warn!(path = %entry.path().display(), error = %e, "cannot stat; left as it was");
+                walked.unreadable.push(rel_path);
+                continue;
+            }
+        };
+        if !rel_path.is_utf8() {
+            warn!(path = ?entry.path(), "file name is not valid UTF-8; indexed under its raw bytes");
+        }
+        walked.found.push(FoundFile {
+            rel_path,
+            stat: stat_of(&meta),
+        });
+        if walked.found.len() % 1000 == 0 {
+            status.scan().files_seen += 1000;
+        }
+    }
+    status.scan().files_seen += (walked.found.len() % 1000) as u64;
+    walked
+}
+
+fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    FileStat {
+        size: meta.size(),
+        mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+        inode: meta.ino(),
+    }
+}
+
+/// Hashes a file whose stat holds still while it is read. Returns `None`
+/// for a file that vanished, cannot be read, or keeps changing.
+fn hash_stable(path: &Path, mut file: FoundFile) -> Option<(FoundFile, ContentHash)> {
+    for _ in 0..HASH_ATTEMPTS {
+        match hash_file(path) {
+            Ok((before, hash, after)) if before == after => {
+                file.stat = after;
+                return Some((file, hash));
+            }
+            Ok(_) => debug!(path = %path.display(), "file changed while hashing; trying again"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "cannot read photo; skipped this time");
+                return None;
+            }
+        }
+    }
+    info!(path = %path.display(), "file is still being written; it will be indexed when it settles");
+    None
+}
+
+/// Streams the file through BLAKE3; returns its stat before and after.
+fn hash_file(path: &Path) -> std::io::Result<(FileStat, ContentHash, FileStat)> {
+    let mut file = std::fs::File::open(path)?;
+    let before = stat_of(&file.metadata()?);
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; HASH_BUF_BYTES];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    // Compare against the path, not the handle: a save-by-rename replaces
+    // the file under us without changing what the handle sees.
+    let after = stat_of(&std::fs::metadata(path)?);
+    Ok((before, ContentHash(*hasher.finalize().as_bytes()), after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(s: &str) -> RelPath {
+        RelPath::from_bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn inner_scopes_are_dropped() {
+        let kept = minimal_scopes(&[rel("a/b"), rel("a"), rel("c/x.jpg"), rel("a/b/c.jpg"), rel("ab")]);
+        assert_eq!(kept, vec![rel("a"), rel("ab"), rel("c/x.jpg")]);
+    }
+
+    #[test]
+    fn hash_matches_blake3_of_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        std::fs::write(&path, b"hello photo").unwrap();
+        let (before, hash, after) = hash_file(&path).unwrap();
+        assert_eq!(before, after);
+        assert_eq!(hash.0, *blake3::hash(b"hello photo").as_bytes());
+    }
+}

@@ -1,0 +1,23 @@
+//! Compiles `proto/syncroll/v1/*.proto` with protox, so a fresh machine needs
+//! no `protoc`. The descriptor set is kept for gRPC server reflection.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let proto_file = proto_root.join("syncroll/v1/syncroll.proto");
+    // Without this, editing the .proto would not rebuild the crate.
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+
+    let descriptors = protox::compile([&proto_file], [&proto_root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("syncroll_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}
