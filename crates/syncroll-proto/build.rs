@@ -18,6 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // The CLI's `--json` output is the reply itself, serialised.
+        .type_attribute(".syncroll.v1", "#[derive(serde::Serialize)]")
+        .field_attribute(
+            ".syncroll.v1.Photo.path_raw",
+            "#[serde(skip_serializing_if = \"Vec::is_empty\")]",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

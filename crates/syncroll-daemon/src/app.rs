@@ -227,10 +227,11 @@ impl App {
         let mut located = Vec::with_capacity(paths.len());
         for path in paths {
             let path = existing_path(path)?;
+            let (root, rel) = self.store.locate(&path).await?;
             if path.is_file() && !self.filter.is_photo(file_name_bytes(&path)) {
                 return Err(Error::NotAPhoto(path).into());
             }
-            located.push(self.store.locate(&path).await?);
+            located.push((root, rel));
         }
         let mut added = 0;
         for (root, rel) in &located {

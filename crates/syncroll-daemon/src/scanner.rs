@@ -370,6 +370,9 @@ impl Scanner {
                     batch.rehashed.push((id, file, hash));
                 }
                 None => {
+                    if !file.rel_path.is_utf8() {
+                        warn!(path = ?file.rel_path.under(&root.path), "file name is not valid UTF-8; indexed under its raw bytes");
+                    }
                     summary.added += 1;
                     batch.added.push((file, hash));
                 }
@@ -468,9 +471,6 @@ fn walk(
                 continue;
             }
         };
-        if !rel_path.is_utf8() {
-            warn!(path = ?entry.path(), "file name is not valid UTF-8; indexed under its raw bytes");
-        }
         walked.found.push(FoundFile {
             rel_path,
             stat: stat_of(&meta),

@@ -1,0 +1,80 @@
+//! `syncroll status`.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use syncroll_proto::v1 as pb;
+
+use super::{bytes, count};
+use crate::Client;
+use crate::output::{Failure, Output};
+
+pub async fn run(mut client: Client, out: Output) -> Result<(), Failure> {
+    let status = client.daemon.get_status(pb::GetStatusRequest {}).await?.into_inner();
+    out.document(&status, || human(&status));
+    Ok(())
+}
+
+fn human(s: &pb::GetStatusResponse) -> String {
+    let mut text = String::new();
+    let uptime = indicatif::HumanDuration(Duration::from_secs(s.uptime_seconds));
+    let _ = writeln!(text, "syncrolld {}, up {uptime}", s.version);
+    let _ = writeln!(text, "data dir   {}", s.data_dir);
+    let _ = writeln!(text, "socket     {}", s.socket_path);
+    let _ = writeln!(
+        text,
+        "catalog    {} photos in {} roots, {} collections",
+        count(s.photo_count),
+        s.roots.len(),
+        s.collection_count
+    );
+    if let Some(scan) = &s.scan {
+        let _ = writeln!(text, "scan       {}", scan_line(scan));
+        if scan.unreadable_entries > 0 {
+            let _ = writeln!(
+                text,
+                "           {} files or folders could not be read (see the daemon log)",
+                scan.unreadable_entries
+            );
+        }
+    }
+    if let Some(watcher) = &s.watcher {
+        let _ = write!(text, "watcher    {}", watcher.state);
+        if !watcher.detail.is_empty() {
+            let _ = write!(text, ": {}", watcher.detail);
+        }
+        if watcher.fallback_rescans > 0 {
+            let _ = write!(text, " ({} fallback rescans)", watcher.fallback_rescans);
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(text, "roots");
+    if s.roots.is_empty() {
+        let _ = writeln!(text, "  none yet: add one with `syncroll roots add PATH`");
+    }
+    for root in &s.roots {
+        let _ = writeln!(text, "  {}", super::roots::root_line(root));
+    }
+    text.trim_end().to_owned()
+}
+
+fn scan_line(scan: &pb::ScanProgress) -> String {
+    if scan.scanning {
+        return format!(
+            "scanning {} ({}): {} files seen, {} hashed ({})",
+            scan.current_root,
+            scan.reason,
+            count(scan.files_seen),
+            count(scan.files_hashed),
+            bytes(scan.bytes_hashed)
+        );
+    }
+    if scan.last_finished_at == 0 {
+        return "not yet run".to_owned();
+    }
+    format!(
+        "idle; last scan ({}) took {}",
+        scan.reason,
+        indicatif::HumanDuration(Duration::from_millis(scan.last_duration_ms))
+    )
+}

@@ -1,0 +1,89 @@
+//! `syncroll`: the command-line client. It speaks only the control API;
+//! it never opens the catalog database or a remote itself.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use syncroll_proto::v1::catalog_service_client::CatalogServiceClient;
+use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
+use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
+use tonic::transport::Channel;
+
+use crate::cli::{Cli, Command};
+use crate::output::{Failure, Output};
+
+/// Clients for every service, over one connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub daemon: DaemonServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<Channel>,
+    pub collections: CollectionServiceClient<Channel>,
+}
+
+impl Client {
+    async fn connect(socket: PathBuf) -> Result<Self, Failure> {
+        let channel = syncroll_proto::connect(&socket).await.map_err(|e| Failure::Unreachable {
+            detail: root_cause(&e),
+            socket: socket.clone(),
+        })?;
+        Ok(Self {
+            daemon: DaemonServiceClient::new(channel.clone()),
+            catalog: CatalogServiceClient::new(channel.clone()),
+            collections: CollectionServiceClient::new(channel),
+        })
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The socket the daemon listens on by default; it mirrors syncrolld's rule.
+fn default_socket() -> PathBuf {
+    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|r| !r.is_empty()) {
+        return PathBuf::from(run).join("syncroll").join("syncroll.sock");
+    }
+    let data_dir = std::env::var_os("SYNCROLL_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| directories::ProjectDirs::from("", "", "syncroll").map(|d| d.data_dir().to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from(".syncroll"));
+    data_dir.join("syncroll.sock")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return out.failure(&Failure::Input(format!("cannot start the async runtime: {e}"))),
+    };
+    let socket = cli.socket.unwrap_or_else(default_socket);
+    let result = runtime.block_on(async move {
+        let client = Client::connect(socket).await?;
+        dispatch(client, cli.command, out).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => out.failure(&failure),
+    }
+}
+
+async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), Failure> {
+    match command {
+        Command::Status => commands::status::run(client, out).await,
+        Command::Roots(command) => commands::roots::run(client, command, out).await,
+        Command::Rescan(args) => commands::roots::rescan(client, args, out).await,
+        Command::Collections(command) => commands::collections::run(client, command, out).await,
+        Command::Photos(args) => commands::photos::run(client, args, out).await,
+    }
+}
