@@ -1,0 +1,8 @@
+//! End-to-end tests of the catalog: the real `syncrolld` on temp dirs,
+//! driven through the real `syncroll` binary.
+
+mod collections;
+mod errors;
+mod photos;
+mod roots;
+mod watcher;
