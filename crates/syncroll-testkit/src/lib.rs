@@ -175,17 +175,21 @@ impl Daemon {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// A `syncrolld` command on this daemon's dirs, not yet started.
+    /// The daemon's config file.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// A `syncrolld` command on this daemon's data dir, not yet started;
+    /// the caller adds `--socket` and `--config` as the test needs.
     pub fn command(&self) -> Command {
         let mut command = Command::new(bin_path("syncrolld"));
         command
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--config")
-            .arg(&self.config)
             .env_remove("RUST_LOG")
+            .env_remove("SYNCROLL_SOCKET")
+            .env_remove("SYNCROLL_CONFIG")
             .env_remove("XDG_RUNTIME_DIR");
         command
     }
@@ -200,6 +204,10 @@ impl Daemon {
             .expect("open daemon log");
         let child = self
             .command()
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--config")
+            .arg(&self.config)
             .arg("--log-level")
             .arg("info,syncroll_daemon=debug")
             .stdin(Stdio::null())
