@@ -27,10 +27,12 @@ pub struct Client {
 
 impl Client {
     async fn connect(socket: PathBuf) -> Result<Self, Failure> {
-        let channel = syncroll_proto::connect(&socket).await.map_err(|e| Failure::Unreachable {
-            detail: root_cause(&e),
-            socket: socket.clone(),
-        })?;
+        let channel = syncroll_proto::connect(&socket)
+            .await
+            .map_err(|e| Failure::Unreachable {
+                detail: root_cause(&e),
+                socket: socket.clone(),
+            })?;
         Ok(Self {
             daemon: DaemonServiceClient::new(channel.clone()),
             catalog: CatalogServiceClient::new(channel.clone()),
@@ -55,7 +57,9 @@ fn default_socket() -> PathBuf {
     let data_dir = std::env::var_os("SYNCROLL_DATA_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .or_else(|| directories::ProjectDirs::from("", "", "syncroll").map(|d| d.data_dir().to_path_buf()))
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "syncroll").map(|d| d.data_dir().to_path_buf())
+        })
         .unwrap_or_else(|| PathBuf::from(".syncroll"));
     data_dir.join("syncroll.sock")
 }
@@ -63,9 +67,16 @@ fn default_socket() -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output { json: cli.json };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(e) => return out.failure(&Failure::Input(format!("cannot start the async runtime: {e}"))),
+        Err(e) => {
+            return out.failure(&Failure::Input(format!(
+                "cannot start the async runtime: {e}"
+            )));
+        }
     };
     let socket = cli.socket.unwrap_or_else(default_socket);
     let result = runtime.block_on(async move {

@@ -75,7 +75,8 @@ impl Output {
     /// Prints one JSON document (with `--json`) or the human text.
     pub fn document<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         let text = if self.json {
-            serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
         } else {
             human()
         };

@@ -56,7 +56,14 @@ impl PhotoFilter {
 /// syncroll's own temporary files are never photos, and hidden folders are
 /// not descended into.
 pub fn is_ignored_name(name: &[u8]) -> bool {
-    const TEMP_SUFFIXES: &[&[u8]] = &[b"~", b".tmp", b".temp", b".part", b".crdownload", b".partial"];
+    const TEMP_SUFFIXES: &[&[u8]] = &[
+        b"~",
+        b".tmp",
+        b".temp",
+        b".part",
+        b".crdownload",
+        b".partial",
+    ];
     name.first() == Some(&b'.')
         || name.starts_with(b"~$")
         || name.starts_with(b".syncroll")
@@ -80,7 +87,15 @@ mod tests {
     #[test]
     fn non_photos_hidden_and_temporary_files_are_skipped() {
         let f = PhotoFilter::default();
-        for name in ["notes.txt", "jpg", ".hidden.jpg", "a.jpg~", "a.jpg.part", "~$a.jpg", "noext"] {
+        for name in [
+            "notes.txt",
+            "jpg",
+            ".hidden.jpg",
+            "a.jpg~",
+            "a.jpg.part",
+            "~$a.jpg",
+            "noext",
+        ] {
             assert!(!f.is_photo(name.as_bytes()), "{name}");
         }
     }

@@ -37,7 +37,13 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["Portfolio", "Wedding 2026", "été à Paris", "a", &"x".repeat(128)] {
+        for name in [
+            "Portfolio",
+            "Wedding 2026",
+            "été à Paris",
+            "a",
+            &"x".repeat(128),
+        ] {
             validate_name("collection", name).unwrap();
         }
     }

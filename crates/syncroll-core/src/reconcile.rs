@@ -93,16 +93,27 @@ mod tests {
     use super::*;
 
     fn stat(inode: u64) -> FileStat {
-        FileStat { size: 10, mtime_ns: 5, inode }
+        FileStat {
+            size: 10,
+            mtime_ns: 5,
+            inode,
+        }
     }
     fn rel(s: &str) -> RelPath {
         RelPath::from_bytes(s.as_bytes().to_vec())
     }
     fn row(id: i64, path: &str, inode: u64) -> IndexedFile {
-        IndexedFile { id: PhotoId(id), rel_path: rel(path), stat: stat(inode) }
+        IndexedFile {
+            id: PhotoId(id),
+            rel_path: rel(path),
+            stat: stat(inode),
+        }
     }
     fn file(path: &str, inode: u64) -> FoundFile {
-        FoundFile { rel_path: rel(path), stat: stat(inode) }
+        FoundFile {
+            rel_path: rel(path),
+            stat: stat(inode),
+        }
     }
 
     #[test]

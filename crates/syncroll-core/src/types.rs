@@ -130,7 +130,9 @@ pub enum RootState {
     Online,
     /// Unmounted, emptied or unreadable; the reason says which. Its photos
     /// stay in the catalog.
-    Missing { reason: String },
+    Missing {
+        reason: String,
+    },
 }
 
 impl RootState {

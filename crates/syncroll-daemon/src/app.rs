@@ -111,7 +111,9 @@ impl App {
     pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
         let given = absolute_path(path)?;
         let root = match self.store.root_by_path(&given).await {
-            Err(Error::RootNotFound(_)) => self.store.root_by_path(&canonical_or_given(&given)).await?,
+            Err(Error::RootNotFound(_)) => {
+                self.store.root_by_path(&canonical_or_given(&given)).await?
+            }
             found => found?,
         };
         let forgotten = self.store.remove_root(&root).await?;
@@ -132,7 +134,10 @@ impl App {
             }
         };
         if wait {
-            self.scanner.scan(target, ScanReason::Rescan).await.map_err(AppError::Scan)
+            self.scanner
+                .scan(target, ScanReason::Rescan)
+                .await
+                .map_err(AppError::Scan)
         } else {
             self.scanner.request(target, ScanReason::Rescan);
             Ok(ScanSummary::default())
@@ -178,7 +183,12 @@ impl App {
         Ok(rx)
     }
 
-    pub async fn create_collection(&self, name: &str, folder: &str, remote: &str) -> AppResult<Collection> {
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        folder: &str,
+        remote: &str,
+    ) -> AppResult<Collection> {
         syncroll_core::names::validate_name("collection", name)?;
         let remote = if remote.is_empty() {
             &self.config.remotes.default
@@ -199,7 +209,14 @@ impl App {
         let (root, rel_path) = self.store.locate(&folder).await?;
         Ok(self
             .store
-            .create_collection(name, NewCollectionSource::Folder { root: &root, rel_path: &rel_path }, remote_id)
+            .create_collection(
+                name,
+                NewCollectionSource::Folder {
+                    root: &root,
+                    rel_path: &rel_path,
+                },
+                remote_id,
+            )
             .await?)
     }
 
@@ -222,7 +239,11 @@ impl App {
     /// Adds files or folders to a manual collection. Every path is checked
     /// before anything changes, and each is indexed first, so a photo saved
     /// a moment ago is added rather than missed.
-    pub async fn add_to_collection(&self, name: &str, paths: &[String]) -> AppResult<(u64, Collection)> {
+    pub async fn add_to_collection(
+        &self,
+        name: &str,
+        paths: &[String],
+    ) -> AppResult<(u64, Collection)> {
         let collection = self.store.collection(name).await?;
         let mut located = Vec::with_capacity(paths.len());
         for path in paths {
@@ -239,14 +260,21 @@ impl App {
                 root: root.id,
                 scopes: vec![rel.clone()],
             };
-            self.scanner.scan(scope, ScanReason::Rescan).await.map_err(AppError::Scan)?;
+            self.scanner
+                .scan(scope, ScanReason::Rescan)
+                .await
+                .map_err(AppError::Scan)?;
             added += self.store.add_to_collection(&collection, root, rel).await?;
         }
         Ok((added, self.store.collection(name).await?))
     }
 
     /// Removes files or folders from a manual collection (the files stay).
-    pub async fn remove_from_collection(&self, name: &str, paths: &[String]) -> AppResult<(u64, Collection)> {
+    pub async fn remove_from_collection(
+        &self,
+        name: &str,
+        paths: &[String],
+    ) -> AppResult<(u64, Collection)> {
         let collection = self.store.collection(name).await?;
         let mut located = Vec::with_capacity(paths.len());
         for path in paths {
@@ -256,7 +284,10 @@ impl App {
         }
         let mut removed = 0;
         for (root, rel) in &located {
-            removed += self.store.remove_from_collection(&collection, root, rel).await?;
+            removed += self
+                .store
+                .remove_from_collection(&collection, root, rel)
+                .await?;
         }
         Ok((removed, self.store.collection(name).await?))
     }

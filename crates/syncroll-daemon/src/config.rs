@@ -60,7 +60,10 @@ pub struct CatalogConfig {
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
-            photo_extensions: DEFAULT_PHOTO_EXTENSIONS.iter().map(|e| (*e).to_owned()).collect(),
+            photo_extensions: DEFAULT_PHOTO_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             rescan_interval_secs: 6 * 3600,
             root_check_interval_secs: 5,
@@ -139,7 +142,9 @@ impl Config {
         config.daemon.data_dir = absolute(&config.daemon.data_dir)?;
         match overrides.socket {
             Some(socket) => config.daemon.socket = socket,
-            None if !socket_from_file => config.daemon.socket = default_socket(&config.daemon.data_dir),
+            None if !socket_from_file => {
+                config.daemon.socket = default_socket(&config.daemon.data_dir)
+            }
             None => {}
         }
         config.daemon.socket = absolute(&config.daemon.socket)?;

@@ -46,7 +46,10 @@ pub enum DaemonError {
         .data_dir.display(),
         .pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
-    AlreadyRunning { data_dir: PathBuf, pid: Option<String> },
+    AlreadyRunning {
+        data_dir: PathBuf,
+        pid: Option<String>,
+    },
     #[error(transparent)]
     Socket(#[from] SocketError),
     #[error(transparent)]
@@ -65,7 +68,10 @@ pub enum DaemonError {
 }
 
 /// Runs the daemon until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
     let config = Arc::new(config);
     let data_dir = config.daemon.data_dir.clone();
     socket::ensure_private_dir(&data_dir, true)?;
@@ -89,7 +95,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
     let cancel = CancellationToken::new();
     let status = LiveStatus::new(config.watcher.enabled);
-    let skip_dirs = vec![data_dir.clone(), socket_path.parent().unwrap_or(Path::new("/")).to_path_buf()];
+    let skip_dirs = vec![
+        data_dir.clone(),
+        socket_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
+    ];
     let (scanner, scanner_task) = Scanner::new(
         store.clone(),
         PhotoFilter::new(&config.catalog.photo_extensions),
@@ -112,12 +121,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     monitor.refresh().await;
     scanner.request(ScanTarget::All, ScanReason::Startup);
 
-    let app = Arc::new(App::new(store.clone(), scanner, monitor, status, config.clone()));
+    let app = Arc::new(App::new(
+        store.clone(),
+        scanner,
+        monitor,
+        status,
+        config.clone(),
+    ));
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DaemonServiceServer<Control>>().await;
     health.set_serving::<CatalogServiceServer<Control>>().await;
-    health.set_serving::<CollectionServiceServer<Control>>().await;
+    health
+        .set_serving::<CollectionServiceServer<Control>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -177,7 +194,11 @@ fn lock_instance(data_dir: &Path) -> Result<File, DaemonError> {
     let path = data_dir.join("syncrolld.lock");
     let io = |action| {
         let path = path.clone();
-        move |source| DaemonError::Io { action, path, source }
+        move |source| DaemonError::Io {
+            action,
+            path,
+            source,
+        }
     };
     let mut file = File::options()
         .read(true)
@@ -189,7 +210,10 @@ fn lock_instance(data_dir: &Path) -> Result<File, DaemonError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            let pid = std::fs::read_to_string(&path).ok().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+            let pid = std::fs::read_to_string(&path)
+                .ok()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty());
             return Err(DaemonError::AlreadyRunning {
                 data_dir: data_dir.to_path_buf(),
                 pid,

@@ -44,7 +44,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let log_level = args.log_level.or_else(|| std::env::var("RUST_LOG").ok().filter(|l| !l.is_empty()));
+    let log_level = args
+        .log_level
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|l| !l.is_empty()));
     let config = Config::load(Overrides {
         config_file: args.config,
         data_dir: args.data_dir,

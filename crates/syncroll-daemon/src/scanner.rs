@@ -184,7 +184,8 @@ impl Scanner {
                 },
                 () = self.cancel.cancelled() => return,
             };
-            let span = info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
+            let span =
+                info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
             let result = self.handle(&request).instrument(span).await;
             if let Err(e) = &result {
                 warn!(error = %e, "scan failed");
@@ -212,19 +213,19 @@ impl Scanner {
         scan.current_root.clear();
         scan.last_finished_at = unix_now();
         scan.last_duration_ms = started.elapsed().as_millis() as u64;
-        if let Ok(summary) = &result {
-            if summary.files_hashed > 0 || summary.removed > 0 || summary.renamed > 0 {
-                info!(
-                    seen = summary.files_seen,
-                    hashed = summary.files_hashed,
-                    added = summary.added,
-                    updated = summary.updated,
-                    removed = summary.removed,
-                    renamed = summary.renamed,
-                    ms = scan.last_duration_ms,
-                    "scan finished"
-                );
-            }
+        if let Ok(summary) = &result
+            && (summary.files_hashed > 0 || summary.removed > 0 || summary.renamed > 0)
+        {
+            info!(
+                seen = summary.files_seen,
+                hashed = summary.files_hashed,
+                added = summary.added,
+                updated = summary.updated,
+                removed = summary.removed,
+                renamed = summary.renamed,
+                ms = scan.last_duration_ms,
+                "scan finished"
+            );
         }
         result.map_err(Arc::new)
     }
@@ -252,7 +253,11 @@ impl Scanner {
     }
 
     /// Scans `scopes` of one root and applies what changed.
-    async fn scan_root(&self, root: &Root, scopes: &[RelPath]) -> Result<ScanSummary, syncroll_core::Error> {
+    async fn scan_root(
+        &self,
+        root: &Root,
+        scopes: &[RelPath],
+    ) -> Result<ScanSummary, syncroll_core::Error> {
         self.status.scan().current_root = root.path.display().to_string();
         let mut summary = ScanSummary::default();
         if let Err(reason) = probe_root(&root.path) {
@@ -285,7 +290,9 @@ impl Scanner {
         }
         if root.state != RootState::Online {
             info!(root = %root.path.display(), "root is back online");
-            self.store.set_root_state(root.id, &RootState::Online).await?;
+            self.store
+                .set_root_state(root.id, &RootState::Online)
+                .await?;
         }
 
         let plan = reconcile::plan(indexed, found, &unreadable);
@@ -351,11 +358,15 @@ impl Scanner {
         let mut batch = PhotoChanges::default();
         while files.peek().is_some() || !in_flight.is_empty() {
             while in_flight.len() < self.hash_workers && !self.cancel.is_cancelled() {
-                let Some((id, file)) = files.next() else { break };
+                let Some((id, file)) = files.next() else {
+                    break;
+                };
                 let path = file.rel_path.under(&root.path);
                 in_flight.spawn_blocking(move || (id, hash_stable(&path, file)));
             }
-            let Some(joined) = in_flight.join_next().await else { break };
+            let Some(joined) = in_flight.join_next().await else {
+                break;
+            };
             let Ok((id, hashed)) = joined else { continue };
             let Some((file, hash)) = hashed else { continue };
             summary.files_hashed += 1;
@@ -378,7 +389,9 @@ impl Scanner {
                 }
             }
             if batch.rehashed.len() + batch.added.len() >= APPLY_BATCH {
-                self.store.apply_photo_changes(root.id, &std::mem::take(&mut batch)).await?;
+                self.store
+                    .apply_photo_changes(root.id, &std::mem::take(&mut batch))
+                    .await?;
             }
         }
         self.store.apply_photo_changes(root.id, &batch).await
@@ -437,7 +450,9 @@ fn walk(
         .follow_links(false)
         .into_iter()
         .filter_entry(|e| {
-            e.depth() == 0 || (!is_ignored_name(e.file_name().as_bytes()) && !skip.iter().any(|s| s == e.path()))
+            e.depth() == 0
+                || (!is_ignored_name(e.file_name().as_bytes())
+                    && !skip.iter().any(|s| s == e.path()))
         });
     for entry in entries {
         if cancel.is_cancelled() {
@@ -448,21 +463,26 @@ fn walk(
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                let not_found = e.io_error().map(std::io::Error::kind) == Some(std::io::ErrorKind::NotFound);
+                let not_found =
+                    e.io_error().map(std::io::Error::kind) == Some(std::io::ErrorKind::NotFound);
                 if e.depth() == 0 && not_found {
                     // The scope itself is gone: everything under it was removed.
                     break;
                 }
                 let path = e.path().unwrap_or(&start);
                 warn!(path = %path.display(), error = %e, "cannot read; photos under it are kept as they are");
-                walked.unreadable.push(RelPath::from_child(root, path).unwrap_or_else(|| scope.clone()));
+                walked
+                    .unreadable
+                    .push(RelPath::from_child(root, path).unwrap_or_else(|| scope.clone()));
                 continue;
             }
         };
         if !entry.file_type().is_file() || !filter.is_photo(entry.file_name().as_bytes()) {
             continue;
         }
-        let Some(rel_path) = RelPath::from_child(root, entry.path()) else { continue };
+        let Some(rel_path) = RelPath::from_child(root, entry.path()) else {
+            continue;
+        };
         let meta = match entry.metadata() {
             Ok(meta) => meta,
             Err(e) => {
@@ -486,7 +506,10 @@ fn walk(
 fn stat_of(meta: &std::fs::Metadata) -> FileStat {
     FileStat {
         size: meta.size(),
-        mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
+        mtime_ns: meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec()),
         inode: meta.ino(),
     }
 }
@@ -543,7 +566,13 @@ mod tests {
 
     #[test]
     fn inner_scopes_are_dropped() {
-        let kept = minimal_scopes(&[rel("a/b"), rel("a"), rel("c/x.jpg"), rel("a/b/c.jpg"), rel("ab")]);
+        let kept = minimal_scopes(&[
+            rel("a/b"),
+            rel("a"),
+            rel("c/x.jpg"),
+            rel("a/b/c.jpg"),
+            rel("ab"),
+        ]);
         assert_eq!(kept, vec![rel("a"), rel("ab"), rel("c/x.jpg")]);
     }
 

@@ -57,7 +57,8 @@ pub fn ensure_private_dir(dir: &Path, owned: bool) -> Result<(), SocketError> {
     let mode = meta.mode() & 0o777;
     let ours = meta.uid() == nix::unistd::geteuid().as_raw();
     if ours && mode & 0o077 != 0 && (owned || !existed) {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io("chmod folder", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("chmod folder", dir))?;
         return Ok(());
     }
     if !ours || mode & 0o077 != 0 {
@@ -78,7 +79,9 @@ pub async fn bind(path: &Path, dir_is_ours: bool) -> Result<UnixListener, Socket
     let dir = path.parent().unwrap_or(Path::new("/"));
     ensure_private_dir(dir, dir_is_ours)?;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => return Err(SocketError::NotASocket(path.to_path_buf())),
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(SocketError::NotASocket(path.to_path_buf()));
+        }
         Ok(_) => {
             if UnixStream::connect(path).await.is_ok() {
                 return Err(SocketError::InUse(path.to_path_buf()));
@@ -92,7 +95,8 @@ pub async fn bind(path: &Path, dir_is_ours: bool) -> Result<UnixListener, Socket
     let listener = UnixListener::bind(path).map_err(io("bind socket", path))?;
     // The folder is already private, so the moment between bind and chmod
     // exposes nothing.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io("chmod socket", path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("chmod socket", path))?;
     Ok(listener)
 }
 

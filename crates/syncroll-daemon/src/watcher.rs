@@ -60,7 +60,9 @@ pub struct Monitor {
 
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Monitor").field("watched", &self.watched).finish_non_exhaustive()
+        f.debug_struct("Monitor")
+            .field("watched", &self.watched)
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,7 +90,10 @@ impl Monitor {
     }
 
     /// Starts the monitor task; it ends when `cancel` fires.
-    pub fn spawn(mut self, cancel: CancellationToken) -> (MonitorHandle, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        mut self,
+        cancel: CancellationToken,
+    ) -> (MonitorHandle, tokio::task::JoinHandle<()>) {
         let (refresh_tx, refresh_rx) = mpsc::channel(16);
         let (event_tx, event_rx) = mpsc::channel(64);
         if self.watcher_config.enabled {
@@ -103,7 +108,12 @@ impl Monitor {
             }
         }
         let task = tokio::spawn(self.run(refresh_rx, event_rx, cancel));
-        (MonitorHandle { refresh: refresh_tx }, task)
+        (
+            MonitorHandle {
+                refresh: refresh_tx,
+            },
+            task,
+        )
     }
 
     async fn run(
@@ -157,9 +167,16 @@ impl Monitor {
         for root in &roots {
             let readable = probe_root(&root.path).is_ok();
             if readable != (root.state == RootState::Online) {
-                let reason = if readable { ScanReason::RootOnline } else { ScanReason::Rescan };
+                let reason = if readable {
+                    ScanReason::RootOnline
+                } else {
+                    ScanReason::Rescan
+                };
                 self.scanner.request(
-                    ScanTarget::Scopes { root: root.id, scopes: vec![RelPath::root()] },
+                    ScanTarget::Scopes {
+                        root: root.id,
+                        scopes: vec![RelPath::root()],
+                    },
                     reason,
                 );
             }
@@ -167,7 +184,12 @@ impl Monitor {
                 online.insert(root.id, root.path.clone());
             }
         }
-        let stale: Vec<RootId> = self.watched.keys().filter(|id| !online.contains_key(id)).copied().collect();
+        let stale: Vec<RootId> = self
+            .watched
+            .keys()
+            .filter(|id| !online.contains_key(id))
+            .copied()
+            .collect();
         for id in stale {
             self.unwatch(id);
         }
@@ -179,7 +201,9 @@ impl Monitor {
     }
 
     fn watch(&mut self, id: RootId, path: PathBuf) {
-        let Some(debouncer) = self.debouncer.as_mut() else { return };
+        let Some(debouncer) = self.debouncer.as_mut() else {
+            return;
+        };
         let limit = self.watcher_config.max_watched_dirs;
         if limit > 0 {
             let dirs = count_dirs(&path);
@@ -202,7 +226,9 @@ impl Monitor {
                  (raise fs.inotify.max_user_watches)",
                 path.display()
             )),
-            Err(e) => warn!(root = %path.display(), error = %e, "cannot watch root; periodic rescans still see it"),
+            Err(e) => {
+                warn!(root = %path.display(), error = %e, "cannot watch root; periodic rescans still see it")
+            }
         }
     }
 
@@ -225,7 +251,8 @@ impl Monitor {
         watcher.detail = detail;
         watcher.fallback_rescans += 1;
         drop(watcher);
-        self.scanner.request(ScanTarget::All, ScanReason::WatcherFallback);
+        self.scanner
+            .request(ScanTarget::All, ScanReason::WatcherFallback);
     }
 
     fn handle_events(&mut self, result: DebounceEventResult) {
@@ -245,13 +272,15 @@ impl Monitor {
         let mut scopes: HashMap<RootId, Vec<RelPath>> = HashMap::new();
         for event in events {
             if event.need_rescan() {
-                let detail = "the watcher's event queue overflowed; rescanned every root".to_owned();
+                let detail =
+                    "the watcher's event queue overflowed; rescanned every root".to_owned();
                 warn!(%detail);
                 let mut watcher = self.status.watcher();
                 watcher.detail = detail;
                 watcher.fallback_rescans += 1;
                 drop(watcher);
-                self.scanner.request(ScanTarget::All, ScanReason::WatcherFallback);
+                self.scanner
+                    .request(ScanTarget::All, ScanReason::WatcherFallback);
                 continue;
             }
             if !is_relevant(&event.kind) {
@@ -269,7 +298,10 @@ impl Monitor {
             }
         }
         for (root, scopes) in scopes {
-            self.scanner.request(ScanTarget::Scopes { root, scopes }, ScanReason::WatcherEvent);
+            self.scanner.request(
+                ScanTarget::Scopes { root, scopes },
+                ScanReason::WatcherEvent,
+            );
         }
     }
 
@@ -278,7 +310,11 @@ impl Monitor {
         if self.skip_dirs.iter().any(|skip| path.starts_with(skip)) {
             return None;
         }
-        let (root_path, id) = self.roots.range(..=path.to_path_buf()).rev().find(|(root, _)| path.starts_with(root))?;
+        let (root_path, id) = self
+            .roots
+            .range(..=path.to_path_buf())
+            .rev()
+            .find(|(root, _)| path.starts_with(root))?;
         let rel = RelPath::from_child(root_path, path)?;
         let ignored = rel
             .as_bytes()

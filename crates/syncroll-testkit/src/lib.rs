@@ -22,7 +22,11 @@ pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Polls `probe` until it returns `Some`, every 20 ms, for at most
 /// `timeout`. On timeout it panics naming `what` and the last value seen.
-pub fn wait_until<T, L: Debug>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Result<T, L>) -> T {
+pub fn wait_until<T, L: Debug>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<T, L>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match probe() {
@@ -38,11 +42,13 @@ pub fn wait_until<T, L: Debug>(timeout: Duration, what: &str, mut probe: impl Fn
 /// Where the workspace's binaries were built: `SYNCROLL_BIN_DIR`, else the
 /// profile folder above this test executable (`target/debug`).
 pub fn bin_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SYNCROLL_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        let deps = exe.parent().expect("deps folder");
-        deps.parent().expect("profile folder").to_path_buf()
-    });
+    let dir = std::env::var_os("SYNCROLL_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let deps = exe.parent().expect("deps folder");
+            deps.parent().expect("profile folder").to_path_buf()
+        });
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -86,7 +92,8 @@ impl CliRun {
     /// stdout as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
     }
 
     /// stdout as JSON lines.
@@ -94,7 +101,9 @@ impl CliRun {
     pub fn json_lines(&self) -> Vec<Value> {
         self.stdout
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("line is not JSON ({e}): {l}"))
+            })
             .collect()
     }
 }
@@ -122,9 +131,14 @@ impl DaemonBuilder {
 
     /// Starts `syncrolld` and waits until it answers `syncroll status`.
     pub fn start(self) -> Daemon {
-        let dir = tempfile::Builder::new().prefix("syncroll-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("syncroll-test-")
+            .tempdir()
+            .expect("temp dir");
         let data_dir = dir.path().join("data");
-        let socket = self.socket.unwrap_or_else(|| data_dir.join("syncroll.sock"));
+        let socket = self
+            .socket
+            .unwrap_or_else(|| data_dir.join("syncroll.sock"));
         let config = dir.path().join("syncrolld.toml");
         fs::write(&config, &self.config_toml).expect("write config");
         let mut daemon = Daemon {
@@ -217,7 +231,11 @@ impl Daemon {
             .expect("spawn syncrolld");
         self.child = Some(child);
         wait_until(DAEMON_TIMEOUT, "syncrolld to serve its socket", || {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("syncrolld exited early with {status}; log:\n{}", self.log());
             }
             let run = self.cli(&["status"]);
@@ -282,7 +300,9 @@ impl Daemon {
         wait_until(EVENT_TIMEOUT, "the scanner to go idle", || {
             let status = self.json(&["status"]);
             let scan = &status["scan"];
-            if scan["scanning"] == Value::Bool(false) && scan["last_finished_at"].as_i64().unwrap_or(0) > 0 {
+            if scan["scanning"] == Value::Bool(false)
+                && scan["last_finished_at"].as_i64().unwrap_or(0) > 0
+            {
                 Ok(status)
             } else {
                 Err(status)
@@ -295,9 +315,11 @@ impl Daemon {
         let mut child = self.child.take().expect("daemon is not running");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, signal).expect("signal syncrolld");
-        wait_until(DAEMON_TIMEOUT, "syncrolld to exit", || match child.try_wait() {
-            Ok(Some(status)) => Ok(status),
-            other => Err(other.map(|_| "still running").map_err(|e| e.to_string())),
+        wait_until(DAEMON_TIMEOUT, "syncrolld to exit", || {
+            match child.try_wait() {
+                Ok(Some(status)) => Ok(status),
+                other => Err(other.map(|_| "still running").map_err(|e| e.to_string())),
+            }
         })
     }
 

@@ -7,10 +7,18 @@ use crate::Client;
 use crate::cli::CollectionsCommand;
 use crate::output::{Failure, Output};
 
-pub async fn run(mut client: Client, command: CollectionsCommand, out: Output) -> Result<(), Failure> {
+pub async fn run(
+    mut client: Client,
+    command: CollectionsCommand,
+    out: Output,
+) -> Result<(), Failure> {
     let rpc = &mut client.collections;
     match command {
-        CollectionsCommand::Create { name, folder, remote } => {
+        CollectionsCommand::Create {
+            name,
+            folder,
+            remote,
+        } => {
             let folder = match folder {
                 Some(folder) => absolute_path(&folder)?,
                 None => String::new(),
@@ -30,7 +38,10 @@ pub async fn run(mut client: Client, command: CollectionsCommand, out: Output) -
             });
         }
         CollectionsCommand::List => {
-            let reply = rpc.list_collections(pb::ListCollectionsRequest {}).await?.into_inner();
+            let reply = rpc
+                .list_collections(pb::ListCollectionsRequest {})
+                .await?
+                .into_inner();
             out.document(&reply, || {
                 if reply.collections.is_empty() {
                     return "no collections yet: create one with `syncroll collections create NAME`".to_owned();
@@ -39,8 +50,13 @@ pub async fn run(mut client: Client, command: CollectionsCommand, out: Output) -
             });
         }
         CollectionsCommand::Show { name } => {
-            let reply = rpc.get_collection(pb::GetCollectionRequest { name }).await?.into_inner();
-            out.document(&reply, || reply.collection.as_ref().map(details).unwrap_or_default());
+            let reply = rpc
+                .get_collection(pb::GetCollectionRequest { name })
+                .await?
+                .into_inner();
+            out.document(&reply, || {
+                reply.collection.as_ref().map(details).unwrap_or_default()
+            });
         }
         CollectionsCommand::Rename { old, new } => {
             let request = pb::RenameCollectionRequest {
@@ -60,7 +76,10 @@ pub async fn run(mut client: Client, command: CollectionsCommand, out: Output) -
             });
         }
         CollectionsCommand::Add { name, paths } => {
-            let paths = paths.iter().map(|p| absolute_path(p)).collect::<Result<_, _>>()?;
+            let paths = paths
+                .iter()
+                .map(|p| absolute_path(p))
+                .collect::<Result<_, _>>()?;
             let request = pb::AddToCollectionRequest {
                 name: name.clone(),
                 paths,
@@ -75,7 +94,10 @@ pub async fn run(mut client: Client, command: CollectionsCommand, out: Output) -
             });
         }
         CollectionsCommand::Remove { name, paths } => {
-            let paths = paths.iter().map(|p| absolute_path(p)).collect::<Result<_, _>>()?;
+            let paths = paths
+                .iter()
+                .map(|p| absolute_path(p))
+                .collect::<Result<_, _>>()?;
             let request = pb::RemoveFromCollectionRequest {
                 name: name.clone(),
                 paths,
@@ -117,6 +139,10 @@ fn details(c: &pb::Collection) -> String {
         lines.push(format!("folder   {}", c.folder));
     }
     lines.push(format!("remote   {}", c.remote));
-    lines.push(format!("photos   {} ({})", count(c.photo_count), bytes(c.total_bytes)));
+    lines.push(format!(
+        "photos   {} ({})",
+        count(c.photo_count),
+        bytes(c.total_bytes)
+    ));
     lines.join("\n")
 }

@@ -22,7 +22,11 @@ pub async fn run(mut client: Client, args: PhotosArgs, out: Output) -> Result<()
 
 fn line(photo: &pb::Photo) -> String {
     let hash = photo.blake3.get(..12).unwrap_or(&photo.blake3);
-    let missing = if photo.root_missing { "  (root missing)" } else { "" };
+    let missing = if photo.root_missing {
+        "  (root missing)"
+    } else {
+        ""
+    };
     format!(
         "{:>10}  {hash}  {}/{}{missing}",
         bytes(photo.size),

@@ -11,19 +11,32 @@ pub async fn run(mut client: Client, command: RootsCommand, out: Output) -> Resu
     match command {
         RootsCommand::Add { path } => {
             let path = absolute_path(&path)?;
-            let reply = client.catalog.add_root(pb::AddRootRequest { path }).await?.into_inner();
+            let reply = client
+                .catalog
+                .add_root(pb::AddRootRequest { path })
+                .await?
+                .into_inner();
             out.document(&reply, || {
                 let path = reply.root.as_ref().map_or("", |r| r.path.as_str());
                 format!("added root {path}; scanning it now (see `syncroll status`)")
             });
         }
         RootsCommand::List => {
-            let reply = client.catalog.list_roots(pb::ListRootsRequest {}).await?.into_inner();
+            let reply = client
+                .catalog
+                .list_roots(pb::ListRootsRequest {})
+                .await?
+                .into_inner();
             out.document(&reply, || {
                 if reply.roots.is_empty() {
                     return "no roots yet: add one with `syncroll roots add PATH`".to_owned();
                 }
-                reply.roots.iter().map(root_line).collect::<Vec<_>>().join("\n")
+                reply
+                    .roots
+                    .iter()
+                    .map(root_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         RootsCommand::Remove { path } => {
@@ -50,7 +63,11 @@ pub async fn rescan(mut client: Client, args: RescanArgs, out: Output) -> Result
         None => String::new(),
     };
     let wait = !args.no_wait;
-    let reply = client.catalog.rescan(pb::RescanRequest { path, wait }).await?.into_inner();
+    let reply = client
+        .catalog
+        .rescan(pb::RescanRequest { path, wait })
+        .await?
+        .into_inner();
     out.document(&reply, || {
         if !wait {
             return "rescan queued".to_owned();
@@ -74,9 +91,16 @@ pub async fn rescan(mut client: Client, args: RescanArgs, out: Output) -> Result
 
 /// One root as a line of text, for `roots list` and `status`.
 pub fn root_line(root: &pb::Root) -> String {
-    let totals = format!("{} photos, {}", count(root.photo_count), bytes(root.total_bytes));
+    let totals = format!(
+        "{} photos, {}",
+        count(root.photo_count),
+        bytes(root.total_bytes)
+    );
     if root.state == "missing" {
-        format!("{}  MISSING: {} ({totals} kept)", root.path, root.missing_reason)
+        format!(
+            "{}  MISSING: {} ({totals} kept)",
+            root.path, root.missing_reason
+        )
     } else {
         format!("{}  {}  {totals}", root.path, root.state)
     }

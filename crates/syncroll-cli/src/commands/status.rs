@@ -10,7 +10,11 @@ use crate::Client;
 use crate::output::{Failure, Output};
 
 pub async fn run(mut client: Client, out: Output) -> Result<(), Failure> {
-    let status = client.daemon.get_status(pb::GetStatusRequest {}).await?.into_inner();
+    let status = client
+        .daemon
+        .get_status(pb::GetStatusRequest {})
+        .await?
+        .into_inner();
     out.document(&status, || human(&status));
     Ok(())
 }

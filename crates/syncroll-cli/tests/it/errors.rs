@@ -9,13 +9,26 @@ fn bad_collection_names_are_refused_by_name() {
     let long = "x".repeat(129);
     for name in ["", ".", "..", "a/b", "tab\there", &long] {
         let run = daemon.cli(&["collections", "create", name]).fails_with(1);
-        assert!(run.stderr.contains(&format!("{name:?}")), "{name:?}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!("{name:?}")),
+            "{name:?}: {run:?}"
+        );
         assert!(run.stderr.contains("invalid collection name"), "{run:?}");
     }
-    daemon.cli(&["collections", "create", &"x".repeat(128)]).ok();
-    let renamed = daemon.cli(&["collections", "rename", &"x".repeat(128), "a/b"]).fails_with(1);
+    daemon
+        .cli(&["collections", "create", &"x".repeat(128)])
+        .ok();
+    let renamed = daemon
+        .cli(&["collections", "rename", &"x".repeat(128), "a/b"])
+        .fails_with(1);
     assert!(renamed.stderr.contains("\"a/b\""), "{renamed:?}");
-    assert_eq!(daemon.json(&["collections", "list"])["collections"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        daemon.json(&["collections", "list"])["collections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -29,7 +42,10 @@ fn unknown_collection_is_named() {
         vec!["photos", "--collection", "Nope"],
     ] {
         let run = daemon.cli(&args).fails_with(1);
-        assert!(run.stderr.contains("collection \"Nope\" does not exist"), "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("collection \"Nope\" does not exist"),
+            "{args:?}: {run:?}"
+        );
     }
 }
 
@@ -42,37 +58,69 @@ fn paths_outside_roots_and_missing_paths_are_named() {
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.cli(&["collections", "create", "C"]).ok();
 
-    let run = daemon.cli(&["collections", "add", "C", s(&stray)]).fails_with(1);
-    assert!(run.stderr.contains(s(&stray)) && run.stderr.contains("not under any root"), "{run:?}");
-    let run = daemon.cli(&["collections", "create", "F", "--folder", s(&outside)]).fails_with(1);
+    let run = daemon
+        .cli(&["collections", "add", "C", s(&stray)])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains(s(&stray)) && run.stderr.contains("not under any root"),
+        "{run:?}"
+    );
+    let run = daemon
+        .cli(&["collections", "create", "F", "--folder", s(&outside)])
+        .fails_with(1);
     assert!(run.stderr.contains("not under any root"), "{run:?}");
 
     let ghost = root.join("ghost.jpg");
-    let run = daemon.cli(&["collections", "add", "C", s(&ghost)]).fails_with(1);
-    assert!(run.stderr.contains(s(&ghost)) && run.stderr.contains("does not exist"), "{run:?}");
-    let run = daemon.cli(&["roots", "add", s(&outside.join("nope"))]).fails_with(1);
-    assert!(run.stderr.contains("nope") && run.stderr.contains("does not exist"), "{run:?}");
+    let run = daemon
+        .cli(&["collections", "add", "C", s(&ghost)])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains(s(&ghost)) && run.stderr.contains("does not exist"),
+        "{run:?}"
+    );
+    let run = daemon
+        .cli(&["roots", "add", s(&outside.join("nope"))])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("nope") && run.stderr.contains("does not exist"),
+        "{run:?}"
+    );
     let run = daemon.cli(&["roots", "add", s(&stray)]).fails_with(1);
     assert!(run.stderr.contains("is not a directory"), "{run:?}");
     let run = daemon.cli(&["roots", "remove", s(&outside)]).fails_with(1);
     assert!(run.stderr.contains("is not a root"), "{run:?}");
-    let run = daemon.cli(&["collections", "create", "R", "--remote", "nas"]).fails_with(1);
-    assert!(run.stderr.contains("remote \"nas\" does not exist"), "{run:?}");
+    let run = daemon
+        .cli(&["collections", "create", "R", "--remote", "nas"])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains("remote \"nas\" does not exist"),
+        "{run:?}"
+    );
     let notes = write_file(&root.join("notes.txt"), b"x");
-    let run = daemon.cli(&["collections", "add", "C", s(&notes)]).fails_with(1);
+    let run = daemon
+        .cli(&["collections", "add", "C", s(&notes)])
+        .fails_with(1);
     assert!(run.stderr.contains("is not a photo"), "{run:?}");
 
     // Nothing was half-done by the failed calls.
-    assert_eq!(daemon.json(&["collections", "show", "C"])["collection"]["photo_count"], 0);
+    assert_eq!(
+        daemon.json(&["collections", "show", "C"])["collection"]["photo_count"],
+        0
+    );
 }
 
 #[test]
 fn json_errors_are_documents_on_stdout() {
     let daemon = Daemon::start();
-    let run = daemon.cli(&["--json", "collections", "show", "Nope"]).fails_with(1);
+    let run = daemon
+        .cli(&["--json", "collections", "show", "Nope"])
+        .fails_with(1);
     let doc = run.json();
     assert_eq!(doc["error"]["code"], "not_found");
-    assert_eq!(doc["error"]["message"], "collection \"Nope\" does not exist");
+    assert_eq!(
+        doc["error"]["message"],
+        "collection \"Nope\" does not exist"
+    );
 }
 
 #[test]
@@ -85,7 +133,10 @@ fn daemon_not_running_exits_3_naming_the_socket() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(s(&socket)) && stderr.contains("Is it running?"), "{stderr}");
+    assert!(
+        stderr.contains(s(&socket)) && stderr.contains("Is it running?"),
+        "{stderr}"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["error"]["code"], "unavailable");
 }
@@ -112,8 +163,14 @@ fn every_command_has_help() {
         vec!["collections", "add", "--help"],
         vec!["photos", "--help"],
     ] {
-        let out = std::process::Command::new(bin_path("syncroll")).args(&args).output().unwrap();
+        let out = std::process::Command::new(bin_path("syncroll"))
+            .args(&args)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
     }
 }

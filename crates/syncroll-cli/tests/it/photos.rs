@@ -18,7 +18,10 @@ fn photos_lists_everything_by_default_and_honours_limit() {
     paths.dedup();
     assert_eq!(paths.len(), 1203, "no photo is listed twice across pages");
 
-    let limited = daemon.cli(&["--json", "photos", "--limit", "7"]).ok().json_lines();
+    let limited = daemon
+        .cli(&["--json", "photos", "--limit", "7"])
+        .ok()
+        .json_lines();
     assert_eq!(limited.len(), 7);
     let human = daemon.cli(&["photos", "--limit", "2"]).ok().stdout;
     assert_eq!(human.lines().count(), 2);
@@ -33,6 +36,8 @@ fn photos_of_a_collection() {
     write_photos(&root.join("b"), "b", 2, 16);
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.json(&["rescan"]);
-    daemon.cli(&["collections", "create", "B", "--folder", s(&root.join("b"))]).ok();
+    daemon
+        .cli(&["collections", "create", "B", "--folder", s(&root.join("b"))])
+        .ok();
     assert_eq!(daemon.photo_paths(Some("B")), ["b/b0.jpg", "b/b1.jpg"]);
 }

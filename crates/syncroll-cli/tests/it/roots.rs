@@ -44,7 +44,10 @@ fn restart_reindexes_without_rehashing_unchanged_files() {
     let status = daemon.wait_scan_idle();
     assert_eq!(status["scan"]["reason"], "startup");
     assert_eq!(status["scan"]["files_seen"], 30);
-    assert_eq!(status["scan"]["files_hashed"], 1, "only the edited file is hashed again: {status}");
+    assert_eq!(
+        status["scan"]["files_hashed"], 1,
+        "only the edited file is hashed again: {status}"
+    );
     let edited = daemon
         .photos(None)
         .into_iter()
@@ -55,13 +58,17 @@ fn restart_reindexes_without_rehashing_unchanged_files() {
 
 #[test]
 fn rescan_picks_up_changes_and_keeps_renamed_photos() {
-    let daemon = Daemon::builder().config("[watcher]\nenabled = false").start();
+    let daemon = Daemon::builder()
+        .config("[watcher]\nenabled = false")
+        .start();
     let root = daemon.scratch("photos");
     write_photos(&root, "p", 3, 100);
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.json(&["rescan"]);
     daemon.cli(&["collections", "create", "Picks"]).ok();
-    daemon.cli(&["collections", "add", "Picks", s(&root.join("p1.jpg"))]).ok();
+    daemon
+        .cli(&["collections", "add", "Picks", s(&root.join("p1.jpg"))])
+        .ok();
 
     fs::create_dir(root.join("moved")).unwrap();
     fs::rename(root.join("p1.jpg"), root.join("moved/p1-renamed.jpg")).unwrap();
@@ -71,7 +78,10 @@ fn rescan_picks_up_changes_and_keeps_renamed_photos() {
     assert_eq!(summary["photos_renamed"], 1, "{summary}");
     assert_eq!(summary["photos_removed"], 1, "{summary}");
     assert_eq!(summary["photos_added"], 1, "{summary}");
-    assert_eq!(daemon.photo_paths(None), ["moved/p1-renamed.jpg", "new0.jpg", "p0.jpg"]);
+    assert_eq!(
+        daemon.photo_paths(None),
+        ["moved/p1-renamed.jpg", "new0.jpg", "p0.jpg"]
+    );
     // The renamed photo kept its membership of the manual collection.
     assert_eq!(daemon.photo_paths(Some("Picks")), ["moved/p1-renamed.jpg"]);
 }
@@ -89,9 +99,18 @@ fn unmounted_root_is_missing_and_its_photos_are_kept() {
     fs::rename(&root, &away).unwrap();
     let missing = wait_until(EVENT_TIMEOUT, "the root to be reported missing", || {
         let roots = daemon.json(&["roots", "list"]);
-        if roots["roots"][0]["state"] == "missing" { Ok(roots) } else { Err(roots) }
+        if roots["roots"][0]["state"] == "missing" {
+            Ok(roots)
+        } else {
+            Err(roots)
+        }
     });
-    assert!(missing["roots"][0]["missing_reason"].as_str().unwrap().contains("does not exist"));
+    assert!(
+        missing["roots"][0]["missing_reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
     let photos = daemon.photos(None);
     assert_eq!(photos.len(), 5, "photos of a missing root are kept");
     assert!(photos.iter().all(|p| p["root_missing"] == true));
@@ -109,7 +128,11 @@ fn unmounted_root_is_missing_and_its_photos_are_kept() {
     fs::rename(&away, &root).unwrap();
     wait_until(EVENT_TIMEOUT, "the root to come back online", || {
         let roots = daemon.json(&["roots", "list"]);
-        if roots["roots"][0]["state"] == "online" { Ok(()) } else { Err(roots) }
+        if roots["roots"][0]["state"] == "online" {
+            Ok(())
+        } else {
+            Err(roots)
+        }
     });
     assert_eq!(daemon.photos(None).len(), 5);
 }
@@ -124,8 +147,15 @@ fn removing_a_root_forgets_its_photos_but_not_the_files() {
     let removed = daemon.json(&["roots", "remove", s(&root)]);
     assert_eq!(removed["photos_forgotten"], 4);
     assert!(daemon.photos(None).is_empty());
-    assert_eq!(fs::read_dir(&root).unwrap().count(), 4, "files on disk are untouched");
-    assert_eq!(daemon.json(&["roots", "list"])["roots"], Value::Array(vec![]));
+    assert_eq!(
+        fs::read_dir(&root).unwrap().count(),
+        4,
+        "files on disk are untouched"
+    );
+    assert_eq!(
+        daemon.json(&["roots", "list"])["roots"],
+        Value::Array(vec![])
+    );
 }
 
 #[test]
@@ -136,7 +166,9 @@ fn overlapping_and_duplicate_roots_are_refused() {
     daemon.cli(&["roots", "add", s(&root)]).ok();
     let dup = daemon.cli(&["roots", "add", s(&root)]).fails_with(1);
     assert!(dup.stderr.contains("already a root"), "{dup:?}");
-    let inner = daemon.cli(&["roots", "add", s(&root.join("inner"))]).fails_with(1);
+    let inner = daemon
+        .cli(&["roots", "add", s(&root.join("inner"))])
+        .fails_with(1);
     assert!(inner.stderr.contains("overlaps root"), "{inner:?}");
 }
 
@@ -165,7 +197,14 @@ fn non_utf8_names_are_indexed_and_symlink_loops_do_not_stall() {
         .iter()
         .map(|b| b.as_u64().unwrap() as u8)
         .collect();
-    assert_eq!(raw, root.canonicalize().unwrap().join(odd).as_os_str().as_bytes());
+    assert_eq!(
+        raw,
+        root.canonicalize()
+            .unwrap()
+            .join(odd)
+            .as_os_str()
+            .as_bytes()
+    );
 }
 
 pub fn blake3_hex(bytes: &[u8]) -> String {

@@ -28,7 +28,11 @@ fn changed_photo_is_rehashed() {
     let expected = blake3_hex(b"edited in an editor");
     wait_until(EVENT_TIMEOUT, "the new hash of seed.jpg", || {
         let photos = daemon.photos(None);
-        if photos[0]["blake3"] == expected.as_str() { Ok(()) } else { Err(photos) }
+        if photos[0]["blake3"] == expected.as_str() {
+            Ok(())
+        } else {
+            Err(photos)
+        }
     });
 }
 
@@ -38,13 +42,22 @@ fn renamed_photo_keeps_its_identity_and_deleted_photo_goes() {
     let root = watched_root(&daemon);
     write_file(&root.join("doomed.jpg"), b"doomed");
     daemon.wait_for_photos(None, &["doomed.jpg", "seed.jpg"]);
-    let id_before = daemon.photos(None).into_iter().find(|p| p["path"] == "seed.jpg").unwrap()["id"].clone();
+    let id_before = daemon
+        .photos(None)
+        .into_iter()
+        .find(|p| p["path"] == "seed.jpg")
+        .unwrap()["id"]
+        .clone();
 
     fs::create_dir(root.join("keep")).unwrap();
     fs::rename(root.join("seed.jpg"), root.join("keep/renamed.jpg")).unwrap();
     fs::remove_file(root.join("doomed.jpg")).unwrap();
     daemon.wait_for_photos(None, &["keep/renamed.jpg"]);
-    assert_eq!(daemon.photos(None)[0]["id"], id_before, "a rename keeps the photo's identity");
+    assert_eq!(
+        daemon.photos(None)[0]["id"],
+        id_before,
+        "a rename keeps the photo's identity"
+    );
 }
 
 #[test]
@@ -68,9 +81,19 @@ fn watch_limit_falls_back_to_rescans_and_says_so() {
     daemon.cli(&["roots", "add", s(&root)]).ok();
     let status = wait_until(EVENT_TIMEOUT, "the watcher to report degraded", || {
         let status = daemon.json(&["status"]);
-        if status["watcher"]["state"] == "degraded" { Ok(status) } else { Err(status) }
+        if status["watcher"]["state"] == "degraded" {
+            Ok(status)
+        } else {
+            Err(status)
+        }
     });
-    assert!(status["watcher"]["detail"].as_str().unwrap().contains("max_watched_dirs"), "{status}");
+    assert!(
+        status["watcher"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_watched_dirs"),
+        "{status}"
+    );
     assert!(daemon.cli(&["status"]).ok().stdout.contains("degraded"));
     assert!(daemon.log().contains("falling back to periodic rescans"));
 

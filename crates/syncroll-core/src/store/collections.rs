@@ -5,9 +5,22 @@ use std::path::PathBuf;
 use super::Store;
 use crate::error::{DbContext, Error, Result};
 use crate::names::validate_name;
-use crate::types::{Collection, CollectionId, CollectionKind, RelPath, RemoteId, Root, RootId, unix_now};
+use crate::types::{
+    Collection, CollectionId, CollectionKind, RelPath, RemoteId, Root, RootId, unix_now,
+};
 
-type CollectionRow = (i64, String, String, Option<i64>, Option<Vec<u8>>, Option<String>, String, i64, i64, i64);
+type CollectionRow = (
+    i64,
+    String,
+    String,
+    Option<i64>,
+    Option<Vec<u8>>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
+);
 
 const SELECT_COLLECTIONS: &str = "
     SELECT c.id, c.name, c.kind, c.folder_root_id, c.folder_rel_path, fr.path, rem.name, c.created_at,
@@ -25,7 +38,13 @@ fn collection_from_row(
         ("folder", Some(root_id), Some(rel), Some(root_path)) => {
             let rel_path = RelPath::from_bytes(rel);
             let folder = rel_path.under(&PathBuf::from(root_path));
-            (CollectionKind::Folder { root_id: RootId(root_id), rel_path }, Some(folder))
+            (
+                CollectionKind::Folder {
+                    root_id: RootId(root_id),
+                    rel_path,
+                },
+                Some(folder),
+            )
         }
         _ => (CollectionKind::Manual, None),
     };
@@ -45,7 +64,10 @@ fn collection_from_row(
 #[derive(Debug, Clone)]
 pub enum NewCollectionSource<'a> {
     Manual,
-    Folder { root: &'a Root, rel_path: &'a RelPath },
+    Folder {
+        root: &'a Root,
+        rel_path: &'a RelPath,
+    },
 }
 
 impl Store {
@@ -61,9 +83,11 @@ impl Store {
         let now = unix_now();
         let (kind, root_id, rel) = match &source {
             NewCollectionSource::Manual => ("manual", None, None),
-            NewCollectionSource::Folder { root, rel_path } => {
-                ("folder", Some(root.id.0), Some(rel_path.as_bytes().to_vec()))
-            }
+            NewCollectionSource::Folder { root, rel_path } => (
+                "folder",
+                Some(root.id.0),
+                Some(rel_path.as_bytes().to_vec()),
+            ),
         };
         let mut tx = self.pool.begin().await.db("starting a transaction")?;
         let inserted = sqlx::query(
@@ -92,22 +116,24 @@ impl Store {
 
     /// Every collection with its totals, ordered by name.
     pub async fn collections(&self) -> Result<Vec<Collection>> {
-        let rows: Vec<CollectionRow> =
-            sqlx::query_as(&format!("{SELECT_COLLECTIONS} GROUP BY c.id ORDER BY c.name"))
-                .fetch_all(&self.pool)
-                .await
-                .db("listing collections")?;
+        let rows: Vec<CollectionRow> = sqlx::query_as(&format!(
+            "{SELECT_COLLECTIONS} GROUP BY c.id ORDER BY c.name"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .db("listing collections")?;
         Ok(rows.into_iter().map(collection_from_row).collect())
     }
 
     /// The collection called `name`.
     pub async fn collection(&self, name: &str) -> Result<Collection> {
-        let row: Option<CollectionRow> =
-            sqlx::query_as(&format!("{SELECT_COLLECTIONS} WHERE c.name = ? GROUP BY c.id"))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .db("looking up a collection")?;
+        let row: Option<CollectionRow> = sqlx::query_as(&format!(
+            "{SELECT_COLLECTIONS} WHERE c.name = ? GROUP BY c.id"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .db("looking up a collection")?;
         row.map(collection_from_row)
             .ok_or_else(|| Error::CollectionNotFound(name.to_owned()))
     }
@@ -141,7 +167,12 @@ impl Store {
 
     /// Adds every photo at or under `rel_path` of `root` to a manual
     /// collection; returns how many were not members yet.
-    pub async fn add_to_collection(&self, collection: &Collection, root: &Root, rel_path: &RelPath) -> Result<u64> {
+    pub async fn add_to_collection(
+        &self,
+        collection: &Collection,
+        root: &Root,
+        rel_path: &RelPath,
+    ) -> Result<u64> {
         ensure_manual(collection)?;
         let mut tx = self.pool.begin().await.db("starting a transaction")?;
         let added = add_photos_under(&mut tx, collection.id, root.id, rel_path, unix_now()).await?;

@@ -8,7 +8,12 @@ use crate::types::{RemoteId, unix_now};
 impl Store {
     /// Makes sure a remote of this name exists, creating it with these
     /// settings if not. Used for the built-in `local` remote at start.
-    pub async fn ensure_remote(&self, name: &str, kind: &str, settings_json: &str) -> Result<RemoteId> {
+    pub async fn ensure_remote(
+        &self,
+        name: &str,
+        kind: &str,
+        settings_json: &str,
+    ) -> Result<RemoteId> {
         validate_name("remote", name)?;
         sqlx::query(
             "INSERT INTO remotes (name, kind, settings_json, created_at) VALUES (?, ?, ?, ?)

@@ -28,7 +28,12 @@ pub fn photo(photo: &Photo) -> pb::Photo {
     let path_raw = if photo.rel_path.is_utf8() {
         Vec::new()
     } else {
-        photo.rel_path.under(&photo.root_path).as_os_str().as_bytes().to_vec()
+        photo
+            .rel_path
+            .under(&photo.root_path)
+            .as_os_str()
+            .as_bytes()
+            .to_vec()
     };
     pb::Photo {
         id: photo.id.0 as u64,
@@ -50,7 +55,11 @@ pub fn collection(collection: &Collection) -> pb::Collection {
             None => "manual",
         }
         .to_owned(),
-        folder: collection.folder.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+        folder: collection
+            .folder
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default(),
         remote: collection.remote_name.clone(),
         photo_count: collection.photo_count,
         total_bytes: collection.total_bytes,
@@ -66,11 +75,19 @@ pub fn rescan(summary: &ScanSummary) -> pb::RescanResponse {
         photos_updated: summary.updated,
         photos_removed: summary.removed,
         photos_renamed: summary.renamed,
-        missing_roots: summary.missing_roots.iter().map(|p| p.display().to_string()).collect(),
+        missing_roots: summary
+            .missing_roots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     }
 }
 
-pub fn status(snapshot: StatusSnapshot, data_dir: String, socket_path: String) -> pb::GetStatusResponse {
+pub fn status(
+    snapshot: StatusSnapshot,
+    data_dir: String,
+    socket_path: String,
+) -> pb::GetStatusResponse {
     let scan = snapshot.scan;
     pb::GetStatusResponse {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -122,7 +139,9 @@ fn code(error: &Error) -> Code {
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
         | Error::PathNotFound(_) => Code::NotFound,
-        Error::CollectionExists(_) | Error::RootExists(_) | Error::RootOverlaps { .. } => Code::AlreadyExists,
+        Error::CollectionExists(_) | Error::RootExists(_) | Error::RootOverlaps { .. } => {
+            Code::AlreadyExists
+        }
         Error::RootInUse { .. } => Code::FailedPrecondition,
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
     }

@@ -60,7 +60,10 @@ impl CatalogService for Control {
         }))
     }
 
-    async fn remove_root(&self, request: Request<pb::RemoveRootRequest>) -> Reply<pb::RemoveRootResponse> {
+    async fn remove_root(
+        &self,
+        request: Request<pb::RemoveRootRequest>,
+    ) -> Reply<pb::RemoveRootResponse> {
         let photos_forgotten = self.app.remove_root(&request.into_inner().path).await?;
         Ok(Response::new(pb::RemoveRootResponse { photos_forgotten }))
     }
@@ -73,9 +76,15 @@ impl CatalogService for Control {
 
     type ListPhotosStream = PhotoStream;
 
-    async fn list_photos(&self, request: Request<pb::ListPhotosRequest>) -> Reply<Self::ListPhotosStream> {
+    async fn list_photos(
+        &self,
+        request: Request<pb::ListPhotosRequest>,
+    ) -> Reply<Self::ListPhotosStream> {
         let request = request.into_inner();
-        let photos = self.app.list_photos(&request.collection, request.limit).await?;
+        let photos = self
+            .app
+            .list_photos(&request.collection, request.limit)
+            .await?;
         let stream = ReceiverStream::new(photos).map(|photo| match photo {
             Ok(photo) => Ok(convert::photo(&photo)),
             Err(e) => Err(Status::from(e)),
@@ -100,14 +109,20 @@ impl CollectionService for Control {
         }))
     }
 
-    async fn list_collections(&self, _: Request<pb::ListCollectionsRequest>) -> Reply<pb::ListCollectionsResponse> {
+    async fn list_collections(
+        &self,
+        _: Request<pb::ListCollectionsRequest>,
+    ) -> Reply<pb::ListCollectionsResponse> {
         let collections = self.app.collections().await?;
         Ok(Response::new(pb::ListCollectionsResponse {
             collections: collections.iter().map(convert::collection).collect(),
         }))
     }
 
-    async fn get_collection(&self, request: Request<pb::GetCollectionRequest>) -> Reply<pb::GetCollectionResponse> {
+    async fn get_collection(
+        &self,
+        request: Request<pb::GetCollectionRequest>,
+    ) -> Reply<pb::GetCollectionResponse> {
         let collection = self.app.collection(&request.into_inner().name).await?;
         Ok(Response::new(pb::GetCollectionResponse {
             collection: Some(convert::collection(&collection)),
@@ -119,7 +134,10 @@ impl CollectionService for Control {
         request: Request<pb::RenameCollectionRequest>,
     ) -> Reply<pb::RenameCollectionResponse> {
         let request = request.into_inner();
-        let collection = self.app.rename_collection(&request.name, &request.new_name).await?;
+        let collection = self
+            .app
+            .rename_collection(&request.name, &request.new_name)
+            .await?;
         Ok(Response::new(pb::RenameCollectionResponse {
             collection: Some(convert::collection(&collection)),
         }))
@@ -129,7 +147,9 @@ impl CollectionService for Control {
         &self,
         request: Request<pb::DeleteCollectionRequest>,
     ) -> Reply<pb::DeleteCollectionResponse> {
-        self.app.delete_collection(&request.into_inner().name).await?;
+        self.app
+            .delete_collection(&request.into_inner().name)
+            .await?;
         Ok(Response::new(pb::DeleteCollectionResponse {}))
     }
 
@@ -138,7 +158,10 @@ impl CollectionService for Control {
         request: Request<pb::AddToCollectionRequest>,
     ) -> Reply<pb::AddToCollectionResponse> {
         let request = request.into_inner();
-        let (photos_added, collection) = self.app.add_to_collection(&request.name, &request.paths).await?;
+        let (photos_added, collection) = self
+            .app
+            .add_to_collection(&request.name, &request.paths)
+            .await?;
         Ok(Response::new(pb::AddToCollectionResponse {
             photos_added,
             photo_count: collection.photo_count,
@@ -150,7 +173,10 @@ impl CollectionService for Control {
         request: Request<pb::RemoveFromCollectionRequest>,
     ) -> Reply<pb::RemoveFromCollectionResponse> {
         let request = request.into_inner();
-        let (photos_removed, collection) = self.app.remove_from_collection(&request.name, &request.paths).await?;
+        let (photos_removed, collection) = self
+            .app
+            .remove_from_collection(&request.name, &request.paths)
+            .await?;
         Ok(Response::new(pb::RemoveFromCollectionResponse {
             photos_removed,
             photo_count: collection.photo_count,

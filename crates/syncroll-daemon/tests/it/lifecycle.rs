@@ -7,7 +7,12 @@ fn sigterm_and_sigint_exit_0_and_remove_the_socket() {
         let mut daemon = Daemon::start();
         assert!(daemon.socket.exists());
         let status = daemon.stop_with(signal);
-        assert_eq!(status.code(), Some(0), "{signal}: {status}\n{}", daemon.log());
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{signal}: {status}\n{}",
+            daemon.log()
+        );
         assert!(!daemon.socket.exists(), "socket removed on {signal}");
     }
 }
@@ -39,7 +44,8 @@ fn second_instance_on_the_same_data_dir_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("another syncrolld is already running") && stderr.contains(s(&daemon.data_dir)),
+        stderr.contains("another syncrolld is already running")
+            && stderr.contains(s(&daemon.data_dir)),
         "{stderr}"
     );
     // The first one is unharmed.
@@ -50,14 +56,19 @@ fn second_instance_on_the_same_data_dir_is_refused() {
 fn crash_leaves_a_stale_socket_that_the_next_start_replaces() {
     let mut daemon = Daemon::start();
     daemon.kill();
-    assert!(daemon.socket.exists(), "SIGKILL leaves the socket file behind");
+    assert!(
+        daemon.socket.exists(),
+        "SIGKILL leaves the socket file behind"
+    );
     daemon.restart();
     daemon.cli(&["status"]).ok();
 }
 
 #[test]
 fn print_config_shows_the_effective_config() {
-    let daemon = Daemon::builder().config("[catalog]\nhash_workers = 3").start();
+    let daemon = Daemon::builder()
+        .config("[catalog]\nhash_workers = 3")
+        .start();
     let out = daemon
         .command()
         .arg("--config")
@@ -68,8 +79,14 @@ fn print_config_shows_the_effective_config() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("hash_workers = 3"), "{text}");
-    assert!(text.contains(&format!("data_dir = \"{}\"", s(&daemon.data_dir))), "{text}");
-    assert!(text.contains("[watcher]") && text.contains("debounce_ms = 300"), "{text}");
+    assert!(
+        text.contains(&format!("data_dir = \"{}\"", s(&daemon.data_dir))),
+        "{text}"
+    );
+    assert!(
+        text.contains("[watcher]") && text.contains("debounce_ms = 300"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -77,13 +94,28 @@ fn a_bad_config_is_refused_naming_the_key() {
     let daemon = Daemon::start();
     let bad = daemon.scratch("cfg").join("bad.toml");
     std::fs::write(&bad, "[catalog]\nhash_workers = 0\n").unwrap();
-    let out = daemon.command().arg("--config").arg(&bad).arg("--print-config").output().unwrap();
+    let out = daemon
+        .command()
+        .arg("--config")
+        .arg(&bad)
+        .arg("--print-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("catalog.hash_workers = 0"));
 
     std::fs::write(&bad, "[catalog]\nhash_wrokers = 2\n").unwrap();
-    let out = daemon.command().arg("--config").arg(&bad).arg("--print-config").output().unwrap();
+    let out = daemon
+        .command()
+        .arg("--config")
+        .arg(&bad)
+        .arg("--print-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("hash_wrokers") && stderr.contains(s(&bad)), "{stderr}");
+    assert!(
+        stderr.contains("hash_wrokers") && stderr.contains(s(&bad)),
+        "{stderr}"
+    );
 }
