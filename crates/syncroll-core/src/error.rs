@@ -43,6 +43,14 @@ pub enum Error {
         .folder.display()
     )]
     FolderCollectionMembership { name: String, folder: PathBuf },
+    #[error("job {0} does not exist")]
+    JobNotFound(i64),
+    #[error("job {0} changed state while it was being updated")]
+    JobConflict(i64),
+    #[error("job {id} is {state}; only failed or cancelled jobs can be retried")]
+    JobNotRetryable { id: i64, state: &'static str },
+    #[error(transparent)]
+    IllegalTransition(#[from] crate::job::IllegalTransition),
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
         action: &'static str,

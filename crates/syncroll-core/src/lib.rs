@@ -5,8 +5,11 @@
 //! naming rules, and the SQLite store they live in.
 
 pub mod error;
+pub mod job;
+pub mod keys;
 pub mod media;
 pub mod names;
+pub mod planner;
 pub mod reconcile;
 pub mod store;
 pub mod types;

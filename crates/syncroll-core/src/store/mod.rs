@@ -6,9 +6,11 @@
 //! between.
 
 mod collections;
+mod jobs;
 mod photos;
 mod remotes;
 mod roots;
+mod sync;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,6 +22,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::{DbContext, Error, Result};
 
 pub use collections::NewCollectionSource;
+pub use jobs::{JobCounts, Landed, NewJob, now_ms};
+pub use sync::{PausedUntil, PlanGoal, PlanOutcome, SyncedCollection};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -138,7 +138,11 @@ fn code(error: &Error) -> Code {
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
-        | Error::PathNotFound(_) => Code::NotFound,
+        | Error::PathNotFound(_)
+        | Error::JobNotFound(_) => Code::NotFound,
+        Error::JobNotRetryable { .. } | Error::IllegalTransition(_) | Error::JobConflict(_) => {
+            Code::FailedPrecondition
+        }
         Error::CollectionExists(_) | Error::RootExists(_) | Error::RootOverlaps { .. } => {
             Code::AlreadyExists
         }

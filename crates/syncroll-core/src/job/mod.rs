@@ -1,0 +1,68 @@
+//! Sync jobs: what a job is ([`Job`], [`JobOp`]) and the one state machine
+//! that moves it ([`state`]).
+
+pub mod state;
+
+pub use state::{IllegalTransition, JobEvent, JobState};
+
+use crate::types::{CollectionId, ContentHash, PhotoId, RemoteId};
+
+/// A job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub i64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a job does to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOp {
+    /// Make the key hold the photo's bytes: a server-side copy when the same
+    /// bytes are already on the remote under a key the ledger knows,
+    /// otherwise an upload.
+    Upload,
+    /// Remove a key the ledger says syncroll uploaded.
+    Delete,
+}
+
+impl JobOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "upload" => Some(Self::Upload),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One job as the queue holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub collection_id: Option<CollectionId>,
+    pub collection_name: Option<String>,
+    pub photo_id: Option<PhotoId>,
+    pub remote_id: RemoteId,
+    pub op: JobOp,
+    pub key: String,
+    /// The bytes the planner wanted under `key` (uploads).
+    pub hash: Option<ContentHash>,
+    pub state: JobState,
+    pub attempts: u32,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// `put` or `copy`, once an upload has been made.
+    pub transfer: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}

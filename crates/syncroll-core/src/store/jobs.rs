@@ -1,0 +1,511 @@
+//! The durable job queue and the ledger. Job state changes go through
+//! [`JobState::next`] only, applied by `transition` in one statement guarded
+//! by the state they came from.
+
+use sqlx::{Sqlite, Transaction};
+
+use super::Store;
+use crate::error::{DbContext, Error, Result};
+use crate::job::{Job, JobEvent, JobId, JobOp, JobState, state::TimestampMs};
+use crate::types::{CollectionId, ContentHash, PhotoId, RemoteId};
+
+/// A job for the planner to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub collection_id: CollectionId,
+    pub photo_id: Option<PhotoId>,
+    pub remote_id: RemoteId,
+    pub op: JobOp,
+    pub key: String,
+    pub hash: Option<ContentHash>,
+    pub bytes_total: u64,
+}
+
+/// What landed on a remote, for the ledger.
+#[derive(Debug, Clone)]
+pub struct Landed {
+    pub hash: ContentHash,
+    pub size: u64,
+    pub etag: Option<String>,
+    /// `put` or `copy`.
+    pub transfer: &'static str,
+}
+
+/// Job counts of one collection, by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Bytes of queued and running uploads.
+    pub bytes_pending: u64,
+}
+
+/// The current time in milliseconds.
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) const SELECT_JOBS: &str = "
+    SELECT j.id, j.collection_id, c.name, j.photo_id, j.remote_id, j.op, j.key, j.blake3, j.state,
+           j.attempts, j.next_attempt_at, j.bytes_done, j.bytes_total, j.transfer, j.last_error,
+           j.created_at, j.updated_at
+    FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    collection_id: Option<i64>,
+    name: Option<String>,
+    photo_id: Option<i64>,
+    remote_id: i64,
+    op: String,
+    key: String,
+    blake3: Option<Vec<u8>>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    bytes_done: i64,
+    bytes_total: i64,
+    transfer: Option<String>,
+    last_error: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn state_from(state: &str, next_attempt_at: i64, updated_at: i64, last_error: String) -> JobState {
+    match state {
+        "queued" => JobState::Queued { not_before: next_attempt_at },
+        "running" => JobState::Running { since: updated_at },
+        "done" => JobState::Done { at: updated_at },
+        "failed" => JobState::Failed { at: updated_at, reason: last_error },
+        _ => JobState::Cancelled { at: updated_at, reason: last_error },
+    }
+}
+
+pub(crate) fn job_from_row(row: JobRow) -> Job {
+    let JobRow {
+        id,
+        collection_id,
+        name: collection_name,
+        photo_id,
+        remote_id,
+        op,
+        key,
+        blake3: hash,
+        state,
+        attempts,
+        next_attempt_at,
+        bytes_done,
+        bytes_total,
+        transfer,
+        last_error,
+        created_at,
+        updated_at,
+    } = row;
+    Job {
+        id: JobId(id),
+        collection_id: collection_id.map(CollectionId),
+        collection_name,
+        photo_id: photo_id.map(PhotoId),
+        remote_id: RemoteId(remote_id),
+        op: JobOp::parse(&op).unwrap_or(JobOp::Upload),
+        key,
+        hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()).map(ContentHash),
+        state: state_from(&state, next_attempt_at, updated_at, last_error),
+        attempts: attempts as u32,
+        bytes_done: bytes_done as u64,
+        bytes_total: bytes_total as u64,
+        transfer,
+        created_at_ms: created_at,
+        updated_at_ms: updated_at,
+    }
+}
+
+/// Applies `event` to job `id` inside `tx`; fails if the job moved meanwhile.
+pub(crate) async fn transition(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: JobId,
+    event: JobEvent,
+    now: TimestampMs,
+) -> Result<JobState> {
+    let row: Option<(String, i64, i64, String)> =
+        sqlx::query_as("SELECT state, next_attempt_at, updated_at, last_error FROM jobs WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .db("reading a job")?;
+    let (state, next_attempt_at, updated_at, last_error) = row.ok_or(Error::JobNotFound(id.0))?;
+    let from = state_from(&state, next_attempt_at, updated_at, last_error);
+    let counts_attempt = matches!(
+        event,
+        JobEvent::TransientFailure { .. } | JobEvent::PermanentFailure { .. }
+    );
+    let resets_attempts = matches!(event, JobEvent::Retried);
+    let error_text = match &event {
+        JobEvent::TransientFailure { reason, .. } => Some(reason.clone()),
+        _ => None,
+    };
+    let to = from.next(event, now)?;
+    let (not_before, reason) = match &to {
+        JobState::Queued { not_before } => (*not_before, error_text.unwrap_or_default()),
+        JobState::Failed { reason, .. } | JobState::Cancelled { reason, .. } => (0, reason.clone()),
+        _ => (0, String::new()),
+    };
+    let done = sqlx::query(
+        "UPDATE jobs SET state = ?1, next_attempt_at = ?2, last_error = ?3, updated_at = ?4,
+             attempts = CASE WHEN ?5 THEN 0 ELSE attempts + ?6 END
+         WHERE id = ?7 AND state = ?8",
+    )
+    .bind(to.name())
+    .bind(not_before)
+    .bind(reason)
+    .bind(now)
+    .bind(resets_attempts)
+    .bind(i64::from(counts_attempt))
+    .bind(id.0)
+    .bind(from.name())
+    .execute(&mut **tx)
+    .await
+    .db("moving a job")?;
+    if done.rows_affected() != 1 {
+        return Err(Error::JobConflict(id.0));
+    }
+    Ok(to)
+}
+
+impl Store {
+    /// Applies one event to a job.
+    pub async fn apply_job_event(&self, id: JobId, event: JobEvent) -> Result<JobState> {
+        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let state = transition(&mut tx, id, event, now_ms()).await?;
+        tx.commit().await.db("committing a job change")?;
+        Ok(state)
+    }
+
+    /// Jobs found running at start-up were cut off by a crash: back to the
+    /// queue, no attempt counted.
+    pub async fn requeue_interrupted_jobs(&self) -> Result<u64> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'running'")
+            .fetch_all(&self.pool)
+            .await
+            .db("finding interrupted jobs")?;
+        for id in &ids {
+            self.apply_job_event(JobId(*id), JobEvent::Interrupted).await?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    /// Claims up to `limit` runnable jobs, fairly across collections: the
+    /// oldest job of each collection first, then the next of each, ...
+    /// Jobs of paused collections are left alone.
+    pub async fn claim_jobs(&self, limit: usize, exclude_collections: &[CollectionId]) -> Result<Vec<Job>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{SELECT_JOBS}
+             WHERE j.state = 'queued' AND j.next_attempt_at <= ?1
+               AND (c.id IS NULL OR c.paused_until = 0 OR (c.paused_until > 0 AND c.paused_until * 1000 <= ?1))
+             ORDER BY ROW_NUMBER() OVER (PARTITION BY j.collection_id ORDER BY j.id), j.id
+             LIMIT ?2"
+        ))
+        .bind(now)
+        .bind((limit + exclude_collections.len() * limit) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .db("finding runnable jobs")?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            if claimed.len() >= limit {
+                break;
+            }
+            let job = job_from_row(row);
+            if job.collection_id.is_some_and(|c| exclude_collections.contains(&c)) {
+                continue;
+            }
+            match self.apply_job_event(job.id, JobEvent::Claimed).await {
+                Ok(state) => claimed.push(Job { state, ..job }),
+                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The job with this id.
+    pub async fn job(&self, id: JobId) -> Result<Job> {
+        let row: Option<JobRow> = sqlx::query_as(&format!("{SELECT_JOBS} WHERE j.id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .db("reading a job")?;
+        row.map(job_from_row).ok_or(Error::JobNotFound(id.0))
+    }
+
+    /// A page of jobs after `after_id`, optionally in one state and one
+    /// collection, oldest first.
+    pub async fn jobs_page(
+        &self,
+        state: Option<&str>,
+        collection: Option<CollectionId>,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{SELECT_JOBS} WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2)
+               AND (?3 IS NULL OR j.collection_id = ?3)
+             ORDER BY j.id LIMIT ?4"
+        ))
+        .bind(after_id)
+        .bind(state)
+        .bind(collection.map(|c| c.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db("listing jobs")?;
+        Ok(rows.into_iter().map(job_from_row).collect())
+    }
+
+    /// Records how far a running transfer got.
+    pub async fn set_job_progress(&self, id: JobId, bytes_done: u64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'running'")
+            .bind(bytes_done as i64)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("recording progress")?;
+        Ok(())
+    }
+
+    /// An upload landed: the ledger learns the key and the job is done, in
+    /// one transaction, so a crash can never leave one without the other.
+    pub async fn finish_upload(&self, job: &Job, landed: &Landed) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        sqlx::query(
+            "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = ?5,
+                 collection_id = ?6, uploaded_at = ?7",
+        )
+        .bind(job.remote_id.0)
+        .bind(&job.key)
+        .bind(&landed.hash.0[..])
+        .bind(landed.size as i64)
+        .bind(&landed.etag)
+        .bind(job.collection_id.map(|c| c.0))
+        .bind(now / 1000)
+        .execute(&mut *tx)
+        .await
+        .db("recording an upload in the ledger")?;
+        sqlx::query("UPDATE jobs SET transfer = ?, bytes_done = ? WHERE id = ?")
+            .bind(landed.transfer)
+            .bind(landed.size as i64)
+            .bind(job.id.0)
+            .execute(&mut *tx)
+            .await
+            .db("recording an upload")?;
+        transition(&mut tx, job.id, JobEvent::Succeeded, now).await?;
+        tx.commit().await.db("committing an upload")?;
+        Ok(())
+    }
+
+    /// Bytes that landed but not as wanted (the file changed during the
+    /// upload): the ledger still learns what is on the remote under the key,
+    /// so it stays ours to replace or delete.
+    pub async fn record_landed(&self, job: &Job, landed: &Landed) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = ?5,
+                 collection_id = ?6, uploaded_at = ?7",
+        )
+        .bind(job.remote_id.0)
+        .bind(&job.key)
+        .bind(&landed.hash.0[..])
+        .bind(landed.size as i64)
+        .bind(&landed.etag)
+        .bind(job.collection_id.map(|c| c.0))
+        .bind(now_ms() / 1000)
+        .execute(&self.pool)
+        .await
+        .db("recording an upload in the ledger")?;
+        Ok(())
+    }
+
+    /// A delete went through: the ledger forgets the key and the job is
+    /// done, in one transaction.
+    pub async fn finish_delete(&self, job: &Job) -> Result<()> {
+        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        sqlx::query("DELETE FROM remote_objects WHERE remote_id = ? AND key = ?")
+            .bind(job.remote_id.0)
+            .bind(&job.key)
+            .execute(&mut *tx)
+            .await
+            .db("removing a ledger entry")?;
+        transition(&mut tx, job.id, JobEvent::Succeeded, now_ms()).await?;
+        tx.commit().await.db("committing a delete")?;
+        Ok(())
+    }
+
+    /// Whether the ledger holds `key` on `remote` (a delete's precondition).
+    pub async fn ledger_has(&self, remote: RemoteId, key: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM remote_objects WHERE remote_id = ? AND key = ?")
+            .bind(remote.0)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .db("reading the ledger")?;
+        Ok(n > 0)
+    }
+
+    /// A key on `remote` that already holds these bytes, for a server-side
+    /// copy instead of an upload.
+    pub async fn ledger_key_with_hash(&self, remote: RemoteId, hash: &ContentHash, not_key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT key FROM remote_objects WHERE remote_id = ? AND blake3 = ? AND key != ? ORDER BY id LIMIT 1",
+        )
+        .bind(remote.0)
+        .bind(&hash.0[..])
+        .bind(not_key)
+        .fetch_optional(&self.pool)
+        .await
+        .db("reading the ledger")
+    }
+
+    /// Forgets a ledger source that turned out to be gone from the remote.
+    pub async fn forget_ledger_key(&self, remote: RemoteId, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM remote_objects WHERE remote_id = ? AND key = ?")
+            .bind(remote.0)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .db("removing a ledger entry")?;
+        Ok(())
+    }
+
+    /// Cancels every queued job of a collection (or all collections) at once;
+    /// returns the running ones, which the scheduler must interrupt.
+    pub async fn cancel_live_jobs(&self, collection: Option<CollectionId>, reason: &str) -> Result<(u64, Vec<JobId>)> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE state IN ('queued', 'running') AND (?1 IS NULL OR collection_id = ?1)",
+        )
+        .bind(collection.map(|c| c.0))
+        .fetch_all(&self.pool)
+        .await
+        .db("finding live jobs")?;
+        let mut cancelled = 0;
+        let mut running = Vec::new();
+        for (id, state) in rows {
+            if state == "running" {
+                running.push(JobId(id));
+                continue;
+            }
+            let event = JobEvent::Cancelled { reason: reason.to_owned() };
+            match self.apply_job_event(JobId(id), event).await {
+                Ok(_) => cancelled += 1,
+                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((cancelled, running))
+    }
+
+    /// Puts failed jobs (one, or all) back in the queue.
+    pub async fn retry_jobs(&self, id: Option<JobId>) -> Result<u64> {
+        let ids: Vec<i64> = match id {
+            Some(id) => {
+                let job = self.job(id).await?;
+                if !matches!(job.state, JobState::Failed { .. } | JobState::Cancelled { .. }) {
+                    return Err(Error::JobNotRetryable { id: id.0, state: job.state.name() });
+                }
+                vec![id.0]
+            }
+            None => sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'failed'")
+                .fetch_all(&self.pool)
+                .await
+                .db("finding failed jobs")?,
+        };
+        let mut retried = 0;
+        for id in ids {
+            match self.apply_job_event(JobId(id), JobEvent::Retried).await {
+                Ok(_) => retried += 1,
+                // A newer job already holds the key: this one is obsolete.
+                Err(Error::Database { source: sqlx::Error::Database(db), .. }) if db.is_unique_violation() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(retried)
+    }
+
+    /// Job counts per collection (collections without jobs are absent).
+    pub async fn job_counts(&self) -> Result<Vec<(CollectionId, JobCounts)>> {
+        let rows: Vec<(i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT collection_id,
+                    SUM(state = 'queued'), SUM(state = 'running'), SUM(state = 'done'),
+                    SUM(state = 'failed'), SUM(state = 'cancelled'),
+                    COALESCE(SUM(CASE WHEN state IN ('queued', 'running') AND op = 'upload'
+                                      THEN bytes_total - bytes_done ELSE 0 END), 0)
+             FROM jobs WHERE collection_id IS NOT NULL GROUP BY collection_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("counting jobs")?;
+        Ok(rows
+            .into_iter()
+            .map(|(c, queued, running, done, failed, cancelled, pending)| {
+                (
+                    CollectionId(c),
+                    JobCounts {
+                        queued: queued as u64,
+                        running: running as u64,
+                        done: done as u64,
+                        failed: failed as u64,
+                        cancelled: cancelled as u64,
+                        bytes_pending: pending.max(0) as u64,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The most recent failure reasons, newest first.
+    pub async fn recent_failures(&self, limit: u32) -> Result<Vec<Job>> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{SELECT_JOBS} WHERE j.last_error != '' AND j.state IN ('failed', 'queued')
+             ORDER BY j.updated_at DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db("reading failures")?;
+        Ok(rows.into_iter().map(job_from_row).collect())
+    }
+
+    /// The earliest time a queued job becomes runnable, if any is waiting.
+    pub async fn next_job_due_ms(&self) -> Result<Option<TimestampMs>> {
+        sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM jobs WHERE state = 'queued'")
+            .fetch_one(&self.pool)
+            .await
+            .db("reading the queue")
+    }
+
+    /// Counts of live jobs and failed jobs across the whole queue.
+    pub async fn queue_totals(&self) -> Result<(u64, u64, u64)> {
+        let (queued, running, failed): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state = 'running'), 0),
+                    COALESCE(SUM(state = 'failed'), 0) FROM jobs",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .db("counting jobs")?;
+        Ok((queued as u64, running as u64, failed as u64))
+    }
+}
