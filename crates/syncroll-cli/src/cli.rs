@@ -30,8 +30,98 @@ pub enum Command {
     /// Manual and folder collections
     #[command(subcommand)]
     Collections(CollectionsCommand),
-    /// List photos: the whole catalog, or one collection
+    /// List photos: the whole catalog, one collection, or all synced photos
     Photos(PhotosArgs),
+    /// Turn a collection's sync on or off
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Live progress bars of the transfer queue
+    Watch {
+        /// Return when the queue is drained (exit 0, or 1 if some job failed)
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Block until the queue is drained: exit 0 if no job failed, 1 if some failed, 4 on timeout
+    Wait {
+        /// Give up after this long (e.g. 90s, 10m) [default: no limit]
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        timeout: Option<std::time::Duration>,
+    },
+    /// Stop starting transfers and interrupt running ones, for everything or one collection
+    Pause {
+        /// Only this collection
+        collection: Option<String>,
+        /// Resume by itself after this long (e.g. 30m, 2h)
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        for_duration: Option<std::time::Duration>,
+    },
+    /// Resume after a pause
+    Resume {
+        /// Only this collection
+        collection: Option<String>,
+    },
+    /// Drop queued and in-flight work of a collection, or one job (the sync setting stays)
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["collection", "job"])))]
+    Cancel {
+        collection: Option<String>,
+        /// One job, by id (see `syncroll jobs`)
+        #[arg(long, value_name = "ID")]
+        job: Option<u64>,
+    },
+    /// List sync jobs
+    Jobs {
+        /// Only jobs in this state: queued, running, done, failed, cancelled
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this collection
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
+    },
+    /// Run failed jobs again
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Retry {
+        /// One job, by id
+        id: Option<u64>,
+        /// Every failed job
+        #[arg(long)]
+        all: bool,
+    },
+    /// Where collections sync to
+    #[command(subcommand)]
+    Remotes(RemotesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Start syncing a collection: its photos are uploaded, and kept up to date
+    On { name: String },
+    /// Stop syncing; the collection's copies on the remote are deleted unless --keep-remote
+    Off {
+        name: String,
+        /// Leave the remote copies in place
+        #[arg(long)]
+        keep_remote: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemotesCommand {
+    /// Add a remote (kind fs: a folder or NAS mount)
+    Add {
+        name: String,
+        /// fs (folder or NAS mount)
+        #[arg(long)]
+        kind: String,
+        /// The remote folder (kind fs); it must exist
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
+    /// List remotes
+    List,
+    /// Write, read back and delete a test object on a remote
+    Test { name: String },
+    /// Remove a remote no collection uses (its objects are left in place)
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +161,9 @@ pub enum CollectionsCommand {
         /// The remote it syncs to [default: the daemon's default remote, `local`]
         #[arg(long, value_name = "NAME")]
         remote: Option<String>,
+        /// Turn sync on at once
+        #[arg(long)]
+        sync: bool,
     },
     /// List collections with their photo counts
     List,
@@ -97,8 +190,11 @@ pub enum CollectionsCommand {
 #[derive(Debug, Args)]
 pub struct PhotosArgs {
     /// Only the photos of this collection
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "synced")]
     pub collection: Option<String>,
+    /// "All synced photos": the union over synced collections, with each one's sync state
+    #[arg(long)]
+    pub synced: bool,
     /// At most N photos [default: all]
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,

@@ -12,6 +12,8 @@ use clap::Parser;
 use syncroll_proto::v1::catalog_service_client::CatalogServiceClient;
 use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
 use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
+use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
+use syncroll_proto::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
 use crate::cli::{Cli, Command};
@@ -23,6 +25,8 @@ pub struct Client {
     pub daemon: DaemonServiceClient<Channel>,
     pub catalog: CatalogServiceClient<Channel>,
     pub collections: CollectionServiceClient<Channel>,
+    pub sync: SyncServiceClient<Channel>,
+    pub remotes: RemoteServiceClient<Channel>,
 }
 
 impl Client {
@@ -36,7 +40,9 @@ impl Client {
         Ok(Self {
             daemon: DaemonServiceClient::new(channel.clone()),
             catalog: CatalogServiceClient::new(channel.clone()),
-            collections: CollectionServiceClient::new(channel),
+            collections: CollectionServiceClient::new(channel.clone()),
+            sync: SyncServiceClient::new(channel.clone()),
+            remotes: RemoteServiceClient::new(channel),
         })
     }
 }
@@ -96,5 +102,21 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         Command::Rescan(args) => commands::roots::rescan(client, args, out).await,
         Command::Collections(command) => commands::collections::run(client, command, out).await,
         Command::Photos(args) => commands::photos::run(client, args, out).await,
+        Command::Sync(command) => commands::sync::set(client, command, out).await,
+        Command::Watch { until_idle } => commands::sync::watch(client, until_idle, out).await,
+        Command::Wait { timeout } => commands::sync::wait(client, timeout, out).await,
+        Command::Pause {
+            collection,
+            for_duration,
+        } => commands::sync::pause(client, collection, for_duration, out).await,
+        Command::Resume { collection } => commands::sync::resume(client, collection, out).await,
+        Command::Cancel { collection, job } => {
+            commands::sync::cancel(client, collection, job, out).await
+        }
+        Command::Jobs { state, collection } => {
+            commands::sync::jobs(client, state, collection, out).await
+        }
+        Command::Retry { id, all } => commands::sync::retry(client, id, all, out).await,
+        Command::Remotes(command) => commands::remotes::run(client, command, out).await,
     }
 }

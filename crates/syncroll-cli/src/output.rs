@@ -23,6 +23,10 @@ pub enum Failure {
     Rpc(tonic::Status),
     /// Bad input caught before any request.
     Input(String),
+    /// `wait` ran out of time.
+    Timeout(std::time::Duration),
+    /// The queue drained with jobs in `failed`.
+    JobsFailed(u64),
 }
 
 impl From<tonic::Status> for Failure {
@@ -36,6 +40,8 @@ impl Failure {
         match self {
             Failure::Unreachable { .. } => (exit::UNREACHABLE, "unavailable"),
             Failure::Input(_) => (exit::FAILED, "invalid_argument"),
+            Failure::Timeout(_) => (exit::TIMEOUT, "deadline_exceeded"),
+            Failure::JobsFailed(_) => (exit::FAILED, "jobs_failed"),
             Failure::Rpc(status) => match status.code() {
                 tonic::Code::Unavailable => (exit::UNREACHABLE, "unavailable"),
                 tonic::Code::DeadlineExceeded => (exit::TIMEOUT, "deadline_exceeded"),
@@ -61,6 +67,15 @@ impl Failure {
             }
             Failure::Rpc(status) => status.message().to_owned(),
             Failure::Input(message) => message.clone(),
+            Failure::Timeout(limit) => format!(
+                "the queue was not drained within {}",
+                humantime::format_duration(*limit)
+            ),
+            Failure::JobsFailed(n) => {
+                format!(
+                    "{n} jobs failed; see `syncroll jobs --state failed`, fix the cause, then `syncroll retry --all`"
+                )
+            }
         }
     }
 }

@@ -18,6 +18,22 @@ pub enum Error {
     CollectionExists(String),
     #[error("remote {0:?} does not exist")]
     RemoteNotFound(String),
+    #[error("remote kind {0:?} is not supported; use one of: fs")]
+    UnsupportedRemoteKind(String),
+    #[error(
+        "remote {0:?} is the default remote (remotes.default in the config) and cannot be removed"
+    )]
+    RemoteIsDefault(String),
+    #[error("unknown job state {0:?}; use one of: queued, running, done, failed, cancelled")]
+    InvalidJobState(String),
+    #[error("remote {0:?} already exists")]
+    RemoteExists(String),
+    #[error("remote {name:?} is used by collection(s) {collections}; move or delete them first")]
+    RemoteInUse { name: String, collections: String },
+    #[error(
+        "collection {0:?} is synced; turn sync off first (`syncroll sync off NAME`, optionally --keep-remote)"
+    )]
+    CollectionSynced(String),
     #[error("{} is not under any root; add its folder first with `syncroll roots add`", .0.display())]
     OutsideRoots(PathBuf),
     #[error("{} does not exist", .0.display())]

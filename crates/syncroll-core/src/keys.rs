@@ -46,7 +46,11 @@ pub fn disambiguated(key: &str, root: RootId) -> String {
         Some(dot) if dot > 0 => format!("{}{tag}{}", &file[..dot], &file[dot..]),
         _ => format!("{file}{tag}"),
     };
-    if dir.is_empty() { file } else { format!("{dir}/{file}") }
+    if dir.is_empty() {
+        file
+    } else {
+        format!("{dir}/{file}")
+    }
 }
 
 fn push_utf8_or_escaped(out: &mut String, mut bytes: &[u8]) {
@@ -79,8 +83,14 @@ mod tests {
 
     #[test]
     fn layout_is_prefix_name_relative_path() {
-        assert_eq!(object_key("", "Trip", &rel(b"2024/a.jpg")), "Trip/2024/a.jpg");
-        assert_eq!(object_key("/photos/", "Trip", &rel(b"a.jpg")), "photos/Trip/a.jpg");
+        assert_eq!(
+            object_key("", "Trip", &rel(b"2024/a.jpg")),
+            "Trip/2024/a.jpg"
+        );
+        assert_eq!(
+            object_key("/photos/", "Trip", &rel(b"a.jpg")),
+            "photos/Trip/a.jpg"
+        );
         assert_eq!(collection_prefix("p", "Trip"), "p/Trip/");
     }
 

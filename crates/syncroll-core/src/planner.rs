@@ -57,7 +57,8 @@ impl Actions {
 
 /// Decides the jobs that make the remote match `wanted`.
 pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Actions {
-    let placed: HashMap<String, ContentHash> = placed.into_iter().map(|p| (p.key, p.hash)).collect();
+    let placed: HashMap<String, ContentHash> =
+        placed.into_iter().map(|p| (p.key, p.hash)).collect();
     let live: HashMap<String, LiveJob> = live.into_iter().map(|j| (j.key.clone(), j)).collect();
     let wanted_keys: HashSet<String> = wanted.iter().map(|w| w.key.clone()).collect();
     let mut actions = Actions::default();
@@ -91,7 +92,11 @@ pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Act
 
     // Queued uploads to keys nobody wants and nothing holds yet.
     for (key, job) in &live {
-        if !job.running && job.op == JobOp::Upload && !wanted_keys.contains(key) && !placed.contains_key(key) {
+        if !job.running
+            && job.op == JobOp::Upload
+            && !wanted_keys.contains(key)
+            && !placed.contains_key(key)
+        {
             actions.cancel.push(job.id);
         }
     }
@@ -108,18 +113,36 @@ mod tests {
         ContentHash([n; 32])
     }
     fn want(key: &str, n: u8) -> Wanted {
-        Wanted { key: key.into(), photo_id: PhotoId(n.into()), hash: h(n), size: 1 }
+        Wanted {
+            key: key.into(),
+            photo_id: PhotoId(n.into()),
+            hash: h(n),
+            size: 1,
+        }
     }
     fn placed(key: &str, n: u8) -> Placed {
-        Placed { key: key.into(), hash: h(n) }
+        Placed {
+            key: key.into(),
+            hash: h(n),
+        }
     }
     fn job(id: i64, op: JobOp, key: &str, n: Option<u8>, running: bool) -> LiveJob {
-        LiveJob { id: JobId(id), op, key: key.into(), hash: n.map(h), running }
+        LiveJob {
+            id: JobId(id),
+            op,
+            key: key.into(),
+            hash: n.map(h),
+            running,
+        }
     }
 
     #[test]
     fn missing_photos_are_uploaded_and_present_ones_left_alone() {
-        let a = diff(vec![want("C/a", 1), want("C/b", 2)], vec![placed("C/a", 1)], vec![]);
+        let a = diff(
+            vec![want("C/a", 1), want("C/b", 2)],
+            vec![placed("C/a", 1)],
+            vec![],
+        );
         assert_eq!(a.uploads, vec![want("C/b", 2)]);
         assert!(a.deletes.is_empty() && a.cancel.is_empty());
     }
@@ -127,7 +150,11 @@ mod tests {
     #[test]
     fn planning_twice_adds_nothing() {
         let live = vec![job(1, JobOp::Upload, "C/b", Some(2), false)];
-        let a = diff(vec![want("C/a", 1), want("C/b", 2)], vec![placed("C/a", 1)], live);
+        let a = diff(
+            vec![want("C/a", 1), want("C/b", 2)],
+            vec![placed("C/a", 1)],
+            live,
+        );
         assert!(a.is_empty(), "{a:?}");
     }
 
@@ -147,7 +174,10 @@ mod tests {
 
     #[test]
     fn running_jobs_are_left_to_finish() {
-        let live = vec![job(4, JobOp::Upload, "C/a", Some(1), true), job(5, JobOp::Upload, "C/z", Some(3), true)];
+        let live = vec![
+            job(4, JobOp::Upload, "C/a", Some(1), true),
+            job(5, JobOp::Upload, "C/z", Some(3), true),
+        ];
         let a = diff(vec![want("C/a", 9)], vec![placed("C/old", 1)], live);
         assert!(a.cancel.is_empty() && a.uploads.is_empty());
         assert_eq!(a.deletes, vec!["C/old".to_owned()]);
@@ -155,7 +185,11 @@ mod tests {
 
     #[test]
     fn only_ledger_keys_are_deleted() {
-        let a = diff(vec![], vec![placed("C/a", 1)], vec![job(7, JobOp::Upload, "C/q", Some(2), false)]);
+        let a = diff(
+            vec![],
+            vec![placed("C/a", 1)],
+            vec![job(7, JobOp::Upload, "C/q", Some(2), false)],
+        );
         assert_eq!(a.deletes, vec!["C/a".to_owned()]);
         assert_eq!(a.cancel, vec![JobId(7)]);
     }

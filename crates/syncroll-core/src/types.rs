@@ -213,6 +213,12 @@ pub struct Collection {
     pub photo_count: u64,
     pub total_bytes: u64,
     pub created_at: i64,
+    pub sync_enabled: bool,
+    /// 0 not paused, -1 until resumed, else Unix seconds.
+    pub paused_until: i64,
+    /// Members whose bytes the ledger says are on the remote.
+    pub synced_count: u64,
+    pub synced_bytes: u64,
 }
 
 /// The current time as Unix seconds.

@@ -5,13 +5,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use syncroll_core::media::PhotoFilter;
-use syncroll_core::store::{NewCollectionSource, PhotoFilterQuery, PhotoPageCursor};
-use syncroll_core::{Collection, Error, Photo, RelPath, Root, Store};
+use syncroll_core::store::{
+    NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanGoal, PlanOutcome,
+    RemoteRecord,
+};
+use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::remotes::Remotes;
 use crate::scanner::{ScanReason, ScanSummary, ScanTarget, ScannerHandle};
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
+use crate::sync::SyncEngine;
 use crate::watcher::MonitorHandle;
 
 /// Photos fetched from SQLite per page of a streamed listing.
@@ -48,6 +53,8 @@ pub struct App {
     status: LiveStatus,
     config: Arc<Config>,
     filter: PhotoFilter,
+    sync: SyncEngine,
+    remotes: Remotes,
 }
 
 impl App {
@@ -57,6 +64,8 @@ impl App {
         monitor: MonitorHandle,
         status: LiveStatus,
         config: Arc<Config>,
+        sync: SyncEngine,
+        remotes: Remotes,
     ) -> Self {
         let filter = PhotoFilter::new(&config.catalog.photo_extensions);
         Self {
@@ -66,6 +75,8 @@ impl App {
             status,
             config,
             filter,
+            sync,
+            remotes,
         }
     }
 
@@ -188,6 +199,22 @@ impl App {
         name: &str,
         folder: &str,
         remote: &str,
+        sync: bool,
+    ) -> AppResult<Collection> {
+        let collection = self
+            .create_collection_unsynced(name, folder, remote)
+            .await?;
+        if !sync {
+            return Ok(collection);
+        }
+        Ok(self.set_sync(name, true, false).await?.0)
+    }
+
+    async fn create_collection_unsynced(
+        &self,
+        name: &str,
+        folder: &str,
+        remote: &str,
     ) -> AppResult<Collection> {
         syncroll_core::names::validate_name("collection", name)?;
         let remote = if remote.is_empty() {
@@ -229,7 +256,10 @@ impl App {
     }
 
     pub async fn rename_collection(&self, name: &str, new_name: &str) -> AppResult<Collection> {
-        Ok(self.store.rename_collection(name, new_name).await?)
+        let collection = self.store.rename_collection(name, new_name).await?;
+        // Keys carry the name: a synced collection moves on its remote.
+        self.sync.request_plan();
+        Ok(collection)
     }
 
     pub async fn delete_collection(&self, name: &str) -> AppResult<()> {
@@ -266,6 +296,7 @@ impl App {
                 .map_err(AppError::Scan)?;
             added += self.store.add_to_collection(&collection, root, rel).await?;
         }
+        self.sync.request_plan();
         Ok((added, self.store.collection(name).await?))
     }
 
@@ -321,4 +352,204 @@ fn canonical_or_given(path: &Path) -> PathBuf {
 fn file_name_bytes(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.file_name().map_or(&[], |n| n.as_bytes())
+}
+
+/// A job state name a user may filter on.
+const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
+
+impl App {
+    pub fn sync(&self) -> &SyncEngine {
+        &self.sync
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `sync on` / `sync off [--keep-remote]`.
+    pub async fn set_sync(
+        &self,
+        name: &str,
+        enabled: bool,
+        keep_remote: bool,
+    ) -> AppResult<(Collection, PlanOutcome)> {
+        let collection = self.store.collection(name).await?;
+        let outcome = if enabled {
+            self.store.set_sync_enabled(collection.id, true).await?;
+            self.sync.plan_now(collection.id, PlanGoal::Mirror).await?
+        } else {
+            self.store.set_sync_enabled(collection.id, false).await?;
+            let cancelled = self
+                .sync
+                .cancel_collection(collection.id, "sync turned off")
+                .await?;
+            let mut outcome = if keep_remote {
+                PlanOutcome::default()
+            } else {
+                self.sync
+                    .plan_now(collection.id, PlanGoal::RemoveAll)
+                    .await?
+            };
+            outcome.cancelled += cancelled;
+            outcome
+        };
+        Ok((self.store.collection(name).await?, outcome))
+    }
+
+    /// Pauses everything (`collection` empty) or one collection, until
+    /// resumed or for `for_seconds`. Returns the pause's end (0: none set).
+    pub async fn pause(&self, collection: &str, for_seconds: u64) -> AppResult<(i64, u64)> {
+        let until = if for_seconds == 0 {
+            None
+        } else {
+            Some(syncroll_core::unix_now() + for_seconds as i64)
+        };
+        let target = self.collection_id(collection).await?;
+        let interrupted = self.sync.pause(target, Some(until)).await?;
+        Ok((until.unwrap_or(0), interrupted))
+    }
+
+    pub async fn resume(&self, collection: &str) -> AppResult<()> {
+        let target = self.collection_id(collection).await?;
+        Ok(self.sync.resume(target).await?)
+    }
+
+    /// `cancel COLLECTION` or `cancel --job ID`.
+    pub async fn cancel(&self, collection: &str, job: u64) -> AppResult<u64> {
+        if job != 0 {
+            let id = syncroll_core::job::JobId(job as i64);
+            self.store.job(id).await?;
+            return Ok(self.sync.cancel_job(id).await?);
+        }
+        let collection = self.store.collection(collection).await?;
+        Ok(self
+            .sync
+            .cancel_collection(collection.id, "cancelled by request")
+            .await?)
+    }
+
+    /// Streams jobs, optionally of one state and collection.
+    pub async fn list_jobs(
+        &self,
+        state: &str,
+        collection: &str,
+    ) -> AppResult<mpsc::Receiver<AppResult<syncroll_core::job::Job>>> {
+        if !state.is_empty() && !JOB_STATES.contains(&state) {
+            return Err(Error::InvalidJobState(state.to_owned()).into());
+        }
+        let state = (!state.is_empty()).then(|| state.to_owned());
+        let collection = self.collection_id(collection).await?;
+        let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut after = 0;
+            loop {
+                let page = match store
+                    .jobs_page(state.as_deref(), collection, after, PHOTO_PAGE)
+                    .await
+                {
+                    Ok(page) if page.is_empty() => return,
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                for job in page {
+                    after = job.id.0;
+                    if tx.send(Ok(job)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// `retry ID` or `retry --all`.
+    pub async fn retry(&self, job: u64, all: bool) -> AppResult<u64> {
+        let target = (!all).then_some(syncroll_core::job::JobId(job as i64));
+        let n = self.store.retry_jobs(target).await?;
+        self.sync.wake();
+        Ok(n)
+    }
+
+    /// Streams "all synced photos".
+    pub async fn list_synced_photos(
+        &self,
+        limit: u64,
+    ) -> AppResult<mpsc::Receiver<AppResult<(Photo, Vec<PhotoSyncState>)>>> {
+        let limit = if limit == 0 { u64::MAX } else { limit };
+        let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut after = None;
+            let mut sent = 0u64;
+            while sent < limit {
+                let page = match store.synced_photos_page(after.clone(), PHOTO_PAGE).await {
+                    Ok(page) if page.is_empty() => return,
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                for item in page {
+                    after = Some((item.0.root_id.0, item.0.rel_path.as_bytes().to_vec()));
+                    if sent >= limit || tx.send(Ok(item)).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// The id of a named collection; `None` for the empty name.
+    async fn collection_id(&self, name: &str) -> AppResult<Option<CollectionId>> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.store.collection(name).await?.id))
+    }
+
+    /// `remotes add NAME --kind fs --path DIR`.
+    pub async fn add_remote(&self, name: &str, kind: &str, path: &str) -> AppResult<RemoteRecord> {
+        syncroll_core::names::validate_name("remote", name)?;
+        match kind {
+            "fs" => {}
+            other => return Err(Error::UnsupportedRemoteKind(other.to_owned()).into()),
+        }
+        let dir = existing_path(path)?;
+        if !dir.is_dir() {
+            return Err(Error::NotADirectory(dir).into());
+        }
+        let settings = serde_json::json!({ "path": dir }).to_string();
+        Ok(self.store.add_remote(name, kind, &settings).await?)
+    }
+
+    pub async fn remotes(&self) -> AppResult<Vec<RemoteRecord>> {
+        Ok(self.store.remotes().await?)
+    }
+
+    pub async fn remove_remote(&self, name: &str) -> AppResult<()> {
+        if name == self.config.remotes.default {
+            return Err(Error::RemoteIsDefault(name.to_owned()).into());
+        }
+        let id = self.store.remote_id(name).await?;
+        self.store.remove_remote(name).await?;
+        self.remotes.forget(id);
+        Ok(())
+    }
+
+    /// Writes, reads back and deletes a small object under `.syncroll/`.
+    pub async fn test_remote(&self, name: &str) -> AppResult<Result<String, String>> {
+        let id = self.store.remote_id(name).await?;
+        let remote = match self.remotes.get(id).await {
+            Ok(remote) => remote,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        Ok(crate::remotes::round_trip(remote.as_ref()).await)
+    }
 }

@@ -15,7 +15,37 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub catalog: CatalogConfig,
     pub watcher: WatcherConfig,
+    pub sync: SyncConfig,
     pub remotes: RemotesConfig,
+}
+
+/// The transfer queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Transfers running at once.
+    pub concurrency: usize,
+    /// Attempts before a job is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; it doubles per attempt (with jitter) up to
+    /// `retry_max_secs`.
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+    /// Synced collections are planned again this often as a safety net
+    /// (changes are planned at once anyway).
+    pub replan_interval_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            max_attempts: 8,
+            retry_base_ms: 1000,
+            retry_max_secs: 300,
+            replan_interval_secs: 60,
+        }
+    }
 }
 
 /// Where the daemon keeps its state and listens.
@@ -171,6 +201,16 @@ impl Config {
             self.catalog.root_check_interval_secs >= 1,
             "catalog.root_check_interval_secs = {} must be at least 1",
             self.catalog.root_check_interval_secs
+        );
+        anyhow::ensure!(
+            self.sync.concurrency >= 1,
+            "sync.concurrency = {} must be at least 1",
+            self.sync.concurrency
+        );
+        anyhow::ensure!(
+            self.sync.max_attempts >= 1,
+            "sync.max_attempts = {} must be at least 1",
+            self.sync.max_attempts
         );
         anyhow::ensure!(
             !self.catalog.photo_extensions.is_empty(),

@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod config;
+pub mod remotes;
 pub mod scanner;
 pub mod service;
 pub mod socket;
 pub mod status;
+pub mod sync;
 pub mod watcher;
 
 use std::fs::{File, TryLockError};
@@ -24,15 +26,19 @@ use syncroll_core::media::PhotoFilter;
 use syncroll_proto::v1::catalog_service_server::CatalogServiceServer;
 use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
 use syncroll_proto::v1::daemon_service_server::DaemonServiceServer;
+use syncroll_proto::v1::remote_service_server::RemoteServiceServer;
+use syncroll_proto::v1::sync_service_server::SyncServiceServer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::app::App;
 use crate::config::Config;
+use crate::remotes::Remotes;
 use crate::scanner::{ScanReason, ScanTarget, Scanner};
 use crate::service::Control;
 use crate::socket::SocketError;
 use crate::status::LiveStatus;
+use crate::sync::{PlanSignal, SyncEngine};
 use crate::watcher::Monitor;
 
 /// How long in-flight RPCs get to finish after a shutdown signal.
@@ -99,6 +105,7 @@ pub async fn run(
         data_dir.clone(),
         socket_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
     ];
+    let plan = Arc::new(PlanSignal::default());
     let (scanner, scanner_task) = Scanner::new(
         store.clone(),
         PhotoFilter::new(&config.catalog.photo_extensions),
@@ -106,6 +113,7 @@ pub async fn run(
         config.catalog.hash_workers,
         skip_dirs.clone(),
         cancel.clone(),
+        plan.clone(),
     )
     .spawn();
     let (monitor, monitor_task) = Monitor::new(
@@ -121,12 +129,24 @@ pub async fn run(
     monitor.refresh().await;
     scanner.request(ScanTarget::All, ScanReason::Startup);
 
+    let remotes = Remotes::new(store.clone());
+    let sync = SyncEngine::new(
+        store.clone(),
+        remotes.clone(),
+        scanner.clone(),
+        status.clone(),
+        plan,
+        config.sync.clone(),
+    );
+    let sync_task = sync.spawn(cancel.clone());
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
         monitor,
         status,
         config.clone(),
+        sync,
+        remotes,
     ));
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -135,6 +155,8 @@ pub async fn run(
     health
         .set_serving::<CollectionServiceServer<Control>>()
         .await;
+    health.set_serving::<SyncServiceServer<Control>>().await;
+    health.set_serving::<RemoteServiceServer<Control>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -151,7 +173,9 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(DaemonServiceServer::new(control.clone()))
         .add_service(CatalogServiceServer::new(control.clone()))
-        .add_service(CollectionServiceServer::new(control))
+        .add_service(CollectionServiceServer::new(control.clone()))
+        .add_service(SyncServiceServer::new(control.clone()))
+        .add_service(RemoteServiceServer::new(control))
         .serve_with_incoming_shutdown(socket::owner_only(listener), async move {
             server_cancel.cancelled().await;
         });
@@ -175,7 +199,7 @@ pub async fn run(
             }
         },
     };
-    let _ = tokio::join!(scanner_task, monitor_task);
+    let _ = tokio::join!(scanner_task, monitor_task, sync_task);
     store.close().await;
     let _ = std::fs::remove_file(&socket_path);
     info!("stopped");

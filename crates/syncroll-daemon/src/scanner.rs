@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::status::LiveStatus;
+use crate::sync::PlanSignal;
 
 /// Files hashed and written per transaction.
 const APPLY_BATCH: usize = 256;
@@ -76,6 +77,12 @@ pub struct ScanSummary {
 }
 
 impl ScanSummary {
+    /// Whether the catalog changed (or a root went missing).
+    pub fn changed(&self) -> bool {
+        self.added + self.updated + self.removed + self.renamed > 0
+            || !self.missing_roots.is_empty()
+    }
+
     fn absorb(&mut self, other: ScanSummary) {
         self.files_seen += other.files_seen;
         self.files_hashed += other.files_hashed;
@@ -147,6 +154,9 @@ pub struct Scanner {
     /// syncroll's own folders, never indexed even when inside a root.
     skip_dirs: Arc<Vec<PathBuf>>,
     cancel: CancellationToken,
+    /// Told whenever a scan changed the catalog, so synced collections are
+    /// planned again.
+    plan: Arc<PlanSignal>,
 }
 
 impl Scanner {
@@ -157,6 +167,7 @@ impl Scanner {
         hash_workers: usize,
         skip_dirs: Vec<PathBuf>,
         cancel: CancellationToken,
+        plan: Arc<PlanSignal>,
     ) -> Self {
         Self {
             store,
@@ -165,6 +176,7 @@ impl Scanner {
             hash_workers,
             skip_dirs: Arc::new(skip_dirs),
             cancel,
+            plan,
         }
     }
 
@@ -208,6 +220,11 @@ impl Scanner {
             scan.unreadable_entries = 0;
         }
         let result = self.scan_target(&request.target).await;
+        // Ask for planning before the scan reads as finished, so "idle" never
+        // shows between a change and its planning.
+        if result.as_ref().map_or(true, ScanSummary::changed) {
+            self.plan.request();
+        }
         let mut scan = self.status.scan();
         scan.scanning = false;
         scan.current_root.clear();

@@ -18,6 +18,7 @@ pub async fn run(
             name,
             folder,
             remote,
+            sync,
         } => {
             let folder = match folder {
                 Some(folder) => absolute_path(&folder)?,
@@ -27,6 +28,7 @@ pub async fn run(
                 name,
                 folder,
                 remote: remote.unwrap_or_default(),
+                sync,
             };
             let reply = rpc.create_collection(request).await?.into_inner();
             out.document(&reply, || {
@@ -122,11 +124,27 @@ fn describe(c: &pb::Collection) -> String {
         "manual".to_owned()
     };
     format!(
-        "{}  ({kind})  {} photos, {}  -> {}",
+        "{}  ({kind})  {} photos, {}  -> {}  sync {}",
         c.name,
         count(c.photo_count),
         bytes(c.total_bytes),
-        c.remote
+        c.remote,
+        sync_state(c)
+    )
+}
+
+/// "off", or "on: 120/600 photos synced" with "paused" when it is.
+fn sync_state(c: &pb::Collection) -> String {
+    if !c.sync_enabled {
+        return "off".to_owned();
+    }
+    let paused = if c.paused { ", paused" } else { "" };
+    format!(
+        "on{paused}: {}/{} photos, {}/{} synced",
+        count(c.synced_count),
+        count(c.photo_count),
+        bytes(c.synced_bytes),
+        bytes(c.total_bytes)
     )
 }
 
@@ -139,6 +157,7 @@ fn details(c: &pb::Collection) -> String {
         lines.push(format!("folder   {}", c.folder));
     }
     lines.push(format!("remote   {}", c.remote));
+    lines.push(format!("sync     {}", sync_state(c)));
     lines.push(format!(
         "photos   {} ({})",
         count(c.photo_count),

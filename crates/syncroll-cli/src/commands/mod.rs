@@ -3,8 +3,10 @@
 
 pub mod collections;
 pub mod photos;
+pub mod remotes;
 pub mod roots;
 pub mod status;
+pub mod sync;
 
 use std::path::Path;
 

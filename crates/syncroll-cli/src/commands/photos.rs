@@ -9,6 +9,9 @@ use crate::cli::PhotosArgs;
 use crate::output::{Failure, Output};
 
 pub async fn run(mut client: Client, args: PhotosArgs, out: Output) -> Result<(), Failure> {
+    if args.synced {
+        return synced(client, args.limit.unwrap_or(0), out).await;
+    }
     let request = pb::ListPhotosRequest {
         collection: args.collection.unwrap_or_default(),
         limit: args.limit.unwrap_or(0),
@@ -33,4 +36,23 @@ fn line(photo: &pb::Photo) -> String {
         photo.root.trim_end_matches('/'),
         photo.path
     )
+}
+
+/// `photos --synced`: every photo of a synced collection, with its state in
+/// each of them.
+async fn synced(mut client: Client, limit: u64, out: Output) -> Result<(), Failure> {
+    let request = pb::ListSyncedPhotosRequest { limit };
+    let mut stream = client.sync.list_synced_photos(request).await?.into_inner();
+    while let Some(item) = stream.message().await? {
+        out.line(&item, || {
+            let states: Vec<String> = item
+                .collections
+                .iter()
+                .map(|c| format!("{}: {}", c.collection, c.state))
+                .collect();
+            let photo = item.photo.as_ref().map(line).unwrap_or_default();
+            format!("{photo}  [{}]", states.join(", "))
+        });
+    }
+    Ok(())
 }

@@ -22,12 +22,24 @@ pub type TimestampMs = i64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobState {
     /// Waiting to run, not before `not_before`.
-    Queued { not_before: TimestampMs },
-    Running { since: TimestampMs },
-    Done { at: TimestampMs },
+    Queued {
+        not_before: TimestampMs,
+    },
+    Running {
+        since: TimestampMs,
+    },
+    Done {
+        at: TimestampMs,
+    },
     /// Gave up; `reason` says why in words a user can act on.
-    Failed { at: TimestampMs, reason: String },
-    Cancelled { at: TimestampMs, reason: String },
+    Failed {
+        at: TimestampMs,
+        reason: String,
+    },
+    Cancelled {
+        at: TimestampMs,
+        reason: String,
+    },
 }
 
 /// What happened to a job.
@@ -37,14 +49,21 @@ pub enum JobEvent {
     Claimed,
     Succeeded,
     /// A fault worth retrying; run again at `retry_at`.
-    TransientFailure { reason: String, retry_at: TimestampMs },
+    TransientFailure {
+        reason: String,
+        retry_at: TimestampMs,
+    },
     /// A fault retrying cannot fix (or attempts are exhausted).
-    PermanentFailure { reason: String },
+    PermanentFailure {
+        reason: String,
+    },
     /// Stopped by a pause or a crash through no fault of its own: back to
     /// the queue at once, no attempt counted.
     Interrupted,
     /// Dropped by `cancel`, `sync off`, or because it is no longer wanted.
-    Cancelled { reason: String },
+    Cancelled {
+        reason: String,
+    },
     /// The user asked to run a failed or cancelled job again.
     Retried,
 }
@@ -96,11 +115,17 @@ impl JobState {
             (S::Queued { .. }, E::Claimed) => Ok(S::Running { since: now }),
             (S::Queued { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
             (S::Running { .. }, E::Succeeded) => Ok(S::Done { at: now }),
-            (S::Running { .. }, E::TransientFailure { retry_at, .. }) => Ok(S::Queued { not_before: retry_at }),
-            (S::Running { .. }, E::PermanentFailure { reason }) => Ok(S::Failed { at: now, reason }),
+            (S::Running { .. }, E::TransientFailure { retry_at, .. }) => Ok(S::Queued {
+                not_before: retry_at,
+            }),
+            (S::Running { .. }, E::PermanentFailure { reason }) => {
+                Ok(S::Failed { at: now, reason })
+            }
             (S::Running { .. }, E::Interrupted) => Ok(S::Queued { not_before: now }),
             (S::Running { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
-            (S::Failed { .. } | S::Cancelled { .. }, E::Retried) => Ok(S::Queued { not_before: now }),
+            (S::Failed { .. } | S::Cancelled { .. }, E::Retried) => {
+                Ok(S::Queued { not_before: now })
+            }
             (from, event) => Err(IllegalTransition {
                 from: from.name(),
                 event: event.name(),
@@ -124,8 +149,14 @@ mod tests {
             JobState::Queued { not_before: 0 },
             JobState::Running { since: 0 },
             JobState::Done { at: 0 },
-            JobState::Failed { at: 0, reason: "r".into() },
-            JobState::Cancelled { at: 0, reason: "r".into() },
+            JobState::Failed {
+                at: 0,
+                reason: "r".into(),
+            },
+            JobState::Cancelled {
+                at: 0,
+                reason: "r".into(),
+            },
         ]
     }
 
@@ -133,7 +164,10 @@ mod tests {
         vec![
             JobEvent::Claimed,
             JobEvent::Succeeded,
-            JobEvent::TransientFailure { reason: "t".into(), retry_at: 50 },
+            JobEvent::TransientFailure {
+                reason: "t".into(),
+                retry_at: 50,
+            },
             JobEvent::PermanentFailure { reason: "p".into() },
             JobEvent::Interrupted,
             JobEvent::Cancelled { reason: "c".into() },
@@ -162,7 +196,13 @@ mod tests {
                     .find(|(s, e, _)| *s == state.name() && *e == event.name())
                     .and_then(|(_, _, to)| *to);
                 let got = state.next(event.clone(), 10).ok();
-                assert_eq!(got.as_ref().map(JobState::name), want, "{} + {}", state.name(), event.name());
+                assert_eq!(
+                    got.as_ref().map(JobState::name),
+                    want,
+                    "{} + {}",
+                    state.name(),
+                    event.name()
+                );
             }
         }
     }
@@ -170,7 +210,13 @@ mod tests {
     #[test]
     fn transient_failure_waits_for_its_retry_time() {
         let next = JobState::Running { since: 0 }
-            .next(JobEvent::TransientFailure { reason: "503".into(), retry_at: 1234 }, 10)
+            .next(
+                JobEvent::TransientFailure {
+                    reason: "503".into(),
+                    retry_at: 1234,
+                },
+                10,
+            )
             .unwrap();
         assert_eq!(next, JobState::Queued { not_before: 1234 });
     }
@@ -178,14 +224,27 @@ mod tests {
     #[test]
     fn failure_keeps_its_reason() {
         let next = JobState::Running { since: 0 }
-            .next(JobEvent::PermanentFailure { reason: "permission denied".into() }, 10)
+            .next(
+                JobEvent::PermanentFailure {
+                    reason: "permission denied".into(),
+                },
+                10,
+            )
             .unwrap();
-        assert_eq!(next, JobState::Failed { at: 10, reason: "permission denied".into() });
+        assert_eq!(
+            next,
+            JobState::Failed {
+                at: 10,
+                reason: "permission denied".into()
+            }
+        );
     }
 
     #[test]
     fn illegal_transition_names_both_sides() {
-        let err = JobState::Done { at: 0 }.next(JobEvent::Claimed, 1).unwrap_err();
+        let err = JobState::Done { at: 0 }
+            .next(JobEvent::Claimed, 1)
+            .unwrap_err();
         assert_eq!(err.to_string(), "a done job cannot be claimed");
     }
 }

@@ -9,31 +9,55 @@ use crate::types::{
     Collection, CollectionId, CollectionKind, RelPath, RemoteId, Root, RootId, unix_now,
 };
 
-type CollectionRow = (
-    i64,
-    String,
-    String,
-    Option<i64>,
-    Option<Vec<u8>>,
-    Option<String>,
-    String,
-    i64,
-    i64,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct CollectionRow {
+    id: i64,
+    name: String,
+    kind: String,
+    folder_root_id: Option<i64>,
+    folder_rel_path: Option<Vec<u8>>,
+    folder_root_path: Option<String>,
+    remote_name: String,
+    created_at: i64,
+    photo_count: i64,
+    total_bytes: i64,
+    sync_enabled: bool,
+    paused_until: i64,
+    synced_count: i64,
+    synced_bytes: i64,
+}
 
 const SELECT_COLLECTIONS: &str = "
-    SELECT c.id, c.name, c.kind, c.folder_root_id, c.folder_rel_path, fr.path, rem.name, c.created_at,
-           COUNT(p.id), COALESCE(SUM(p.size), 0)
+    SELECT c.id, c.name, c.kind, c.folder_root_id, c.folder_rel_path, fr.path AS folder_root_path,
+           rem.name AS remote_name, c.created_at, COUNT(p.id) AS photo_count,
+           COALESCE(SUM(p.size), 0) AS total_bytes, c.sync_enabled, c.paused_until,
+           COALESCE(SUM(EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
+                                AND o.collection_id = c.id AND o.blake3 = p.blake3)), 0) AS synced_count,
+           COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
+                                AND o.collection_id = c.id AND o.blake3 = p.blake3) THEN p.size END), 0) AS synced_bytes
     FROM collections c
     JOIN remotes rem ON rem.id = c.remote_id
     LEFT JOIN roots fr ON fr.id = c.folder_root_id
     LEFT JOIN collection_photos cp ON cp.collection_id = c.id
     LEFT JOIN photos p ON p.id = cp.photo_id";
 
-fn collection_from_row(
-    (id, name, kind, folder_root, folder_rel, folder_root_path, remote, created_at, count, bytes): CollectionRow,
-) -> Collection {
+fn collection_from_row(row: CollectionRow) -> Collection {
+    let CollectionRow {
+        id,
+        name,
+        kind,
+        folder_root_id: folder_root,
+        folder_rel_path: folder_rel,
+        folder_root_path,
+        remote_name: remote,
+        created_at,
+        photo_count: count,
+        total_bytes: bytes,
+        sync_enabled,
+        paused_until,
+        synced_count,
+        synced_bytes,
+    } = row;
     let (kind, folder) = match (kind.as_str(), folder_root, folder_rel, folder_root_path) {
         ("folder", Some(root_id), Some(rel), Some(root_path)) => {
             let rel_path = RelPath::from_bytes(rel);
@@ -57,6 +81,10 @@ fn collection_from_row(
         photo_count: count as u64,
         total_bytes: bytes as u64,
         created_at,
+        sync_enabled,
+        paused_until,
+        synced_count: synced_count as u64,
+        synced_bytes: synced_bytes as u64,
     }
 }
 
@@ -89,7 +117,11 @@ impl Store {
                 Some(rel_path.as_bytes().to_vec()),
             ),
         };
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let inserted = sqlx::query(
             "INSERT INTO collections (name, kind, folder_root_id, folder_rel_path, remote_id, created_at)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -157,6 +189,9 @@ impl Store {
     /// Deletes a collection (never its photos).
     pub async fn delete_collection(&self, name: &str) -> Result<()> {
         let collection = self.collection(name).await?;
+        if collection.sync_enabled {
+            return Err(Error::CollectionSynced(name.to_owned()));
+        }
         sqlx::query("DELETE FROM collections WHERE id = ?")
             .bind(collection.id.0)
             .execute(&self.pool)
@@ -174,7 +209,11 @@ impl Store {
         rel_path: &RelPath,
     ) -> Result<u64> {
         ensure_manual(collection)?;
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let added = add_photos_under(&mut tx, collection.id, root.id, rel_path, unix_now()).await?;
         tx.commit().await.db("committing collection members")?;
         Ok(added)

@@ -80,11 +80,19 @@ pub(crate) struct JobRow {
 
 fn state_from(state: &str, next_attempt_at: i64, updated_at: i64, last_error: String) -> JobState {
     match state {
-        "queued" => JobState::Queued { not_before: next_attempt_at },
+        "queued" => JobState::Queued {
+            not_before: next_attempt_at,
+        },
         "running" => JobState::Running { since: updated_at },
         "done" => JobState::Done { at: updated_at },
-        "failed" => JobState::Failed { at: updated_at, reason: last_error },
-        _ => JobState::Cancelled { at: updated_at, reason: last_error },
+        "failed" => JobState::Failed {
+            at: updated_at,
+            reason: last_error,
+        },
+        _ => JobState::Cancelled {
+            at: updated_at,
+            reason: last_error,
+        },
     }
 }
 
@@ -116,7 +124,9 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         remote_id: RemoteId(remote_id),
         op: JobOp::parse(&op).unwrap_or(JobOp::Upload),
         key,
-        hash: hash.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()).map(ContentHash),
+        hash: hash
+            .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+            .map(ContentHash),
         state: state_from(&state, next_attempt_at, updated_at, last_error),
         attempts: attempts as u32,
         bytes_done: bytes_done as u64,
@@ -134,12 +144,13 @@ pub(crate) async fn transition(
     event: JobEvent,
     now: TimestampMs,
 ) -> Result<JobState> {
-    let row: Option<(String, i64, i64, String)> =
-        sqlx::query_as("SELECT state, next_attempt_at, updated_at, last_error FROM jobs WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut **tx)
-            .await
-            .db("reading a job")?;
+    let row: Option<(String, i64, i64, String)> = sqlx::query_as(
+        "SELECT state, next_attempt_at, updated_at, last_error FROM jobs WHERE id = ?",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .db("reading a job")?;
     let (state, next_attempt_at, updated_at, last_error) = row.ok_or(Error::JobNotFound(id.0))?;
     let from = state_from(&state, next_attempt_at, updated_at, last_error);
     let counts_attempt = matches!(
@@ -182,7 +193,11 @@ pub(crate) async fn transition(
 impl Store {
     /// Applies one event to a job.
     pub async fn apply_job_event(&self, id: JobId, event: JobEvent) -> Result<JobState> {
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let state = transition(&mut tx, id, event, now_ms()).await?;
         tx.commit().await.db("committing a job change")?;
         Ok(state)
@@ -196,7 +211,8 @@ impl Store {
             .await
             .db("finding interrupted jobs")?;
         for id in &ids {
-            self.apply_job_event(JobId(*id), JobEvent::Interrupted).await?;
+            self.apply_job_event(JobId(*id), JobEvent::Interrupted)
+                .await?;
         }
         Ok(ids.len() as u64)
     }
@@ -204,7 +220,11 @@ impl Store {
     /// Claims up to `limit` runnable jobs, fairly across collections: the
     /// oldest job of each collection first, then the next of each, ...
     /// Jobs of paused collections are left alone.
-    pub async fn claim_jobs(&self, limit: usize, exclude_collections: &[CollectionId]) -> Result<Vec<Job>> {
+    pub async fn claim_jobs(
+        &self,
+        limit: usize,
+        exclude_collections: &[CollectionId],
+    ) -> Result<Vec<Job>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -227,12 +247,21 @@ impl Store {
                 break;
             }
             let job = job_from_row(row);
-            if job.collection_id.is_some_and(|c| exclude_collections.contains(&c)) {
+            if job
+                .collection_id
+                .is_some_and(|c| exclude_collections.contains(&c))
+            {
                 continue;
             }
             match self.apply_job_event(job.id, JobEvent::Claimed).await {
                 Ok(state) => claimed.push(Job { state, ..job }),
                 Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
+                // Jobs claimed so far must still reach a worker, or they
+                // would sit in `running` until the next restart.
+                Err(e) if !claimed.is_empty() => {
+                    tracing::warn!(error = %e, "claiming stopped early");
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -288,7 +317,11 @@ impl Store {
     /// one transaction, so a crash can never leave one without the other.
     pub async fn finish_upload(&self, job: &Job, landed: &Landed) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         sqlx::query(
             "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -343,7 +376,11 @@ impl Store {
     /// A delete went through: the ledger forgets the key and the job is
     /// done, in one transaction.
     pub async fn finish_delete(&self, job: &Job) -> Result<()> {
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         sqlx::query("DELETE FROM remote_objects WHERE remote_id = ? AND key = ?")
             .bind(job.remote_id.0)
             .bind(&job.key)
@@ -357,18 +394,25 @@ impl Store {
 
     /// Whether the ledger holds `key` on `remote` (a delete's precondition).
     pub async fn ledger_has(&self, remote: RemoteId, key: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM remote_objects WHERE remote_id = ? AND key = ?")
-            .bind(remote.0)
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await
-            .db("reading the ledger")?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM remote_objects WHERE remote_id = ? AND key = ?",
+        )
+        .bind(remote.0)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .db("reading the ledger")?;
         Ok(n > 0)
     }
 
     /// A key on `remote` that already holds these bytes, for a server-side
     /// copy instead of an upload.
-    pub async fn ledger_key_with_hash(&self, remote: RemoteId, hash: &ContentHash, not_key: &str) -> Result<Option<String>> {
+    pub async fn ledger_key_with_hash(
+        &self,
+        remote: RemoteId,
+        hash: &ContentHash,
+        not_key: &str,
+    ) -> Result<Option<String>> {
         sqlx::query_scalar(
             "SELECT key FROM remote_objects WHERE remote_id = ? AND blake3 = ? AND key != ? ORDER BY id LIMIT 1",
         )
@@ -393,7 +437,11 @@ impl Store {
 
     /// Cancels every queued job of a collection (or all collections) at once;
     /// returns the running ones, which the scheduler must interrupt.
-    pub async fn cancel_live_jobs(&self, collection: Option<CollectionId>, reason: &str) -> Result<(u64, Vec<JobId>)> {
+    pub async fn cancel_live_jobs(
+        &self,
+        collection: Option<CollectionId>,
+        reason: &str,
+    ) -> Result<(u64, Vec<JobId>)> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, state FROM jobs WHERE state IN ('queued', 'running') AND (?1 IS NULL OR collection_id = ?1)",
         )
@@ -408,7 +456,9 @@ impl Store {
                 running.push(JobId(id));
                 continue;
             }
-            let event = JobEvent::Cancelled { reason: reason.to_owned() };
+            let event = JobEvent::Cancelled {
+                reason: reason.to_owned(),
+            };
             match self.apply_job_event(JobId(id), event).await {
                 Ok(_) => cancelled += 1,
                 Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => {}
@@ -423,8 +473,14 @@ impl Store {
         let ids: Vec<i64> = match id {
             Some(id) => {
                 let job = self.job(id).await?;
-                if !matches!(job.state, JobState::Failed { .. } | JobState::Cancelled { .. }) {
-                    return Err(Error::JobNotRetryable { id: id.0, state: job.state.name() });
+                if !matches!(
+                    job.state,
+                    JobState::Failed { .. } | JobState::Cancelled { .. }
+                ) {
+                    return Err(Error::JobNotRetryable {
+                        id: id.0,
+                        state: job.state.name(),
+                    });
                 }
                 vec![id.0]
             }
@@ -438,7 +494,10 @@ impl Store {
             match self.apply_job_event(JobId(id), JobEvent::Retried).await {
                 Ok(_) => retried += 1,
                 // A newer job already holds the key: this one is obsolete.
-                Err(Error::Database { source: sqlx::Error::Database(db), .. }) if db.is_unique_violation() => {}
+                Err(Error::Database {
+                    source: sqlx::Error::Database(db),
+                    ..
+                }) if db.is_unique_violation() => {}
                 Err(e) => return Err(e),
             }
         }
@@ -507,5 +566,46 @@ impl Store {
         .await
         .db("counting jobs")?;
         Ok((queued as u64, running as u64, failed as u64))
+    }
+}
+
+impl Store {
+    /// Points a job at a photo's current bytes (after the file changed
+    /// during its upload).
+    pub async fn retarget_job(&self, id: JobId, hash: &ContentHash, size: u64) -> Result<()> {
+        sqlx::query("UPDATE jobs SET blake3 = ?, bytes_total = ?, bytes_done = 0 WHERE id = ?")
+            .bind(&hash.0[..])
+            .bind(size as i64)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("updating a job")?;
+        Ok(())
+    }
+
+    /// Whether another synced collection on `remote` keeps its photos under
+    /// a folder that holds `key`: then `key` is not ours to delete.
+    pub async fn key_in_other_synced_collection(
+        &self,
+        remote: RemoteId,
+        key: &str,
+        except: Option<CollectionId>,
+    ) -> Result<bool> {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT c.id, c.name, json_extract(r.settings_json, '$.prefix')
+             FROM collections c JOIN remotes r ON r.id = c.remote_id
+             WHERE c.sync_enabled = 1 AND c.remote_id = ?",
+        )
+        .bind(remote.0)
+        .fetch_all(&self.pool)
+        .await
+        .db("reading synced collections")?;
+        Ok(rows.into_iter().any(|(id, name, prefix)| {
+            Some(CollectionId(id)) != except
+                && key.starts_with(&crate::keys::collection_prefix(
+                    &prefix.unwrap_or_default(),
+                    &name,
+                ))
+        }))
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Architecture invariant: every multi-row change is one transaction, so a
 //! crash leaves the catalog as it was before or after the change, never
-//! between.
+//! between. Writing transactions begin IMMEDIATE: a deferred one that reads
+//! first cannot wait for the write lock and fails with "database is locked"
+//! when another writer got there in between.
 
 mod collections;
 mod jobs;
@@ -23,8 +25,9 @@ use crate::error::{DbContext, Error, Result};
 
 pub use collections::NewCollectionSource;
 pub use jobs::{JobCounts, Landed, NewJob, now_ms};
-pub use sync::{PausedUntil, PlanGoal, PlanOutcome, SyncedCollection};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
+pub use remotes::RemoteRecord;
+pub use sync::{PausedUntil, PhotoSyncState, PlanGoal, PlanOutcome, SyncedCollection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

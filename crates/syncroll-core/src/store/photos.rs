@@ -103,7 +103,11 @@ impl Store {
             return Ok(());
         }
         let now = unix_now();
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let folders = folder_collections(&mut tx, root).await?;
         // Removals first, then renames, so a path freed by one can be taken
         // by another within the batch without a uniqueness conflict.
@@ -250,4 +254,19 @@ async fn sync_folder_membership(
             .db("updating folder collection membership")?;
     }
     Ok(())
+}
+
+impl Store {
+    /// The photo with this id, if it is still in the catalog.
+    pub async fn photo(&self, id: PhotoId) -> Result<Option<Photo>> {
+        let row: Option<PhotoRow> = sqlx::query_as(
+            "SELECT p.id, p.root_id, r.path, r.state, p.rel_path, p.size, p.mtime_ns, p.inode, p.blake3
+             FROM photos p JOIN roots r ON r.id = p.root_id WHERE p.id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .db("reading a photo")?;
+        Ok(row.map(photo_from_row))
+    }
 }

@@ -40,3 +40,97 @@ impl Store {
             .ok_or_else(|| Error::RemoteNotFound(name.to_owned()))
     }
 }
+
+/// A remote as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteRecord {
+    pub id: RemoteId,
+    pub name: String,
+    pub kind: String,
+    /// Non-secret settings as JSON (`{"path": ...}` for `fs`).
+    pub settings_json: String,
+    pub collection_count: u64,
+}
+
+impl Store {
+    /// Every remote, by name.
+    pub async fn remotes(&self) -> Result<Vec<RemoteRecord>> {
+        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT r.id, r.name, r.kind, r.settings_json,
+                    (SELECT COUNT(*) FROM collections c WHERE c.remote_id = r.id)
+             FROM remotes r ORDER BY r.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("listing remotes")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, kind, settings_json, n)| RemoteRecord {
+                id: RemoteId(id),
+                name,
+                kind,
+                settings_json,
+                collection_count: n as u64,
+            })
+            .collect())
+    }
+
+    /// The remote with this id.
+    pub async fn remote(&self, id: RemoteId) -> Result<RemoteRecord> {
+        self.remotes()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| Error::RemoteNotFound(id.to_string()))
+    }
+
+    /// Adds a remote; its name must be new.
+    pub async fn add_remote(
+        &self,
+        name: &str,
+        kind: &str,
+        settings_json: &str,
+    ) -> Result<RemoteRecord> {
+        validate_name("remote", name)?;
+        let done = sqlx::query(
+            "INSERT INTO remotes (name, kind, settings_json, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(settings_json)
+        .bind(unix_now())
+        .execute(&self.pool)
+        .await
+        .db("adding a remote")?;
+        if done.rows_affected() == 0 {
+            return Err(Error::RemoteExists(name.to_owned()));
+        }
+        let id = self.remote_id(name).await?;
+        self.remote(id).await
+    }
+
+    /// Removes a remote no collection uses. The ledger of what syncroll put
+    /// there goes with it; the objects themselves are left alone.
+    pub async fn remove_remote(&self, name: &str) -> Result<()> {
+        let id = self.remote_id(name).await?;
+        let users: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM collections WHERE remote_id = ? ORDER BY name")
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await
+                .db("checking collections")?;
+        if !users.is_empty() {
+            return Err(Error::RemoteInUse {
+                name: name.to_owned(),
+                collections: users.join(", "),
+            });
+        }
+        sqlx::query("DELETE FROM remotes WHERE id = ?")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("removing a remote")?;
+        Ok(())
+    }
+}

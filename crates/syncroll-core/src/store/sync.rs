@@ -74,20 +74,33 @@ impl Store {
 
     /// Every collection whose sync is on.
     pub async fn synced_collections(&self) -> Result<Vec<SyncedCollection>> {
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT id, name, remote_id FROM collections WHERE sync_enabled = 1 ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .db("listing synced collections")?;
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT id, name, remote_id FROM collections WHERE sync_enabled = 1 ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("listing synced collections")?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, remote)| SyncedCollection { id: CollectionId(id), name, remote_id: RemoteId(remote) })
+            .map(|(id, name, remote)| SyncedCollection {
+                id: CollectionId(id),
+                name,
+                remote_id: RemoteId(remote),
+            })
             .collect())
     }
 
     /// Plans one collection toward `goal` and enqueues the difference.
-    pub async fn plan_collection(&self, collection: CollectionId, goal: PlanGoal) -> Result<PlanOutcome> {
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+    pub async fn plan_collection(
+        &self,
+        collection: CollectionId,
+        goal: PlanGoal,
+    ) -> Result<PlanOutcome> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
             "SELECT c.name, c.remote_id, json_extract(r.settings_json, '$.prefix')
              FROM collections c JOIN remotes r ON r.id = c.remote_id WHERE c.id = ?",
@@ -96,7 +109,8 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await
         .db("reading a collection")?;
-        let (name, remote_id, prefix) = row.ok_or_else(|| Error::CollectionNotFound(collection.to_string()))?;
+        let (name, remote_id, prefix) =
+            row.ok_or_else(|| Error::CollectionNotFound(collection.to_string()))?;
         let remote = RemoteId(remote_id);
         let prefix = prefix.unwrap_or_default();
 
@@ -104,14 +118,15 @@ impl Store {
             PlanGoal::Mirror => wanted_keys(&mut tx, collection, &prefix, &name).await?,
             PlanGoal::RemoveAll => (Vec::new(), HashSet::new()),
         };
-        let placed: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT key, blake3 FROM remote_objects WHERE remote_id = ? AND collection_id = ?")
-                .bind(remote.0)
-                .bind(collection.0)
-                .fetch_all(&mut *tx)
-                .await
-                .db("reading the ledger")?;
-        let live: Vec<(i64, String, String, Option<Vec<u8>>, String)> = sqlx::query_as(
+        let placed: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT key, blake3 FROM remote_objects WHERE remote_id = ? AND collection_id = ?",
+        )
+        .bind(remote.0)
+        .bind(collection.0)
+        .fetch_all(&mut *tx)
+        .await
+        .db("reading the ledger")?;
+        let live: Vec<LiveRow> = sqlx::query_as(
             "SELECT id, op, key, blake3, state FROM jobs
              WHERE collection_id = ? AND state IN ('queued', 'running')",
         )
@@ -124,7 +139,10 @@ impl Store {
             wanted,
             placed
                 .into_iter()
-                .map(|(key, hash)| Placed { key, hash: hash_of(&hash) })
+                .map(|(key, hash)| Placed {
+                    key,
+                    hash: hash_of(&hash),
+                })
                 .collect(),
             live.into_iter()
                 .map(|(id, op, key, hash, state)| LiveJob {
@@ -138,27 +156,45 @@ impl Store {
         );
         // Photos of a missing root stay wanted, so their remote copies are
         // kept, but cannot be read to upload until the root is back.
-        actions.uploads.retain(|w| !unreachable.contains(&w.photo_id));
+        actions
+            .uploads
+            .retain(|w| !unreachable.contains(&w.photo_id));
 
         let now = now_ms();
         let mut outcome = PlanOutcome::default();
         for id in &actions.cancel {
-            let event = JobEvent::Cancelled { reason: "no longer wanted on the remote".to_owned() };
+            let event = JobEvent::Cancelled {
+                reason: "no longer wanted on the remote".to_owned(),
+            };
             transition(&mut tx, *id, event, now).await?;
             outcome.cancelled += 1;
         }
         for want in &actions.uploads {
-            outcome.uploads += insert_job(&mut tx, collection, remote, JobOp::Upload, &want.key, Some(want), now).await?;
+            outcome.uploads += insert_job(
+                &mut tx,
+                collection,
+                remote,
+                JobOp::Upload,
+                &want.key,
+                Some(want),
+                now,
+            )
+            .await?;
         }
         for key in &actions.deletes {
-            outcome.deletes += insert_job(&mut tx, collection, remote, JobOp::Delete, key, None, now).await?;
+            outcome.deletes +=
+                insert_job(&mut tx, collection, remote, JobOp::Delete, key, None, now).await?;
         }
         tx.commit().await.db("committing a plan")?;
         Ok(outcome)
     }
 
     /// Pauses or resumes one collection.
-    pub async fn set_collection_paused(&self, collection: CollectionId, paused: PausedUntil) -> Result<()> {
+    pub async fn set_collection_paused(
+        &self,
+        collection: CollectionId,
+        paused: PausedUntil,
+    ) -> Result<()> {
         sqlx::query("UPDATE collections SET paused_until = ? WHERE id = ?")
             .bind(paused_to(paused))
             .bind(collection.0)
@@ -171,13 +207,16 @@ impl Store {
     /// Collections paused now, with their deadlines.
     pub async fn paused_collections(&self) -> Result<Vec<(CollectionId, PausedUntil)>> {
         let now_s = now_ms() / 1000;
-        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, paused_until FROM collections WHERE paused_until != 0")
-            .fetch_all(&self.pool)
-            .await
-            .db("reading pauses")?;
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, paused_until FROM collections WHERE paused_until != 0")
+                .fetch_all(&self.pool)
+                .await
+                .db("reading pauses")?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, raw)| paused_from(raw, now_s).map(|until| (CollectionId(id), Some(until))))
+            .filter_map(|(id, raw)| {
+                paused_from(raw, now_s).map(|until| (CollectionId(id), Some(until)))
+            })
             .collect())
     }
 
@@ -204,6 +243,11 @@ impl Store {
     }
 }
 
+/// (id, op, key, blake3, state) of a live job.
+type LiveRow = (i64, String, String, Option<Vec<u8>>, String);
+/// (photo id, root id, rel path, blake3, size, root state) of a member.
+type MemberRow = (i64, i64, Vec<u8>, Vec<u8>, i64, String);
+
 fn hash_of(bytes: &[u8]) -> ContentHash {
     ContentHash(<[u8; 32]>::try_from(bytes).unwrap_or([0; 32]))
 }
@@ -216,7 +260,7 @@ async fn wanted_keys(
     prefix: &str,
     name: &str,
 ) -> Result<(Vec<Wanted>, HashSet<PhotoId>)> {
-    let rows: Vec<(i64, i64, Vec<u8>, Vec<u8>, i64, String)> = sqlx::query_as(
+    let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT p.id, p.root_id, p.rel_path, p.blake3, p.size, r.state
          FROM collection_photos cp JOIN photos p ON p.id = cp.photo_id JOIN roots r ON r.id = p.root_id
          WHERE cp.collection_id = ? ORDER BY p.root_id, p.rel_path",
@@ -231,12 +275,21 @@ async fn wanted_keys(
     for (id, root, rel, hash, size, state) in rows {
         let plain = object_key(prefix, name, &RelPath::from_bytes(rel));
         // Rows come in root order, so the first root to claim a key keeps it.
-        let key = if used.contains(&plain) { disambiguated(&plain, RootId(root)) } else { plain };
+        let key = if used.contains(&plain) {
+            disambiguated(&plain, RootId(root))
+        } else {
+            plain
+        };
         used.insert(key.clone());
         if state != "online" {
             unreachable.insert(PhotoId(id));
         }
-        wanted.push(Wanted { key, photo_id: PhotoId(id), hash: hash_of(&hash), size: size as u64 });
+        wanted.push(Wanted {
+            key,
+            photo_id: PhotoId(id),
+            hash: hash_of(&hash),
+            size: size as u64,
+        });
     }
     Ok((wanted, unreachable))
 }
@@ -270,4 +323,103 @@ async fn insert_job(
     .await
     .db("queueing a job")?;
     Ok(done.rows_affected())
+}
+
+/// One synced collection's view of one photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoSyncState {
+    pub collection: String,
+    pub remote: String,
+    pub key: String,
+    /// synced, queued, running, failed or pending.
+    pub state: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SyncedRow {
+    photo_id: i64,
+    root_id: i64,
+    rel_path: Vec<u8>,
+    collection: String,
+    remote: String,
+    live_state: Option<String>,
+    live_key: Option<String>,
+    synced_key: Option<String>,
+    failed_key: Option<String>,
+}
+
+impl Store {
+    /// A page of "all synced photos": members of any synced collection, in
+    /// root and path order, each with its state in every synced collection
+    /// holding it. `after` is the last (root, path) of the previous page.
+    pub async fn synced_photos_page(
+        &self,
+        after: Option<(i64, Vec<u8>)>,
+        page_size: u32,
+    ) -> Result<Vec<(crate::types::Photo, Vec<PhotoSyncState>)>> {
+        let (after_root, after_path) = after.unwrap_or((i64::MIN, Vec::new()));
+        let rows: Vec<SyncedRow> = sqlx::query_as(
+            "WITH page AS (
+                 SELECT DISTINCT p.id, p.root_id, p.rel_path FROM photos p
+                 JOIN collection_photos cp ON cp.photo_id = p.id
+                 JOIN collections c ON c.id = cp.collection_id AND c.sync_enabled = 1
+                 WHERE (p.root_id, p.rel_path) > (?1, ?2)
+                 ORDER BY p.root_id, p.rel_path LIMIT ?3)
+             SELECT page.id AS photo_id, page.root_id, page.rel_path, c.name AS collection, r.name AS remote,
+                    (SELECT j.state FROM jobs j WHERE j.collection_id = c.id AND j.photo_id = page.id
+                       AND j.state IN ('queued', 'running') LIMIT 1) AS live_state,
+                    (SELECT j.key FROM jobs j WHERE j.collection_id = c.id AND j.photo_id = page.id
+                       AND j.state IN ('queued', 'running') LIMIT 1) AS live_key,
+                    (SELECT o.key FROM remote_objects o JOIN photos p2 ON p2.id = page.id
+                       WHERE o.remote_id = c.remote_id AND o.collection_id = c.id AND o.blake3 = p2.blake3
+                       LIMIT 1) AS synced_key,
+                    (SELECT j.key FROM jobs j WHERE j.collection_id = c.id AND j.photo_id = page.id
+                       AND j.state = 'failed' ORDER BY j.id DESC LIMIT 1) AS failed_key
+             FROM page
+             JOIN collection_photos cp ON cp.photo_id = page.id
+             JOIN collections c ON c.id = cp.collection_id AND c.sync_enabled = 1
+             JOIN remotes r ON r.id = c.remote_id
+             ORDER BY page.root_id, page.rel_path, c.name",
+        )
+        .bind(after_root)
+        .bind(after_path)
+        .bind(i64::from(page_size))
+        .fetch_all(&self.pool)
+        .await
+        .db("listing synced photos")?;
+        let mut out: Vec<(crate::types::Photo, Vec<PhotoSyncState>)> = Vec::new();
+        for row in rows {
+            let state = match (&row.live_state, &row.synced_key, &row.failed_key) {
+                (Some(live), _, _) => live.clone(),
+                (None, Some(_), _) => "synced".to_owned(),
+                (None, None, Some(_)) => "failed".to_owned(),
+                _ => "pending".to_owned(),
+            };
+            let key = row
+                .live_key
+                .or(row.synced_key)
+                .or(row.failed_key)
+                .unwrap_or_default();
+            let entry = PhotoSyncState {
+                collection: row.collection,
+                remote: row.remote,
+                key,
+                state,
+            };
+            match out.last_mut() {
+                Some((photo, states)) if photo.id.0 == row.photo_id => states.push(entry),
+                _ => {
+                    let Some(photo) = self.photo(PhotoId(row.photo_id)).await? else {
+                        continue;
+                    };
+                    debug_assert_eq!(
+                        (photo.root_id.0, photo.rel_path.as_bytes()),
+                        (row.root_id, row.rel_path.as_slice())
+                    );
+                    out.push((photo, vec![entry]));
+                }
+            }
+        }
+        Ok(out)
+    }
 }

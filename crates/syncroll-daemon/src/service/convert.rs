@@ -2,12 +2,15 @@
 
 use std::os::unix::ffi::OsStrExt;
 
+use syncroll_core::job::{Job, JobState};
+use syncroll_core::store::{JobCounts, PausedUntil, PhotoSyncState, RemoteRecord};
 use syncroll_core::{Collection, Error, Photo, Root, RootState};
 use syncroll_proto::v1 as pb;
 use tonic::{Code, Status};
 
 use crate::app::{AppError, StatusSnapshot};
 use crate::scanner::ScanSummary;
+use crate::sync::SyncSnapshot;
 
 pub fn root(root: &Root) -> pb::Root {
     let missing_reason = match &root.state {
@@ -64,6 +67,166 @@ pub fn collection(collection: &Collection) -> pb::Collection {
         photo_count: collection.photo_count,
         total_bytes: collection.total_bytes,
         created_at: collection.created_at,
+        sync_enabled: collection.sync_enabled,
+        paused: collection_paused(collection.paused_until),
+        paused_until: collection.paused_until.max(0),
+        synced_count: collection.synced_count,
+        synced_bytes: collection.synced_bytes,
+        jobs: None,
+    }
+}
+
+fn collection_paused(paused_until: i64) -> bool {
+    paused_until == -1 || paused_until > syncroll_core::unix_now()
+}
+
+fn paused_until(paused: PausedUntil) -> (bool, i64) {
+    match paused {
+        None => (false, 0),
+        Some(None) => (true, 0),
+        Some(Some(t)) => (true, t),
+    }
+}
+
+fn job_counts(counts: &JobCounts) -> pb::JobCounts {
+    pb::JobCounts {
+        queued: counts.queued,
+        running: counts.running,
+        done: counts.done,
+        failed: counts.failed,
+        cancelled: counts.cancelled,
+        bytes_pending: counts.bytes_pending,
+    }
+}
+
+pub fn sync_status(
+    snapshot: SyncSnapshot,
+    collections: &[Collection],
+    failures: &[Job],
+) -> pb::SyncStatus {
+    let (paused, paused_until) = paused_until(snapshot.paused);
+    let state = if paused {
+        "paused"
+    } else if snapshot.idle {
+        "idle"
+    } else {
+        "syncing"
+    };
+    let rate = snapshot.rate_bytes_per_second;
+    let eta_seconds = if rate >= 1.0 && snapshot.bytes_pending > 0 {
+        (snapshot.bytes_pending as f64 / rate).ceil() as u64
+    } else {
+        0
+    };
+    pb::SyncStatus {
+        state: state.to_owned(),
+        paused,
+        paused_until,
+        idle: snapshot.idle,
+        queued: snapshot.queued,
+        running: snapshot.running,
+        failed: snapshot.failed,
+        bytes_pending: snapshot.bytes_pending,
+        bytes_sent: snapshot.bytes_sent,
+        rate_bytes_per_second: rate,
+        eta_seconds,
+        collections: collections
+            .iter()
+            .filter(|c| c.sync_enabled || snapshot.per_collection.contains_key(&c.id))
+            .map(|c| pb::CollectionSync {
+                name: c.name.clone(),
+                remote: c.remote_name.clone(),
+                sync_enabled: c.sync_enabled,
+                paused: collection_paused(c.paused_until),
+                photo_count: c.photo_count,
+                total_bytes: c.total_bytes,
+                synced_count: c.synced_count,
+                synced_bytes: c.synced_bytes,
+                jobs: Some(job_counts(
+                    &snapshot
+                        .per_collection
+                        .get(&c.id)
+                        .cloned()
+                        .unwrap_or_default(),
+                )),
+            })
+            .collect(),
+        last_errors: failures
+            .iter()
+            .map(|j| pb::JobError {
+                job_id: j.id.0 as u64,
+                collection: j.collection_name.clone().unwrap_or_default(),
+                key: j.key.clone(),
+                state: j.state.name().to_owned(),
+                error: job_error(j),
+                attempts: j.attempts,
+            })
+            .collect(),
+        transfers: snapshot
+            .transfers
+            .iter()
+            .map(|t| pb::Transfer {
+                job_id: t.job.0 as u64,
+                collection: t.collection.clone(),
+                key: t.key.clone(),
+                bytes_done: t.bytes_done,
+                bytes_total: t.bytes_total,
+            })
+            .collect(),
+    }
+}
+
+fn job_error(job: &Job) -> String {
+    match &job.state {
+        JobState::Failed { reason, .. } | JobState::Cancelled { reason, .. } => reason.clone(),
+        _ => String::new(),
+    }
+}
+
+pub fn job(job: &Job) -> pb::Job {
+    // A queued job's last error is why it is waiting for a retry.
+    let error = match &job.state {
+        JobState::Queued { .. } => String::new(),
+        _ => job_error(job),
+    };
+    pb::Job {
+        id: job.id.0 as u64,
+        collection: job.collection_name.clone().unwrap_or_default(),
+        op: job.op.as_str().to_owned(),
+        key: job.key.clone(),
+        state: job.state.name().to_owned(),
+        attempts: job.attempts,
+        bytes_done: job.bytes_done,
+        bytes_total: job.bytes_total,
+        transfer: job.transfer.clone().unwrap_or_default(),
+        error,
+        created_at_ms: job.created_at_ms,
+        updated_at_ms: job.updated_at_ms,
+    }
+}
+
+pub fn synced_photo(p: &Photo, states: &[PhotoSyncState]) -> pb::SyncedPhoto {
+    pb::SyncedPhoto {
+        photo: Some(photo(p)),
+        collections: states
+            .iter()
+            .map(|s| pb::PhotoSync {
+                collection: s.collection.clone(),
+                remote: s.remote.clone(),
+                key: s.key.clone(),
+                state: s.state.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn remote(record: &RemoteRecord, default: &str) -> pb::Remote {
+    pb::Remote {
+        name: record.name.clone(),
+        kind: record.kind.clone(),
+        location: crate::remotes::location(record),
+        is_default: record.name == default,
+        collection_count: record.collection_count,
     }
 }
 
@@ -113,6 +276,8 @@ pub fn status(
             detail: snapshot.watcher.detail,
             fallback_rescans: snapshot.watcher.fallback_rescans,
         }),
+        // Filled in by the service, which owns the sync engine's view.
+        sync: None,
     }
 }
 
@@ -129,6 +294,8 @@ impl From<AppError> for Status {
 fn code(error: &Error) -> Code {
     match error {
         Error::InvalidName { .. }
+        | Error::UnsupportedRemoteKind(_)
+        | Error::InvalidJobState(_)
         | Error::RelativePath(_)
         | Error::NonUtf8Root(_)
         | Error::NotADirectory(_)
@@ -143,10 +310,14 @@ fn code(error: &Error) -> Code {
         Error::JobNotRetryable { .. } | Error::IllegalTransition(_) | Error::JobConflict(_) => {
             Code::FailedPrecondition
         }
-        Error::CollectionExists(_) | Error::RootExists(_) | Error::RootOverlaps { .. } => {
-            Code::AlreadyExists
-        }
-        Error::RootInUse { .. } => Code::FailedPrecondition,
+        Error::CollectionExists(_)
+        | Error::RemoteExists(_)
+        | Error::RootExists(_)
+        | Error::RootOverlaps { .. } => Code::AlreadyExists,
+        Error::RootInUse { .. }
+        | Error::RemoteInUse { .. }
+        | Error::RemoteIsDefault(_)
+        | Error::CollectionSynced(_) => Code::FailedPrecondition,
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
     }
 }

@@ -10,10 +10,12 @@ use syncroll_proto::v1 as pb;
 use syncroll_proto::v1::catalog_service_server::CatalogService;
 use syncroll_proto::v1::collection_service_server::CollectionService;
 use syncroll_proto::v1::daemon_service_server::DaemonService;
+use syncroll_proto::v1::remote_service_server::RemoteService;
+use syncroll_proto::v1::sync_service_server::SyncService;
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use crate::app::App;
+use crate::app::{App, AppError};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -33,12 +35,15 @@ impl Control {
 impl DaemonService for Control {
     async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Reply<pb::GetStatusResponse> {
         let snapshot = self.app.status().await?;
+        let sync = self.sync_status().await?;
         let daemon = &self.app.config().daemon;
-        Ok(Response::new(convert::status(
+        let mut reply = convert::status(
             snapshot,
             daemon.data_dir.display().to_string(),
             daemon.socket.display().to_string(),
-        )))
+        );
+        reply.sync = Some(sync);
+        Ok(Response::new(reply))
     }
 }
 
@@ -102,7 +107,12 @@ impl CollectionService for Control {
         let request = request.into_inner();
         let collection = self
             .app
-            .create_collection(&request.name, &request.folder, &request.remote)
+            .create_collection(
+                &request.name,
+                &request.folder,
+                &request.remote,
+                request.sync,
+            )
             .await?;
         Ok(Response::new(pb::CreateCollectionResponse {
             collection: Some(convert::collection(&collection)),
@@ -181,5 +191,181 @@ impl CollectionService for Control {
             photos_removed,
             photo_count: collection.photo_count,
         }))
+    }
+}
+
+impl Control {
+    async fn sync_status(&self) -> Result<pb::SyncStatus, Status> {
+        let snapshot = self.app.sync().snapshot().await.map_err(AppError::from)?;
+        let collections = self.app.collections().await?;
+        let failures = self
+            .app
+            .store()
+            .recent_failures(5)
+            .await
+            .map_err(AppError::from)?;
+        Ok(convert::sync_status(snapshot, &collections, &failures))
+    }
+}
+
+type JobStream = Pin<Box<dyn Stream<Item = Result<pb::Job, Status>> + Send>>;
+type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncStatus, Status>> + Send>>;
+type SyncedPhotoStream = Pin<Box<dyn Stream<Item = Result<pb::SyncedPhoto, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SyncService for Control {
+    async fn set_sync(&self, request: Request<pb::SetSyncRequest>) -> Reply<pb::SetSyncResponse> {
+        let request = request.into_inner();
+        let (collection, outcome) = self
+            .app
+            .set_sync(&request.name, request.enabled, request.keep_remote)
+            .await?;
+        Ok(Response::new(pb::SetSyncResponse {
+            collection: Some(convert::collection(&collection)),
+            uploads_queued: outcome.uploads,
+            deletes_queued: outcome.deletes,
+            jobs_cancelled: outcome.cancelled,
+        }))
+    }
+
+    async fn pause(&self, request: Request<pb::PauseRequest>) -> Reply<pb::PauseResponse> {
+        let request = request.into_inner();
+        let (paused_until, transfers_interrupted) = self
+            .app
+            .pause(&request.collection, request.for_seconds)
+            .await?;
+        Ok(Response::new(pb::PauseResponse {
+            paused_until,
+            transfers_interrupted,
+        }))
+    }
+
+    async fn resume(&self, request: Request<pb::ResumeRequest>) -> Reply<pb::ResumeResponse> {
+        self.app.resume(&request.into_inner().collection).await?;
+        Ok(Response::new(pb::ResumeResponse {}))
+    }
+
+    async fn cancel(&self, request: Request<pb::CancelRequest>) -> Reply<pb::CancelResponse> {
+        let request = request.into_inner();
+        let jobs_cancelled = self.app.cancel(&request.collection, request.job_id).await?;
+        Ok(Response::new(pb::CancelResponse { jobs_cancelled }))
+    }
+
+    type ListJobsStream = JobStream;
+
+    async fn list_jobs(
+        &self,
+        request: Request<pb::ListJobsRequest>,
+    ) -> Reply<Self::ListJobsStream> {
+        let request = request.into_inner();
+        let jobs = self
+            .app
+            .list_jobs(&request.state, &request.collection)
+            .await?;
+        let stream = ReceiverStream::new(jobs).map(|job| match job {
+            Ok(job) => Ok(convert::job(&job)),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn retry_jobs(
+        &self,
+        request: Request<pb::RetryJobsRequest>,
+    ) -> Reply<pb::RetryJobsResponse> {
+        let request = request.into_inner();
+        let jobs_retried = self.app.retry(request.job_id, request.all).await?;
+        Ok(Response::new(pb::RetryJobsResponse { jobs_retried }))
+    }
+
+    type WatchSyncStream = SyncStream;
+
+    async fn watch_sync(
+        &self,
+        request: Request<pb::WatchSyncRequest>,
+    ) -> Reply<Self::WatchSyncStream> {
+        let interval = std::time::Duration::from_millis(u64::from(
+            request.into_inner().interval_ms.clamp(100, 60_000),
+        ));
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let status = this.sync_status().await;
+                let failed = status.is_err();
+                if tx.send(status).await.is_err() || failed {
+                    return;
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ListSyncedPhotosStream = SyncedPhotoStream;
+
+    async fn list_synced_photos(
+        &self,
+        request: Request<pb::ListSyncedPhotosRequest>,
+    ) -> Reply<Self::ListSyncedPhotosStream> {
+        let photos = self
+            .app
+            .list_synced_photos(request.into_inner().limit)
+            .await?;
+        let stream = ReceiverStream::new(photos).map(|item| match item {
+            Ok((photo, states)) => Ok(convert::synced_photo(&photo, &states)),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl RemoteService for Control {
+    async fn add_remote(
+        &self,
+        request: Request<pb::AddRemoteRequest>,
+    ) -> Reply<pb::AddRemoteResponse> {
+        let request = request.into_inner();
+        let remote = self
+            .app
+            .add_remote(&request.name, &request.kind, &request.path)
+            .await?;
+        Ok(Response::new(pb::AddRemoteResponse {
+            remote: Some(convert::remote(&remote, &self.app.config().remotes.default)),
+        }))
+    }
+
+    async fn list_remotes(
+        &self,
+        _: Request<pb::ListRemotesRequest>,
+    ) -> Reply<pb::ListRemotesResponse> {
+        let default = &self.app.config().remotes.default;
+        let remotes = self.app.remotes().await?;
+        Ok(Response::new(pb::ListRemotesResponse {
+            remotes: remotes
+                .iter()
+                .map(|r| convert::remote(r, default))
+                .collect(),
+        }))
+    }
+
+    async fn remove_remote(
+        &self,
+        request: Request<pb::RemoveRemoteRequest>,
+    ) -> Reply<pb::RemoveRemoteResponse> {
+        self.app.remove_remote(&request.into_inner().name).await?;
+        Ok(Response::new(pb::RemoveRemoteResponse {}))
+    }
+
+    async fn test_remote(
+        &self,
+        request: Request<pb::TestRemoteRequest>,
+    ) -> Reply<pb::TestRemoteResponse> {
+        let (ok, detail) = match self.app.test_remote(&request.into_inner().name).await? {
+            Ok(detail) => (true, detail),
+            Err(detail) => (false, detail),
+        };
+        Ok(Response::new(pb::TestRemoteResponse { ok, detail }))
     }
 }

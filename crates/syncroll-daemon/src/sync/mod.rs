@@ -1,0 +1,455 @@
+//! The sync engine: the planner pass that turns synced collections into
+//! jobs, the scheduler that runs them with bounded concurrency, and the
+//! controls (pause, resume, cancel) that stop in-flight transfers at once.
+//!
+//! Invariants:
+//! - Job states change only through the store's transition function.
+//! - An interrupted transfer (pause, shutdown) goes back to the queue
+//!   without counting an attempt; a cancelled one is recorded as cancelled.
+//! - Deletes only ever target ledger keys (the planner's rule), and are
+//!   skipped when another synced collection's folder on the remote holds
+//!   the key.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use syncroll_core::job::JobId;
+use syncroll_core::store::{JobCounts, PausedUntil, PlanGoal, PlanOutcome};
+use syncroll_core::{CollectionId, Store};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::config::SyncConfig;
+use crate::remotes::Remotes;
+use crate::scanner::ScannerHandle;
+use crate::status::LiveStatus;
+
+/// Asks for a planning pass; shared with the scanner, which calls
+/// [`PlanSignal::request`] whenever the catalog changed.
+#[derive(Debug, Default)]
+pub struct PlanSignal {
+    dirty: AtomicBool,
+    planning: AtomicBool,
+    notify: Notify,
+}
+
+impl PlanSignal {
+    pub fn request(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    /// True while a pass is asked for or running.
+    pub fn busy(&self) -> bool {
+        self.dirty.load(Ordering::SeqCst) || self.planning.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a running transfer is being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    Pause,
+    Shutdown,
+    Cancel(String),
+}
+
+/// A transfer in flight.
+#[derive(Debug)]
+struct Running {
+    collection: Option<CollectionId>,
+    collection_name: String,
+    key: String,
+    bytes_total: u64,
+    progress: Arc<AtomicU64>,
+    cancel: CancellationToken,
+    stop: Arc<Mutex<Option<Stop>>>,
+}
+
+/// One in-flight transfer, for status.
+#[derive(Debug, Clone)]
+pub struct TransferView {
+    pub job: JobId,
+    pub collection: String,
+    pub key: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// Moving average of bytes per second.
+#[derive(Debug, Default)]
+struct RateMeter {
+    last_total: u64,
+    last_at: Option<Instant>,
+    bytes_per_second: f64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    remotes: Remotes,
+    scanner: ScannerHandle,
+    status: LiveStatus,
+    plan: Arc<PlanSignal>,
+    config: SyncConfig,
+    running: Mutex<HashMap<JobId, Running>>,
+    wake: Notify,
+    /// Bytes of finished transfers since start.
+    bytes_finished: AtomicU64,
+    rate: Mutex<RateMeter>,
+}
+
+/// Handle to the sync engine; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+}
+
+/// Queue-wide figures for status.
+#[derive(Debug, Clone, Default)]
+pub struct SyncSnapshot {
+    pub paused: PausedUntil,
+    pub idle: bool,
+    pub queued: u64,
+    pub running: u64,
+    pub failed: u64,
+    pub bytes_pending: u64,
+    pub bytes_sent: u64,
+    pub rate_bytes_per_second: f64,
+    pub transfers: Vec<TransferView>,
+    pub per_collection: HashMap<CollectionId, JobCounts>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SyncEngine {
+    pub fn new(
+        store: Store,
+        remotes: Remotes,
+        scanner: ScannerHandle,
+        status: LiveStatus,
+        plan: Arc<PlanSignal>,
+        config: SyncConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                remotes,
+                scanner,
+                status,
+                plan,
+                config,
+                running: Mutex::default(),
+                wake: Notify::new(),
+                bytes_finished: AtomicU64::new(0),
+                rate: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Starts the planner and scheduler; both end when `shutdown` fires,
+    /// after interrupting every transfer.
+    pub fn spawn(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let planner = tokio::spawn(self.clone().plan_loop(shutdown.clone()));
+        let scheduler = tokio::spawn(self.clone().schedule_loop(shutdown));
+        tokio::spawn(async move {
+            let _ = tokio::join!(planner, scheduler);
+        })
+    }
+
+    /// Asks for a planning pass soon.
+    pub fn request_plan(&self) {
+        self.inner.plan.request();
+    }
+
+    /// Plans one collection now (after `sync on` or `sync off`).
+    pub async fn plan_now(
+        &self,
+        collection: CollectionId,
+        goal: PlanGoal,
+    ) -> syncroll_core::Result<PlanOutcome> {
+        let outcome = self.inner.store.plan_collection(collection, goal).await?;
+        self.inner.wake.notify_one();
+        Ok(outcome)
+    }
+
+    async fn plan_loop(self, shutdown: CancellationToken) {
+        let every = Duration::from_secs(self.inner.config.replan_interval_secs.max(1));
+        // A pass at start picks up whatever changed while the daemon was down.
+        self.inner.plan.request();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.inner.plan.notify.notified() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+            let plan = &self.inner.plan;
+            plan.planning.store(true, Ordering::SeqCst);
+            plan.dirty.store(false, Ordering::SeqCst);
+            if let Err(e) = self.plan_all().await {
+                warn!(error = %e, "planning failed; trying again on the next change");
+            }
+            plan.planning.store(false, Ordering::SeqCst);
+        }
+    }
+
+    async fn plan_all(&self) -> syncroll_core::Result<()> {
+        for collection in self.inner.store.synced_collections().await? {
+            let outcome = self
+                .inner
+                .store
+                .plan_collection(collection.id, PlanGoal::Mirror)
+                .await?;
+            if outcome != PlanOutcome::default() {
+                info!(collection = %collection.name, uploads = outcome.uploads, deletes = outcome.deletes,
+                    cancelled = outcome.cancelled, "planned");
+                self.inner.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    async fn schedule_loop(self, shutdown: CancellationToken) {
+        match self.inner.store.requeue_interrupted_jobs().await {
+            Ok(0) => {}
+            Ok(n) => info!(
+                jobs = n,
+                "requeued jobs interrupted by the last shutdown or crash"
+            ),
+            Err(e) => warn!(error = %e, "cannot requeue interrupted jobs"),
+        }
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
+        loop {
+            self.sample_rate();
+            if let Err(e) = self.start_runnable(&done_tx).await {
+                warn!(error = %e, "cannot start jobs");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.inner.wake.notified() => {}
+                Some(job) = done_rx.recv() => self.finished(job),
+                // Backoff deadlines, timed pauses and the rate meter.
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+        self.interrupt(|_| true, Stop::Shutdown);
+        // Let workers record their interruption before the store closes.
+        while !lock(&self.inner.running).is_empty() {
+            match tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await {
+                Ok(Some(job)) => self.finished(job),
+                _ => break,
+            }
+        }
+    }
+
+    fn finished(&self, job: JobId) {
+        if let Some(running) = lock(&self.inner.running).remove(&job) {
+            self.inner
+                .bytes_finished
+                .fetch_add(running.progress.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        // A finished job can leave follow-up work (a newer version of the
+        // file, a key freed for another collection).
+        self.inner.plan.request();
+    }
+
+    async fn start_runnable(
+        &self,
+        done: &tokio::sync::mpsc::UnboundedSender<JobId>,
+    ) -> syncroll_core::Result<()> {
+        if self.inner.store.global_pause().await?.is_some() {
+            return Ok(());
+        }
+        let free = self
+            .inner
+            .config
+            .concurrency
+            .saturating_sub(lock(&self.inner.running).len());
+        for job in self.inner.store.claim_jobs(free, &[]).await? {
+            let cancel = CancellationToken::new();
+            let stop = Arc::new(Mutex::new(None));
+            let progress = Arc::new(AtomicU64::new(0));
+            lock(&self.inner.running).insert(
+                job.id,
+                Running {
+                    collection: job.collection_id,
+                    collection_name: job.collection_name.clone().unwrap_or_default(),
+                    key: job.key.clone(),
+                    bytes_total: job.bytes_total,
+                    progress: progress.clone(),
+                    cancel: cancel.clone(),
+                    stop: stop.clone(),
+                },
+            );
+            let inner = self.inner.clone();
+            let done = done.clone();
+            let id = job.id;
+            tokio::spawn(async move {
+                worker::run(&inner, job, cancel, stop, progress).await;
+                let _ = done.send(id);
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops matching transfers within a chunk's time; returns how many.
+    fn interrupt(&self, matches: impl Fn(&Running) -> bool, why: Stop) -> u64 {
+        let running = lock(&self.inner.running);
+        let mut n = 0;
+        for job in running.values().filter(|r| matches(r)) {
+            *lock(&job.stop) = Some(why.clone());
+            job.cancel.cancel();
+            n += 1;
+        }
+        n
+    }
+
+    /// Pauses everything, or one collection.
+    pub async fn pause(
+        &self,
+        collection: Option<CollectionId>,
+        until: PausedUntil,
+    ) -> syncroll_core::Result<u64> {
+        match collection {
+            None => self.inner.store.set_global_pause(until).await?,
+            Some(c) => self.inner.store.set_collection_paused(c, until).await?,
+        }
+        let n = self.interrupt(
+            |r| collection.is_none() || r.collection == collection,
+            Stop::Pause,
+        );
+        info!(collection = ?collection, interrupted = n, "paused");
+        Ok(n)
+    }
+
+    pub async fn resume(&self, collection: Option<CollectionId>) -> syncroll_core::Result<()> {
+        match collection {
+            None => self.inner.store.set_global_pause(None).await?,
+            Some(c) => self.inner.store.set_collection_paused(c, None).await?,
+        }
+        info!(collection = ?collection, "resumed");
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Drops a collection's queued and running work.
+    pub async fn cancel_collection(
+        &self,
+        collection: CollectionId,
+        reason: &str,
+    ) -> syncroll_core::Result<u64> {
+        let (queued, running) = self
+            .inner
+            .store
+            .cancel_live_jobs(Some(collection), reason)
+            .await?;
+        let n = self.interrupt(
+            |r| r.collection == Some(collection),
+            Stop::Cancel(reason.to_owned()),
+        );
+        debug!(
+            queued,
+            running = running.len(),
+            interrupted = n,
+            "cancelled"
+        );
+        Ok(queued + n)
+    }
+
+    /// Drops one job.
+    pub async fn cancel_job(&self, job: JobId) -> syncroll_core::Result<u64> {
+        let reason = "cancelled by request".to_owned();
+        let interrupted = {
+            let running = lock(&self.inner.running);
+            match running.get(&job) {
+                Some(r) => {
+                    *lock(&r.stop) = Some(Stop::Cancel(reason.clone()));
+                    r.cancel.cancel();
+                    true
+                }
+                None => false,
+            }
+        };
+        if interrupted {
+            return Ok(1);
+        }
+        self.inner
+            .store
+            .apply_job_event(job, syncroll_core::job::JobEvent::Cancelled { reason })
+            .await?;
+        Ok(1)
+    }
+
+    /// Wakes the scheduler (after a retry).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    fn sample_rate(&self) {
+        let sent = self.bytes_sent();
+        let mut meter = lock(&self.inner.rate);
+        let now = Instant::now();
+        if let Some(at) = meter.last_at {
+            let dt = now.duration_since(at).as_secs_f64();
+            if dt >= 0.5 {
+                let instant = sent.saturating_sub(meter.last_total) as f64 / dt;
+                meter.bytes_per_second = 0.3 * instant + 0.7 * meter.bytes_per_second;
+                meter.last_total = sent;
+                meter.last_at = Some(now);
+            }
+        } else {
+            meter.last_total = sent;
+            meter.last_at = Some(now);
+        }
+    }
+
+    fn bytes_sent(&self) -> u64 {
+        let in_flight: u64 = lock(&self.inner.running)
+            .values()
+            .map(|r| r.progress.load(Ordering::Relaxed))
+            .sum();
+        self.inner.bytes_finished.load(Ordering::Relaxed) + in_flight
+    }
+
+    /// Queue-wide figures for `status` and `watch`.
+    pub async fn snapshot(&self) -> syncroll_core::Result<SyncSnapshot> {
+        let store = &self.inner.store;
+        let (queued, running, failed) = store.queue_totals().await?;
+        let per_collection: HashMap<_, _> = store.job_counts().await?.into_iter().collect();
+        let transfers: Vec<TransferView> = lock(&self.inner.running)
+            .iter()
+            .map(|(id, r)| TransferView {
+                job: *id,
+                collection: r.collection_name.clone(),
+                key: r.key.clone(),
+                bytes_done: r.progress.load(Ordering::Relaxed),
+                bytes_total: r.bytes_total,
+            })
+            .collect();
+        let in_flight: u64 = transfers.iter().map(|t| t.bytes_done).sum();
+        let bytes_pending = per_collection
+            .values()
+            .map(|c| c.bytes_pending)
+            .sum::<u64>()
+            .saturating_sub(in_flight);
+        let scanning = self.inner.status.scan().scanning;
+        Ok(SyncSnapshot {
+            paused: store.global_pause().await?,
+            idle: queued == 0 && running == 0 && !self.inner.plan.busy() && !scanning,
+            queued,
+            running,
+            failed,
+            bytes_pending,
+            bytes_sent: self.bytes_sent(),
+            rate_bytes_per_second: lock(&self.inner.rate).bytes_per_second,
+            transfers,
+            per_collection,
+        })
+    }
+}

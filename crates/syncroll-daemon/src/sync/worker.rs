@@ -1,0 +1,272 @@
+//! Runs one job: the upload (or server-side copy) or delete, then records
+//! the outcome through the state machine.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use syncroll_core::job::{Job, JobEvent, JobOp};
+use syncroll_core::store::{Landed, now_ms};
+use syncroll_core::{ContentHash, RelPath};
+use syncroll_remote::RemoteError;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::{Inner, Stop, lock};
+use crate::scanner::{ScanReason, ScanTarget};
+
+/// How a job ended, before it is recorded.
+enum Outcome {
+    Uploaded(Landed),
+    Deleted,
+    /// The bytes sent are not the bytes the catalog knew: the file changed.
+    Changed(Landed),
+    /// The file is gone.
+    Vanished,
+    /// Nothing to do any more.
+    NotNeeded(String),
+}
+
+/// Why a job could not finish.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Open(#[from] crate::remotes::OpenError),
+    #[error(transparent)]
+    Catalog(#[from] syncroll_core::Error),
+    #[error("root {0} is missing (unmounted?); the upload waits for it")]
+    RootMissing(String),
+}
+
+impl Failure {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Remote(e) => e.is_transient(),
+            Self::Open(_) => false,
+            Self::Catalog(_) | Self::RootMissing(_) => true,
+        }
+    }
+}
+
+pub(super) async fn run(
+    inner: &Arc<Inner>,
+    job: Job,
+    cancel: CancellationToken,
+    stop: Arc<Mutex<Option<Stop>>>,
+    progress: Arc<AtomicU64>,
+) {
+    let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
+        op = job.op.as_str(), key = %job.key);
+    async {
+        let result = execute(inner, &job, &cancel, &progress).await;
+        if let Err(e) = settle(inner, &job, result, &stop).await {
+            warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+async fn execute(
+    inner: &Inner,
+    job: &Job,
+    cancel: &CancellationToken,
+    progress: &AtomicU64,
+) -> Result<Outcome, Failure> {
+    let remote = inner.remotes.get(job.remote_id).await?;
+    match job.op {
+        JobOp::Delete => {
+            if !inner.store.ledger_has(job.remote_id, &job.key).await? {
+                return Ok(Outcome::Deleted);
+            }
+            if inner
+                .store
+                .key_in_other_synced_collection(job.remote_id, &job.key, job.collection_id)
+                .await?
+            {
+                return Ok(Outcome::NotNeeded(
+                    "another synced collection keeps this key".to_owned(),
+                ));
+            }
+            remote.delete(&job.key).await?;
+            Ok(Outcome::Deleted)
+        }
+        JobOp::Upload => {
+            let Some(photo) = (match job.photo_id {
+                Some(id) => inner.store.photo(id).await?,
+                None => None,
+            }) else {
+                return Ok(Outcome::NotNeeded("the photo left the catalog".to_owned()));
+            };
+            if photo.root_missing {
+                return Err(Failure::RootMissing(photo.root_path.display().to_string()));
+            }
+            if let Some(source) = inner
+                .store
+                .ledger_key_with_hash(job.remote_id, &photo.hash, &job.key)
+                .await?
+            {
+                match remote.copy(&source, &job.key, cancel).await {
+                    Ok(meta) => {
+                        debug!(%source, "copied on the remote instead of uploading");
+                        return Ok(Outcome::Uploaded(Landed {
+                            hash: photo.hash,
+                            size: meta.size,
+                            etag: meta.etag,
+                            transfer: "copy",
+                        }));
+                    }
+                    Err(e) if e.is_cancelled() => return Err(e.into()),
+                    Err(RemoteError::NotFound { .. }) => {
+                        // Removed by hand: the ledger was wrong about it.
+                        inner
+                            .store
+                            .forget_ledger_key(job.remote_id, &source)
+                            .await?;
+                    }
+                    Err(e) => debug!(error = %e, "server-side copy failed; uploading instead"),
+                }
+            }
+            let path = photo.rel_path.under(&photo.root_path);
+            let report = match remote.put_file(&job.key, &path, progress, cancel).await {
+                Ok(report) => report,
+                Err(RemoteError::SourceVanished { .. }) => return Ok(Outcome::Vanished),
+                Err(e) => return Err(e.into()),
+            };
+            let landed = Landed {
+                hash: ContentHash(report.blake3),
+                size: report.size,
+                etag: report.etag,
+                transfer: "put",
+            };
+            if landed.hash == photo.hash {
+                Ok(Outcome::Uploaded(landed))
+            } else {
+                Ok(Outcome::Changed(landed))
+            }
+        }
+    }
+}
+
+async fn settle(
+    inner: &Inner,
+    job: &Job,
+    result: Result<Outcome, Failure>,
+    stop: &Mutex<Option<Stop>>,
+) -> syncroll_core::Result<()> {
+    let store = &inner.store;
+    let event = match result {
+        Ok(Outcome::Uploaded(landed)) => {
+            info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
+            return store.finish_upload(job, &landed).await;
+        }
+        Ok(Outcome::Deleted) => {
+            info!("deleted from the remote");
+            return store.finish_delete(job).await;
+        }
+        Ok(Outcome::Changed(landed)) => {
+            info!("the file changed during the upload; sending it again");
+            store.record_landed(job, &landed).await?;
+            if let Some(photo) = refresh_photo(inner, job).await? {
+                store
+                    .retarget_job(job.id, &photo.hash, photo.stat.size)
+                    .await?;
+            }
+            JobEvent::Interrupted
+        }
+        Ok(Outcome::Vanished) => {
+            refresh_photo(inner, job).await?;
+            inner.plan.request();
+            JobEvent::Cancelled {
+                reason: "the file vanished during the upload".to_owned(),
+            }
+        }
+        Ok(Outcome::NotNeeded(reason)) => JobEvent::Cancelled { reason },
+        Err(Failure::Remote(e)) if e.is_cancelled() => match lock(stop).clone() {
+            Some(Stop::Cancel(reason)) => JobEvent::Cancelled { reason },
+            _ => JobEvent::Interrupted,
+        },
+        Err(failure) => failure_event(inner, job, &failure),
+    };
+    match &event {
+        JobEvent::TransientFailure { reason, .. } => {
+            warn!(%reason, attempt = job.attempts + 1, "will retry")
+        }
+        JobEvent::PermanentFailure { reason } => warn!(%reason, "failed"),
+        _ => {}
+    }
+    store.apply_job_event(job.id, event).await.map(|_| ())
+}
+
+fn failure_event(inner: &Inner, job: &Job, failure: &Failure) -> JobEvent {
+    let attempt = job.attempts + 1;
+    if !failure.is_transient() {
+        return JobEvent::PermanentFailure {
+            reason: failure.to_string(),
+        };
+    }
+    if attempt >= inner.config.max_attempts {
+        return JobEvent::PermanentFailure {
+            reason: format!("gave up after {attempt} attempts: {failure}"),
+        };
+    }
+    JobEvent::TransientFailure {
+        reason: failure.to_string(),
+        retry_at: now_ms() + backoff_ms(&inner.config, attempt, job.id.0),
+    }
+}
+
+/// Exponential backoff with jitter: base × 2^(attempt-1), capped, then
+/// scaled by a pseudo-random factor in [0.5, 1.5) so retries of many jobs
+/// do not arrive together.
+fn backoff_ms(config: &crate::config::SyncConfig, attempt: u32, salt: i64) -> i64 {
+    use std::hash::BuildHasher;
+    let base = config
+        .retry_base_ms
+        .saturating_mul(1 << (attempt - 1).min(20));
+    let capped = base.min(config.retry_max_secs.saturating_mul(1000)) as f64;
+    let noise = std::collections::hash_map::RandomState::new().hash_one((salt, attempt)) % 1000;
+    (capped * (0.5 + noise as f64 / 1000.0)) as i64
+}
+
+/// Rescans the job's file so the catalog holds its current state.
+async fn refresh_photo(
+    inner: &Inner,
+    job: &Job,
+) -> syncroll_core::Result<Option<syncroll_core::Photo>> {
+    let Some(id) = job.photo_id else {
+        return Ok(None);
+    };
+    let Some(photo) = inner.store.photo(id).await? else {
+        return Ok(None);
+    };
+    let scope = ScanTarget::Scopes {
+        root: photo.root_id,
+        scopes: vec![RelPath::from_bytes(photo.rel_path.as_bytes().to_vec())],
+    };
+    let _ = inner.scanner.scan(scope, ScanReason::Rescan).await;
+    inner.store.photo(id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let config = crate::config::SyncConfig {
+            retry_base_ms: 1000,
+            retry_max_secs: 10,
+            ..Default::default()
+        };
+        for attempt in 1..30 {
+            let ms = backoff_ms(&config, attempt, 7);
+            let nominal = (1000u64 << (attempt - 1).min(20)).min(10_000) as i64;
+            assert!(
+                ms >= nominal / 2 && ms < nominal * 3 / 2,
+                "attempt {attempt}: {ms}"
+            );
+        }
+    }
+}

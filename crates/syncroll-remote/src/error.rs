@@ -1,0 +1,205 @@
+//! The one error type of every remote, and its classification into transient
+//! faults (worth retrying later) and permanent ones (need a user's action).
+//!
+//! Messages name the key or path and say what a user can do, because they end
+//! up verbatim in `syncroll status` and `syncroll jobs`.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything a remote can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The key breaks the key rules (see [`validate_key`](crate::validate_key)).
+    #[error("invalid remote key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    /// The remote cannot be reached at all, e.g. its folder is missing because
+    /// the NAS is not mounted. Transient.
+    #[error("the remote is unavailable: {detail}; mount or reconnect it and syncroll retries")]
+    Unavailable { detail: String },
+    /// The remote refuses access to `key` (no write permission, read-only
+    /// file system). Permanent until someone changes the permissions.
+    #[error(
+        "permission denied for {key:?} on the remote: {detail}; give syncroll's user access there or choose another remote folder"
+    )]
+    PermissionDenied { key: String, detail: String },
+    /// The local file to upload is gone (deleted or renamed since it was
+    /// scanned). Permanent: the scanner notices and the planner re-plans.
+    #[error("{} disappeared before it could be uploaded; a rescan picks it up if it comes back", .path.display())]
+    SourceVanished { path: PathBuf },
+    /// The local file to upload exists but cannot be read.
+    #[error("cannot read {}: {source}; check that syncroll's user can read it", .path.display())]
+    SourceUnreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The remote is full (or over quota) while writing `key`. Transient.
+    #[error("no space left on the remote for {key:?}; free some space there and syncroll retries")]
+    NoSpace { key: String },
+    /// The object to copy from is not on the remote. Permanent: the caller's
+    /// idea of the remote is stale and a fresh upload is needed instead.
+    #[error("{key:?} is not on the remote (it may have been removed by hand)")]
+    NotFound { key: String },
+    /// Storing `key` would go through a symbolic link inside the remote
+    /// folder, which could lead anywhere on the machine. Permanent.
+    #[error(
+        "{key:?} would leave the remote folder through the symbolic link {}; remove the link or choose another remote folder",
+        .path.display()
+    )]
+    OutsideRoot { key: String, path: PathBuf },
+    /// A file sits where `key` needs a folder. Permanent.
+    #[error("cannot store {key:?}: {} is a file where a folder is needed; move it out of the way", .path.display())]
+    NotAFolder { key: String, path: PathBuf },
+    /// The caller's cancellation token fired; nothing was left under the key.
+    #[error("the transfer was cancelled")]
+    Cancelled,
+    /// Any other I/O fault while doing `action` on `key`. Transient unless the
+    /// underlying error is clearly permanent (see [`RemoteError::is_transient`]).
+    #[error("cannot {action} {key:?} on the remote: {source}")]
+    Io {
+        action: &'static str,
+        key: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl RemoteError {
+    /// Whether the same request may succeed later without anyone changing
+    /// anything (a remount, freed space, a network blip). Only classifies:
+    /// whether and when to retry is the job state machine's decision.
+    /// [`RemoteError::Cancelled`] is neither; test [`RemoteError::is_cancelled`] first.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::NoSpace { .. } => true,
+            Self::Io { source, .. } | Self::SourceUnreadable { source, .. } => {
+                !is_permanent_io(source)
+            }
+            Self::InvalidKey { .. }
+            | Self::PermissionDenied { .. }
+            | Self::SourceVanished { .. }
+            | Self::NotFound { .. }
+            | Self::OutsideRoot { .. }
+            | Self::NotAFolder { .. }
+            | Self::Cancelled => false,
+        }
+    }
+
+    /// Whether this is the caller's own cancellation rather than a fault.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled)
+    }
+}
+
+/// I/O errors that repeat identically until someone changes the file system:
+/// retrying them only delays the report to the user.
+fn is_permanent_io(err: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::PermissionDenied
+            | K::ReadOnlyFilesystem
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::InvalidFilename
+            | K::InvalidInput
+            | K::InvalidData
+            | K::Unsupported
+            | K::FileTooLarge
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: io::ErrorKind) -> RemoteError {
+        RemoteError::Io {
+            action: "write",
+            key: "a/b.jpg".into(),
+            source: kind.into(),
+        }
+    }
+
+    #[test]
+    fn classification_matches_the_documented_table() {
+        let key = || "a/b.jpg".to_owned();
+        let path = || PathBuf::from("/photos/b.jpg");
+        let cases = [
+            (
+                RemoteError::InvalidKey {
+                    key: key(),
+                    reason: "r",
+                },
+                false,
+            ),
+            (RemoteError::Unavailable { detail: "d".into() }, true),
+            (
+                RemoteError::PermissionDenied {
+                    key: key(),
+                    detail: "d".into(),
+                },
+                false,
+            ),
+            (RemoteError::SourceVanished { path: path() }, false),
+            (RemoteError::NoSpace { key: key() }, true),
+            (RemoteError::NotFound { key: key() }, false),
+            (
+                RemoteError::OutsideRoot {
+                    key: key(),
+                    path: path(),
+                },
+                false,
+            ),
+            (
+                RemoteError::NotAFolder {
+                    key: key(),
+                    path: path(),
+                },
+                false,
+            ),
+            (RemoteError::Cancelled, false),
+            (io(io::ErrorKind::NotADirectory), false),
+            (io(io::ErrorKind::IsADirectory), false),
+            (io(io::ErrorKind::InvalidFilename), false),
+            (io(io::ErrorKind::TimedOut), true),
+            (io(io::ErrorKind::NotFound), true),
+            (io(io::ErrorKind::Other), true),
+        ];
+        for (err, transient) in cases {
+            assert_eq!(err.is_transient(), transient, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_source_is_transient_only_for_transient_io() {
+        let unreadable = |kind: io::ErrorKind| RemoteError::SourceUnreadable {
+            path: "/photos/b.jpg".into(),
+            source: kind.into(),
+        };
+        assert!(!unreadable(io::ErrorKind::PermissionDenied).is_transient());
+        assert!(!unreadable(io::ErrorKind::IsADirectory).is_transient());
+        assert!(unreadable(io::ErrorKind::TimedOut).is_transient());
+    }
+
+    #[test]
+    fn only_cancelled_is_cancelled() {
+        assert!(RemoteError::Cancelled.is_cancelled());
+        assert!(!RemoteError::NoSpace { key: "k".into() }.is_cancelled());
+    }
+
+    #[test]
+    fn messages_name_the_key_or_path() {
+        let msg = RemoteError::NoSpace {
+            key: "2024/x.jpg".into(),
+        }
+        .to_string();
+        assert!(msg.contains("\"2024/x.jpg\""), "{msg}");
+        let msg = RemoteError::SourceVanished {
+            path: "/p/x.jpg".into(),
+        }
+        .to_string();
+        assert!(msg.contains("/p/x.jpg"), "{msg}");
+    }
+}

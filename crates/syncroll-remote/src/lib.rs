@@ -1,0 +1,21 @@
+//! syncroll's remotes: where synced photos are stored.
+//!
+//! This crate owns the [`Remote`] trait (streaming put, server-side copy,
+//! head, list, delete) and its backends; today [`FsRemote`], a local folder or
+//! NAS mount. Later backends (S3, WebDAV) implement the same trait, so the
+//! trait speaks only of keys, byte streams and [`RemoteError`].
+//!
+//! Architecture invariant: keys and byte streams in, typed errors out. This
+//! crate knows nothing of jobs, the catalog, SQLite or gRPC; it classifies
+//! errors ([`RemoteError::is_transient`]) but never decides on retries, which
+//! belong to the job state machine in `syncroll-core`.
+
+mod error;
+mod fs;
+mod key;
+mod remote;
+
+pub use error::RemoteError;
+pub use fs::FsRemote;
+pub use key::validate_key;
+pub use remote::{ObjectMeta, ObjectStream, PutReport, Remote};

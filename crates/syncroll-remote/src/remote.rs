@@ -1,0 +1,86 @@
+//! The protocol-neutral contract every backend fulfils, and the values it
+//! speaks in.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+
+use crate::RemoteError;
+
+/// What a remote holds under one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The object's key, '/'-separated.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The backend's version tag where it has one (S3, WebDAV); `None` for
+    /// [`FsRemote`](crate::FsRemote).
+    pub etag: Option<String>,
+}
+
+/// What a finished upload wrote: size and BLAKE3 of the bytes actually sent,
+/// so the caller can tell whether the file changed while it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutReport {
+    /// Bytes written.
+    pub size: u64,
+    /// BLAKE3 of exactly the bytes written.
+    pub blake3: [u8; 32],
+    /// The backend's version tag of the new object, where it has one.
+    pub etag: Option<String>,
+}
+
+/// A listing: objects one by one, in no particular order. After an error
+/// item the stream ends, so a listing is complete only if it yielded no error.
+pub type ObjectStream = Pin<Box<dyn Stream<Item = Result<ObjectMeta, RemoteError>> + Send>>;
+
+/// A place that stores objects under keys. Every method validates its keys
+/// with [`validate_key`](crate::validate_key) first.
+#[async_trait::async_trait]
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// Streams the file at `source` to `key` in constant memory. The object
+    /// appears under `key` only when complete, never half-written; an object
+    /// already there is replaced whole. Adds the bytes sent to `progress` as
+    /// it goes (it never resets it). Returns [`RemoteError::Cancelled`] within
+    /// about one chunk (1 MiB) when `cancel` fires, leaving nothing under
+    /// `key` and no temporary. Dropping the future also stops the transfer at
+    /// its next chunk and removes the temporary.
+    async fn put_file(
+        &self,
+        key: &str,
+        source: &Path,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError>;
+
+    /// Copies the object at `from_key` to `to_key` on the remote itself (no
+    /// bytes pass through the caller), with the same atomicity and
+    /// cancellation as [`Remote::put_file`]. [`RemoteError::NotFound`] if
+    /// `from_key` holds no object.
+    async fn copy(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ObjectMeta, RemoteError>;
+
+    /// Deletes `key`. Deleting a key that holds nothing is `Ok`, so a delete
+    /// retried after a crash succeeds.
+    async fn delete(&self, key: &str) -> Result<(), RemoteError>;
+
+    /// What is stored under `key`, or `None` if nothing is.
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError>;
+
+    /// Streams every object under `prefix` (empty, or a key prefix ending in
+    /// '/') without holding the listing in memory. syncroll's own
+    /// temporaries are not listed. Must be called within a tokio runtime.
+    fn list(&self, prefix: &str) -> ObjectStream;
+
+    /// A short description for logs and status that never contains secrets,
+    /// e.g. `fs:/mnt/nas/photos`.
+    fn describe(&self) -> String;
+}
