@@ -5,4 +5,5 @@ mod collections;
 mod errors;
 mod photos;
 mod roots;
+mod sync;
 mod watcher;

@@ -159,6 +159,27 @@ impl Store {
         actions
             .uploads
             .retain(|w| !unreachable.contains(&w.photo_id));
+        // A failed job stays failed until `retry`: planning the same work
+        // again would only fail again, forever.
+        let failed: Vec<(String, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT key, op, blake3 FROM jobs WHERE collection_id = ? AND state = 'failed'",
+        )
+        .bind(collection.0)
+        .fetch_all(&mut *tx)
+        .await
+        .db("reading failed jobs")?;
+        let failed: HashSet<(String, String, Option<Vec<u8>>)> = failed.into_iter().collect();
+        actions.uploads.retain(|w| {
+            let job = (
+                w.key.clone(),
+                JobOp::Upload.as_str().to_owned(),
+                Some(w.hash.0.to_vec()),
+            );
+            !failed.contains(&job)
+        });
+        actions.deletes.retain(|key| {
+            !failed.contains(&(key.clone(), JobOp::Delete.as_str().to_owned(), None))
+        });
 
         let now = now_ms();
         let mut outcome = PlanOutcome::default();

@@ -1,0 +1,353 @@
+//! Sync to the built-in `local` remote and to an `fs` remote.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use syncroll_testkit::{Daemon, EVENT_TIMEOUT, s, wait_until, write_file, write_photos};
+
+/// Every file below `dir`, relative, with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = walk(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
+                fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+fn synced_daemon(config: &str) -> (Daemon, PathBuf) {
+    let daemon = Daemon::builder().config(config).start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", 40, 64 * 1024);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    (daemon, root)
+}
+
+#[test]
+fn sync_on_makes_the_remote_a_byte_identical_copy() {
+    let (daemon, root) = synced_daemon("");
+    let created = daemon.json(&[
+        "collections",
+        "create",
+        "Trip",
+        "--folder",
+        s(&root.join("trip")),
+        "--sync",
+    ]);
+    assert_eq!(created["collection"]["sync_enabled"], true);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let cloud = daemon.data_dir.join("cloud/Trip");
+    assert_eq!(tree(&cloud.join("trip")), tree(&root.join("trip")));
+
+    let list = daemon.json(&["collections", "show", "Trip"]);
+    assert_eq!(list["collection"]["synced_count"], 40);
+    let synced = daemon
+        .cli(&["--json", "photos", "--synced"])
+        .ok()
+        .json_lines();
+    assert_eq!(synced.len(), 40);
+    assert!(
+        synced
+            .iter()
+            .all(|p| p["collections"][0]["state"] == "synced"),
+        "{synced:?}"
+    );
+
+    // A photo added later, and one changed, follow.
+    write_file(&root.join("trip/late.jpg"), b"late arrival");
+    fs::write(root.join("trip/t0.jpg"), b"re-edited").unwrap();
+    wait_until(
+        EVENT_TIMEOUT,
+        "late and changed photos on the remote",
+        || {
+            let late = fs::read(cloud.join("trip/late.jpg")).ok();
+            let edited = fs::read(cloud.join("trip/t0.jpg")).ok();
+            if late.as_deref() == Some(b"late arrival") && edited.as_deref() == Some(b"re-edited") {
+                Ok(())
+            } else {
+                Err((late.map(|l| l.len()), edited.map(|e| e.len())))
+            }
+        },
+    );
+    // A photo removed from the collection's folder leaves the remote.
+    fs::remove_file(root.join("trip/t1.jpg")).unwrap();
+    wait_until(EVENT_TIMEOUT, "t1.jpg removed from the remote", || {
+        if cloud.join("trip/t1.jpg").exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
+    });
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&cloud.join("trip")), tree(&root.join("trip")));
+}
+
+#[test]
+fn sync_off_removes_exactly_this_collections_objects() {
+    let (daemon, root) = synced_daemon("");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let cloud = daemon.data_dir.join("cloud");
+    let foreign = write_file(
+        &cloud.join("Trip/trip/placed-by-hand.jpg"),
+        b"not syncroll's",
+    );
+    let other = write_file(&cloud.join("Other/x.jpg"), b"someone else's");
+
+    let off = daemon.json(&["sync", "off", "Trip"]);
+    assert_eq!(off["deletes_queued"], 40);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(
+        tree(&cloud.join("Trip")),
+        vec![(
+            "trip/placed-by-hand.jpg".to_owned(),
+            b"not syncroll's".to_vec()
+        )]
+    );
+    assert!(foreign.exists() && other.exists());
+    assert_eq!(
+        fs::read_dir(root.join("trip")).unwrap().count(),
+        40,
+        "local photos untouched"
+    );
+
+    // On again: everything is uploaded once more; off --keep-remote keeps it.
+    daemon.cli(&["sync", "on", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(walk(&cloud.join("Trip/trip")).len(), 41);
+    let kept = daemon.json(&["sync", "off", "Trip", "--keep-remote"]);
+    assert_eq!(kept["deletes_queued"], 0);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(walk(&cloud.join("Trip/trip")).len(), 41);
+    // Turning it back on uploads nothing: the ledger still knows the copies.
+    let again = daemon.json(&["sync", "on", "Trip"]);
+    assert_eq!(again["uploads_queued"], 0, "{again}");
+}
+
+#[test]
+fn a_photo_in_two_collections_is_sent_once_and_copied_on_the_remote() {
+    let (daemon, root) = synced_daemon("");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "A",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "B",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let jobs = daemon
+        .cli(&["--json", "jobs", "--collection", "B"])
+        .ok()
+        .json_lines();
+    assert_eq!(jobs.len(), 40);
+    assert!(jobs.iter().all(|j| j["transfer"] == "copy"), "{jobs:?}");
+    let cloud = daemon.data_dir.join("cloud");
+    assert_eq!(tree(&cloud.join("B")), tree(&cloud.join("A")));
+}
+
+#[test]
+fn pause_stops_new_uploads_and_resume_completes() {
+    let (daemon, root) = synced_daemon("[sync]\nconcurrency = 1");
+    daemon.cli(&["pause"]).ok();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["sync"]["state"], "paused");
+    assert_eq!(status["sync"]["queued"], 40);
+    // Absence over a bounded window, after the jobs are known to be queued.
+    let cloud = daemon.data_dir.join("cloud");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        assert!(walk(&cloud).is_empty(), "nothing is uploaded while paused");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let timeout = daemon.cli(&["wait", "--timeout", "1s"]).fails_with(4);
+    assert!(timeout.stderr.contains("not drained"), "{timeout:?}");
+    daemon.cli(&["resume"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&cloud.join("Trip/trip")), tree(&root.join("trip")));
+}
+
+#[test]
+fn cancel_drops_queued_work_and_keeps_the_sync_setting() {
+    let (daemon, root) = synced_daemon("");
+    daemon.cli(&["pause", "Trip"]).fails_with(1);
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+        ])
+        .ok();
+    daemon.cli(&["pause", "Trip"]).ok();
+    daemon.cli(&["sync", "on", "Trip"]).ok();
+    let cancelled = daemon.json(&["cancel", "Trip"]);
+    assert_eq!(cancelled["jobs_cancelled"], 40);
+    assert_eq!(
+        daemon
+            .cli(&["--json", "jobs", "--state", "cancelled"])
+            .ok()
+            .json_lines()
+            .len(),
+        40
+    );
+    assert_eq!(
+        daemon.json(&["collections", "show", "Trip"])["collection"]["sync_enabled"],
+        true
+    );
+    daemon.cli(&["jobs", "--state", "sleeping"]).fails_with(1);
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_sync_converges_after_restart() {
+    let mut daemon = Daemon::builder().config("[sync]\nconcurrency = 2").start();
+    let root = daemon.scratch("photos");
+    write_photos(&root, "p", 200, 256 * 1024);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "All",
+            "--folder",
+            s(&root),
+            "--sync",
+        ])
+        .ok();
+    let cloud = daemon.data_dir.join("cloud/All");
+    wait_until(EVENT_TIMEOUT, "some uploads to land", || {
+        let n = walk(&cloud).len();
+        if n >= 10 { Ok(()) } else { Err(n) }
+    });
+    daemon.kill();
+    daemon.restart();
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(
+        tree(&cloud),
+        tree(&root),
+        "the remote equals the collection, with no temporaries left"
+    );
+    let jobs = daemon.cli(&["--json", "jobs"]).ok().json_lines();
+    let done = jobs.iter().filter(|j| j["state"] == "done").count();
+    assert_eq!(done, 200, "one finished job per photo: {}", jobs.len());
+}
+
+#[test]
+fn a_permanent_error_fails_with_a_reason_and_retry_succeeds_after_the_fix() {
+    let (daemon, root) = synced_daemon("[sync]\nretry_base_ms = 50");
+    let nas = daemon.scratch("nas");
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)])
+        .ok();
+    daemon.cli(&["remotes", "test", "nas"]).ok();
+    // A file where the collection's folder must go: every upload fails.
+    fs::write(nas.join("Trip"), b"in the way").unwrap();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--remote",
+            "nas",
+            "--sync",
+        ])
+        .ok();
+    let run = daemon.cli(&["wait", "--timeout", "60s"]).fails_with(1);
+    assert!(run.stderr.contains("jobs failed"), "{run:?}");
+    let failed = daemon
+        .cli(&["--json", "jobs", "--state", "failed"])
+        .ok()
+        .json_lines();
+    assert_eq!(failed.len(), 40);
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is a file where a folder is needed"),
+        "{:?}",
+        failed[0]
+    );
+    let status = daemon.json(&["status"]);
+    assert!(!status["sync"]["last_errors"].as_array().unwrap().is_empty());
+
+    fs::remove_file(nas.join("Trip")).unwrap();
+    assert_eq!(daemon.json(&["retry", "--all"])["jobs_retried"], 40);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&nas.join("Trip/trip")), tree(&root.join("trip")));
+}
+
+#[test]
+fn remotes_are_listed_and_bad_ones_refused() {
+    let daemon = Daemon::start();
+    let list = daemon.json(&["remotes", "list"]);
+    assert_eq!(list["remotes"][0]["name"], "local");
+    assert_eq!(list["remotes"][0]["is_default"], true);
+    let run = daemon
+        .cli(&["remotes", "add", "x", "--kind", "ftp", "--path", "/tmp"])
+        .fails_with(1);
+    assert!(run.stderr.contains("\"ftp\""), "{run:?}");
+    let run = daemon
+        .cli(&["remotes", "add", "a/b", "--kind", "fs", "--path", "/tmp"])
+        .fails_with(1);
+    assert!(run.stderr.contains("\"a/b\""), "{run:?}");
+    let run = daemon.cli(&["remotes", "remove", "local"]).fails_with(1);
+    assert!(run.stderr.contains("default remote"), "{run:?}");
+}
