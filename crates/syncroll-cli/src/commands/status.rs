@@ -52,6 +52,9 @@ fn human(s: &pb::GetStatusResponse) -> String {
         }
         text.push('\n');
     }
+    if let Some(sync) = &s.sync {
+        sync_lines(&mut text, sync);
+    }
     let _ = writeln!(text, "roots");
     if s.roots.is_empty() {
         let _ = writeln!(text, "  none yet: add one with `syncroll roots add PATH`");
@@ -81,4 +84,58 @@ fn scan_line(scan: &pb::ScanProgress) -> String {
         scan.reason,
         indicatif::HumanDuration(Duration::from_millis(scan.last_duration_ms))
     )
+}
+
+fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
+    let _ = writeln!(text, "sync       {}", super::sync::summary(sync));
+    if sync.paused {
+        let until = if sync.paused_until > 0 {
+            format!(
+                "for another {}",
+                indicatif::HumanDuration(Duration::from_secs(
+                    (sync.paused_until - now_secs()).max(0) as u64
+                ))
+            )
+        } else {
+            "until `syncroll resume`".to_owned()
+        };
+        let _ = writeln!(text, "           paused {until}");
+    }
+    for c in &sync.collections {
+        let jobs = c.jobs.clone().unwrap_or_default();
+        let state = match (c.sync_enabled, c.paused) {
+            (false, _) => "off",
+            (true, true) => "paused",
+            (true, false) => "on",
+        };
+        let _ = writeln!(
+            text,
+            "  {} -> {} ({state}): {}/{} photos, {}/{} synced; {} queued, {} running, {} failed",
+            c.name,
+            c.remote,
+            count(c.synced_count),
+            count(c.photo_count),
+            bytes(c.synced_bytes),
+            bytes(c.total_bytes),
+            jobs.queued,
+            jobs.running,
+            jobs.failed
+        );
+    }
+    if !sync.last_errors.is_empty() {
+        let _ = writeln!(text, "last errors");
+        for e in &sync.last_errors {
+            let _ = writeln!(
+                text,
+                "  job {} ({}, {}) {}: {}",
+                e.job_id, e.state, e.collection, e.key, e.error
+            );
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -351,3 +351,167 @@ fn remotes_are_listed_and_bad_ones_refused() {
     let run = daemon.cli(&["remotes", "remove", "local"]).fails_with(1);
     assert!(run.stderr.contains("default remote"), "{run:?}");
 }
+
+/// With the watcher off, the catalog still holds the old hash when the
+/// worker reads the file: the bytes sent differ from what was planned, which
+/// is exactly what a change during the transfer looks like. The worker must
+/// notice, re-index the file, and send it again.
+#[test]
+fn bytes_that_changed_after_planning_are_detected_and_sent_again() {
+    let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+        ])
+        .ok();
+    daemon.cli(&["pause", "Trip"]).ok();
+    daemon.cli(&["sync", "on", "Trip"]).ok();
+    fs::write(root.join("trip/t5.jpg"), b"edited after planning").unwrap();
+    daemon.cli(&["resume", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+
+    let cloud = daemon.data_dir.join("cloud/Trip/trip");
+    assert_eq!(
+        fs::read(cloud.join("t5.jpg")).unwrap(),
+        b"edited after planning"
+    );
+    assert_eq!(tree(&cloud), tree(&root.join("trip")));
+    let photo = daemon
+        .photos(Some("Trip"))
+        .into_iter()
+        .find(|p| p["path"] == "trip/t5.jpg")
+        .unwrap();
+    assert_eq!(
+        photo["blake3"],
+        crate::roots::blake3_hex(b"edited after planning"),
+        "the catalog was refreshed"
+    );
+    assert!(daemon.log().contains("the file changed during the upload"));
+}
+
+#[test]
+fn a_file_that_vanished_before_its_upload_ends_its_job_cleanly() {
+    let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+        ])
+        .ok();
+    daemon.cli(&["pause", "Trip"]).ok();
+    daemon.cli(&["sync", "on", "Trip"]).ok();
+    fs::remove_file(root.join("trip/t7.jpg")).unwrap();
+    daemon.cli(&["resume", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+
+    let cancelled = daemon
+        .cli(&["--json", "jobs", "--state", "cancelled"])
+        .ok()
+        .json_lines();
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    assert_eq!(cancelled[0]["key"], "Trip/trip/t7.jpg");
+    assert!(
+        cancelled[0]["error"].as_str().unwrap().contains("vanished"),
+        "{:?}",
+        cancelled[0]
+    );
+    let cloud = daemon.data_dir.join("cloud/Trip/trip");
+    assert!(!cloud.join("t7.jpg").exists());
+    assert_eq!(tree(&cloud), tree(&root.join("trip")));
+    assert_eq!(
+        daemon.photos(Some("Trip")).len(),
+        39,
+        "the rescan dropped the vanished photo"
+    );
+}
+
+#[test]
+fn watch_until_idle_streams_status_and_returns() {
+    let (daemon, root) = synced_daemon("");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    let run = daemon.cli(&["--json", "watch", "--until-idle"]).ok();
+    let lines = run.json_lines();
+    let last = lines.last().unwrap();
+    assert_eq!(last["idle"], true, "{last}");
+    assert_eq!(last["collections"][0]["synced_count"], 40);
+    let human = daemon.cli(&["watch", "--until-idle"]).ok().stdout;
+    assert!(human.contains("idle: 0 queued"), "{human}");
+}
+
+#[test]
+fn pause_interrupts_a_transfer_in_flight_and_leaves_nothing_half_written() {
+    let daemon = Daemon::builder().config("[sync]\nconcurrency = 1").start();
+    let root = daemon.scratch("photos");
+    // Sparse: a large file that costs no disk to make and is slow enough to
+    // copy that the test can catch it in flight.
+    let big = fs::File::create(root.join("big.mov")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Clip",
+            "--folder",
+            s(&root),
+            "--sync",
+        ])
+        .ok();
+    wait_until(EVENT_TIMEOUT, "the upload to be in flight", || {
+        let status = daemon.json(&["status"]);
+        let transfer = &status["sync"]["transfers"][0];
+        let (done, total) = (
+            transfer["bytes_done"].as_u64().unwrap_or(0),
+            transfer["bytes_total"].as_u64().unwrap_or(0),
+        );
+        if done > 0 && done < total {
+            Ok(())
+        } else {
+            Err(status["sync"].clone())
+        }
+    });
+    let paused = daemon.json(&["pause"]);
+    assert_eq!(paused["transfers_interrupted"], 1);
+    wait_until(EVENT_TIMEOUT, "the transfer to stop", || {
+        let sync = daemon.json(&["status"])["sync"].clone();
+        if sync["running"] == 0 && sync["queued"] == 1 {
+            Ok(())
+        } else {
+            Err(sync)
+        }
+    });
+    let cloud = daemon.data_dir.join("cloud/Clip");
+    assert!(
+        walk(&cloud).is_empty(),
+        "no final object and no temporary: {:?}",
+        walk(&cloud)
+    );
+    let job = &daemon.cli(&["--json", "jobs"]).ok().json_lines()[0];
+    assert_eq!(job["state"], "queued");
+    assert_eq!(
+        job["attempts"], 0,
+        "an interruption is not a failed attempt"
+    );
+
+    daemon.cli(&["resume"]).ok();
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(fs::metadata(cloud.join("big.mov")).unwrap().len(), 1 << 30);
+}

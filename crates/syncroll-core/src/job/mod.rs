@@ -63,6 +63,8 @@ pub struct Job {
     pub bytes_total: u64,
     /// `put` or `copy`, once an upload has been made.
     pub transfer: Option<String>,
+    /// The last fault, kept while a job waits for its retry.
+    pub last_error: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }

@@ -127,7 +127,8 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         hash: hash
             .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
             .map(ContentHash),
-        state: state_from(&state, next_attempt_at, updated_at, last_error),
+        state: state_from(&state, next_attempt_at, updated_at, last_error.clone()),
+        last_error,
         attempts: attempts as u32,
         bytes_done: bytes_done as u64,
         bytes_total: bytes_total as u64,

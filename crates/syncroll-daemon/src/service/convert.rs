@@ -158,7 +158,7 @@ pub fn sync_status(
                 collection: j.collection_name.clone().unwrap_or_default(),
                 key: j.key.clone(),
                 state: j.state.name().to_owned(),
-                error: job_error(j),
+                error: j.last_error.clone(),
                 attempts: j.attempts,
             })
             .collect(),
@@ -186,7 +186,7 @@ fn job_error(job: &Job) -> String {
 pub fn job(job: &Job) -> pb::Job {
     // A queued job's last error is why it is waiting for a retry.
     let error = match &job.state {
-        JobState::Queued { .. } => String::new(),
+        JobState::Queued { .. } => job.last_error.clone(),
         _ => job_error(job),
     };
     pb::Job {
