@@ -102,7 +102,7 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
         let _ = writeln!(text, "           paused {until}");
     }
     for c in &sync.collections {
-        let jobs = c.jobs.clone().unwrap_or_default();
+        let jobs = c.jobs.unwrap_or_default();
         let state = match (c.sync_enabled, c.paused) {
             (false, _) => "off",
             (true, true) => "paused",
