@@ -50,6 +50,10 @@ CREATE INDEX jobs_by_collection ON jobs (collection_id, state);
 -- Collections gain a pause deadline: 0 not paused, -1 until resumed,
 -- otherwise Unix seconds.
 ALTER TABLE collections ADD COLUMN paused_until INTEGER NOT NULL DEFAULT 0;
+-- Set by `sync off` without --keep-remote: the planner keeps deleting this
+-- collection's ledger keys until none is left (a transfer that was already
+-- landing when sync went off is cleaned up too).
+ALTER TABLE collections ADD COLUMN remove_remote_copies INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE settings (
     name  TEXT PRIMARY KEY,

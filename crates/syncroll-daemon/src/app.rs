@@ -375,10 +375,14 @@ impl App {
     ) -> AppResult<(Collection, PlanOutcome)> {
         let collection = self.store.collection(name).await?;
         let outcome = if enabled {
-            self.store.set_sync_enabled(collection.id, true).await?;
+            self.store
+                .set_sync_enabled(collection.id, true, false)
+                .await?;
             self.sync.plan_now(collection.id, PlanGoal::Mirror).await?
         } else {
-            self.store.set_sync_enabled(collection.id, false).await?;
+            self.store
+                .set_sync_enabled(collection.id, false, !keep_remote)
+                .await?;
             let cancelled = self
                 .sync
                 .cancel_collection(collection.id, "sync turned off")

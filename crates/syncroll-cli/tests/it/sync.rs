@@ -515,3 +515,55 @@ fn pause_interrupts_a_transfer_in_flight_and_leaves_nothing_half_written() {
     daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(fs::metadata(cloud.join("big.mov")).unwrap().len(), 1 << 30);
 }
+
+#[test]
+fn sync_off_while_uploading_leaves_no_copies_behind() {
+    let (daemon, root) = synced_daemon("[sync]\nconcurrency = 2");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    let cloud = daemon.data_dir.join("cloud/Trip");
+    wait_until(EVENT_TIMEOUT, "uploads to start landing", || {
+        let n = walk(&cloud).len();
+        if n > 0 { Ok(()) } else { Err(n) }
+    });
+    daemon.cli(&["sync", "off", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert!(walk(&cloud).is_empty(), "{:?}", walk(&cloud));
+    let deleting = daemon.cli(&["collections", "delete", "Trip"]).ok();
+    assert_eq!(deleting.code, 0);
+}
+
+#[test]
+fn a_synced_collection_is_not_deleted_and_a_timed_pause_ends_by_itself() {
+    let (daemon, root) = synced_daemon("");
+    daemon.cli(&["pause", "--for", "1s"]).ok();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--sync",
+        ])
+        .ok();
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["sync"]["paused"], true);
+    assert!(status["sync"]["paused_until"].as_i64().unwrap() > 0);
+    let run = daemon.cli(&["collections", "delete", "Trip"]).fails_with(1);
+    assert!(run.stderr.contains("sync off"), "{run:?}");
+    // No resume: the pause runs out.
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(
+        daemon.json(&["collections", "show", "Trip"])["collection"]["synced_count"],
+        40
+    );
+}

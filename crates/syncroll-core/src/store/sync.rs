@@ -61,15 +61,47 @@ fn paused_to(paused: PausedUntil) -> i64 {
 const GLOBAL_PAUSE: &str = "paused_until";
 
 impl Store {
-    /// Turns a collection's sync on or off (planning is separate).
-    pub async fn set_sync_enabled(&self, collection: CollectionId, enabled: bool) -> Result<()> {
-        sqlx::query("UPDATE collections SET sync_enabled = ? WHERE id = ?")
-            .bind(enabled)
-            .bind(collection.0)
-            .execute(&self.pool)
-            .await
-            .db("changing sync")?;
+    /// Turns a collection's sync on or off (planning is separate). Off
+    /// with `remove_remote_copies` keeps the planner deleting the
+    /// collection's ledger keys until none is left.
+    pub async fn set_sync_enabled(
+        &self,
+        collection: CollectionId,
+        enabled: bool,
+        remove_remote_copies: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE collections SET sync_enabled = ?, remove_remote_copies = ? WHERE id = ?",
+        )
+        .bind(enabled)
+        .bind(!enabled && remove_remote_copies)
+        .bind(collection.0)
+        .execute(&self.pool)
+        .await
+        .db("changing sync")?;
         Ok(())
+    }
+
+    /// Collections whose sync went off with their remote copies to be
+    /// removed, and which still have some in the ledger.
+    pub async fn collections_to_clear(&self) -> Result<Vec<SyncedCollection>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT c.id, c.name, c.remote_id FROM collections c
+             WHERE c.sync_enabled = 0 AND c.remove_remote_copies = 1
+               AND EXISTS (SELECT 1 FROM remote_objects o WHERE o.collection_id = c.id)
+             ORDER BY c.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("listing collections to clear")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, remote)| SyncedCollection {
+                id: CollectionId(id),
+                name,
+                remote_id: RemoteId(remote),
+            })
+            .collect())
     }
 
     /// Every collection whose sync is on.

@@ -200,12 +200,19 @@ impl SyncEngine {
     }
 
     async fn plan_all(&self) -> syncroll_core::Result<()> {
-        for collection in self.inner.store.synced_collections().await? {
-            let outcome = self
-                .inner
-                .store
-                .plan_collection(collection.id, PlanGoal::Mirror)
-                .await?;
+        let store = &self.inner.store;
+        let mirror = store
+            .synced_collections()
+            .await?
+            .into_iter()
+            .map(|c| (c, PlanGoal::Mirror));
+        let clear = store
+            .collections_to_clear()
+            .await?
+            .into_iter()
+            .map(|c| (c, PlanGoal::RemoveAll));
+        for (collection, goal) in mirror.chain(clear) {
+            let outcome = store.plan_collection(collection.id, goal).await?;
             if outcome != PlanOutcome::default() {
                 info!(collection = %collection.name, uploads = outcome.uploads, deletes = outcome.deletes,
                     cancelled = outcome.cancelled, "planned");
