@@ -36,6 +36,9 @@ pub struct PlanSignal {
     dirty: AtomicBool,
     planning: AtomicBool,
     notify: Notify,
+    /// Counts finished passes, so a job can tell whether a pass ran (and
+    /// left its key alone) while it was running.
+    passes: AtomicU64,
 }
 
 impl PlanSignal {
@@ -61,6 +64,8 @@ enum Stop {
 /// A transfer in flight.
 #[derive(Debug)]
 struct Running {
+    /// `PlanSignal::passes` when the job started.
+    plan_pass: u64,
     collection: Option<CollectionId>,
     collection_name: String,
     key: String,
@@ -195,6 +200,7 @@ impl SyncEngine {
             if let Err(e) = self.plan_all().await {
                 warn!(error = %e, "planning failed; trying again on the next change");
             }
+            plan.passes.fetch_add(1, Ordering::SeqCst);
             plan.planning.store(false, Ordering::SeqCst);
         }
     }
@@ -256,14 +262,19 @@ impl SyncEngine {
     }
 
     fn finished(&self, job: JobId) {
-        if let Some(running) = lock(&self.inner.running).remove(&job) {
-            self.inner
-                .bytes_finished
-                .fetch_add(running.progress.load(Ordering::Relaxed), Ordering::Relaxed);
+        let Some(running) = lock(&self.inner.running).remove(&job) else {
+            return;
+        };
+        self.inner
+            .bytes_finished
+            .fetch_add(running.progress.load(Ordering::Relaxed), Ordering::Relaxed);
+        // A pass that ran meanwhile left this job's key alone (planning
+        // never touches running jobs): look again now that it is done. Not
+        // after every job: a pass per finished job would make a large sync
+        // quadratic.
+        if self.inner.plan.passes.load(Ordering::SeqCst) != running.plan_pass {
+            self.inner.plan.request();
         }
-        // A finished job can leave follow-up work (a newer version of the
-        // file, a key freed for another collection).
-        self.inner.plan.request();
     }
 
     async fn start_runnable(
@@ -285,6 +296,7 @@ impl SyncEngine {
             lock(&self.inner.running).insert(
                 job.id,
                 Running {
+                    plan_pass: self.inner.plan.passes.load(Ordering::SeqCst),
                     collection: job.collection_id,
                     collection_name: job.collection_name.clone().unwrap_or_default(),
                     key: job.key.clone(),
