@@ -320,6 +320,7 @@ impl App {
                 .remove_from_collection(&collection, root, rel)
                 .await?;
         }
+        self.sync.request_plan();
         Ok((removed, self.store.collection(name).await?))
     }
 }

@@ -31,6 +31,9 @@ pub struct SyncConfig {
     /// `retry_max_secs`.
     pub retry_base_ms: u64,
     pub retry_max_secs: u64,
+    /// While a remote or a photo's root is offline (an unmounted NAS or
+    /// disk), its jobs look again this often, without using up attempts.
+    pub offline_retry_secs: u64,
     /// Synced collections are planned again this often as a safety net
     /// (changes are planned at once anyway).
     pub replan_interval_secs: u64,
@@ -43,6 +46,7 @@ impl Default for SyncConfig {
             max_attempts: 8,
             retry_base_ms: 1000,
             retry_max_secs: 300,
+            offline_retry_secs: 30,
             replan_interval_secs: 60,
         }
     }
@@ -206,6 +210,16 @@ impl Config {
             self.sync.concurrency >= 1,
             "sync.concurrency = {} must be at least 1",
             self.sync.concurrency
+        );
+        anyhow::ensure!(
+            self.sync.offline_retry_secs >= 1,
+            "sync.offline_retry_secs = {} must be at least 1",
+            self.sync.offline_retry_secs
+        );
+        anyhow::ensure!(
+            self.watcher.fallback_rescan_interval_secs >= 1,
+            "watcher.fallback_rescan_interval_secs = {} must be at least 1",
+            self.watcher.fallback_rescan_interval_secs
         );
         anyhow::ensure!(
             self.sync.max_attempts >= 1,

@@ -465,6 +465,8 @@ fn walk(
     // see inside it anyway. Add the target as a root of its own instead.
     let entries = walkdir::WalkDir::new(&start)
         .follow_links(false)
+        // Also for the starting path: a scoped scan may start at a link.
+        .follow_root_links(false)
         .into_iter()
         .filter_entry(|e| {
             e.depth() == 0

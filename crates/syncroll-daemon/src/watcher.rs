@@ -343,6 +343,8 @@ fn ticker(secs: u64) -> Interval {
 fn count_dirs(path: &Path) -> u64 {
     walkdir::WalkDir::new(path)
         .follow_links(false)
+        // Also for the starting path: a scoped scan may start at a link.
+        .follow_root_links(false)
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !is_ignored_name(e.file_name().as_bytes()))
         .filter_map(Result::ok)

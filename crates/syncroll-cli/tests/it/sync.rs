@@ -567,3 +567,60 @@ fn a_synced_collection_is_not_deleted_and_a_timed_pause_ends_by_itself() {
         40
     );
 }
+
+#[test]
+fn an_unmounted_remote_is_waited_for_not_failed_and_never_created() {
+    let (daemon, root) = synced_daemon("[sync]\noffline_retry_secs = 1\nmax_attempts = 2");
+    let mount = daemon.scratch("mnt");
+    let share = mount.join("photos");
+    fs::create_dir(&share).unwrap();
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&share)])
+        .ok();
+    // The share goes away (unmounted): its folder is gone.
+    let away = daemon.scratch("away").join("photos");
+    fs::rename(&share, &away).unwrap();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&root.join("trip")),
+            "--remote",
+            "nas",
+            "--sync",
+        ])
+        .ok();
+    let waiting = wait_until(EVENT_TIMEOUT, "jobs to wait for the remote", || {
+        let status = daemon.json(&["status"]);
+        let errors = status["sync"]["last_errors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if errors
+            .iter()
+            .any(|e| e["error"].as_str().unwrap_or("").contains("unavailable"))
+        {
+            Ok(status)
+        } else {
+            Err(status["sync"].clone())
+        }
+    });
+    assert_eq!(waiting["sync"]["failed"], 0, "{waiting}");
+    assert!(
+        !share.exists(),
+        "the remote's folder is never created by syncroll"
+    );
+    // Well past max_attempts worth of tries, nothing has failed.
+    wait_until(EVENT_TIMEOUT, "several offline retries", || {
+        let log = daemon.log();
+        let n = log.matches("offline; waiting for it").count();
+        if n >= 3 * 40 { Ok(()) } else { Err(n) }
+    });
+    assert_eq!(daemon.json(&["status"])["sync"]["failed"], 0);
+
+    fs::rename(&away, &share).unwrap();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&share.join("Trip/trip")), tree(&root.join("trip")));
+}

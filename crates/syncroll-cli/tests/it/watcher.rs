@@ -113,3 +113,18 @@ fn files_inside_the_data_dir_are_never_indexed() {
     daemon.json(&["rescan"]);
     assert_eq!(daemon.photo_paths(None), ["shots/x.jpg"]);
 }
+
+#[test]
+fn a_symlinked_folder_is_not_followed_by_watcher_scans() {
+    let daemon = Daemon::start();
+    let root = watched_root(&daemon);
+    let elsewhere = daemon.scratch("elsewhere");
+    write_file(&elsewhere.join("outside.jpg"), b"not in the root");
+    std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+    // A positive marker after the link: once it is indexed, the link's
+    // event has been handled too.
+    write_file(&root.join("marker.jpg"), b"marker");
+    daemon.wait_for_photos(None, &["marker.jpg", "seed.jpg"]);
+    daemon.json(&["rescan"]);
+    assert_eq!(daemon.photo_paths(None), ["marker.jpg", "seed.jpg"]);
+}

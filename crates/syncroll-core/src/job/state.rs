@@ -9,7 +9,7 @@
 //!    │  │ Cancelled      │ │ └─ PermanentFailure ─▶ Failed ──Retried──▶ Queued
 //!    │  ▼                │ └─── Cancelled ────────▶ Cancelled
 //!    │ Cancelled         │
-//!    └── TransientFailure (backoff) / Interrupted (pause, crash) ──┘
+//!    └── TransientFailure (backoff) / Deferred (offline) / Interrupted (pause, crash) ──┘
 //! ```
 //! A failed or cancelled job can be retried on request; done is final.
 
@@ -53,6 +53,13 @@ pub enum JobEvent {
         reason: String,
         retry_at: TimestampMs,
     },
+    /// The remote or the photo's root is offline (an unmounted NAS or
+    /// disk): wait for it without spending an attempt, so a share that is
+    /// off overnight does not turn jobs into failures.
+    Deferred {
+        reason: String,
+        retry_at: TimestampMs,
+    },
     /// A fault retrying cannot fix (or attempts are exhausted).
     PermanentFailure {
         reason: String,
@@ -74,6 +81,7 @@ impl JobEvent {
             Self::Claimed => "claimed",
             Self::Succeeded => "succeeded",
             Self::TransientFailure { .. } => "transient-failure",
+            Self::Deferred { .. } => "deferred",
             Self::PermanentFailure { .. } => "permanent-failure",
             Self::Interrupted => "interrupted",
             Self::Cancelled { .. } => "cancelled",
@@ -115,7 +123,8 @@ impl JobState {
             (S::Queued { .. }, E::Claimed) => Ok(S::Running { since: now }),
             (S::Queued { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
             (S::Running { .. }, E::Succeeded) => Ok(S::Done { at: now }),
-            (S::Running { .. }, E::TransientFailure { retry_at, .. }) => Ok(S::Queued {
+            (S::Running { .. }, E::TransientFailure { retry_at, .. })
+            | (S::Running { .. }, E::Deferred { retry_at, .. }) => Ok(S::Queued {
                 not_before: retry_at,
             }),
             (S::Running { .. }, E::PermanentFailure { reason }) => {
@@ -168,6 +177,10 @@ mod tests {
                 reason: "t".into(),
                 retry_at: 50,
             },
+            JobEvent::Deferred {
+                reason: "d".into(),
+                retry_at: 50,
+            },
             JobEvent::PermanentFailure { reason: "p".into() },
             JobEvent::Interrupted,
             JobEvent::Cancelled { reason: "c".into() },
@@ -183,6 +196,7 @@ mod tests {
             ("queued", "cancelled", Some("cancelled")),
             ("running", "succeeded", Some("done")),
             ("running", "transient-failure", Some("queued")),
+            ("running", "deferred", Some("queued")),
             ("running", "permanent-failure", Some("failed")),
             ("running", "interrupted", Some("queued")),
             ("running", "cancelled", Some("cancelled")),

@@ -145,6 +145,18 @@ pub(crate) async fn transition(
     event: JobEvent,
     now: TimestampMs,
 ) -> Result<JobState> {
+    transition_from(tx, id, None, event, now).await
+}
+
+/// [`transition`], but only from the state named `expect` (when given):
+/// cancelling "a queued job" must not cancel one a worker just claimed.
+pub(crate) async fn transition_from(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: JobId,
+    expect: Option<&str>,
+    event: JobEvent,
+    now: TimestampMs,
+) -> Result<JobState> {
     let row: Option<(String, i64, i64, String)> = sqlx::query_as(
         "SELECT state, next_attempt_at, updated_at, last_error FROM jobs WHERE id = ?",
     )
@@ -153,6 +165,9 @@ pub(crate) async fn transition(
     .await
     .db("reading a job")?;
     let (state, next_attempt_at, updated_at, last_error) = row.ok_or(Error::JobNotFound(id.0))?;
+    if expect.is_some_and(|expected| expected != state) {
+        return Err(Error::JobConflict(id.0));
+    }
     let from = state_from(&state, next_attempt_at, updated_at, last_error);
     let counts_attempt = matches!(
         event,
@@ -160,7 +175,9 @@ pub(crate) async fn transition(
     );
     let resets_attempts = matches!(event, JobEvent::Retried);
     let error_text = match &event {
-        JobEvent::TransientFailure { reason, .. } => Some(reason.clone()),
+        JobEvent::TransientFailure { reason, .. } | JobEvent::Deferred { reason, .. } => {
+            Some(reason.clone())
+        }
         _ => None,
     };
     let to = from.next(event, now)?;
@@ -460,9 +477,19 @@ impl Store {
             let event = JobEvent::Cancelled {
                 reason: reason.to_owned(),
             };
-            match self.apply_job_event(JobId(id), event).await {
-                Ok(_) => cancelled += 1,
-                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => {}
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .db("starting a transaction")?;
+            match transition_from(&mut tx, JobId(id), Some("queued"), event, now_ms()).await {
+                Ok(_) => {
+                    tx.commit().await.db("committing a cancel")?;
+                    cancelled += 1;
+                }
+                // Claimed meanwhile: the scheduler interrupts it instead.
+                Err(Error::JobConflict(_)) => running.push(JobId(id)),
+                Err(Error::IllegalTransition(_)) => {}
                 Err(e) => return Err(e),
             }
         }

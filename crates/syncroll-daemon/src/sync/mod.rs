@@ -180,6 +180,9 @@ impl SyncEngine {
         goal: PlanGoal,
     ) -> syncroll_core::Result<PlanOutcome> {
         let outcome = self.inner.store.plan_collection(collection, goal).await?;
+        // Like any pass, this one left running jobs alone: they look again
+        // when they finish.
+        self.inner.plan.passes.fetch_add(1, Ordering::SeqCst);
         self.inner.wake.notify_one();
         Ok(outcome)
     }

@@ -40,6 +40,14 @@ enum Failure {
 }
 
 impl Failure {
+    /// The remote or the photo's root is not there right now.
+    fn is_offline(&self) -> bool {
+        matches!(
+            self,
+            Self::Remote(RemoteError::Unavailable { .. }) | Self::RootMissing(_)
+        )
+    }
+
     fn is_transient(&self) -> bool {
         match self {
             Self::Remote(e) => e.is_transient(),
@@ -159,7 +167,20 @@ async fn settle(
     let event = match result {
         Ok(Outcome::Uploaded(landed)) => {
             info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
-            return store.finish_upload(job, &landed).await;
+            return match store.finish_upload(job, &landed).await {
+                // The job was cancelled while its bytes were landing: they
+                // are on the remote all the same, and the ledger must say so
+                // or they could never be cleaned up.
+                Err(
+                    e @ (syncroll_core::Error::IllegalTransition(_)
+                    | syncroll_core::Error::JobConflict(_)),
+                ) => {
+                    store.record_landed(job, &landed).await?;
+                    inner.plan.request();
+                    Err(e)
+                }
+                other => other,
+            };
         }
         Ok(Outcome::Deleted) => {
             info!("deleted from the remote");
@@ -193,6 +214,7 @@ async fn settle(
         JobEvent::TransientFailure { reason, .. } => {
             warn!(%reason, attempt = job.attempts + 1, "will retry")
         }
+        JobEvent::Deferred { reason, .. } => info!(%reason, "offline; waiting for it"),
         JobEvent::PermanentFailure { reason } => warn!(%reason, "failed"),
         _ => {}
     }
@@ -200,6 +222,12 @@ async fn settle(
 }
 
 fn failure_event(inner: &Inner, job: &Job, failure: &Failure) -> JobEvent {
+    if failure.is_offline() {
+        return JobEvent::Deferred {
+            reason: failure.to_string(),
+            retry_at: now_ms() + inner.config.offline_retry_secs as i64 * 1000,
+        };
+    }
     let attempt = job.attempts + 1;
     if !failure.is_transient() {
         return JobEvent::PermanentFailure {
