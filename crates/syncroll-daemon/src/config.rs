@@ -4,9 +4,33 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use syncroll_core::media::DEFAULT_PHOTO_EXTENSIONS;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}: {source}", .path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("{key} = {value} {rule}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+    #[error("remotes.default: {0}")]
+    DefaultRemote(#[from] syncroll_core::Error),
+}
 
 /// Everything syncrolld can be told; `syncrolld --print-config` prints it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -162,7 +186,7 @@ impl Config {
     ///
     /// Without `--config`, `$XDG_CONFIG_HOME/syncroll/syncrolld.toml` is read
     /// when it exists. A socket not set anywhere follows the data dir.
-    pub fn load(overrides: Overrides) -> anyhow::Result<Self> {
+    pub fn load(overrides: Overrides) -> Result<Self, ConfigError> {
         let explicit = overrides.config_file.is_some();
         let file = overrides.config_file.or_else(default_config_file);
         let mut config = match file {
@@ -189,47 +213,47 @@ impl Config {
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.catalog.hash_workers >= 1,
-            "catalog.hash_workers = {} must be at least 1",
-            self.catalog.hash_workers
-        );
-        anyhow::ensure!(
-            self.catalog.root_check_interval_secs >= 1,
-            "catalog.root_check_interval_secs = {} must be at least 1",
-            self.catalog.root_check_interval_secs
-        );
-        anyhow::ensure!(
-            self.sync.concurrency >= 1,
-            "sync.concurrency = {} must be at least 1",
-            self.sync.concurrency
-        );
-        anyhow::ensure!(
-            self.sync.offline_retry_secs >= 1,
-            "sync.offline_retry_secs = {} must be at least 1",
-            self.sync.offline_retry_secs
-        );
-        anyhow::ensure!(
-            self.watcher.fallback_rescan_interval_secs >= 1,
-            "watcher.fallback_rescan_interval_secs = {} must be at least 1",
-            self.watcher.fallback_rescan_interval_secs
-        );
-        anyhow::ensure!(
-            self.sync.max_attempts >= 1,
-            "sync.max_attempts = {} must be at least 1",
-            self.sync.max_attempts
-        );
-        anyhow::ensure!(
-            !self.catalog.photo_extensions.is_empty(),
-            "catalog.photo_extensions is empty: nothing would be indexed"
-        );
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one: [(&'static str, u64); 7] = [
+            ("catalog.hash_workers", self.catalog.hash_workers as u64),
+            (
+                "catalog.root_check_interval_secs",
+                self.catalog.root_check_interval_secs,
+            ),
+            ("sync.concurrency", self.sync.concurrency as u64),
+            ("sync.offline_retry_secs", self.sync.offline_retry_secs),
+            ("sync.max_attempts", u64::from(self.sync.max_attempts)),
+            (
+                "watcher.fallback_rescan_interval_secs",
+                self.watcher.fallback_rescan_interval_secs,
+            ),
+            ("watcher.debounce_ms", self.watcher.debounce_ms),
+        ];
+        if let Some((key, value)) = at_least_one.into_iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Invalid {
+                key,
+                value: value.to_string(),
+                rule: "must be at least 1",
+            });
+        }
+        if self.catalog.photo_extensions.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "catalog.photo_extensions",
+                value: "[]".to_owned(),
+                rule: "is empty: nothing would be indexed",
+            });
+        }
         syncroll_core::names::validate_name("remote", &self.remotes.default)?;
         Ok(())
     }
@@ -240,8 +264,11 @@ impl Config {
     }
 }
 
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("making {} absolute", path.display()))
+fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn default_data_dir() -> PathBuf {

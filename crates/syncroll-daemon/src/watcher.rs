@@ -51,8 +51,8 @@ pub struct Monitor {
     catalog_config: CatalogConfig,
     skip_dirs: Vec<PathBuf>,
     debouncer: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
-    /// Roots with a live watch, by id.
-    watched: HashMap<RootId, PathBuf>,
+    /// Roots with a live watch, by id, with the folders each one costs.
+    watched: HashMap<RootId, (PathBuf, u64)>,
     /// Every known root, for mapping event paths to roots.
     roots: BTreeMap<PathBuf, RootId>,
     watched_dirs: u64,
@@ -205,21 +205,19 @@ impl Monitor {
             return;
         };
         let limit = self.watcher_config.max_watched_dirs;
-        if limit > 0 {
-            let dirs = count_dirs(&path);
-            if self.watched_dirs + dirs > limit {
-                self.degrade(format!(
-                    "watching {} would take {dirs} more folders than watcher.max_watched_dirs = {limit} allows",
-                    path.display()
-                ));
-                return;
-            }
-            self.watched_dirs += dirs;
+        let dirs = if limit > 0 { count_dirs(&path) } else { 0 };
+        if limit > 0 && self.watched_dirs + dirs > limit {
+            self.degrade(format!(
+                "watching {} would take {dirs} more folders than watcher.max_watched_dirs = {limit} allows",
+                path.display()
+            ));
+            return;
         }
         match debouncer.watch(&path, RecursiveMode::Recursive) {
             Ok(()) => {
                 debug!(root = %path.display(), "watching");
-                self.watched.insert(id, path);
+                self.watched_dirs += dirs;
+                self.watched.insert(id, (path, dirs));
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => self.degrade(format!(
                 "the system's file watch limit was reached while watching {} \
@@ -233,10 +231,21 @@ impl Monitor {
     }
 
     fn unwatch(&mut self, id: RootId) {
-        if let (Some(path), Some(debouncer)) = (self.watched.remove(&id), self.debouncer.as_mut()) {
+        let Some((path, dirs)) = self.forget_watch(id) else {
+            return;
+        };
+        if let Some(debouncer) = self.debouncer.as_mut() {
             // The watch may already be gone with its folder (unmount).
             let _ = debouncer.unwatch(&path);
         }
+        debug!(root = %path.display(), dirs, "stopped watching");
+    }
+
+    /// Drops a root from the watched set, returning what it cost.
+    fn forget_watch(&mut self, id: RootId) -> Option<(PathBuf, u64)> {
+        let (path, dirs) = self.watched.remove(&id)?;
+        self.watched_dirs = self.watched_dirs.saturating_sub(dirs);
+        Some((path, dirs))
     }
 
     /// Falls back to rescans and says why, once per reason.
@@ -291,7 +300,7 @@ impl Monitor {
                     if rel.is_root() {
                         // The root itself changed (deleted, unmounted): its
                         // watch is gone; re-establish it on the next check.
-                        self.watched.remove(&root);
+                        self.forget_watch(root);
                     }
                     scopes.entry(root).or_default().push(rel);
                 }

@@ -161,17 +161,20 @@ pub async fn wait(client: Client, timeout: Option<Duration>, out: Output) -> Res
             .map_err(|_| Failure::Timeout(limit))??,
         None => follow.await?,
     };
-    finish(&last, out)
+    finish(&last, out, true)
 }
 
 /// `watch`: live bars; with `until_idle`, returns when the queue drains.
 pub async fn watch(client: Client, until_idle: bool, out: Output) -> Result<(), Failure> {
     let last = follow(client, out, true, until_idle).await?;
-    finish(&last, out)
+    // Off a terminal the feed printed its lines, the idle one included.
+    finish(&last, out, std::io::stderr().is_terminal())
 }
 
-fn finish(last: &pb::SyncStatus, out: Output) -> Result<(), Failure> {
-    if !out.json {
+/// Ends `wait` and `watch --until-idle`: `echo` prints the last state
+/// (unless the feed already printed it as a line).
+fn finish(last: &pb::SyncStatus, out: Output, echo: bool) -> Result<(), Failure> {
+    if echo && !out.json {
         println!("{}", summary(last));
     }
     if last.failed > 0 {

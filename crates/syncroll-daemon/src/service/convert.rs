@@ -113,7 +113,7 @@ pub fn sync_status(
         "syncing"
     };
     let rate = snapshot.rate_bytes_per_second;
-    let eta_seconds = if rate >= 1.0 && snapshot.bytes_pending > 0 {
+    let eta_seconds = if !paused && rate >= 1.0 && snapshot.bytes_pending > 0 {
         (snapshot.bytes_pending as f64 / rate).ceil() as u64
     } else {
         0
