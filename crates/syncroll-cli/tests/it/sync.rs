@@ -352,24 +352,26 @@ fn remotes_are_listed_and_bad_ones_refused() {
     assert!(run.stderr.contains("default remote"), "{run:?}");
 }
 
+/// "Trip" synced and planned while paused, with the watcher off, so the
+/// test can change the disk behind the catalog's back before uploads run.
+fn planned_while_paused() -> (Daemon, PathBuf) {
+    let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
+    let folder = root.join("trip");
+    daemon
+        .cli(&["collections", "create", "Trip", "--folder", s(&folder)])
+        .ok();
+    daemon.cli(&["pause", "Trip"]).ok();
+    daemon.cli(&["sync", "on", "Trip"]).ok();
+    (daemon, root)
+}
+
 /// With the watcher off, the catalog still holds the old hash when the
 /// worker reads the file: the bytes sent differ from what was planned, which
 /// is exactly what a change during the transfer looks like. The worker must
 /// notice, re-index the file, and send it again.
 #[test]
 fn bytes_that_changed_after_planning_are_detected_and_sent_again() {
-    let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-        ])
-        .ok();
-    daemon.cli(&["pause", "Trip"]).ok();
-    daemon.cli(&["sync", "on", "Trip"]).ok();
+    let (daemon, root) = planned_while_paused();
     fs::write(root.join("trip/t5.jpg"), b"edited after planning").unwrap();
     daemon.cli(&["resume", "Trip"]).ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
@@ -395,18 +397,7 @@ fn bytes_that_changed_after_planning_are_detected_and_sent_again() {
 
 #[test]
 fn a_file_that_vanished_before_its_upload_ends_its_job_cleanly() {
-    let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-        ])
-        .ok();
-    daemon.cli(&["pause", "Trip"]).ok();
-    daemon.cli(&["sync", "on", "Trip"]).ok();
+    let (daemon, root) = planned_while_paused();
     fs::remove_file(root.join("trip/t7.jpg")).unwrap();
     daemon.cli(&["resume", "Trip"]).ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();

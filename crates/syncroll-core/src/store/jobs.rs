@@ -208,6 +208,32 @@ pub(crate) async fn transition_from(
     Ok(to)
 }
 
+/// Records in the ledger that `landed` is under the job's key.
+async fn ledger_upsert(
+    tx: &mut Transaction<'_, Sqlite>,
+    job: &Job,
+    landed: &Landed,
+    now: TimestampMs,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = ?5,
+             collection_id = ?6, uploaded_at = ?7",
+    )
+    .bind(job.remote_id.0)
+    .bind(&job.key)
+    .bind(&landed.hash.0[..])
+    .bind(landed.size as i64)
+    .bind(&landed.etag)
+    .bind(job.collection_id.map(|c| c.0))
+    .bind(now / 1000)
+    .execute(&mut **tx)
+    .await
+    .db("recording an upload in the ledger")?;
+    Ok(())
+}
+
 impl Store {
     /// Applies one event to a job.
     pub async fn apply_job_event(&self, id: JobId, event: JobEvent) -> Result<JobState> {
@@ -340,22 +366,7 @@ impl Store {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .db("starting a transaction")?;
-        sqlx::query(
-            "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = ?5,
-                 collection_id = ?6, uploaded_at = ?7",
-        )
-        .bind(job.remote_id.0)
-        .bind(&job.key)
-        .bind(&landed.hash.0[..])
-        .bind(landed.size as i64)
-        .bind(&landed.etag)
-        .bind(job.collection_id.map(|c| c.0))
-        .bind(now / 1000)
-        .execute(&mut *tx)
-        .await
-        .db("recording an upload in the ledger")?;
+        ledger_upsert(&mut tx, job, landed, now).await?;
         sqlx::query("UPDATE jobs SET transfer = ?, bytes_done = ? WHERE id = ?")
             .bind(landed.transfer)
             .bind(landed.size as i64)
@@ -372,23 +383,13 @@ impl Store {
     /// upload): the ledger still learns what is on the remote under the key,
     /// so it stays ours to replace or delete.
     pub async fn record_landed(&self, job: &Job, landed: &Landed) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id, uploaded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = ?5,
-                 collection_id = ?6, uploaded_at = ?7",
-        )
-        .bind(job.remote_id.0)
-        .bind(&job.key)
-        .bind(&landed.hash.0[..])
-        .bind(landed.size as i64)
-        .bind(&landed.etag)
-        .bind(job.collection_id.map(|c| c.0))
-        .bind(now_ms() / 1000)
-        .execute(&self.pool)
-        .await
-        .db("recording an upload in the ledger")?;
-        Ok(())
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        ledger_upsert(&mut tx, job, landed, now_ms()).await?;
+        tx.commit().await.db("committing a ledger entry")
     }
 
     /// A delete went through: the ledger forgets the key and the job is

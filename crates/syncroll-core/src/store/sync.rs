@@ -37,6 +37,16 @@ pub struct SyncedCollection {
     pub remote_id: RemoteId,
 }
 
+impl SyncedCollection {
+    fn from_row((id, name, remote): (i64, String, i64)) -> Self {
+        Self {
+            id: CollectionId(id),
+            name,
+            remote_id: RemoteId(remote),
+        }
+    }
+}
+
 /// Pause deadlines: `None` not paused, `Some(None)` until resumed,
 /// `Some(Some(t))` until Unix second `t`.
 pub type PausedUntil = Option<Option<i64>>;
@@ -94,14 +104,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db("listing collections to clear")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, remote)| SyncedCollection {
-                id: CollectionId(id),
-                name,
-                remote_id: RemoteId(remote),
-            })
-            .collect())
+        Ok(rows.into_iter().map(SyncedCollection::from_row).collect())
     }
 
     /// Every collection whose sync is on.
@@ -112,14 +115,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db("listing synced collections")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, remote)| SyncedCollection {
-                id: CollectionId(id),
-                name,
-                remote_id: RemoteId(remote),
-            })
-            .collect())
+        Ok(rows.into_iter().map(SyncedCollection::from_row).collect())
     }
 
     /// Plans one collection toward `goal` and enqueues the difference.
