@@ -18,7 +18,8 @@ CREATE TABLE remote_objects (
     UNIQUE (remote_id, key)
 );
 CREATE INDEX remote_objects_by_hash ON remote_objects (remote_id, blake3);
-CREATE INDEX remote_objects_by_collection ON remote_objects (collection_id);
+-- (collection, hash) answers "is this member synced" per photo in one probe.
+CREATE INDEX remote_objects_by_collection ON remote_objects (collection_id, blake3);
 
 -- One row per unit of work. `state` is written only by the store's
 -- transition function (see docs/job-states.md).

@@ -89,7 +89,7 @@ impl App {
             uptime_seconds: self.status.uptime_seconds(),
             roots: self.store.roots().await?,
             photo_count: self.store.photo_count().await?,
-            collection_count: self.store.collections().await?.len() as u64,
+            collection_count: self.store.collection_count().await?,
             scan: self.status.scan().clone(),
             watcher: self.status.watcher().clone(),
         })

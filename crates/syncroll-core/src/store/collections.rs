@@ -157,6 +157,15 @@ impl Store {
         Ok(rows.into_iter().map(collection_from_row).collect())
     }
 
+    /// How many collections there are.
+    pub async fn collection_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM collections")
+            .fetch_one(&self.pool)
+            .await
+            .db("counting collections")?;
+        Ok(n as u64)
+    }
+
     /// The collection called `name`.
     pub async fn collection(&self, name: &str) -> Result<Collection> {
         let row: Option<CollectionRow> = sqlx::query_as(&format!(
