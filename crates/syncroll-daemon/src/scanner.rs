@@ -248,7 +248,7 @@ impl Scanner {
     }
 
     async fn scan_target(&self, target: &ScanTarget) -> Result<ScanSummary, syncroll_core::Error> {
-        let roots = self.store.roots().await?;
+        let roots = self.store.roots_brief().await?;
         let mut summary = ScanSummary::default();
         match target {
             ScanTarget::All => {

@@ -155,7 +155,7 @@ impl Monitor {
     /// (online or missing) is out of date, and watches exactly the online
     /// ones.
     async fn check_roots(&mut self) {
-        let roots = match self.store.roots().await {
+        let roots = match self.store.roots_brief().await {
             Ok(roots) => roots,
             Err(e) => {
                 warn!(error = %e, "cannot read roots");

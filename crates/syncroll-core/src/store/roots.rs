@@ -14,6 +14,11 @@ const SELECT_ROOTS: &str = "
            (SELECT COALESCE(SUM(p.size), 0) FROM photos p WHERE p.root_id = r.id)
     FROM roots r";
 
+/// Roots without their totals: what the scanner and the watcher need, at
+/// no cost per photo (the totals scan every photo row).
+const SELECT_ROOTS_BRIEF: &str = "
+    SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at, 0, 0 FROM roots r";
+
 fn root_from_row((id, path, state, reason, last_scan_at, count, bytes): RootRow) -> Root {
     let state = match state.as_str() {
         "missing" => RootState::Missing { reason },
@@ -36,7 +41,7 @@ impl Store {
         let text = path
             .to_str()
             .ok_or_else(|| Error::NonUtf8Root(path.to_path_buf()))?;
-        for other in self.roots().await? {
+        for other in self.roots_brief().await? {
             if other.path == path {
                 return Err(Error::RootExists(path.to_path_buf()));
             }
@@ -54,6 +59,16 @@ impl Store {
             .await
             .db("adding a root")?;
         self.root_by_path(path).await
+    }
+
+    /// Every root, ordered by path, with zero totals; cheap enough to call
+    /// on every scan.
+    pub async fn roots_brief(&self) -> Result<Vec<Root>> {
+        let rows: Vec<RootRow> = sqlx::query_as(&format!("{SELECT_ROOTS_BRIEF} ORDER BY r.path"))
+            .fetch_all(&self.pool)
+            .await
+            .db("listing roots")?;
+        Ok(rows.into_iter().map(root_from_row).collect())
     }
 
     /// Every root with its totals, ordered by path.
@@ -79,7 +94,7 @@ impl Store {
 
     /// The root holding `path` (absolute) and the path relative to it.
     pub async fn locate(&self, path: &Path) -> Result<(Root, RelPath)> {
-        self.roots()
+        self.roots_brief()
             .await?
             .into_iter()
             .find_map(|root| RelPath::from_child(&root.path, path).map(|rel| (root, rel)))
