@@ -624,3 +624,71 @@ fn an_unmounted_remote_is_waited_for_not_failed_and_never_created() {
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(tree(&share.join("Trip/trip")), tree(&root.join("trip")));
 }
+
+#[test]
+fn cancel_job_drops_one_job_and_retry_brings_it_back() {
+    let (daemon, root) = planned_while_paused();
+    let jobs = daemon
+        .cli(&["--json", "jobs", "--state", "queued"])
+        .ok()
+        .json_lines();
+    let id = jobs[0]["id"].as_u64().unwrap().to_string();
+    assert_eq!(daemon.json(&["cancel", "--job", &id])["jobs_cancelled"], 1);
+    assert_eq!(
+        daemon
+            .cli(&["--json", "jobs", "--state", "cancelled"])
+            .ok()
+            .json_lines()
+            .len(),
+        1
+    );
+    daemon.cli(&["cancel", "--job", "999999"]).fails_with(1);
+    daemon.cli(&["resume", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let cloud = daemon.data_dir.join("cloud/Trip/trip");
+    assert_eq!(
+        walk(&cloud).len(),
+        39,
+        "the cancelled photo was not uploaded"
+    );
+    assert_eq!(daemon.json(&["retry", &id])["jobs_retried"], 1);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&cloud), tree(&root.join("trip")));
+}
+
+#[test]
+fn removing_a_photo_from_a_synced_manual_collection_removes_its_copy() {
+    let (daemon, root) = synced_daemon("");
+    daemon
+        .cli(&["collections", "create", "Picks", "--sync"])
+        .ok();
+    daemon
+        .cli(&[
+            "collections",
+            "add",
+            "Picks",
+            s(&root.join("trip/t1.jpg")),
+            s(&root.join("trip/t2.jpg")),
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let cloud = daemon.data_dir.join("cloud/Picks/trip");
+    assert_eq!(walk(&cloud).len(), 2);
+    daemon
+        .cli(&[
+            "collections",
+            "remove",
+            "Picks",
+            s(&root.join("trip/t1.jpg")),
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(
+        tree(&cloud),
+        vec![(
+            "t2.jpg".to_owned(),
+            fs::read(root.join("trip/t2.jpg")).unwrap()
+        )]
+    );
+    assert!(root.join("trip/t1.jpg").exists(), "the local photo stays");
+}
