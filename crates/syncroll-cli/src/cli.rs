@@ -106,15 +106,33 @@ pub enum SyncCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RemotesCommand {
-    /// Add a remote (kind fs: a folder or NAS mount)
+    /// Add a remote: kind fs (a folder or NAS mount) or s3 (S3-compatible storage)
     Add {
         name: String,
-        /// fs (folder or NAS mount)
+        /// fs (folder or NAS mount) or s3 (MinIO, Garage, Ceph, B2, AWS, ...)
         #[arg(long)]
         kind: String,
-        /// The remote folder (kind fs); it must exist
+        /// fs: the remote folder; it must exist
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
+        /// s3: the server's URL, e.g. https://s3.example.com or http://nas:9000
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// s3: the bucket (it must exist)
+        #[arg(long)]
+        bucket: Option<String>,
+        /// s3: the region requests are signed for [default: us-east-1]
+        #[arg(long, value_name = "R")]
+        region: Option<String>,
+        /// s3: keep everything under this key prefix in the bucket
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// s3: the access key id
+        #[arg(long, value_name = "ID")]
+        access_key_id: Option<String>,
+        /// s3: the name of an environment variable holding the secret access key
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
     },
     /// List remotes
     List,

@@ -13,7 +13,8 @@ use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::remotes::Remotes;
+use crate::credentials::RemoteSecrets;
+use crate::remotes::{NewRemote, Remotes, S3Json};
 use crate::scanner::{ScanReason, ScanSummary, ScanTarget, ScannerHandle};
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
@@ -27,6 +28,11 @@ const PHOTO_PAGE: u32 = 500;
 pub enum AppError {
     #[error(transparent)]
     Core(#[from] Error),
+    /// Settings a remote backend refused.
+    #[error(transparent)]
+    Remote(#[from] syncroll_remote::RemoteError),
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
     #[error(transparent)]
     Scan(Arc<Error>),
 }
@@ -519,19 +525,52 @@ impl App {
         Ok(Some(self.store.collection(name).await?.id))
     }
 
-    /// `remotes add NAME --kind fs --path DIR`.
-    pub async fn add_remote(&self, name: &str, kind: &str, path: &str) -> AppResult<RemoteRecord> {
-        syncroll_core::names::validate_name("remote", name)?;
-        match kind {
-            "fs" => {}
+    /// `remotes add`: checks the settings (an S3 remote by building its
+    /// backend), records the remote, and keeps its secret in the 0600
+    /// credentials file, never in the catalog.
+    pub async fn add_remote(&self, new: NewRemote) -> AppResult<RemoteRecord> {
+        syncroll_core::names::validate_name("remote", &new.name)?;
+        let settings = match new.kind.as_str() {
+            "fs" => {
+                let dir = existing_path(&new.path)?;
+                if !dir.is_dir() {
+                    return Err(Error::NotADirectory(dir).into());
+                }
+                serde_json::json!({ "path": dir }).to_string()
+            }
+            "s3" => {
+                let region = if new.region.is_empty() {
+                    "us-east-1"
+                } else {
+                    new.region.as_str()
+                };
+                let json = S3Json {
+                    endpoint: new.endpoint.clone(),
+                    bucket: new.bucket.clone(),
+                    region: region.to_owned(),
+                    prefix: new.prefix.trim_matches('/').to_owned(),
+                    access_key_id: new.access_key_id.clone(),
+                };
+                crate::remotes::s3_backend(&json, new.secret.clone(), &self.config.remotes)?;
+                serde_json::to_string(&json).unwrap_or_default()
+            }
             other => return Err(Error::UnsupportedRemoteKind(other.to_owned()).into()),
+        };
+        let record = self
+            .store
+            .add_remote(&new.name, &new.kind, &settings)
+            .await?;
+        if new.kind != "fs" {
+            let secrets = RemoteSecrets {
+                secret: new.secret.expose().to_owned(),
+            };
+            if let Err(e) = self.remotes.credentials().set(&new.name, Some(secrets)) {
+                // No remote without its secret.
+                let _ = self.store.remove_remote(&new.name).await;
+                return Err(e.into());
+            }
         }
-        let dir = existing_path(path)?;
-        if !dir.is_dir() {
-            return Err(Error::NotADirectory(dir).into());
-        }
-        let settings = serde_json::json!({ "path": dir }).to_string();
-        Ok(self.store.add_remote(name, kind, &settings).await?)
+        Ok(record)
     }
 
     pub async fn remotes(&self) -> AppResult<Vec<RemoteRecord>> {
@@ -545,6 +584,7 @@ impl App {
         let id = self.store.remote_id(name).await?;
         self.store.remove_remote(name).await?;
         self.remotes.forget(id);
+        self.remotes.credentials().set(name, None)?;
         Ok(())
     }
 
@@ -555,6 +595,11 @@ impl App {
             Ok(remote) => remote,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        Ok(crate::remotes::round_trip(remote.as_ref()).await)
+        let record = self.store.remote(id).await?;
+        let prefix = serde_json::from_str::<serde_json::Value>(&record.settings_json)
+            .ok()
+            .and_then(|v| v["prefix"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(crate::remotes::round_trip(remote.as_ref(), &prefix).await)
     }
 }

@@ -162,12 +162,19 @@ impl Default for WatcherConfig {
 pub struct RemotesConfig {
     /// Used by collections created without `--remote`.
     pub default: String,
+    /// S3: files up to this size go up in one request, larger ones as a
+    /// multipart upload.
+    pub multipart_threshold_bytes: u64,
+    /// S3: bytes per multipart part (at least 5 MiB, S3's minimum).
+    pub part_size_bytes: u64,
 }
 
 impl Default for RemotesConfig {
     fn default() -> Self {
         Self {
             default: "local".to_owned(),
+            multipart_threshold_bytes: 16 << 20,
+            part_size_bytes: 8 << 20,
         }
     }
 }
@@ -245,6 +252,13 @@ impl Config {
                 key,
                 value: value.to_string(),
                 rule: "must be at least 1",
+            });
+        }
+        if self.remotes.part_size_bytes < 5 << 20 {
+            return Err(ConfigError::Invalid {
+                key: "remotes.part_size_bytes",
+                value: self.remotes.part_size_bytes.to_string(),
+                rule: "must be at least 5242880 (5 MiB, the S3 minimum)",
             });
         }
         if self.catalog.photo_extensions.is_empty() {

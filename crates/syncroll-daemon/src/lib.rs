@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod credentials;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
@@ -33,6 +34,7 @@ use tracing::{info, warn};
 
 use crate::app::App;
 use crate::config::Config;
+use crate::credentials::Credentials;
 use crate::remotes::Remotes;
 use crate::scanner::{ScanReason, ScanTarget, Scanner};
 use crate::service::Control;
@@ -59,6 +61,8 @@ pub enum DaemonError {
     #[error(transparent)]
     Socket(#[from] SocketError),
     #[error(transparent)]
+    Credentials(#[from] credentials::CredentialsError),
+    #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
@@ -83,6 +87,8 @@ pub async fn run(
     socket::ensure_private_dir(&data_dir, true)?;
     let _lock = lock_instance(&data_dir)?;
 
+    // Before anything else touches remotes: refuse secrets others can read.
+    let credentials = Credentials::load(&data_dir)?;
     let store = Store::open(&data_dir.join("catalog.sqlite")).await?;
     let cloud = data_dir.join("cloud");
     std::fs::create_dir_all(&cloud).map_err(|source| DaemonError::Io {
@@ -129,7 +135,7 @@ pub async fn run(
     monitor.refresh().await;
     scanner.request(ScanTarget::All, ScanReason::Startup);
 
-    let remotes = Remotes::new(store.clone());
+    let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone());
     let sync = SyncEngine::new(
         store.clone(),
         remotes.clone(),

@@ -8,12 +8,42 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use syncroll_core::store::RemoteRecord;
 use syncroll_core::{RemoteId, Store};
-use syncroll_remote::{FsRemote, Remote};
+use syncroll_remote::{FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret};
+
+use crate::config::RemotesConfig;
+use crate::credentials::Credentials;
 
 /// Settings of an `fs` remote, as stored in `remotes.settings_json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FsSettings {
     pub path: PathBuf,
+}
+
+/// Settings of an `s3` remote, as stored in `remotes.settings_json` (the
+/// secret is in the credentials file). The planner puts `prefix` in front of
+/// every key, so the backend itself is opened without one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct S3Json {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub access_key_id: String,
+}
+
+/// A remote to add, as the user described it.
+#[derive(Debug, Clone)]
+pub struct NewRemote {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret: Secret,
 }
 
 /// Why a remote could not be opened.
@@ -29,21 +59,40 @@ pub enum OpenError {
     },
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error("remote {name:?}: {source}")]
+    Backend {
+        name: String,
+        #[source]
+        source: RemoteError,
+    },
 }
 
 /// Open remotes by id.
 #[derive(Debug, Clone)]
 pub struct Remotes {
     store: Store,
+    credentials: Credentials,
+    config: RemotesConfig,
     open: Arc<Mutex<HashMap<RemoteId, Arc<dyn Remote>>>>,
 }
 
 impl Remotes {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, credentials: Credentials, config: RemotesConfig) -> Self {
         Self {
             store,
+            credentials,
+            config,
             open: Arc::default(),
         }
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Builds the backend a record describes.
+    pub fn open(&self, record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
+        open(record, &self.credentials, &self.config)
     }
 
     /// The backend of remote `id`, opened on first use.
@@ -52,7 +101,7 @@ impl Remotes {
             return Ok(remote.clone());
         }
         let record = self.store.remote(id).await?;
-        let remote = open(&record)?;
+        let remote = self.open(&record)?;
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -70,17 +119,35 @@ impl Remotes {
 }
 
 /// Builds the backend a record describes.
-pub fn open(record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
+fn open(
+    record: &RemoteRecord,
+    credentials: &Credentials,
+    config: &RemotesConfig,
+) -> Result<Arc<dyn Remote>, OpenError> {
+    let settings_error = |source| OpenError::Settings {
+        name: record.name.clone(),
+        source,
+    };
     match record.kind.as_str() {
         "fs" => {
             let settings: FsSettings =
-                serde_json::from_str(&record.settings_json).map_err(|source| {
-                    OpenError::Settings {
-                        name: record.name.clone(),
-                        source,
-                    }
-                })?;
+                serde_json::from_str(&record.settings_json).map_err(settings_error)?;
             Ok(Arc::new(FsRemote::new(settings.path)))
+        }
+        "s3" => {
+            let settings: S3Json =
+                serde_json::from_str(&record.settings_json).map_err(settings_error)?;
+            let secret = credentials
+                .get(&record.name)
+                .map(|s| s.secret)
+                .unwrap_or_default();
+            let remote = s3_backend(&settings, Secret::new(secret), config).map_err(|source| {
+                OpenError::Backend {
+                    name: record.name.clone(),
+                    source,
+                }
+            })?;
+            Ok(Arc::new(remote))
         }
         kind => Err(OpenError::UnknownKind {
             name: record.name.clone(),
@@ -89,22 +156,64 @@ pub fn open(record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
     }
 }
 
+/// The S3 backend for these settings; also how `remotes add` validates them.
+pub fn s3_backend(
+    settings: &S3Json,
+    secret: Secret,
+    config: &RemotesConfig,
+) -> Result<S3Remote, RemoteError> {
+    S3Remote::new(S3Settings {
+        endpoint: settings.endpoint.clone(),
+        bucket: settings.bucket.clone(),
+        region: settings.region.clone(),
+        prefix: String::new(),
+        access_key_id: settings.access_key_id.clone(),
+        secret_access_key: secret,
+        allow_http: settings.endpoint.starts_with("http://"),
+        multipart_threshold: config.multipart_threshold_bytes,
+        part_size: config.part_size_bytes,
+    })
+}
+
 /// Where a remote is, for people (no secrets).
 pub fn location(record: &RemoteRecord) -> String {
-    match open(record) {
-        Ok(remote) => remote.describe(),
-        Err(e) => e.to_string(),
+    match record.kind.as_str() {
+        "fs" => serde_json::from_str::<FsSettings>(&record.settings_json)
+            .map(|s| format!("fs:{}", s.path.display()))
+            .unwrap_or_else(|e| format!("unreadable settings: {e}")),
+        "s3" => serde_json::from_str::<S3Json>(&record.settings_json)
+            .map(|s| {
+                let prefix = if s.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", s.prefix)
+                };
+                format!(
+                    "s3:{}/{}{prefix} (key id {})",
+                    s.endpoint.trim_end_matches('/'),
+                    s.bucket,
+                    s.access_key_id
+                )
+            })
+            .unwrap_or_else(|e| format!("unreadable settings: {e}")),
+        kind => format!("{kind}: not supported by this version"),
     }
 }
 
 /// Writes, reads back and deletes a small object under `.syncroll/`, and
 /// says what happened in words a user can act on.
-pub async fn round_trip(remote: &dyn Remote) -> Result<String, String> {
+pub async fn round_trip(remote: &dyn Remote, prefix: &str) -> Result<String, String> {
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let key = format!(".syncroll/test-{}-{nonce}", std::process::id());
+    let prefix = prefix.trim_matches('/');
+    let top = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    let key = format!("{top}.syncroll/test-{}-{nonce}", std::process::id());
     let source = std::env::temp_dir().join(format!(
         "syncroll-remote-test-{}-{nonce}",
         std::process::id()

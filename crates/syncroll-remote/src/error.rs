@@ -5,7 +5,7 @@
 //! up verbatim in `syncroll status` and `syncroll jobs`.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything a remote can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +18,9 @@ pub enum RemoteError {
     #[error("the remote is unavailable: {detail}; mount or reconnect it and syncroll retries")]
     Unavailable { detail: String },
     /// The remote refuses access to `key` (no write permission, read-only
-    /// file system). Permanent until someone changes the permissions.
-    #[error(
-        "permission denied for {key:?} on the remote: {detail}; give syncroll's user access there or choose another remote folder"
-    )]
+    /// file system, S3 credentials or bucket policy refused). Permanent until
+    /// someone changes the permissions; `detail` says what to change.
+    #[error("permission denied for {key:?} on the remote: {detail}")]
     PermissionDenied { key: String, detail: String },
     /// The local file to upload is gone (deleted or renamed since it was
     /// scanned). Permanent: the scanner notices and the planner re-plans.
@@ -51,6 +50,22 @@ pub enum RemoteError {
     /// A file sits where `key` needs a folder. Permanent.
     #[error("cannot store {key:?}: {} is a file where a folder is needed; move it out of the way", .path.display())]
     NotAFolder { key: String, path: PathBuf },
+    /// A remote's settings are unusable: `field` holds `value`, which breaks
+    /// `reason`. Permanent until the settings change. Secrets are never
+    /// echoed: their `value` is `***`.
+    #[error("invalid remote setting {field} = {value:?}: {reason}")]
+    InvalidSettings {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// The remote's bucket does not exist (S3 `NoSuchBucket`). Permanent:
+    /// syncroll never creates buckets, just as it never creates an `fs`
+    /// remote's root folder.
+    #[error(
+        "the bucket {bucket:?} does not exist on the remote; create it or correct the bucket name in the remote's settings"
+    )]
+    BucketMissing { bucket: String },
     /// The caller's cancellation token fired; nothing was left under the key.
     #[error("the transfer was cancelled")]
     Cancelled,
@@ -82,6 +97,8 @@ impl RemoteError {
             | Self::NotFound { .. }
             | Self::OutsideRoot { .. }
             | Self::NotAFolder { .. }
+            | Self::InvalidSettings { .. }
+            | Self::BucketMissing { .. }
             | Self::Cancelled => false,
         }
     }
@@ -89,6 +106,20 @@ impl RemoteError {
     /// Whether this is the caller's own cancellation rather than a fault.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Self::Cancelled)
+    }
+}
+
+/// Classifies an error reading the local file being uploaded: gone (the
+/// scanner will notice) or unreadable.
+pub(crate) fn source_error(path: &Path, err: io::Error) -> RemoteError {
+    match err.kind() {
+        io::ErrorKind::NotFound => RemoteError::SourceVanished {
+            path: path.to_owned(),
+        },
+        _ => RemoteError::SourceUnreadable {
+            path: path.to_owned(),
+            source: err,
+        },
     }
 }
 
@@ -156,6 +187,20 @@ mod tests {
                 RemoteError::NotAFolder {
                     key: key(),
                     path: path(),
+                },
+                false,
+            ),
+            (
+                RemoteError::InvalidSettings {
+                    field: "bucket",
+                    value: "B".into(),
+                    reason: "r",
+                },
+                false,
+            ),
+            (
+                RemoteError::BucketMissing {
+                    bucket: "photos".into(),
                 },
                 false,
             ),

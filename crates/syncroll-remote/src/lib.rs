@@ -1,9 +1,11 @@
 //! syncroll's remotes: where synced photos are stored.
 //!
 //! This crate owns the [`Remote`] trait (streaming put, server-side copy,
-//! head, list, delete) and its backends; today [`FsRemote`], a local folder or
-//! NAS mount. Later backends (S3, WebDAV) implement the same trait, so the
-//! trait speaks only of keys, byte streams and [`RemoteError`].
+//! head, list, delete) and its backends: [`FsRemote`], a local folder or NAS
+//! mount, and [`S3Remote`], a bucket on an S3-compatible server. Later
+//! backends (WebDAV) implement the same trait, so the trait speaks only of
+//! keys, byte streams and [`RemoteError`]; the storage library behind
+//! [`S3Remote`] (`object_store`) never shows in this crate's API.
 //!
 //! Architecture invariant: keys and byte streams in, typed errors out. This
 //! crate knows nothing of jobs, the catalog, SQLite or gRPC; it classifies
@@ -14,8 +16,10 @@ mod error;
 mod fs;
 mod key;
 mod remote;
+mod s3;
 
 pub use error::RemoteError;
 pub use fs::FsRemote;
 pub use key::validate_key;
 pub use remote::{ObjectMeta, ObjectStream, PutReport, Remote};
+pub use s3::{MultipartState, S3Remote, S3Settings, Secret, UploadedPart};

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod s3;
+pub use s3::S3Server;
+
 /// Waits for a daemon to come up or go down.
 pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
 /// Generous bound for things that normally take well under a second;
@@ -245,11 +248,17 @@ impl Daemon {
 
     /// Runs `syncroll --socket <socket> ARGS`.
     pub fn cli(&self, args: &[&str]) -> CliRun {
+        self.cli_with_env(args, &[])
+    }
+
+    /// Runs `syncroll --socket <socket> ARGS` with extra environment.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliRun {
         let output = Command::new(bin_path("syncroll"))
             .arg("--socket")
             .arg(&self.socket)
             .args(args)
             .env_remove("SYNCROLL_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run syncroll");

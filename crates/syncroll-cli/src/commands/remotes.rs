@@ -10,7 +10,17 @@ use crate::output::{Failure, Output};
 pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Result<(), Failure> {
     let rpc = &mut client.remotes;
     match command {
-        RemotesCommand::Add { name, kind, path } => {
+        RemotesCommand::Add {
+            name,
+            kind,
+            path,
+            endpoint,
+            bucket,
+            region,
+            prefix,
+            access_key_id,
+            secret_env,
+        } => {
             let path = match (kind.as_str(), path) {
                 (_, Some(path)) => absolute_path(&path)?,
                 ("fs", None) => {
@@ -20,10 +30,35 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 }
                 (_, None) => String::new(),
             };
-            let reply = rpc
-                .add_remote(pb::AddRemoteRequest { name, kind, path })
-                .await?
-                .into_inner();
+            let secret = match secret_env {
+                // The secret travels from the CLI's environment to the daemon
+                // once, over the owner-only socket; it is never an argument
+                // (argv is visible to every user).
+                Some(var) => std::env::var(&var).map_err(|_| {
+                    Failure::Input(format!(
+                        "environment variable {var} (from --secret-env) is not set"
+                    ))
+                })?,
+                None if kind == "s3" => {
+                    return Err(Failure::Input(
+                        "a remote of kind s3 needs --secret-env VAR naming the variable that holds its secret"
+                            .to_owned(),
+                    ));
+                }
+                None => String::new(),
+            };
+            let request = pb::AddRemoteRequest {
+                name,
+                kind,
+                path,
+                endpoint: endpoint.unwrap_or_default(),
+                bucket: bucket.unwrap_or_default(),
+                region: region.unwrap_or_default(),
+                prefix: prefix.unwrap_or_default(),
+                access_key_id: access_key_id.unwrap_or_default(),
+                secret,
+            };
+            let reply = rpc.add_remote(request).await?.into_inner();
             out.document(&reply, || {
                 reply
                     .remote

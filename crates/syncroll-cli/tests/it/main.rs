@@ -5,5 +5,6 @@ mod collections;
 mod errors;
 mod photos;
 mod roots;
+mod s3;
 mod sync;
 mod watcher;

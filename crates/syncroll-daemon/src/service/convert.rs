@@ -9,6 +9,7 @@ use syncroll_proto::v1 as pb;
 use tonic::{Code, Status};
 
 use crate::app::{AppError, StatusSnapshot};
+use crate::remotes::NewRemote;
 use crate::scanner::ScanSummary;
 use crate::sync::SyncSnapshot;
 
@@ -286,6 +287,8 @@ impl From<AppError> for Status {
         let code = match &error {
             AppError::Core(e) => code(e),
             AppError::Scan(e) => code(e),
+            AppError::Remote(_) => Code::InvalidArgument,
+            AppError::Credentials(_) => Code::Internal,
         };
         Status::new(code, error.to_string())
     }
@@ -319,5 +322,20 @@ fn code(error: &Error) -> Code {
         | Error::RemoteIsDefault(_)
         | Error::CollectionSynced(_) => Code::FailedPrecondition,
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
+    }
+}
+
+/// A remote to add; the secret moves into a `Secret` at once.
+pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
+    NewRemote {
+        name: request.name,
+        kind: request.kind,
+        path: request.path,
+        endpoint: request.endpoint,
+        bucket: request.bucket,
+        region: request.region,
+        prefix: request.prefix,
+        access_key_id: request.access_key_id,
+        secret: syncroll_remote::Secret::new(request.secret),
     }
 }

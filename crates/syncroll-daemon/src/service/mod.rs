@@ -326,10 +326,9 @@ impl RemoteService for Control {
         &self,
         request: Request<pb::AddRemoteRequest>,
     ) -> Reply<pb::AddRemoteResponse> {
-        let request = request.into_inner();
         let remote = self
             .app
-            .add_remote(&request.name, &request.kind, &request.path)
+            .add_remote(convert::new_remote(request.into_inner()))
             .await?;
         Ok(Response::new(pb::AddRemoteResponse {
             remote: Some(convert::remote(&remote, &self.app.config().remotes.default)),

@@ -7,6 +7,7 @@ use std::io;
 use std::path::Path;
 
 use crate::RemoteError;
+pub(super) use crate::error::source_error;
 
 /// Where a remote-side operation happened: the root (to tell an unmounted
 /// remote from other faults) and the key the operation was for.
@@ -24,7 +25,10 @@ impl Site<'_> {
         match err.kind() {
             K::PermissionDenied | K::ReadOnlyFilesystem => RemoteError::PermissionDenied {
                 key: self.key.to_owned(),
-                detail: format!("{}: {err}", path.display()),
+                detail: format!(
+                    "{}: {err}; give syncroll's user access there or choose another remote folder",
+                    path.display()
+                ),
             },
             K::StorageFull | K::QuotaExceeded => RemoteError::NoSpace {
                 key: self.key.to_owned(),
@@ -63,19 +67,6 @@ pub(super) fn check_root(site: Site<'_>) -> Result<(), RemoteError> {
             Err(site.error("open the remote folder for", site.root, err))
         }
         Err(_) => Err(unavailable(site.root)),
-    }
-}
-
-/// Classifies an error reading the local file being uploaded.
-pub(super) fn source_error(path: &Path, err: io::Error) -> RemoteError {
-    match err.kind() {
-        io::ErrorKind::NotFound => RemoteError::SourceVanished {
-            path: path.to_owned(),
-        },
-        _ => RemoteError::SourceUnreadable {
-            path: path.to_owned(),
-            source: err,
-        },
     }
 }
 

@@ -1,0 +1,422 @@
+//! [`S3Remote`]: a remote in a bucket of an S3-compatible server (AWS S3,
+//! MinIO, Garage, Ceph RGW), through the `object_store` crate: it signs
+//! (SigV4), retries and pages, and its types stay inside this module.
+//!
+//! Keys are stored under `<prefix>/` (nothing when the prefix is empty), with
+//! path-style addressing (`<endpoint>/<bucket>/<key>`), which self-hosted
+//! servers need. The bucket is never created: a missing one is
+//! [`RemoteError::BucketMissing`].
+//!
+//! Uploads (see the `upload` module): files up to `multipart_threshold` go up
+//! in one PUT, larger ones as a multipart upload of `part_size` parts, four in
+//! flight while the next are read; both are hashed with BLAKE3 as read and
+//! checked afterwards with a HEAD (the size must match). [`Remote::put_file`]
+//! aborts a cancelled or failed multipart upload, never leaving parts to
+//! accumulate; [`S3Remote::put_file_resumable`] keeps it in a
+//! [`MultipartState`] instead, to be continued or aborted later.
+//!
+//! Each request is retried by `object_store` itself up to three times within
+//! [`REQUEST_RETRY_SECS`] (connection errors, 5xx, 429), so a blip does not
+//! cost a job attempt; what still fails is classified as below and left to
+//! the job state machine. A request may take a minute plus its body's time
+//! at [`SLOWEST_UPLINK_BYTES_PER_SEC`]; cancellation does not wait for it.
+//!
+//! | what the server or network did | [`RemoteError`] | transient? |
+//! |---|---|---|
+//! | cannot connect: refused, DNS, TLS handshake (a bad certificate too: the job waits, showing why) | `Unavailable` | yes |
+//! | timeout, connection reset or closed mid-request | `Io` | yes |
+//! | 5xx (incl. 503 SlowDown), 429, 409, 408, 400 `RequestTimeout` | `Io` | yes |
+//! | 501 Not Implemented | `Io` (unsupported) | no |
+//! | 401, 403 (wrong key or secret, bucket policy) | `PermissionDenied` | no |
+//! | 403 `QuotaExceeded` (Ceph), 507, `XMinioStorageFull` | `NoSpace` | yes |
+//! | 404 `NoSuchBucket` | `BucketMissing` | no |
+//! | 404 on a key | `head`: `None`; `delete`: `Ok`; `copy`: `NotFound` | no |
+//! | other 4xx, 3xx (wrong region or endpoint) | `Io` (invalid input) | no |
+//! | size after upload differs from the bytes sent | `Io` | yes |
+//! | settings rejected before any request | `InvalidSettings` | no |
+//!
+//! `object_store` hides the status of most failures behind a type it does not
+//! export; the `errors` module explains how they are told apart.
+//!
+//! Limits:
+//! - A server-side copy is one CopyObject request, so objects over 5 GiB
+//!   cannot be copied (S3's limit); copy them by uploading.
+//! - `object_store` cannot list in-progress multipart uploads, so an upload
+//!   cut off by a crash of the whole process (not a cancellation, not a
+//!   dropped future) stays on the server unless its [`MultipartState`] was
+//!   saved; a bucket lifecycle rule (`AbortIncompleteMultipartUpload`) is the
+//!   backstop. `put_file_resumable` updates the state in place as parts land,
+//!   but the caller can save it only once the call returns.
+//! - Objects whose keys `object_store` cannot represent (empty, `.` or `..`
+//!   segments, control characters), put in the bucket by other tools, make a
+//!   listing of their prefix fail.
+
+mod errors;
+mod multipart;
+mod reader;
+mod settings;
+mod upload;
+
+use std::path::Path as FsPath;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::key::validate_prefix;
+use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, validate_key};
+use errors::Target;
+use multipart::OnFailure;
+pub use multipart::{MultipartState, UploadedPart};
+pub use settings::{S3Settings, Secret};
+use upload::Upload;
+
+/// How long `object_store` keeps retrying one request before the error
+/// reaches the caller.
+const REQUEST_RETRY_SECS: u64 = 30;
+/// Retries of one request within [`REQUEST_RETRY_SECS`].
+const REQUEST_RETRIES: usize = 3;
+/// A server that accepts no connection within this is unreachable for now.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The slowest uplink a request allows for: its time limit is
+/// [`REQUEST_BASE_TIMEOUT`] plus the largest body at this rate. (reqwest's
+/// "read timeout" runs from the start of the request, body upload included,
+/// so it cannot serve as a stall detector for uploads.)
+const SLOWEST_UPLINK_BYTES_PER_SEC: u64 = 32 * 1024;
+/// Time a request may take on top of sending its body.
+const REQUEST_BASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Listing entries fetched ahead of the consumer (one S3 page is 1000).
+const LISTING_QUEUE: usize = 256;
+
+/// A remote in an S3-compatible bucket (kind `s3`).
+#[derive(Clone)]
+pub struct S3Remote {
+    store: AmazonS3,
+    endpoint: String,
+    bucket: String,
+    /// Without a trailing '/'; empty for the bucket's top.
+    prefix: String,
+    multipart_threshold: u64,
+    part_size: u64,
+}
+
+// Hand-written: the client's own `Debug` shows its whole configuration,
+// which is no business of logs.
+impl std::fmt::Debug for S3Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Remote")
+            .field("remote", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Remote {
+    /// A remote for `settings`, checked (see [`S3Settings`]) but not
+    /// contacted: a server that is down now may be up later, and each
+    /// operation finds out anew.
+    pub fn new(settings: S3Settings) -> Result<Self, RemoteError> {
+        let checked = settings::check(&settings)?;
+        let store = AmazonS3Builder::new()
+            .with_endpoint(&checked.endpoint)
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(settings.secret_access_key.expose())
+            .with_virtual_hosted_style_request(false)
+            // One DELETE per key: some S3-compatible servers lack the bulk
+            // DeleteObjects call, and syncroll deletes one key at a time.
+            .with_disable_bulk_delete(true)
+            .with_retry(retry_config())
+            .with_client_options(client_options(&settings))
+            .build()
+            .map_err(|err| {
+                tracing::warn!(error = %err, "the S3 client rejected the settings");
+                RemoteError::InvalidSettings {
+                    field: "endpoint",
+                    value: checked.endpoint.clone(),
+                    reason: "the S3 client cannot use these settings",
+                }
+            })?;
+        Ok(Self {
+            store,
+            endpoint: checked.endpoint,
+            bucket: settings.bucket,
+            prefix: checked.prefix,
+            multipart_threshold: settings.multipart_threshold,
+            part_size: settings.part_size,
+        })
+    }
+
+    /// [`Remote::put_file`], keeping a multipart upload across attempts: the
+    /// upload is recorded in `state` as its parts land, and an attempt given
+    /// a recorded `state` sends only the parts still missing (re-reading the
+    /// others to hash the whole file). `state` is `None` again once the
+    /// object is complete, or when a permanent failure aborted the upload;
+    /// after cancellation or a transient failure it holds what to resume.
+    /// Parts found on the server count towards `progress` as they are
+    /// re-read. If the file changed since the recorded upload began, or the
+    /// server forgot that upload, it starts over.
+    ///
+    /// The caller owns what `state` records: to give up on it, call
+    /// [`S3Remote::abort_multipart`].
+    pub async fn put_file_resumable(
+        &self,
+        key: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+        state: &mut Option<MultipartState>,
+    ) -> Result<PutReport, RemoteError> {
+        let upload = self.upload(key, source, progress, cancel)?;
+        upload.run(state, OnFailure::Keep).await
+    }
+
+    /// Aborts the multipart upload recorded in `state` for `key`, freeing its
+    /// parts. Aborting an upload the server no longer knows is `Ok`.
+    pub async fn abort_multipart(
+        &self,
+        key: &str,
+        state: &MultipartState,
+    ) -> Result<(), RemoteError> {
+        let path = self.object_path(key)?;
+        self.abort(key, &path, &state.upload_id).await
+    }
+
+    fn upload<'a>(
+        &'a self,
+        key: &'a str,
+        source: &'a FsPath,
+        progress: &'a AtomicU64,
+        cancel: &'a CancellationToken,
+    ) -> Result<Upload<'a>, RemoteError> {
+        Ok(Upload {
+            remote: self,
+            key,
+            path: self.object_path(key)?,
+            source,
+            progress,
+            cancel,
+        })
+    }
+
+    async fn abort(&self, key: &str, path: &Path, upload_id: &str) -> Result<(), RemoteError> {
+        let id = upload_id.to_owned();
+        match self.store.abort_multipart(path, &id).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.target().error("abort the upload of", key, err) {
+                RemoteError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// HEAD of `key`, stored at `path`; a 404 is checked against the bucket,
+    /// which a HEAD reply cannot tell apart from a missing key (it has no
+    /// body).
+    async fn head_path(&self, key: &str, path: &Path) -> Result<Option<ObjectMeta>, RemoteError> {
+        let not_found = match self.store.head(path).await {
+            Ok(meta) => {
+                return Ok(Some(ObjectMeta {
+                    key: key.to_owned(),
+                    size: meta.size,
+                    etag: meta.e_tag,
+                }));
+            }
+            Err(err) => self.target().error("look up", key, err),
+        };
+        let RemoteError::NotFound { .. } = not_found else {
+            return Err(not_found);
+        };
+        // A listing names a missing bucket: an empty page or any object
+        // means the bucket is there.
+        match self.store.list(Some(path)).next().await {
+            Some(Err(err)) => match self.target().error("look up", key, err) {
+                RemoteError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Where `key` is stored: under the prefix.
+    fn object_path(&self, key: &str) -> Result<Path, RemoteError> {
+        validate_key(key)?;
+        Path::parse(self.full_key(key)).map_err(|_| RemoteError::InvalidKey {
+            key: key.to_owned(),
+            reason: "the S3 client cannot represent it",
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        match self.prefix.as_str() {
+            "" => key.to_owned(),
+            prefix => format!("{prefix}/{key}"),
+        }
+    }
+
+    /// The key of a stored object relative to the prefix, if it is under the
+    /// prefix and a valid key at all (objects put there by other tools may
+    /// not be).
+    fn relative_key<'k>(&self, stored: &'k str) -> Option<&'k str> {
+        let key = match self.prefix.as_str() {
+            "" => stored,
+            prefix => stored.strip_prefix(prefix)?.strip_prefix('/')?,
+        };
+        match validate_key(key) {
+            Ok(()) => Some(key),
+            Err(err) => {
+                tracing::debug!(key = stored, error = %err, "not listed");
+                None
+            }
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            endpoint: &self.endpoint,
+            bucket: &self.bucket,
+        }
+    }
+
+    /// Sends every object under `prefix` to `tx`, stopping at the first
+    /// error (returned) or when the receiver is gone.
+    async fn walk(
+        &self,
+        prefix: &str,
+        tx: &mpsc::Sender<Result<ObjectMeta, RemoteError>>,
+    ) -> Result<(), RemoteError> {
+        validate_prefix(prefix)?;
+        let full = self.full_key(prefix.trim_end_matches('/'));
+        let full = full.trim_end_matches('/');
+        let start = if full.is_empty() {
+            None
+        } else {
+            Some(Path::parse(full).map_err(|_| RemoteError::InvalidKey {
+                key: prefix.to_owned(),
+                reason: "the S3 client cannot represent it",
+            })?)
+        };
+        // object_store lists `<start>/`, never a sibling such as `<start>2/`,
+        // and fetches the next page only as this loop asks for it.
+        let mut objects = self.store.list(start.as_ref());
+        while let Some(object) = objects.next().await {
+            let object = object.map_err(|err| self.target().error("list", prefix, err))?;
+            let Some(key) = self.relative_key(object.location.as_ref()) else {
+                continue;
+            };
+            let meta = ObjectMeta {
+                key: key.to_owned(),
+                size: object.size,
+                etag: object.e_tag,
+            };
+            if tx.send(Ok(meta)).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: REQUEST_RETRIES,
+        retry_timeout: Duration::from_secs(REQUEST_RETRY_SECS),
+    }
+}
+
+fn client_options(settings: &S3Settings) -> ClientOptions {
+    let largest_body = settings.multipart_threshold.max(settings.part_size);
+    let sending = Duration::from_secs(largest_body / SLOWEST_UPLINK_BYTES_PER_SEC);
+    ClientOptions::new()
+        .with_allow_http(settings.allow_http)
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        .with_timeout(REQUEST_BASE_TIMEOUT + sending)
+}
+
+#[async_trait::async_trait]
+impl Remote for S3Remote {
+    async fn put_file(
+        &self,
+        key: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
+        let upload = self.upload(key, source, progress, cancel)?;
+        upload.run(&mut None, OnFailure::Abort).await
+    }
+
+    async fn copy(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ObjectMeta, RemoteError> {
+        let from = self.object_path(from_key)?;
+        let to = self.object_path(to_key)?;
+        if cancel.is_cancelled() {
+            return Err(RemoteError::Cancelled);
+        }
+        // Not raced against cancellation: the server finishes a CopyObject
+        // it has begun whether or not anyone waits, so reporting `Cancelled`
+        // could leave an object behind the caller's back.
+        if let Err(err) = self.store.copy(&from, &to).await {
+            return Err(match self.target().error("copy", to_key, err) {
+                RemoteError::NotFound { .. } => RemoteError::NotFound {
+                    key: from_key.to_owned(),
+                },
+                other => other,
+            });
+        }
+        self.head_path(to_key, &to)
+            .await?
+            .ok_or_else(|| RemoteError::Io {
+                action: "verify the copy at",
+                key: to_key.to_owned(),
+                source: std::io::Error::other("the copy is missing right after it was made"),
+            })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        let path = self.object_path(key)?;
+        match self.store.delete(&path).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.target().error("delete", key, err) {
+                RemoteError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
+        let path = self.object_path(key)?;
+        self.head_path(key, &path).await
+    }
+
+    fn list(&self, prefix: &str) -> ObjectStream {
+        let (tx, rx) = mpsc::channel(LISTING_QUEUE);
+        let (remote, prefix) = (self.clone(), prefix.to_owned());
+        tokio::spawn(async move {
+            if let Err(err) = remote.walk(&prefix, &tx).await {
+                // If the consumer is gone too, nobody is left to tell.
+                let _ = tx.send(Err(err)).await;
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
+    fn describe(&self) -> String {
+        match self.prefix.as_str() {
+            "" => format!("s3:{}/{}", self.endpoint, self.bucket),
+            prefix => format!("s3:{}/{}/{prefix}", self.endpoint, self.bucket),
+        }
+    }
+}

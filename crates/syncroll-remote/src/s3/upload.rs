@@ -1,0 +1,248 @@
+//! Uploads to S3: the file read part by part and hashed as read, sent as one
+//! PUT when small and as a multipart upload when large, then checked with a
+//! HEAD.
+//!
+//! What happens to a multipart upload that does not finish:
+//! - [`S3Remote::put_file`](crate::Remote::put_file) aborts it on any error,
+//!   on cancellation, and (from a spawned task) when its future is dropped,
+//!   so no parts are left behind to be billed.
+//! - [`S3Remote::put_file_resumable`] records it in a [`MultipartState`] as
+//!   parts land and keeps it across transient faults and cancellation, so the
+//!   next attempt sends only the missing parts. That attempt re-reads the
+//!   parts already sent to hash the whole file, and starts over if one of
+//!   them no longer hashes the same (the file changed in between).
+
+use std::collections::VecDeque;
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use tokio_util::sync::CancellationToken;
+
+use super::S3Remote;
+use super::multipart::{Multipart, MultipartState, OnFailure, Stop};
+use super::reader::{Part, PartReader, Sent};
+use super::settings::PART_BYTES;
+use crate::{PutReport, RemoteError};
+
+/// One upload of a local file to a key.
+#[derive(Debug)]
+pub(super) struct Upload<'a> {
+    pub remote: &'a S3Remote,
+    pub key: &'a str,
+    pub path: Path,
+    pub source: &'a FsPath,
+    pub progress: &'a AtomicU64,
+    pub cancel: &'a CancellationToken,
+}
+
+impl Upload<'_> {
+    /// Uploads the file, resuming the upload in `state` if there is one and
+    /// updating `state` as parts land; see the module comment.
+    pub async fn run(
+        &self,
+        state: &mut Option<MultipartState>,
+        on_failure: OnFailure,
+    ) -> Result<PutReport, RemoteError> {
+        if self.cancel.is_cancelled() {
+            return Err(RemoteError::Cancelled);
+        }
+        let sent = match self.resume(state, on_failure).await {
+            Ok(Some(sent)) => Ok(sent),
+            Ok(None) => self.fresh(state, on_failure).await,
+            Err(Stop::Failed(err)) => Err(err),
+            Err(Stop::Restart(why)) => {
+                tracing::info!(key = self.key, why, "starting the multipart upload over");
+                self.discard(state).await;
+                // Even if the abort failed: the old upload is of no more use.
+                *state = None;
+                self.fresh(state, on_failure).await
+            }
+        };
+        match sent {
+            Ok(sent) => self.verify(sent).await,
+            Err(err) => Err(self.settle(err, state, on_failure).await),
+        }
+    }
+
+    /// Continues the upload recorded in `state`, if there is one.
+    async fn resume(
+        &self,
+        state: &mut Option<MultipartState>,
+        on_failure: OnFailure,
+    ) -> Result<Option<Sent>, Stop> {
+        let Some(recorded) = state.as_mut() else {
+            return Ok(None);
+        };
+        // Anything else is not a state this crate wrote.
+        if !PART_BYTES.contains(&recorded.part_size) {
+            return Err(Stop::Restart("the recorded part size is out of range"));
+        }
+        let reader = self.open(recorded.part_size).await?;
+        let multipart = Multipart {
+            upload: self,
+            state: recorded,
+            resumed: true,
+            on_failure,
+        };
+        let sent = multipart.finish(reader, VecDeque::new()).await?;
+        *state = None;
+        Ok(Some(sent))
+    }
+
+    /// Starts from the first byte: one PUT if the file turns out to be no
+    /// larger than the threshold, else a new multipart upload.
+    async fn fresh(
+        &self,
+        state: &mut Option<MultipartState>,
+        on_failure: OnFailure,
+    ) -> Result<Sent, RemoteError> {
+        let mut reader = self.open(self.remote.part_size).await?;
+        // Decided on the bytes actually read, not on a size taken earlier: a
+        // file that grew meanwhile still goes up whole.
+        let mut read = VecDeque::new();
+        let mut total = 0;
+        while total <= self.remote.multipart_threshold {
+            let Some(part) = reader.next_part().await? else {
+                return self.put_whole(reader, read).await;
+            };
+            total += part.len;
+            read.push_back(part);
+        }
+        let recorded = state.insert(MultipartState {
+            upload_id: self.create().await?,
+            part_size: self.remote.part_size,
+            parts: Vec::new(),
+        });
+        let multipart = Multipart {
+            upload: self,
+            state: recorded,
+            resumed: false,
+            on_failure,
+        };
+        match multipart.finish(reader, read).await {
+            Ok(sent) => {
+                *state = None;
+                Ok(sent)
+            }
+            Err(Stop::Failed(err)) => Err(err),
+            // Only a recorded upload can need restarting.
+            Err(Stop::Restart(why)) => Err(self.io_error("upload", std::io::ErrorKind::Other, why)),
+        }
+    }
+
+    /// Sends what was read, the whole file, as one PUT.
+    async fn put_whole(
+        &self,
+        reader: PartReader,
+        read: VecDeque<Part>,
+    ) -> Result<Sent, RemoteError> {
+        let payload: PutPayload = read.into_iter().flat_map(|part| part.chunks).collect();
+        // Dropping the request mid-body leaves nothing: S3 stores an object
+        // only once its whole body has arrived.
+        let put = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
+            put = self.remote.store.put(&self.path, payload) => put,
+        };
+        let put = put.map_err(|err| self.error("upload", err))?;
+        let sent = reader.sent(put.e_tag);
+        self.progress.fetch_add(sent.size, Ordering::Relaxed);
+        Ok(sent)
+    }
+
+    async fn create(&self) -> Result<String, RemoteError> {
+        let created = tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
+            created = self.remote.store.create_multipart(&self.path) => created,
+        };
+        created.map_err(|err| self.error("start uploading", err))
+    }
+
+    /// Checks that the object is there with the size sent, and reports.
+    async fn verify(&self, sent: Sent) -> Result<PutReport, RemoteError> {
+        let Some(found) = self.remote.head_path(self.key, &self.path).await? else {
+            return Err(self.io_error(
+                "verify the upload of",
+                std::io::ErrorKind::Other,
+                "the object is missing right after its upload",
+            ));
+        };
+        if found.size != sent.size {
+            tracing::warn!(
+                key = self.key,
+                sent = sent.size,
+                found = found.size,
+                "size mismatch after upload"
+            );
+            return Err(self.io_error(
+                "verify the upload of",
+                std::io::ErrorKind::Other,
+                "the remote holds a different number of bytes than were sent (another writer, or a fault on the server)",
+            ));
+        }
+        Ok(PutReport {
+            size: sent.size,
+            blake3: sent.blake3.into(),
+            etag: sent.etag.or(found.etag),
+        })
+    }
+
+    /// After a failure: aborts the recorded upload unless it is to be
+    /// resumed, and passes the error on.
+    async fn settle(
+        &self,
+        err: RemoteError,
+        state: &mut Option<MultipartState>,
+        on_failure: OnFailure,
+    ) -> RemoteError {
+        let resumable = err.is_transient() || err.is_cancelled();
+        if on_failure == OnFailure::Abort || !resumable {
+            self.discard(state).await;
+        }
+        err
+    }
+
+    /// Aborts the upload in `state`, if any, and forgets it once the server
+    /// has. A failed abort keeps it, for a later
+    /// [`S3Remote::abort_multipart`].
+    async fn discard(&self, state: &mut Option<MultipartState>) {
+        let Some(recorded) = state.as_ref() else {
+            return;
+        };
+        match self
+            .remote
+            .abort(self.key, &self.path, &recorded.upload_id)
+            .await
+        {
+            Ok(()) => *state = None,
+            Err(err) => {
+                tracing::warn!(key = self.key, upload_id = %recorded.upload_id, error = %err, "could not abort a multipart upload");
+            }
+        }
+    }
+
+    async fn open(&self, part_size: u64) -> Result<PartReader, RemoteError> {
+        PartReader::open(self.source.to_owned(), part_size, self.cancel).await
+    }
+
+    pub fn error(&self, action: &'static str, err: object_store::Error) -> RemoteError {
+        self.remote.target().error(action, self.key, err)
+    }
+
+    pub fn io_error(
+        &self,
+        action: &'static str,
+        kind: std::io::ErrorKind,
+        detail: &'static str,
+    ) -> RemoteError {
+        RemoteError::Io {
+            action,
+            key: self.key.to_owned(),
+            source: std::io::Error::new(kind, detail),
+        }
+    }
+}

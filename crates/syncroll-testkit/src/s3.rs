@@ -1,0 +1,113 @@
+//! A real S3 server for tests: `s3s-fs` serving a temp folder (one subfolder
+//! per bucket) behind `s3s`'s SigV4 check, on hyper, on 127.0.0.1 with a
+//! random port. It runs on its own thread and runtime, so plain `#[test]`
+//! functions that drive the CLI can use it, and stops when dropped.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running server.
+#[derive(Debug)]
+pub struct S3Server {
+    dir: TempDir,
+    endpoint: String,
+    shutdown: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl S3Server {
+    pub const ACCESS_KEY: &'static str = "syncroll-test-key";
+    pub const SECRET_KEY: &'static str = "syncroll-test-secret";
+    /// The bucket every server starts with.
+    pub const BUCKET: &'static str = "photos";
+
+    /// Serves a fresh folder holding the empty bucket [`S3Server::BUCKET`].
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("syncroll-s3-")
+            .tempdir()
+            .expect("server folder");
+        std::fs::create_dir(dir.path().join(Self::BUCKET)).expect("bucket folder");
+        let fs = s3s_fs::FileSystem::new(dir.path()).expect("starting s3s-fs");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(Self::ACCESS_KEY, Self::SECRET_KEY));
+        let service = builder.build();
+        let shutdown = CancellationToken::new();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let stop = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("loopback port");
+                ready_tx
+                    .send(listener.local_addr().expect("bound address"))
+                    .expect("report address");
+                serve(listener, service, stop).await;
+            });
+        });
+        let addr = ready_rx.recv().expect("the server to start");
+        Self {
+            dir,
+            endpoint: format!("http://{addr}"),
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn endpoint_str(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The bucket's folder: objects appear here under their keys.
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.dir.path().join(Self::BUCKET)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, service: S3Service, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let (service, shutdown) = (service.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                async move { hyper::service::Service::call(&service, req).await }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), handler);
+            tokio::select! {
+                _ = connection => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+}
