@@ -15,7 +15,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod s3;
-pub use s3::S3Server;
+pub use s3::{S3Server, Seen};
 
 /// Waits for a daemon to come up or go down.
 pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,6 +38,25 @@ pub fn wait_until<T, L: Debug>(
                 panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// [`wait_until`] for async tests: sleeps on the runtime instead of blocking
+/// it, so the work being waited for can run on the same runtime.
+pub async fn wait_until_async<T, L: Debug>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<T, L>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! A real S3 server for tests: `s3s-fs` serving a temp folder (one subfolder
 //! per bucket) behind `s3s`'s SigV4 check, on hyper, on 127.0.0.1 with a
 //! random port. It runs on its own thread and runtime, so plain `#[test]`
-//! functions that drive the CLI can use it, and stops when dropped.
+//! functions and async tests alike can use it, and stops when dropped. It
+//! records each request line, so a test can tell how an operation was done.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -14,11 +16,24 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Whether it named a source to copy from (CopyObject, UploadPartCopy).
+    pub copy_source: bool,
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
 /// A running server.
 #[derive(Debug)]
 pub struct S3Server {
     dir: TempDir,
     endpoint: String,
+    seen: Log,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -43,6 +58,8 @@ impl S3Server {
         let shutdown = CancellationToken::new();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let stop = shutdown.clone();
+        let seen = Log::default();
+        let log = seen.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -56,13 +73,14 @@ impl S3Server {
                 ready_tx
                     .send(listener.local_addr().expect("bound address"))
                     .expect("report address");
-                serve(listener, service, stop).await;
+                serve(listener, service, log, stop).await;
             });
         });
         let addr = ready_rx.recv().expect("the server to start");
         Self {
             dir,
             endpoint: format!("http://{addr}"),
+            seen,
             shutdown,
             thread: Some(thread),
         }
@@ -76,6 +94,34 @@ impl S3Server {
     pub fn bucket_dir(&self) -> PathBuf {
         self.dir.path().join(Self::BUCKET)
     }
+
+    /// Where the server keeps the object stored under `stored_key`.
+    pub fn object_file(&self, stored_key: &str) -> PathBuf {
+        self.bucket_dir().join(stored_key)
+    }
+
+    /// s3s-fs's multipart bookkeeping: `.upload-<id>.json` for each upload
+    /// in progress and `.upload_id-<id>.part-<n>` for each part received.
+    pub fn multipart_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("reading the server's folder")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.starts_with(".upload"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Drop for S3Server {
@@ -87,7 +133,7 @@ impl Drop for S3Server {
     }
 }
 
-async fn serve(listener: TcpListener, service: S3Service, shutdown: CancellationToken) {
+async fn serve(listener: TcpListener, service: S3Service, seen: Log, shutdown: CancellationToken) {
     loop {
         let stream = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -96,9 +142,14 @@ async fn serve(listener: TcpListener, service: S3Service, shutdown: Cancellation
                 Err(_) => continue,
             },
         };
-        let (service, shutdown) = (service.clone(), shutdown.clone());
+        let (service, seen, shutdown) = (service.clone(), seen.clone(), shutdown.clone());
         tokio::spawn(async move {
             let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
+                    method: req.method().to_string(),
+                    target: req.uri().to_string(),
+                    copy_source: req.headers().contains_key("x-amz-copy-source"),
+                });
                 let service = service.clone();
                 async move { hyper::service::Service::call(&service, req).await }
             });

@@ -12,8 +12,8 @@ use tempfile::TempDir;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::s3_server::{BUCKET, S3Server, Seen};
-use crate::{EVENT_TIMEOUT, wait_until};
+use crate::s3_server::{self, BUCKET, S3Server, Seen, settings};
+use syncroll_testkit::{EVENT_TIMEOUT, wait_until_async as wait_until};
 
 const MIB: usize = 1 << 20;
 /// The default part size.
@@ -31,7 +31,7 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     Fixture {
-        server: S3Server::start().await,
+        server: S3Server::start(),
         local: TempDir::new().expect("creating a local folder"),
     }
 }
@@ -202,7 +202,7 @@ fn is_abort(s: &Seen) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_put_head_list_delete_keeps_bytes_and_hash() {
     let f = fixture().await;
-    let remote = f.server.remote("syncroll");
+    let remote = s3_server::remote(&f.server, "syncroll");
     let bytes = pattern(300 * 1024, "round trip");
 
     let report = f.put(&remote, "Trip 2024/été/IMG 0001.jpg", &bytes).await;
@@ -237,7 +237,7 @@ async fn round_trip_put_head_list_delete_keeps_bytes_and_hash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_40_mib_file_goes_up_in_parts_and_matches() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
     let bytes = pattern(40 * MIB, "large");
 
     let report = f.put(&remote, "video/clip.mov", &bytes).await;
@@ -267,7 +267,7 @@ async fn a_40_mib_file_goes_up_in_parts_and_matches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_at_the_threshold_goes_up_in_one_put() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
     let bytes = pattern(16 * MIB, "threshold");
 
     let report = f.put(&remote, "exact.raw", &bytes).await;
@@ -280,7 +280,7 @@ async fn a_file_at_the_threshold_goes_up_in_one_put() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_mid_multipart_aborts_the_upload_and_leaves_nothing() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
     let bytes = pattern(40 * MIB, "cancel");
     let held = f.start_held_put(&remote, "big.mov", &bytes, Upload::Plain);
     held.wait_until_held_bytes_landed().await;
@@ -306,7 +306,7 @@ async fn cancel_mid_multipart_aborts_the_upload_and_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumed_upload_sends_only_the_missing_parts() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
     let bytes = pattern(40 * MIB, "resume");
     let held = f.start_held_put(&remote, "big.mov", &bytes, Upload::Resumable);
     held.wait_until_held_bytes_landed().await;
@@ -351,7 +351,7 @@ async fn resumed_upload_sends_only_the_missing_parts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumption_starts_over_when_the_file_changed() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
     let bytes = pattern(40 * MIB, "before");
     let held = f.start_held_put(&remote, "big.mov", &bytes, Upload::Resumable);
     held.wait_until_held_bytes_landed().await;
@@ -387,7 +387,7 @@ async fn resumption_starts_over_when_the_file_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_is_server_side_and_identical() {
     let f = fixture().await;
-    let remote = f.server.remote("p");
+    let remote = s3_server::remote(&f.server, "p");
     let bytes = pattern(200 * 1024, "copy");
     let report = f.put(&remote, "A/x.jpg", &bytes).await;
     let gets_before = count(&f.server.seen(), |s| s.method == "GET");
@@ -416,7 +416,7 @@ async fn copy_is_server_side_and_identical() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_of_a_missing_key_is_not_found() {
     let f = fixture().await;
-    let remote = f.server.remote("");
+    let remote = s3_server::remote(&f.server, "");
 
     let err = remote
         .copy("gone.jpg", "b.jpg", &CancellationToken::new())
@@ -432,7 +432,7 @@ async fn copy_of_a_missing_key_is_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_of_a_missing_key_is_ok() {
     let f = fixture().await;
-    let remote = f.server.remote("p");
+    let remote = s3_server::remote(&f.server, "p");
 
     remote
         .delete("never/was.jpg")
@@ -443,13 +443,14 @@ async fn delete_of_a_missing_key_is_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_strips_the_prefix_and_skips_sibling_prefixes() {
     let f = fixture().await;
-    let remote = f.server.remote("photos/main");
-    let sibling = f.server.remote("photos/main2");
+    let remote = s3_server::remote(&f.server, "photos/main");
+    let sibling = s3_server::remote(&f.server, "photos/main2");
     for key in ["A/1.jpg", "A/sub/2.jpg", "B/3.jpg"] {
         f.put(&remote, key, b"x").await;
     }
     f.put(&sibling, "A/9.jpg", b"y").await;
-    f.put(&f.server.remote("photos"), "main.jpg", b"z").await;
+    f.put(&s3_server::remote(&f.server, "photos"), "main.jpg", b"z")
+        .await;
 
     assert_eq!(
         keys(&remote, "").await,
@@ -462,7 +463,7 @@ async fn list_strips_the_prefix_and_skips_sibling_prefixes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_pages_through_more_than_a_thousand_objects() {
     let f = fixture().await;
-    let remote = f.server.remote("many");
+    let remote = s3_server::remote(&f.server, "many");
     // Placed on the server's disk directly: 1005 PUTs would only slow the
     // test down.
     let dir = f.server.bucket_dir().join("many").join("roll");
@@ -487,7 +488,7 @@ async fn wrong_secret_is_permission_denied_and_permanent() {
     let f = fixture().await;
     let remote = S3Remote::new(S3Settings {
         secret_access_key: "not-the-secret".to_owned().into(),
-        ..f.server.settings("")
+        ..settings(&f.server, "")
     })
     .expect("valid settings");
     let source = f.source("a.jpg", b"abc");
@@ -520,7 +521,7 @@ async fn missing_bucket_is_bucket_missing_and_permanent() {
     let f = fixture().await;
     let remote = S3Remote::new(S3Settings {
         bucket: "no-such-bucket".to_owned(),
-        ..f.server.settings("")
+        ..settings(&f.server, "")
     })
     .expect("valid settings");
 
