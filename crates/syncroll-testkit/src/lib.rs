@@ -23,7 +23,7 @@ pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
 /// speed is measured by `bench/`, never asserted here.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Polls `probe` until it returns `Some`, every 20 ms, for at most
+/// Polls `probe` until it returns `Ok`, every 20 ms, for at most
 /// `timeout`. On timeout it panics naming `what` and the last value seen.
 pub fn wait_until<T, L: Debug>(
     timeout: Duration,
@@ -32,13 +32,27 @@ pub fn wait_until<T, L: Debug>(
 ) -> T {
     let deadline = Instant::now() + timeout;
     loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        if let Some(value) = settle(probe(), deadline, timeout, what) {
+            return value;
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One probe's outcome: the value, `None` to poll again, or the timeout
+/// panic.
+fn settle<T, L: Debug>(
+    result: Result<T, L>,
+    deadline: Instant,
+    timeout: Duration,
+    what: &str,
+) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(last) if Instant::now() >= deadline => {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
+        }
+        Err(_) => None,
     }
 }
 
@@ -51,13 +65,10 @@ pub async fn wait_until_async<T, L: Debug>(
 ) -> T {
     let deadline = Instant::now() + timeout;
     loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        if let Some(value) = settle(probe(), deadline, timeout, what) {
+            return value;
         }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

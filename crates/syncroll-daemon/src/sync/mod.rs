@@ -64,8 +64,6 @@ enum Stop {
 /// A transfer in flight.
 #[derive(Debug)]
 struct Running {
-    /// `PlanSignal::passes` when the job started.
-    plan_pass: u64,
     collection: Option<CollectionId>,
     collection_name: String,
     key: String,
@@ -271,13 +269,6 @@ impl SyncEngine {
         self.inner
             .bytes_finished
             .fetch_add(running.progress.load(Ordering::Relaxed), Ordering::Relaxed);
-        // A pass that ran meanwhile left this job's key alone (planning
-        // never touches running jobs): look again now that it is done. Not
-        // after every job: a pass per finished job would make a large sync
-        // quadratic.
-        if self.inner.plan.passes.load(Ordering::SeqCst) != running.plan_pass {
-            self.inner.plan.request();
-        }
     }
 
     async fn start_runnable(
@@ -299,7 +290,6 @@ impl SyncEngine {
             lock(&self.inner.running).insert(
                 job.id,
                 Running {
-                    plan_pass: self.inner.plan.passes.load(Ordering::SeqCst),
                     collection: job.collection_id,
                     collection_name: job.collection_name.clone().unwrap_or_default(),
                     key: job.key.clone(),
@@ -312,8 +302,9 @@ impl SyncEngine {
             let inner = self.inner.clone();
             let done = done.clone();
             let id = job.id;
+            let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
             tokio::spawn(async move {
-                worker::run(&inner, job, cancel, stop, progress).await;
+                worker::run(&inner, job, cancel, stop, progress, plan_pass).await;
                 let _ = done.send(id);
             });
         }
@@ -442,6 +433,12 @@ impl SyncEngine {
     /// Queue-wide figures for `status` and `watch`.
     pub async fn snapshot(&self) -> syncroll_core::Result<SyncSnapshot> {
         let store = &self.inner.store;
+        // Idle must not be read between a pass's reads and its writes: a
+        // pass that was asked for, running, or finished while the counts
+        // were read makes the snapshot busy.
+        let plan = &self.inner.plan;
+        let passes_before = plan.passes.load(Ordering::SeqCst);
+        let busy_before = plan.busy();
         let (queued, running, failed) = store.queue_totals().await?;
         let per_collection: HashMap<_, _> = store.job_counts().await?.into_iter().collect();
         let transfers: Vec<TransferView> = lock(&self.inner.running)
@@ -461,9 +458,14 @@ impl SyncEngine {
             .sum::<u64>()
             .saturating_sub(in_flight);
         let scanning = self.inner.status.scan().scanning;
+        let planning =
+            busy_before || plan.busy() || plan.passes.load(Ordering::SeqCst) != passes_before;
+        // A worker leaves the running set only after it recorded its outcome
+        // and asked for any follow-up pass.
+        let workers = !transfers.is_empty() || !lock(&self.inner.running).is_empty();
         Ok(SyncSnapshot {
             paused: store.global_pause().await?,
-            idle: queued == 0 && running == 0 && !self.inner.plan.busy() && !scanning,
+            idle: queued == 0 && running == 0 && !planning && !workers && !scanning,
             queued,
             running,
             failed,

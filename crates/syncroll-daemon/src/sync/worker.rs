@@ -63,6 +63,7 @@ pub(super) async fn run(
     cancel: CancellationToken,
     stop: Arc<Mutex<Option<Stop>>>,
     progress: Arc<AtomicU64>,
+    plan_pass: u64,
 ) {
     let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
         op = job.op.as_str(), key = %job.key);
@@ -70,6 +71,14 @@ pub(super) async fn run(
         let result = execute(inner, &job, &cancel, &progress).await;
         if let Err(e) = settle(inner, &job, result, &stop).await {
             warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
+        }
+        // A pass that ran meanwhile left this job's key alone (planning never
+        // touches running jobs): ask for another now that its outcome is
+        // recorded. The job stays in the scheduler's running set until this
+        // returns, so "idle" cannot be seen in between. Not after every job:
+        // a pass per finished job would make a large sync quadratic.
+        if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
+            inner.plan.request();
         }
     }
     .instrument(span)

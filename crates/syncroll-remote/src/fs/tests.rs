@@ -1,7 +1,6 @@
 //! [`FsRemote`] on temp dirs: atomicity, cancellation, the safety rules and
 //! the error classification, each through the public [`Remote`] methods.
 
-use std::fmt::Debug;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -10,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use syncroll_testkit::wait_until_async as wait_until;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -175,25 +175,6 @@ fn feed_endless_fifo(path: &Path) {
         // Ends with EPIPE once the put closes its end (Rust ignores SIGPIPE).
         while fifo.write_all(&block).is_ok() {}
     });
-}
-
-/// Polls `probe` until it returns `Ok`, for at most `timeout`; on timeout
-/// panics naming `what` and the last value seen.
-async fn wait_until<T, L: Debug>(
-    timeout: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> Result<T, L>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last:?}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
 }
 
 /// Bytes that differ from offset to offset, so a misplaced chunk shows.
