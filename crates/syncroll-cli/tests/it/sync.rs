@@ -36,6 +36,21 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Creates "Trip", the folder collection of `root/trip`, with sync on.
+fn create_synced_trip(daemon: &Daemon, root: &Path) {
+    let folder = root.join("trip");
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&folder),
+            "--sync",
+        ])
+        .ok();
+}
+
 fn synced_daemon(config: &str) -> (Daemon, PathBuf) {
     let daemon = Daemon::builder().config(config).start();
     let root = daemon.scratch("photos");
@@ -107,16 +122,7 @@ fn sync_on_makes_the_remote_a_byte_identical_copy() {
 #[test]
 fn sync_off_removes_exactly_this_collections_objects() {
     let (daemon, root) = synced_daemon("");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--sync",
-        ])
-        .ok();
+    create_synced_trip(&daemon, &root);
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     let cloud = daemon.data_dir.join("cloud");
     let foreign = write_file(
@@ -194,16 +200,7 @@ fn a_photo_in_two_collections_is_sent_once_and_copied_on_the_remote() {
 fn pause_stops_new_uploads_and_resume_completes() {
     let (daemon, root) = synced_daemon("[sync]\nconcurrency = 1");
     daemon.cli(&["pause"]).ok();
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--sync",
-        ])
-        .ok();
+    create_synced_trip(&daemon, &root);
     let status = daemon.json(&["status"]);
     assert_eq!(status["sync"]["state"], "paused");
     assert_eq!(status["sync"]["queued"], 40);
@@ -426,16 +423,7 @@ fn a_file_that_vanished_before_its_upload_ends_its_job_cleanly() {
 #[test]
 fn watch_until_idle_streams_status_and_returns() {
     let (daemon, root) = synced_daemon("");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--sync",
-        ])
-        .ok();
+    create_synced_trip(&daemon, &root);
     let run = daemon.cli(&["--json", "watch", "--until-idle"]).ok();
     let lines = run.json_lines();
     let last = lines.last().unwrap();
@@ -510,16 +498,7 @@ fn pause_interrupts_a_transfer_in_flight_and_leaves_nothing_half_written() {
 #[test]
 fn sync_off_while_uploading_leaves_no_copies_behind() {
     let (daemon, root) = synced_daemon("[sync]\nconcurrency = 2");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--sync",
-        ])
-        .ok();
+    create_synced_trip(&daemon, &root);
     let cloud = daemon.data_dir.join("cloud/Trip");
     wait_until(EVENT_TIMEOUT, "uploads to start landing", || {
         let n = walk(&cloud).len();
@@ -538,16 +517,7 @@ fn a_synced_collection_is_not_deleted_and_a_timed_pause_ends_by_itself() {
     let paused = daemon.json(&["pause", "--for", "2s"]);
     let until = paused["paused_until"].as_i64().unwrap();
     assert!(until > 0, "{paused}");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--sync",
-        ])
-        .ok();
+    create_synced_trip(&daemon, &root);
     let status = daemon.json(&["status"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
