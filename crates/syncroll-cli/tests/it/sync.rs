@@ -624,6 +624,11 @@ fn cancel_job_drops_one_job_and_retry_brings_it_back() {
     assert_eq!(daemon.json(&["retry", &id])["jobs_retried"], 1);
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(tree(&cloud), tree(&root.join("trip")));
+    let done = daemon.cli(&["cancel", "--job", &id]).fails_with(1);
+    assert!(
+        done.stderr.contains("a done job cannot be cancelled"),
+        "{done:?}"
+    );
 }
 
 #[test]

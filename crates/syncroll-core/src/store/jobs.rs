@@ -475,26 +475,36 @@ impl Store {
                 running.push(JobId(id));
                 continue;
             }
-            let event = JobEvent::Cancelled {
-                reason: reason.to_owned(),
-            };
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .db("starting a transaction")?;
-            match transition_from(&mut tx, JobId(id), Some("queued"), event, now_ms()).await {
-                Ok(_) => {
-                    tx.commit().await.db("committing a cancel")?;
-                    cancelled += 1;
-                }
+            if self.cancel_if_queued(JobId(id), reason).await? {
+                cancelled += 1;
+            } else {
                 // Claimed meanwhile: the scheduler interrupts it instead.
-                Err(Error::JobConflict(_)) => running.push(JobId(id)),
-                Err(Error::IllegalTransition(_)) => {}
-                Err(e) => return Err(e),
+                running.push(JobId(id));
             }
         }
         Ok((cancelled, running))
+    }
+
+    /// Cancels a job only if it is still queued; false when a worker has
+    /// claimed it (or it ended) meanwhile, so a running transfer is never
+    /// marked cancelled behind its worker's back.
+    pub async fn cancel_if_queued(&self, id: JobId, reason: &str) -> Result<bool> {
+        let event = JobEvent::Cancelled {
+            reason: reason.to_owned(),
+        };
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        match transition_from(&mut tx, id, Some("queued"), event, now_ms()).await {
+            Ok(_) => {
+                tx.commit().await.db("committing a cancel")?;
+                Ok(true)
+            }
+            Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Puts failed jobs (one, or all) back in the queue.

@@ -252,7 +252,7 @@ impl SyncEngine {
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-        self.interrupt(|_| true, Stop::Shutdown);
+        self.interrupt(|_, _| true, Stop::Shutdown);
         // Let workers record their interruption before the store closes.
         while !lock(&self.inner.running).is_empty() {
             match tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await {
@@ -312,10 +312,14 @@ impl SyncEngine {
     }
 
     /// Stops matching transfers within a chunk's time; returns how many.
-    fn interrupt(&self, matches: impl Fn(&Running) -> bool, why: Stop) -> u64 {
+    fn interrupt(&self, matches: impl Fn(&JobId, &Running) -> bool, why: Stop) -> u64 {
         let running = lock(&self.inner.running);
         let mut n = 0;
-        for job in running.values().filter(|r| matches(r)) {
+        for job in running
+            .iter()
+            .filter(|(id, r)| matches(id, r))
+            .map(|(_, r)| r)
+        {
             *lock(&job.stop) = Some(why.clone());
             job.cancel.cancel();
             n += 1;
@@ -334,7 +338,7 @@ impl SyncEngine {
             Some(c) => self.inner.store.set_collection_paused(c, until).await?,
         }
         let n = self.interrupt(
-            |r| collection.is_none() || r.collection == collection,
+            |_, r| collection.is_none() || r.collection == collection,
             Stop::Pause,
         );
         info!(collection = ?collection, interrupted = n, "paused");
@@ -363,7 +367,7 @@ impl SyncEngine {
             .cancel_live_jobs(Some(collection), reason)
             .await?;
         let n = self.interrupt(
-            |r| r.collection == Some(collection),
+            |_, r| r.collection == Some(collection),
             Stop::Cancel(reason.to_owned()),
         );
         debug!(
@@ -377,26 +381,22 @@ impl SyncEngine {
 
     /// Drops one job.
     pub async fn cancel_job(&self, job: JobId) -> syncroll_core::Result<u64> {
-        let reason = "cancelled by request".to_owned();
-        let interrupted = {
-            let running = lock(&self.inner.running);
-            match running.get(&job) {
-                Some(r) => {
-                    *lock(&r.stop) = Some(Stop::Cancel(reason.clone()));
-                    r.cancel.cancel();
-                    true
-                }
-                None => false,
-            }
-        };
-        if interrupted {
+        let reason = "cancelled by request";
+        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0
+            || self.inner.store.cancel_if_queued(job, reason).await?
+        {
             return Ok(1);
         }
-        self.inner
-            .store
-            .apply_job_event(job, syncroll_core::job::JobEvent::Cancelled { reason })
-            .await?;
-        Ok(1)
+        // Claimed between the two looks: it is running now.
+        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0 {
+            return Ok(1);
+        }
+        let state = self.inner.store.job(job).await?.state;
+        Err(syncroll_core::job::IllegalTransition {
+            from: state.name(),
+            event: "cancelled",
+        }
+        .into())
     }
 
     /// Wakes the scheduler (after a retry).
