@@ -57,13 +57,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    let filter = EnvFilter::try_new(&config.daemon.log_level)
-        .with_context(|| format!("invalid log level {:?}", config.daemon.log_level))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let _log_flush = init_logging(&config)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,6 +68,46 @@ fn run(args: Args) -> anyhow::Result<()> {
         syncroll_daemon::run(config, shutdown).await?;
         Ok(())
     })
+}
+
+/// Logs go to stderr (for journald and launchd) and to daily files in
+/// `<data-dir>/logs`, the last `LOG_FILES_KEPT` kept. The returned guard
+/// flushes the file writer when dropped.
+fn init_logging(config: &Config) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    use std::os::unix::fs::DirBuilderExt;
+    use tracing_subscriber::prelude::*;
+
+    const LOG_FILES_KEPT: usize = 14;
+    let filter = EnvFilter::try_new(&config.daemon.log_level)
+        .with_context(|| format!("invalid log level {:?}", config.daemon.log_level))?;
+    let log_dir = config.daemon.data_dir.join("logs");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&log_dir)
+        .with_context(|| format!("creating the log folder {}", log_dir.display()))?;
+    let files = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("syncrolld")
+        .filename_suffix("log")
+        .max_log_files(LOG_FILES_KEPT)
+        .build(&log_dir)
+        .with_context(|| format!("opening log files in {}", log_dir.display()))?;
+    let (file_writer, guard) = tracing_appender::non_blocking(files);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(file_writer)
+                .with_ansi(false),
+        )
+        .init();
+    Ok(guard)
 }
 
 /// Completes on the first SIGTERM or SIGINT.

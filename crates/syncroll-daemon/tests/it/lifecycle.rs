@@ -119,3 +119,19 @@ fn a_bad_config_is_refused_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn logs_are_kept_in_the_data_dir() {
+    let mut daemon = Daemon::start();
+    assert_eq!(daemon.stop().code(), Some(0));
+    let logs = daemon.data_dir.join("logs");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        text.contains("syncrolld ready") && text.contains("stopped"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no terminal colours in log files");
+}
