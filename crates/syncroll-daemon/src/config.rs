@@ -61,6 +61,9 @@ pub struct SyncConfig {
     /// Synced collections are planned again this often as a safety net
     /// (changes are planned at once anyway).
     pub replan_interval_secs: u64,
+    /// Done and cancelled jobs are forgotten after this many days (failed
+    /// ones stay until retried); the ledger keeps what was uploaded.
+    pub keep_finished_jobs_days: u64,
 }
 
 impl Default for SyncConfig {
@@ -72,6 +75,7 @@ impl Default for SyncConfig {
             retry_max_secs: 300,
             offline_retry_secs: 30,
             replan_interval_secs: 60,
+            keep_finished_jobs_days: 7,
         }
     }
 }

@@ -485,6 +485,19 @@ impl Store {
         Ok((cancelled, running))
     }
 
+    /// Forgets done and cancelled jobs last changed before `cutoff`, so the
+    /// queue does not grow by a row per transfer forever. Failed jobs stay
+    /// until retried: they are the user's to see. Returns how many went.
+    pub async fn prune_finished_jobs(&self, cutoff: TimestampMs) -> Result<u64> {
+        let done =
+            sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await
+                .db("pruning finished jobs")?;
+        Ok(done.rows_affected())
+    }
+
     /// Cancels a job only if it is still queued; false when a worker has
     /// claimed it (or it ended) meanwhile, so a running transfer is never
     /// marked cancelled behind its worker's back.
@@ -646,5 +659,65 @@ impl Store {
                     &name,
                 ))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store_with_job(state: &str, updated_at: i64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
+        let remote = store.ensure_remote("local", "fs", "{}").await.unwrap();
+        sqlx::query(
+            "INSERT INTO jobs (remote_id, op, key, state, created_at, updated_at)
+             VALUES (?, 'upload', 'k', ?, 0, ?)",
+        )
+        .bind(remote.0)
+        .bind(state)
+        .bind(updated_at)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
+    async fn job_count(store: &Store) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn old_done_and_cancelled_jobs_are_pruned() {
+        for state in ["done", "cancelled"] {
+            let (_dir, store) = store_with_job(state, 1_000).await;
+            assert_eq!(
+                store.prune_finished_jobs(2_000).await.unwrap(),
+                1,
+                "{state}"
+            );
+            assert_eq!(job_count(&store).await, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_live_and_recent_jobs_are_kept() {
+        for (state, at) in [
+            ("failed", 1_000),
+            ("queued", 1_000),
+            ("running", 1_000),
+            ("done", 3_000),
+        ] {
+            let (_dir, store) = store_with_job(state, at).await;
+            assert_eq!(
+                store.prune_finished_jobs(2_000).await.unwrap(),
+                0,
+                "{state}"
+            );
+            assert_eq!(job_count(&store).await, 1);
+        }
     }
 }

@@ -193,7 +193,8 @@ impl SyncEngine {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.inner.plan.notify.notified() => {}
-                () = tokio::time::sleep(every) => {}
+                // The safety-net pass also keeps the queue from growing.
+                () = tokio::time::sleep(every) => self.prune_finished_jobs().await,
             }
             let plan = &self.inner.plan;
             plan.planning.store(true, Ordering::SeqCst);
@@ -203,6 +204,21 @@ impl SyncEngine {
             }
             plan.passes.fetch_add(1, Ordering::SeqCst);
             plan.planning.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Forgets finished jobs older than `sync.keep_finished_jobs_days`.
+    async fn prune_finished_jobs(&self) {
+        let keep_ms = self
+            .inner
+            .config
+            .keep_finished_jobs_days
+            .saturating_mul(86_400_000);
+        let cutoff = syncroll_core::store::now_ms().saturating_sub(keep_ms as i64);
+        match self.inner.store.prune_finished_jobs(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => debug!(jobs = n, "forgot finished jobs"),
+            Err(e) => warn!(error = %e, "cannot prune finished jobs"),
         }
     }
 
