@@ -1,5 +1,6 @@
 use std::fs;
 
+use crate::create_trip;
 use syncroll_testkit::{Daemon, s, write_file, write_photos};
 
 fn daemon_with_root() -> (Daemon, std::path::PathBuf) {
@@ -170,15 +171,7 @@ fn list_show_rename_delete() {
 #[test]
 fn folder_collection_membership_is_not_edited_by_hand() {
     let (daemon, root) = daemon_with_root();
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-        ])
-        .ok();
+    create_trip(&daemon, &root, &[]);
     let run = daemon
         .cli(&["collections", "add", "Trip", s(&root.join("home/h0.jpg"))])
         .fails_with(1);
@@ -188,15 +181,7 @@ fn folder_collection_membership_is_not_edited_by_hand() {
 #[test]
 fn a_root_followed_by_a_folder_collection_is_not_removed() {
     let (daemon, root) = daemon_with_root();
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-        ])
-        .ok();
+    create_trip(&daemon, &root, &[]);
     let run = daemon.cli(&["roots", "remove", s(&root)]).fails_with(1);
     assert!(run.stderr.contains("\"Trip\""), "{run:?}");
     assert_eq!(daemon.photos(None).len(), 5);

@@ -8,3 +8,15 @@ mod roots;
 mod s3;
 mod sync;
 mod watcher;
+
+use std::path::Path;
+
+use syncroll_testkit::{Daemon, s};
+
+/// `collections create Trip --folder <root>/trip EXTRA...`, which must succeed.
+pub fn create_trip(daemon: &Daemon, root: &Path, extra: &[&str]) {
+    let folder = root.join("trip");
+    let mut args = vec!["collections", "create", "Trip", "--folder", s(&folder)];
+    args.extend_from_slice(extra);
+    daemon.cli(&args).ok();
+}

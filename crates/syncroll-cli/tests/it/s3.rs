@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::create_trip;
 use syncroll_testkit::{Daemon, S3Server, s, write_file, write_photos};
 
 /// Every file below `dir`, relative, with its bytes (server bookkeeping,
@@ -91,18 +92,7 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
     );
     daemon.cli(&["remotes", "test", "minio"]).ok();
 
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--remote",
-            "minio",
-            "--sync",
-        ])
-        .ok();
+    create_trip(&daemon, &root, &["--remote", "minio", "--sync"]);
     daemon.cli(&["wait", "--timeout", "120s"]).ok();
     let stored = server.bucket_dir().join("backup/Trip/trip");
     let local: Vec<(String, Vec<u8>)> = objects(&root.join("trip"));

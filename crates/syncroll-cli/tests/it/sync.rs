@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::create_trip;
 use syncroll_testkit::{Daemon, EVENT_TIMEOUT, s, wait_until, write_file, write_photos};
 
 /// Every file below `dir`, relative, with its bytes.
@@ -34,21 +35,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             }
         })
         .collect()
-}
-
-/// Creates "Trip", the folder collection of `root/trip`, with sync on.
-fn create_synced_trip(daemon: &Daemon, root: &Path) {
-    let folder = root.join("trip");
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&folder),
-            "--sync",
-        ])
-        .ok();
 }
 
 fn synced_daemon(config: &str) -> (Daemon, PathBuf) {
@@ -122,7 +108,7 @@ fn sync_on_makes_the_remote_a_byte_identical_copy() {
 #[test]
 fn sync_off_removes_exactly_this_collections_objects() {
     let (daemon, root) = synced_daemon("");
-    create_synced_trip(&daemon, &root);
+    create_trip(&daemon, &root, &["--sync"]);
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     let cloud = daemon.data_dir.join("cloud");
     let foreign = write_file(
@@ -200,7 +186,7 @@ fn a_photo_in_two_collections_is_sent_once_and_copied_on_the_remote() {
 fn pause_stops_new_uploads_and_resume_completes() {
     let (daemon, root) = synced_daemon("[sync]\nconcurrency = 1");
     daemon.cli(&["pause"]).ok();
-    create_synced_trip(&daemon, &root);
+    create_trip(&daemon, &root, &["--sync"]);
     let status = daemon.json(&["status"]);
     assert_eq!(status["sync"]["state"], "paused");
     assert_eq!(status["sync"]["queued"], 40);
@@ -222,15 +208,7 @@ fn pause_stops_new_uploads_and_resume_completes() {
 fn cancel_drops_queued_work_and_keeps_the_sync_setting() {
     let (daemon, root) = synced_daemon("");
     daemon.cli(&["pause", "Trip"]).fails_with(1);
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-        ])
-        .ok();
+    create_trip(&daemon, &root, &[]);
     daemon.cli(&["pause", "Trip"]).ok();
     daemon.cli(&["sync", "on", "Trip"]).ok();
     let cancelled = daemon.json(&["cancel", "Trip"]);
@@ -295,18 +273,7 @@ fn a_permanent_error_fails_with_a_reason_and_retry_succeeds_after_the_fix() {
     daemon.cli(&["remotes", "test", "nas"]).ok();
     // A file where the collection's folder must go: every upload fails.
     fs::write(nas.join("Trip"), b"in the way").unwrap();
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--remote",
-            "nas",
-            "--sync",
-        ])
-        .ok();
+    create_trip(&daemon, &root, &["--remote", "nas", "--sync"]);
     let run = daemon.cli(&["wait", "--timeout", "60s"]).fails_with(1);
     assert!(run.stderr.contains("jobs failed"), "{run:?}");
     let failed = daemon
@@ -353,10 +320,7 @@ fn remotes_are_listed_and_bad_ones_refused() {
 /// test can change the disk behind the catalog's back before uploads run.
 fn planned_while_paused() -> (Daemon, PathBuf) {
     let (daemon, root) = synced_daemon("[watcher]\nenabled = false");
-    let folder = root.join("trip");
-    daemon
-        .cli(&["collections", "create", "Trip", "--folder", s(&folder)])
-        .ok();
+    create_trip(&daemon, &root, &[]);
     daemon.cli(&["pause", "Trip"]).ok();
     daemon.cli(&["sync", "on", "Trip"]).ok();
     (daemon, root)
@@ -423,7 +387,7 @@ fn a_file_that_vanished_before_its_upload_ends_its_job_cleanly() {
 #[test]
 fn watch_until_idle_streams_status_and_returns() {
     let (daemon, root) = synced_daemon("");
-    create_synced_trip(&daemon, &root);
+    create_trip(&daemon, &root, &["--sync"]);
     let run = daemon.cli(&["--json", "watch", "--until-idle"]).ok();
     let lines = run.json_lines();
     let last = lines.last().unwrap();
@@ -498,7 +462,7 @@ fn pause_interrupts_a_transfer_in_flight_and_leaves_nothing_half_written() {
 #[test]
 fn sync_off_while_uploading_leaves_no_copies_behind() {
     let (daemon, root) = synced_daemon("[sync]\nconcurrency = 2");
-    create_synced_trip(&daemon, &root);
+    create_trip(&daemon, &root, &["--sync"]);
     let cloud = daemon.data_dir.join("cloud/Trip");
     wait_until(EVENT_TIMEOUT, "uploads to start landing", || {
         let n = walk(&cloud).len();
@@ -517,7 +481,7 @@ fn a_synced_collection_is_not_deleted_and_a_timed_pause_ends_by_itself() {
     let paused = daemon.json(&["pause", "--for", "2s"]);
     let until = paused["paused_until"].as_i64().unwrap();
     assert!(until > 0, "{paused}");
-    create_synced_trip(&daemon, &root);
+    create_trip(&daemon, &root, &["--sync"]);
     let status = daemon.json(&["status"]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -550,18 +514,7 @@ fn an_unmounted_remote_is_waited_for_not_failed_and_never_created() {
     // The share goes away (unmounted): its folder is gone.
     let away = daemon.scratch("away").join("photos");
     fs::rename(&share, &away).unwrap();
-    daemon
-        .cli(&[
-            "collections",
-            "create",
-            "Trip",
-            "--folder",
-            s(&root.join("trip")),
-            "--remote",
-            "nas",
-            "--sync",
-        ])
-        .ok();
+    create_trip(&daemon, &root, &["--remote", "nas", "--sync"]);
     let waiting = wait_until(EVENT_TIMEOUT, "jobs to wait for the remote", || {
         let status = daemon.json(&["status"]);
         let errors = status["sync"]["last_errors"]
