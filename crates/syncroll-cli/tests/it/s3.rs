@@ -40,31 +40,55 @@ fn objects(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn add_s3_remote(
-    daemon: &Daemon,
-    server: &S3Server,
-    name: &str,
-    prefix: &str,
-) -> syncroll_testkit::CliRun {
-    let mut args = vec![
-        "remotes",
-        "add",
-        name,
-        "--kind",
-        "s3",
-        "--endpoint",
-        server.endpoint_str(),
-        "--bucket",
-        S3Server::BUCKET,
-        "--access-key-id",
-        S3Server::ACCESS_KEY,
-        "--secret-env",
-        "SYNCROLL_TEST_S3_SECRET",
-    ];
-    if !prefix.is_empty() {
-        args.extend(["--prefix", prefix]);
+/// The variable `remotes add` is told to read the secret from.
+const SECRET_VAR: &str = "SYNCROLL_TEST_S3_SECRET";
+
+/// What `remotes add NAME --kind s3` is given; the defaults point at a
+/// test server's bucket with its key.
+struct S3Add<'a> {
+    name: &'a str,
+    endpoint: &'a str,
+    bucket: &'a str,
+    key_id: &'a str,
+    /// Put in [`SECRET_VAR`]; `None` leaves it unset.
+    secret: Option<&'a str>,
+    prefix: &'a str,
+}
+
+impl<'a> S3Add<'a> {
+    fn to(server: &'a S3Server, name: &'a str) -> Self {
+        Self {
+            name,
+            endpoint: server.endpoint_str(),
+            bucket: S3Server::BUCKET,
+            key_id: S3Server::ACCESS_KEY,
+            secret: Some(S3Server::SECRET_KEY),
+            prefix: "",
+        }
     }
-    daemon.cli_with_env(&args, &[("SYNCROLL_TEST_S3_SECRET", S3Server::SECRET_KEY)])
+
+    fn run(&self, daemon: &Daemon) -> syncroll_testkit::CliRun {
+        let mut args = vec![
+            "remotes",
+            "add",
+            self.name,
+            "--kind",
+            "s3",
+            "--endpoint",
+            self.endpoint,
+            "--bucket",
+            self.bucket,
+            "--access-key-id",
+            self.key_id,
+            "--secret-env",
+            SECRET_VAR,
+        ];
+        if !self.prefix.is_empty() {
+            args.extend(["--prefix", self.prefix]);
+        }
+        let env: Vec<(&str, &str)> = self.secret.map(|v| (SECRET_VAR, v)).into_iter().collect();
+        daemon.cli_with_env(&args, &env)
+    }
 }
 
 #[test]
@@ -79,7 +103,12 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.json(&["rescan"]);
 
-    add_s3_remote(&daemon, &server, "minio", "backup").ok();
+    S3Add {
+        prefix: "backup",
+        ..S3Add::to(&server, "minio")
+    }
+    .run(&daemon)
+    .ok();
     let listed = daemon.cli(&["--json", "remotes", "list"]).ok().stdout;
     assert!(
         listed.contains("minio") && !listed.contains(S3Server::SECRET_KEY),
@@ -122,66 +151,27 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
 fn bad_s3_settings_are_refused_naming_the_value() {
     let server = S3Server::start();
     let daemon = Daemon::start();
-    let run = daemon
-        .cli_with_env(
-            &[
-                "remotes",
-                "add",
-                "b",
-                "--kind",
-                "s3",
-                "--endpoint",
-                "ftp://x",
-                "--bucket",
-                "photos",
-                "--access-key-id",
-                "k",
-                "--secret-env",
-                "S",
-            ],
-            &[("S", "x")],
-        )
-        .fails_with(1);
+    let run = S3Add {
+        endpoint: "ftp://x",
+        ..S3Add::to(&server, "b")
+    }
+    .run(&daemon)
+    .fails_with(1);
     assert!(run.stderr.contains("ftp://x"), "{run:?}");
-    let run = daemon
-        .cli_with_env(
-            &[
-                "remotes",
-                "add",
-                "b",
-                "--kind",
-                "s3",
-                "--endpoint",
-                server.endpoint_str(),
-                "--bucket",
-                "Bad_Bucket",
-                "--access-key-id",
-                "k",
-                "--secret-env",
-                "S",
-            ],
-            &[("S", "x")],
-        )
-        .fails_with(1);
+    let run = S3Add {
+        bucket: "Bad_Bucket",
+        ..S3Add::to(&server, "b")
+    }
+    .run(&daemon)
+    .fails_with(1);
     assert!(run.stderr.contains("Bad_Bucket"), "{run:?}");
-    let run = daemon
-        .cli(&[
-            "remotes",
-            "add",
-            "b",
-            "--kind",
-            "s3",
-            "--endpoint",
-            server.endpoint_str(),
-            "--bucket",
-            "photos",
-            "--access-key-id",
-            "k",
-            "--secret-env",
-            "SYNCROLL_UNSET_VAR",
-        ])
-        .fails_with(1);
-    assert!(run.stderr.contains("SYNCROLL_UNSET_VAR"), "{run:?}");
+    let run = S3Add {
+        secret: None,
+        ..S3Add::to(&server, "b")
+    }
+    .run(&daemon)
+    .fails_with(1);
+    assert!(run.stderr.contains(SECRET_VAR), "{run:?}");
     assert_eq!(
         daemon.json(&["remotes", "list"])["remotes"]
             .as_array()
@@ -191,26 +181,12 @@ fn bad_s3_settings_are_refused_naming_the_value() {
     );
 
     // A wrong secret is stored, but `remotes test` says access was refused.
-    daemon
-        .cli_with_env(
-            &[
-                "remotes",
-                "add",
-                "wrong",
-                "--kind",
-                "s3",
-                "--endpoint",
-                server.endpoint_str(),
-                "--bucket",
-                "photos",
-                "--access-key-id",
-                S3Server::ACCESS_KEY,
-                "--secret-env",
-                "S",
-            ],
-            &[("S", "not-the-secret")],
-        )
-        .ok();
+    S3Add {
+        secret: Some("not-the-secret"),
+        ..S3Add::to(&server, "wrong")
+    }
+    .run(&daemon)
+    .ok();
     let run = daemon.cli(&["remotes", "test", "wrong"]).fails_with(1);
     assert!(
         run.stderr.to_lowercase().contains("denied") || run.stderr.contains("refused"),
