@@ -96,6 +96,13 @@ impl Fixture {
         found
     }
 
+    /// Panics, saying `why`, if the remote holds any file at all.
+    #[track_caller]
+    fn assert_no_files(&self, why: &str) {
+        let found = self.files_on_disk();
+        assert!(found.is_empty(), "{why}: {found:?}");
+    }
+
     /// Starts an upload from an endless fifo in its own task, so the test can
     /// look at the remote while it is in flight.
     fn start_endless_put(&self, key: &str) -> InFlight {
@@ -495,11 +502,7 @@ async fn put_over_a_folder_fails_permanently_and_cleans_up() {
         "{err:?}"
     );
     assert_permanent(&err);
-    assert!(
-        fx.files_on_disk().is_empty(),
-        "no temporary left: {:?}",
-        fx.files_on_disk()
-    );
+    fx.assert_no_files("no temporary left");
 }
 
 #[tokio::test]
@@ -533,11 +536,7 @@ async fn put_of_an_unreadable_source_is_source_unreadable() {
         "{err:?}"
     );
     assert_permanent(&err);
-    assert!(
-        fx.files_on_disk().is_empty(),
-        "no temporary left: {:?}",
-        fx.files_on_disk()
-    );
+    fx.assert_no_files("no temporary left");
 }
 
 #[tokio::test]
