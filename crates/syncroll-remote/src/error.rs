@@ -69,6 +69,11 @@ pub enum RemoteError {
     /// The caller's cancellation token fired; nothing was left under the key.
     #[error("the transfer was cancelled")]
     Cancelled,
+    /// The upload's progress could not be recorded (the caller's
+    /// [`UploadJournal`](crate::UploadJournal) failed). Transient: the
+    /// upload stops rather than send parts nobody could resume or abort.
+    #[error(transparent)]
+    Journal(#[from] crate::JournalError),
     /// Any other I/O fault while doing `action` on `key`. Transient unless the
     /// underlying error is clearly permanent (see [`RemoteError::is_transient`]).
     #[error("cannot {action} {key:?} on the remote: {source}")]
@@ -87,7 +92,7 @@ impl RemoteError {
     /// [`RemoteError::Cancelled`] is neither; test [`RemoteError::is_cancelled`] first.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::NoSpace { .. } => true,
+            Self::Unavailable { .. } | Self::NoSpace { .. } | Self::Journal(_) => true,
             Self::Io { source, .. } | Self::SourceUnreadable { source, .. } => {
                 !is_permanent_io(source)
             }

@@ -21,5 +21,5 @@ mod s3;
 pub use error::RemoteError;
 pub use fs::FsRemote;
 pub use key::validate_key;
-pub use remote::{ObjectMeta, ObjectStream, PutReport, Remote};
+pub use remote::{JournalError, ObjectMeta, ObjectStream, PutReport, Remote, UploadJournal};
 pub use s3::{MultipartState, S3Remote, S3Settings, Secret, UploadedPart};

@@ -34,6 +34,29 @@ pub struct PutReport {
     pub etag: Option<String>,
 }
 
+/// Where a resumable upload keeps its progress while it runs, so that the
+/// next process can continue it after a crash (or abort it), instead of
+/// starting over or leaving parts behind on the server.
+///
+/// The state is opaque text owned by the backend that wrote it (S3: JSON of
+/// the upload id and the parts acknowledged so far); the journal stores it
+/// as given and hands it back unchanged.
+#[async_trait::async_trait]
+pub trait UploadJournal: Send + Sync + std::fmt::Debug {
+    /// What an earlier attempt saved, if anything.
+    fn saved(&self) -> Option<String>;
+
+    /// Replaces the saved state (`None`: nothing left to resume). Must be
+    /// durable when it returns: the backend sends nothing that depends on the
+    /// state (a part of the upload it names) before the save returns.
+    async fn save(&self, state: Option<String>) -> Result<(), JournalError>;
+}
+
+/// A [`UploadJournal`] could not store the state.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot record the upload's progress: {0}")]
+pub struct JournalError(pub String);
+
 /// A listing: objects one by one, in no particular order. After an error
 /// item the stream ends, so a listing is complete only if it yielded no error.
 pub type ObjectStream = Pin<Box<dyn Stream<Item = Result<ObjectMeta, RemoteError>> + Send>>;
@@ -56,6 +79,36 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<PutReport, RemoteError>;
+
+    /// [`Remote::put_file`] that survives the process: progress is kept in
+    /// `journal` as the upload goes, an upload `journal` already holds is
+    /// continued from its last acknowledged part (if the file still holds the
+    /// same bytes there), and after cancellation or a transient failure the
+    /// upload is kept on the server for the next attempt. The caller owns
+    /// what the journal holds: to give up on it, call
+    /// [`Remote::abandon_upload`].
+    ///
+    /// Backends without resumable uploads (the default) just call
+    /// [`Remote::put_file`] and never touch the journal.
+    async fn put_file_resumable(
+        &self,
+        key: &str,
+        source: &Path,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+        journal: &dyn UploadJournal,
+    ) -> Result<PutReport, RemoteError> {
+        let _ = journal;
+        self.put_file(key, source, progress, cancel).await
+    }
+
+    /// Frees what an unfinished resumable upload to `key` holds on the server
+    /// (S3: aborts the multipart upload and its parts), given the state its
+    /// journal saved. Abandoning an upload the server no longer knows is `Ok`.
+    async fn abandon_upload(&self, key: &str, state: &str) -> Result<(), RemoteError> {
+        let _ = (key, state);
+        Ok(())
+    }
 
     /// Copies the object at `from_key` to `to_key` on the remote itself (no
     /// bytes pass through the caller), with the same atomicity and

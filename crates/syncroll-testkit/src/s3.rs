@@ -24,9 +24,44 @@ pub struct Seen {
     pub target: String,
     /// Whether it named a source to copy from (CopyObject, UploadPartCopy).
     pub copy_source: bool,
+    /// The body's declared length, if any.
+    pub content_length: Option<u64>,
+}
+
+impl Seen {
+    /// The part number of an UploadPart request.
+    pub fn part_number(&self) -> Option<u32> {
+        if self.method != "PUT" || !self.target.contains("uploadId=") {
+            return None;
+        }
+        let query = self.target.split_once('?')?.1;
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("partNumber="))?
+            .parse()
+            .ok()
+    }
+
+    /// Whether this started a multipart upload (CreateMultipartUpload).
+    pub fn creates_upload(&self) -> bool {
+        let query = self.target.split_once('?').map_or("", |(_, q)| q);
+        self.method == "POST" && query.split('&').any(|p| p == "uploads" || p == "uploads=")
+    }
 }
 
 type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// Holds UploadPart requests above a part number, to freeze a multipart
+/// upload midway; see [`S3Server::hold_parts_above`].
+#[derive(Debug)]
+struct PartHold {
+    /// 0: nothing is held.
+    above: std::sync::atomic::AtomicU32,
+    released: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long a held request waits at most for [`S3Server::release_held`].
+const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A running server.
 #[derive(Debug)]
@@ -34,6 +69,7 @@ pub struct S3Server {
     dir: TempDir,
     endpoint: String,
     seen: Log,
+    hold: Arc<PartHold>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -60,6 +96,11 @@ impl S3Server {
         let stop = shutdown.clone();
         let seen = Log::default();
         let log = seen.clone();
+        let hold = Arc::new(PartHold {
+            above: 0.into(),
+            released: tokio::sync::watch::channel(false).0,
+        });
+        let gate = hold.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -73,7 +114,7 @@ impl S3Server {
                 ready_tx
                     .send(listener.local_addr().expect("bound address"))
                     .expect("report address");
-                serve(listener, service, log, stop).await;
+                serve(listener, service, log, gate, stop).await;
             });
         });
         let addr = ready_rx.recv().expect("the server to start");
@@ -81,9 +122,33 @@ impl S3Server {
             dir,
             endpoint: format!("http://{addr}"),
             seen,
+            hold,
             shutdown,
             thread: Some(thread),
         }
+    }
+
+    /// From now on, UploadPart requests for parts numbered above `n` (S3
+    /// numbers from 1) are held unanswered, never reaching the store, until
+    /// [`S3Server::release_held`] (or two minutes) — a multipart upload
+    /// frozen with exactly `n` parts stored, whatever the client's
+    /// concurrency.
+    pub fn hold_parts_above(&self, n: u32) {
+        assert!(n > 0, "part numbers start at 1");
+        self.hold.released.send_replace(false);
+        self.hold
+            .above
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Ends [`S3Server::hold_parts_above`]: held requests are answered 503
+    /// (their client may be long gone) without storing anything, and later
+    /// ones are served normally.
+    pub fn release_held(&self) {
+        self.hold
+            .above
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.hold.released.send_replace(true);
     }
 
     pub fn endpoint_str(&self) -> &str {
@@ -133,7 +198,13 @@ impl Drop for S3Server {
     }
 }
 
-async fn serve(listener: TcpListener, service: S3Service, seen: Log, shutdown: CancellationToken) {
+async fn serve(
+    listener: TcpListener,
+    service: S3Service,
+    seen: Log,
+    hold: Arc<PartHold>,
+    shutdown: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -143,15 +214,32 @@ async fn serve(listener: TcpListener, service: S3Service, seen: Log, shutdown: C
             },
         };
         let (service, seen, shutdown) = (service.clone(), seen.clone(), shutdown.clone());
+        let hold = hold.clone();
         tokio::spawn(async move {
             let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
+                let request = Seen {
                     method: req.method().to_string(),
                     target: req.uri().to_string(),
                     copy_source: req.headers().contains_key("x-amz-copy-source"),
-                });
+                    content_length: req
+                        .headers()
+                        .get(hyper::header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok()?.parse().ok()),
+                };
+                let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
+                let held = above > 0 && request.part_number().is_some_and(|n| n > above);
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
                 let service = service.clone();
-                async move { hyper::service::Service::call(&service, req).await }
+                let mut released = hold.released.subscribe();
+                async move {
+                    if held {
+                        let _ = tokio::time::timeout(HOLD_LIMIT, released.wait_for(|r| *r)).await;
+                        let mut refused = hyper::Response::new(s3s::Body::empty());
+                        *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                        return Ok(refused);
+                    }
+                    hyper::service::Service::call(&service, req).await
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), handler);

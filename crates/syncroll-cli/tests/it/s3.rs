@@ -215,3 +215,156 @@ fn a_group_readable_credentials_file_stops_the_daemon() {
         "{stderr}"
     );
 }
+
+/// Daemon settings for multipart tests: 5 MiB parts (S3's minimum) above a
+/// 5 MiB threshold, so a few tens of MiB make several parts.
+const SMALL_PARTS: &str =
+    "[remotes]\nmultipart_threshold_bytes = 5242880\npart_size_bytes = 5242880";
+const PART: u64 = 5 << 20;
+
+/// A file of `parts` whole parts with bytes that differ part to part.
+fn write_clip(path: &Path, parts: u64) -> Vec<u8> {
+    let bytes: Vec<u8> = (0..parts * PART)
+        .map(|i| ((i * 7 + i / 4093) % 251) as u8)
+        .collect();
+    write_file(path, &bytes);
+    bytes
+}
+
+/// Waits until the one running transfer has `bytes` saved as sent.
+fn wait_for_transfer_bytes(daemon: &Daemon, bytes: u64) {
+    syncroll_testkit::wait_until(
+        syncroll_testkit::EVENT_TIMEOUT,
+        "the upload's first parts",
+        || {
+            let status = daemon.json(&["status"]);
+            let done = status["sync"]["transfers"][0]["bytes_done"]
+                .as_u64()
+                .unwrap_or(0);
+            if done >= bytes {
+                Ok(done)
+            } else {
+                Err(status["sync"].clone())
+            }
+        },
+    );
+}
+
+#[test]
+fn a_multipart_upload_cut_off_by_kill_9_resumes_from_its_last_part() {
+    let server = S3Server::start();
+    let mut daemon = Daemon::builder().config(SMALL_PARTS).start();
+    let root = daemon.scratch("photos");
+    let clip = write_clip(&root.join("trip/clip.mov"), 8);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    S3Add::to(&server, "minio").run(&daemon).ok();
+
+    // Parts 1-3 are stored; 4 and later hang until the daemon is gone.
+    server.hold_parts_above(3);
+    create_trip(&daemon, &root, &["--remote", "minio", "--sync"]);
+    wait_for_transfer_bytes(&daemon, 3 * PART);
+    daemon.kill();
+    server.release_held();
+    let before = server.seen().len();
+    let created: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.creates_upload())
+        .collect();
+    assert_eq!(created.len(), 1, "one upload begun: {created:?}");
+
+    daemon.restart();
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(
+        fs::read(server.bucket_dir().join("Trip/trip/clip.mov")).unwrap(),
+        clip,
+        "the object is the file, byte for byte"
+    );
+    let after: Vec<_> = server.seen().split_off(before);
+    assert!(
+        !after.iter().any(|r| r.creates_upload()),
+        "the upload was continued, not begun again: {after:#?}"
+    );
+    let mut parts: Vec<u32> = after.iter().filter_map(|r| r.part_number()).collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        vec![4, 5, 6, 7, 8],
+        "only the missing parts were sent"
+    );
+    let sent: u64 = after
+        .iter()
+        .filter(|r| r.part_number().is_some())
+        .filter_map(|r| r.content_length)
+        .sum();
+    assert_eq!(sent, 5 * PART, "bytes sent after the restart");
+    assert!(
+        after
+            .iter()
+            .any(|r| r.method == "POST" && r.target.contains("uploadId=")),
+        "the upload was completed: {after:#?}"
+    );
+    assert_eq!(
+        server.multipart_files(),
+        Vec::<String>::new(),
+        "no parts left"
+    );
+    let jobs = daemon.cli(&["--json", "jobs"]).ok().json_lines();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0]["state"], "done");
+}
+
+#[test]
+fn cancelling_a_paused_multipart_upload_aborts_it_on_the_server() {
+    let server = S3Server::start();
+    let daemon = Daemon::builder().config(SMALL_PARTS).start();
+    let root = daemon.scratch("photos");
+    write_clip(&root.join("trip/clip.mov"), 6);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    S3Add::to(&server, "minio").run(&daemon).ok();
+
+    server.hold_parts_above(2);
+    create_trip(&daemon, &root, &["--remote", "minio", "--sync"]);
+    wait_for_transfer_bytes(&daemon, 2 * PART);
+    // A pause keeps the upload for later: its parts stay on the server.
+    daemon.cli(&["pause"]).ok();
+    server.release_held();
+    syncroll_testkit::wait_until(
+        syncroll_testkit::EVENT_TIMEOUT,
+        "the transfer to stop",
+        || {
+            let status = daemon.json(&["status"]);
+            if status["sync"]["running"] == 0 {
+                Ok(())
+            } else {
+                Err(status["sync"].clone())
+            }
+        },
+    );
+    let kept = server.multipart_files();
+    assert!(
+        kept.len() >= 3,
+        "the upload and its parts are kept while paused: {kept:?}"
+    );
+
+    // Cancelling the queued job gives the upload up: it is aborted.
+    daemon.cli(&["cancel", "Trip"]).ok();
+    syncroll_testkit::wait_until(
+        syncroll_testkit::EVENT_TIMEOUT,
+        "the upload to be aborted",
+        || {
+            let left = server.multipart_files();
+            if left.is_empty() { Ok(()) } else { Err(left) }
+        },
+    );
+    assert!(
+        server
+            .seen()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.target.contains("uploadId=")),
+        "aborted with AbortMultipartUpload"
+    );
+    assert!(!server.bucket_dir().join("Trip/trip/clip.mov").exists());
+}

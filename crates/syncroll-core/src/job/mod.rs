@@ -67,4 +67,8 @@ pub struct Job {
     pub last_error: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// A resumable upload's saved progress (opaque, the remote's), kept
+    /// while the upload is unfinished: the next attempt continues it, and
+    /// if the job ends without finishing it the upload is aborted.
+    pub upload_state: Option<String>,
 }

@@ -31,6 +31,17 @@ pub struct Landed {
     pub transfer: &'static str,
 }
 
+/// An unfinished resumable upload that no job will continue; see
+/// [`Store::abandoned_uploads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbandonedUpload {
+    pub job: JobId,
+    pub remote: RemoteId,
+    pub key: String,
+    /// What the remote saved, opaque here.
+    pub state: String,
+}
+
 /// Job counts of one collection, by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobCounts {
@@ -54,7 +65,7 @@ pub fn now_ms() -> TimestampMs {
 pub(crate) const SELECT_JOBS: &str = "
     SELECT j.id, j.collection_id, c.name, j.photo_id, j.remote_id, j.op, j.key, j.blake3, j.state,
            j.attempts, j.next_attempt_at, j.bytes_done, j.bytes_total, j.transfer, j.last_error,
-           j.created_at, j.updated_at
+           j.created_at, j.updated_at, j.multipart_state
     FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id";
 
 #[derive(sqlx::FromRow)]
@@ -76,6 +87,7 @@ pub(crate) struct JobRow {
     last_error: String,
     created_at: i64,
     updated_at: i64,
+    multipart_state: Option<String>,
 }
 
 fn state_from(state: &str, next_attempt_at: i64, updated_at: i64, last_error: String) -> JobState {
@@ -115,6 +127,7 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         last_error,
         created_at,
         updated_at,
+        multipart_state,
     } = row;
     Job {
         id: JobId(id),
@@ -135,6 +148,7 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         transfer,
         created_at_ms: created_at,
         updated_at_ms: updated_at,
+        upload_state: multipart_state,
     }
 }
 
@@ -489,13 +503,67 @@ impl Store {
     /// queue does not grow by a row per transfer forever. Failed jobs stay
     /// until retried: they are the user's to see. Returns how many went.
     pub async fn prune_finished_jobs(&self, cutoff: TimestampMs) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await
-                .db("pruning finished jobs")?;
+        // Not while an unfinished upload still needs aborting on its remote.
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?
+                 AND multipart_state IS NULL",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await
+        .db("pruning finished jobs")?;
         Ok(done.rows_affected())
+    }
+
+    /// Records (or, with `None`, forgets) the state of job `id`'s unfinished
+    /// resumable upload, so that it can be continued or aborted after a
+    /// crash.
+    pub async fn save_upload_state(&self, id: JobId, state: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE jobs SET multipart_state = ? WHERE id = ?")
+            .bind(state)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("recording an upload's progress")?;
+        Ok(())
+    }
+
+    /// Unfinished uploads nobody will continue, to abort on their remotes:
+    /// those of cancelled (or, defensively, done) jobs, and of failed jobs
+    /// whose collection no longer syncs or is gone. A failed job of a synced
+    /// collection keeps its upload for `retry`.
+    pub async fn abandoned_uploads(&self) -> Result<Vec<AbandonedUpload>> {
+        let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT j.id, j.remote_id, j.key, j.multipart_state
+             FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
+             WHERE j.multipart_state IS NOT NULL
+               AND (j.state IN ('cancelled', 'done')
+                    OR (j.state = 'failed' AND (c.id IS NULL OR c.sync_enabled = 0)))",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("finding abandoned uploads")?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, remote, key, state)| AbandonedUpload {
+                job: JobId(id),
+                remote: RemoteId(remote),
+                key,
+                state,
+            })
+            .collect())
+    }
+
+    /// Forgets an abandoned upload once its remote has let it go, unless the
+    /// job recorded another meanwhile.
+    pub async fn forget_abandoned_upload(&self, upload: &AbandonedUpload) -> Result<()> {
+        sqlx::query("UPDATE jobs SET multipart_state = NULL WHERE id = ? AND multipart_state = ?")
+            .bind(upload.job.0)
+            .bind(&upload.state)
+            .execute(&self.pool)
+            .await
+            .db("forgetting an abandoned upload")?;
+        Ok(())
     }
 
     /// Cancels a job only if it is still queued; false when a worker has

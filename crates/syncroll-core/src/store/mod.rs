@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::{DbContext, Error, Result};
 
 pub use collections::NewCollectionSource;
-pub use jobs::{JobCounts, Landed, NewJob, now_ms};
+pub use jobs::{AbandonedUpload, JobCounts, Landed, NewJob, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use remotes::RemoteRecord;
 pub use sync::{PausedUntil, PhotoSyncState, PlanGoal, PlanOutcome, SyncedCollection};

@@ -103,6 +103,10 @@ struct Inner {
     wake: Notify,
     /// Bytes of finished transfers since start.
     bytes_finished: AtomicU64,
+    /// Whether abandoned uploads are being aborted, and whether another
+    /// look is asked for.
+    sweeping: AtomicBool,
+    sweep_asked: AtomicBool,
     rate: Mutex<RateMeter>,
 }
 
@@ -151,6 +155,8 @@ impl SyncEngine {
                 running: Mutex::default(),
                 wake: Notify::new(),
                 bytes_finished: AtomicU64::new(0),
+                sweeping: AtomicBool::new(false),
+                sweep_asked: AtomicBool::new(false),
                 rate: Mutex::default(),
             }),
         }
@@ -182,6 +188,7 @@ impl SyncEngine {
         // when they finish.
         self.inner.plan.passes.fetch_add(1, Ordering::SeqCst);
         self.inner.wake.notify_one();
+        abort_abandoned_uploads(&self.inner);
         Ok(outcome)
     }
 
@@ -202,6 +209,7 @@ impl SyncEngine {
             if let Err(e) = self.plan_all().await {
                 warn!(error = %e, "planning failed; trying again on the next change");
             }
+            abort_abandoned_uploads(&self.inner);
             plan.passes.fetch_add(1, Ordering::SeqCst);
             plan.planning.store(false, Ordering::SeqCst);
         }
@@ -392,15 +400,18 @@ impl SyncEngine {
             interrupted = n,
             "cancelled"
         );
+        abort_abandoned_uploads(&self.inner);
         Ok(queued + n)
     }
 
     /// Drops one job.
     pub async fn cancel_job(&self, job: JobId) -> syncroll_core::Result<u64> {
         let reason = "cancelled by request";
-        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0
-            || self.inner.store.cancel_if_queued(job, reason).await?
-        {
+        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0 {
+            return Ok(1);
+        }
+        if self.inner.store.cancel_if_queued(job, reason).await? {
+            abort_abandoned_uploads(&self.inner);
             return Ok(1);
         }
         // Claimed between the two looks: it is running now.
@@ -491,5 +502,64 @@ impl SyncEngine {
             transfers,
             per_collection,
         })
+    }
+}
+
+/// Aborts, in the background, the unfinished uploads of jobs that ended
+/// without finishing them (cancel, `sync off`, a file removed from the
+/// collection), so no parts stay on a server to be billed. One sweep runs at
+/// a time, and again if asked meanwhile; an abort that fails is tried again
+/// after the next planning pass.
+fn abort_abandoned_uploads(inner: &Arc<Inner>) {
+    inner.sweep_asked.store(true, Ordering::SeqCst);
+    if inner.sweeping.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        loop {
+            while inner.sweep_asked.swap(false, Ordering::SeqCst) {
+                sweep_abandoned_uploads(&inner).await;
+            }
+            inner.sweeping.store(false, Ordering::SeqCst);
+            // Asked between the last look and now: go on, unless another
+            // sweep took over.
+            if !inner.sweep_asked.load(Ordering::SeqCst)
+                || inner.sweeping.swap(true, Ordering::SeqCst)
+            {
+                return;
+            }
+        }
+    });
+}
+
+async fn sweep_abandoned_uploads(inner: &Inner) {
+    let uploads = match inner.store.abandoned_uploads().await {
+        Ok(uploads) => uploads,
+        Err(e) => {
+            warn!(error = %e, "cannot look for abandoned uploads");
+            return;
+        }
+    };
+    for upload in uploads {
+        let aborted = match inner.remotes.get(upload.remote).await {
+            Ok(remote) => remote
+                .abandon_upload(&upload.key, &upload.state)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match aborted {
+            Ok(()) => {
+                debug!(job = %upload.job, key = %upload.key, "aborted an abandoned upload");
+                if let Err(e) = inner.store.forget_abandoned_upload(&upload).await {
+                    warn!(error = %e, "cannot forget an aborted upload");
+                }
+            }
+            Err(e) => {
+                warn!(job = %upload.job, key = %upload.key, error = %e,
+                    "cannot abort an abandoned upload yet; trying again later");
+            }
+        }
     }
 }

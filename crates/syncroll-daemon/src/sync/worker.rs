@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use syncroll_core::job::{Job, JobEvent, JobOp};
 use syncroll_core::store::{Landed, now_ms};
 use syncroll_core::{ContentHash, RelPath};
-use syncroll_remote::RemoteError;
+use syncroll_remote::{JournalError, RemoteError, UploadJournal};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -146,7 +146,13 @@ async fn execute(
                 }
             }
             let path = photo.rel_path.under(&photo.root_path);
-            let report = match remote.put_file(&job.key, &path, progress, cancel).await {
+            let journal = JobJournal {
+                store: inner.store.clone(),
+                job: job.id,
+                saved: job.upload_state.clone(),
+            };
+            let put = remote.put_file_resumable(&job.key, &path, progress, cancel, &journal);
+            let report = match put.await {
                 Ok(report) => report,
                 Err(RemoteError::SourceVanished { .. }) => return Ok(Outcome::Vanished),
                 Err(e) => return Err(e.into()),
@@ -166,8 +172,32 @@ async fn execute(
     }
 }
 
+/// Keeps a job's resumable upload in its row (`jobs.multipart_state`), so a
+/// large upload cut off by a crash or restart continues from its last part,
+/// and one the job gives up on can still be aborted on the server.
+#[derive(Debug)]
+struct JobJournal {
+    store: syncroll_core::Store,
+    job: syncroll_core::job::JobId,
+    saved: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl UploadJournal for JobJournal {
+    fn saved(&self) -> Option<String> {
+        self.saved.clone()
+    }
+
+    async fn save(&self, state: Option<String>) -> Result<(), JournalError> {
+        self.store
+            .save_upload_state(self.job, state.as_deref())
+            .await
+            .map_err(|e| JournalError(e.to_string()))
+    }
+}
+
 async fn settle(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     job: &Job,
     result: Result<Outcome, Failure>,
     stop: &Mutex<Option<Stop>>,
@@ -227,7 +257,13 @@ async fn settle(
         JobEvent::PermanentFailure { reason } => warn!(%reason, "failed"),
         _ => {}
     }
-    store.apply_job_event(job.id, event).await.map(|_| ())
+    let cancelled = matches!(event, JobEvent::Cancelled { .. });
+    store.apply_job_event(job.id, event).await?;
+    if cancelled {
+        // The upload this job leaves unfinished, if any, goes now.
+        super::abort_abandoned_uploads(inner);
+    }
+    Ok(())
 }
 
 fn failure_event(inner: &Inner, job: &Job, failure: &Failure) -> JobEvent {

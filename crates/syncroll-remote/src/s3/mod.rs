@@ -44,9 +44,11 @@
 //! - `object_store` cannot list in-progress multipart uploads, so an upload
 //!   cut off by a crash of the whole process (not a cancellation, not a
 //!   dropped future) stays on the server unless its [`MultipartState`] was
-//!   saved; a bucket lifecycle rule (`AbortIncompleteMultipartUpload`) is the
-//!   backstop. `put_file_resumable` updates the state in place as parts land,
-//!   but the caller can save it only once the call returns.
+//!   saved. [`Remote::put_file_resumable`] saves it in the caller's
+//!   [`UploadJournal`] right after the upload is created and after each part
+//!   lands, so only a crash in the instant between creating the upload and
+//!   saving its id can orphan one; a bucket lifecycle rule
+//!   (`AbortIncompleteMultipartUpload`) is the backstop for that.
 //! - Objects whose keys `object_store` cannot represent (empty, `.` or `..`
 //!   segments, control characters), put in the bucket by other tools, make a
 //!   listing of their prefix fail.
@@ -71,7 +73,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::key::validate_prefix;
-use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, validate_key};
+use crate::{
+    ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, UploadJournal, validate_key,
+};
 use errors::Target;
 use multipart::OnFailure;
 pub use multipart::{MultipartState, UploadedPart};
@@ -174,7 +178,7 @@ impl S3Remote {
         cancel: &CancellationToken,
         state: &mut Option<MultipartState>,
     ) -> Result<PutReport, RemoteError> {
-        let upload = self.upload(key, source, progress, cancel)?;
+        let upload = self.upload(key, source, progress, cancel, None)?;
         upload.run(state, OnFailure::Keep).await
     }
 
@@ -195,6 +199,7 @@ impl S3Remote {
         source: &'a FsPath,
         progress: &'a AtomicU64,
         cancel: &'a CancellationToken,
+        journal: Option<&'a dyn UploadJournal>,
     ) -> Result<Upload<'a>, RemoteError> {
         Ok(Upload {
             remote: self,
@@ -203,6 +208,7 @@ impl S3Remote {
             source,
             progress,
             cancel,
+            journal,
         })
     }
 
@@ -324,6 +330,18 @@ impl S3Remote {
     }
 }
 
+/// A saved [`MultipartState`], or `None` (logged) if the text is not one:
+/// the upload then starts over, which costs time but never correctness.
+fn parse_state(key: &str, text: &str) -> Option<MultipartState> {
+    match serde_json::from_str(text) {
+        Ok(state) => Some(state),
+        Err(err) => {
+            tracing::warn!(key, error = %err, "ignoring an unreadable multipart state");
+            None
+        }
+    }
+}
+
 fn retry_config() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig::default(),
@@ -350,8 +368,34 @@ impl Remote for S3Remote {
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<PutReport, RemoteError> {
-        let upload = self.upload(key, source, progress, cancel)?;
+        let upload = self.upload(key, source, progress, cancel, None)?;
         upload.run(&mut None, OnFailure::Abort).await
+    }
+
+    async fn put_file_resumable(
+        &self,
+        key: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+        journal: &dyn UploadJournal,
+    ) -> Result<PutReport, RemoteError> {
+        let upload = self.upload(key, source, progress, cancel, Some(journal))?;
+        let mut state = journal.saved().and_then(|text| parse_state(key, &text));
+        let report = upload.run(&mut state, OnFailure::Keep).await;
+        if report.is_ok() {
+            // Nothing left to resume; a failed save is harmless (resuming a
+            // completed upload finds it gone and starts over).
+            let _ = upload.checkpoint(None).await;
+        }
+        report
+    }
+
+    async fn abandon_upload(&self, key: &str, state: &str) -> Result<(), RemoteError> {
+        match parse_state(key, state) {
+            Some(state) => self.abort_multipart(key, &state).await,
+            None => Ok(()),
+        }
     }
 
     async fn copy(

@@ -110,7 +110,7 @@ impl Multipart<'_, '_> {
         let mut in_flight = JoinSet::new();
         let sent = self.send_all(&known, read, rx, &mut in_flight).await;
         if sent.is_err() {
-            self.record_finished(&mut in_flight);
+            self.record_finished(&mut in_flight).await;
         }
         // Parts still in flight are cut off (the server discards a part whose
         // body stops short) before anyone aborts the upload, so that none
@@ -159,7 +159,12 @@ impl Multipart<'_, '_> {
                 biased;
                 () = self.upload.cancel.cancelled() => return Err(RemoteError::Cancelled.into()),
                 landed = in_flight.join_next(), if !in_flight.is_empty() => {
-                    self.record(joined_part(landed)?)?;
+                    let len = self.record(joined_part(landed)?)?;
+                    // Parts in flight keep going meanwhile; a part whose save
+                    // is cut short by a crash is just sent again.
+                    self.upload.checkpoint(Some(self.state)).await?;
+                    // Counted once saved: progress shown is progress kept.
+                    self.upload.progress.fetch_add(len, Ordering::Relaxed);
                 }
                 next = queue.recv(), if reading && room => match next {
                     Some(part) => read.push_back(part?),
@@ -208,30 +213,33 @@ impl Multipart<'_, '_> {
         }
     }
 
-    fn record(&mut self, landed: Landed) -> Result<(), Stop> {
+    /// Records an acknowledged part in the state; returns its length.
+    fn record(&mut self, landed: Landed) -> Result<u64, Stop> {
         let id = landed
             .id
             .map_err(|err| self.stop("upload a part of", err))?;
-        self.upload
-            .progress
-            .fetch_add(landed.len, Ordering::Relaxed);
         self.state.parts.retain(|p| p.index != landed.index);
         self.state.parts.push(UploadedPart {
             index: landed.index,
             etag: id.content_id,
             blake3: landed.blake3,
         });
-        Ok(())
+        Ok(landed.len)
     }
 
     /// After a failure: records the parts that landed meanwhile, so a resumed
     /// upload need not send them again.
-    fn record_finished(&mut self, in_flight: &mut JoinSet<Landed>) {
+    async fn record_finished(&mut self, in_flight: &mut JoinSet<Landed>) {
+        let mut recorded = 0;
         while let Some(finished) = in_flight.try_join_next() {
             if let Ok(landed) = finished {
                 // A part that failed too adds nothing to the error at hand.
-                let _ = self.record(landed);
+                recorded += self.record(landed).unwrap_or(0);
             }
+        }
+        // Best effort: unsaved parts are only sent again.
+        if recorded > 0 && self.upload.checkpoint(Some(self.state)).await.is_ok() {
+            self.upload.progress.fetch_add(recorded, Ordering::Relaxed);
         }
     }
 

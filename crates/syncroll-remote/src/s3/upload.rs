@@ -25,7 +25,7 @@ use super::S3Remote;
 use super::multipart::{Multipart, MultipartState, OnFailure, Stop};
 use super::reader::{Part, PartReader, Sent};
 use super::settings::PART_BYTES;
-use crate::{PutReport, RemoteError};
+use crate::{PutReport, RemoteError, UploadJournal};
 
 /// One upload of a local file to a key.
 #[derive(Debug)]
@@ -36,6 +36,8 @@ pub(super) struct Upload<'a> {
     pub source: &'a FsPath,
     pub progress: &'a AtomicU64,
     pub cancel: &'a CancellationToken,
+    /// Where the multipart state is saved as it changes, if anywhere.
+    pub journal: Option<&'a dyn UploadJournal>,
 }
 
 impl Upload<'_> {
@@ -116,6 +118,14 @@ impl Upload<'_> {
             part_size: self.remote.part_size,
             parts: Vec::new(),
         });
+        // Before any part goes up: whatever happens next, the upload can be
+        // found again, to be continued or aborted.
+        if let Err(err) = self.checkpoint(Some(recorded)).await {
+            let upload_id = recorded.upload_id.clone();
+            let _ = self.remote.abort(self.key, &self.path, &upload_id).await;
+            *state = None;
+            return Err(err);
+        }
         let multipart = Multipart {
             upload: self,
             state: recorded,
@@ -218,11 +228,26 @@ impl Upload<'_> {
             .abort(self.key, &self.path, &recorded.upload_id)
             .await
         {
-            Ok(()) => *state = None,
+            Ok(()) => {
+                *state = None;
+                // A failed save leaves a state naming an upload the server
+                // no longer knows: resuming it starts over, aborting it is
+                // `Ok`.
+                let _ = self.checkpoint(None).await;
+            }
             Err(err) => {
                 tracing::warn!(key = self.key, upload_id = %recorded.upload_id, error = %err, "could not abort a multipart upload");
             }
         }
+    }
+
+    /// Saves `state` in the journal, if there is one.
+    pub async fn checkpoint(&self, state: Option<&MultipartState>) -> Result<(), RemoteError> {
+        let Some(journal) = self.journal else {
+            return Ok(());
+        };
+        let text = state.map(|s| serde_json::to_string(s).expect("a multipart state serialises"));
+        Ok(journal.save(text).await?)
     }
 
     async fn open(&self, part_size: u64) -> Result<PartReader, RemoteError> {
