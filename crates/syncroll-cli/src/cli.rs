@@ -106,34 +106,8 @@ pub enum SyncCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RemotesCommand {
-    /// Add a remote: kind fs (a folder or NAS mount) or s3 (S3-compatible storage)
-    Add {
-        name: String,
-        /// fs (folder or NAS mount) or s3 (MinIO, Garage, Ceph, B2, AWS, ...)
-        #[arg(long)]
-        kind: String,
-        /// fs: the remote folder; it must exist
-        #[arg(long, value_name = "DIR")]
-        path: Option<PathBuf>,
-        /// s3: the server's URL, e.g. https://s3.example.com or http://nas:9000
-        #[arg(long, value_name = "URL")]
-        endpoint: Option<String>,
-        /// s3: the bucket (it must exist)
-        #[arg(long)]
-        bucket: Option<String>,
-        /// s3: the region requests are signed for [default: us-east-1]
-        #[arg(long, value_name = "R")]
-        region: Option<String>,
-        /// s3: keep everything under this key prefix in the bucket
-        #[arg(long, value_name = "P")]
-        prefix: Option<String>,
-        /// s3: the access key id
-        #[arg(long, value_name = "ID")]
-        access_key_id: Option<String>,
-        /// s3: the name of an environment variable holding the secret access key
-        #[arg(long, value_name = "VAR")]
-        secret_env: Option<String>,
-    },
+    /// Add a remote: kind fs (a folder or NAS mount), s3 (S3-compatible storage) or webdav (Nextcloud, any WebDAV server)
+    Add(Box<RemoteAddArgs>),
     /// List remotes
     List,
     /// Write, read back and delete a test object on a remote
@@ -216,4 +190,44 @@ pub struct PhotosArgs {
     /// At most N photos [default: all]
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+}
+
+/// What `remotes add` takes (boxed in [`RemotesCommand`]: it is by far the
+/// largest variant).
+#[derive(Debug, clap::Args)]
+pub struct RemoteAddArgs {
+    pub name: String,
+    /// fs (folder or NAS mount), s3 (MinIO, Garage, Ceph, B2, AWS, ...) or webdav (Nextcloud, ...)
+    #[arg(long)]
+    pub kind: String,
+    /// fs: the remote folder; it must exist
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// s3: the server's URL, e.g. https://s3.example.com or http://nas:9000
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// s3: the bucket (it must exist)
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// s3: the region requests are signed for [default: us-east-1]
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// s3, webdav: keep everything under this key prefix (folder)
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// s3: the access key id
+    #[arg(long, value_name = "ID")]
+    pub access_key_id: Option<String>,
+    /// s3: the name of an environment variable holding the secret access key
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+    /// webdav: the folder's URL, e.g. https://cloud.example.com/remote.php/dav/files/alice/Photos; it must exist
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// webdav: the user name (with --password-env)
+    #[arg(long, value_name = "USER", requires = "password_env")]
+    pub user: Option<String>,
+    /// webdav: the name of an environment variable holding the password (a Nextcloud app password, say)
+    #[arg(long, value_name = "VAR", requires = "user")]
+    pub password_env: Option<String>,
 }

@@ -18,7 +18,7 @@ pub enum Error {
     CollectionExists(String),
     #[error("remote {0:?} does not exist")]
     RemoteNotFound(String),
-    #[error("remote kind {0:?} is not supported; use one of: fs, s3 (webdav is planned)")]
+    #[error("remote kind {0:?} is not supported; use one of: fs, s3, webdav")]
     UnsupportedRemoteKind(String),
     #[error(
         "remote {0:?} is the default remote (remotes.default in the config) and cannot be removed"

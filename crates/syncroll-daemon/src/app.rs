@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::credentials::RemoteSecrets;
-use crate::remotes::{NewRemote, Remotes, S3Json};
+use crate::remotes::{NewRemote, Remotes, S3Json, WebDavJson};
 use crate::scanner::{ScanReason, ScanSummary, ScanTarget, ScannerHandle};
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
@@ -552,6 +552,17 @@ impl App {
                     access_key_id: new.access_key_id.clone(),
                 };
                 crate::remotes::s3_backend(&json, new.secret.clone(), &self.config.remotes)?;
+                check_prefix(&json.prefix)?;
+                serde_json::to_string(&json).unwrap_or_default()
+            }
+            "webdav" => {
+                let json = WebDavJson {
+                    url: new.url.clone(),
+                    prefix: new.prefix.trim_matches('/').to_owned(),
+                    user: new.user.clone(),
+                };
+                crate::remotes::webdav_backend(&json, new.secret.clone())?;
+                check_prefix(&json.prefix)?;
                 serde_json::to_string(&json).unwrap_or_default()
             }
             other => return Err(Error::UnsupportedRemoteKind(other.to_owned()).into()),
@@ -625,5 +636,23 @@ impl App {
             .and_then(|v| v["prefix"].as_str().map(str::to_owned))
             .unwrap_or_default();
         Ok(crate::remotes::round_trip(remote.as_ref(), &prefix).await)
+    }
+}
+
+/// A remote's key prefix: empty, or something that is itself a valid key
+/// (the planner puts it in front of every key).
+fn check_prefix(prefix: &str) -> Result<(), syncroll_remote::RemoteError> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    match syncroll_remote::validate_key(prefix) {
+        Err(syncroll_remote::RemoteError::InvalidKey { reason, .. }) => {
+            Err(syncroll_remote::RemoteError::InvalidSettings {
+                field: "prefix",
+                value: prefix.to_owned(),
+                reason,
+            })
+        }
+        other => other,
     }
 }

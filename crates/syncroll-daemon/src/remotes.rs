@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use syncroll_core::store::RemoteRecord;
 use syncroll_core::{RemoteId, Store};
-use syncroll_remote::{FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret};
+use syncroll_remote::{
+    FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret, WebDavRemote, WebDavSettings,
+};
 
 use crate::config::RemotesConfig;
 use crate::credentials::Credentials;
@@ -32,6 +34,18 @@ pub struct S3Json {
     pub access_key_id: String,
 }
 
+/// Settings of a `webdav` remote, as stored in `remotes.settings_json` (the
+/// password is in the credentials file). Like S3's, the prefix is the
+/// planner's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebDavJson {
+    pub url: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub user: String,
+}
+
 /// A remote to add, as the user described it.
 #[derive(Debug, Clone)]
 pub struct NewRemote {
@@ -43,6 +57,8 @@ pub struct NewRemote {
     pub region: String,
     pub prefix: String,
     pub access_key_id: String,
+    pub url: String,
+    pub user: String,
     pub secret: Secret,
 }
 
@@ -149,11 +165,40 @@ fn open(
             })?;
             Ok(Arc::new(remote))
         }
+        "webdav" => {
+            let settings: WebDavJson =
+                serde_json::from_str(&record.settings_json).map_err(settings_error)?;
+            let password = credentials
+                .get(&record.name)
+                .map(|s| s.secret)
+                .unwrap_or_default();
+            let remote = webdav_backend(&settings, Secret::new(password)).map_err(|source| {
+                OpenError::Backend {
+                    name: record.name.clone(),
+                    source,
+                }
+            })?;
+            Ok(Arc::new(remote))
+        }
         kind => Err(OpenError::UnknownKind {
             name: record.name.clone(),
             kind: kind.to_owned(),
         }),
     }
+}
+
+/// The WebDAV backend for these settings; also how `remotes add` validates
+/// them.
+pub fn webdav_backend(
+    settings: &WebDavJson,
+    password: Secret,
+) -> Result<WebDavRemote, RemoteError> {
+    WebDavRemote::new(WebDavSettings {
+        url: settings.url.clone(),
+        user: settings.user.clone(),
+        password,
+        allow_http: settings.url.starts_with("http://"),
+    })
 }
 
 /// The S3 backend for these settings; also how `remotes add` validates them.
@@ -194,6 +239,21 @@ pub fn location(record: &RemoteRecord) -> String {
                     s.bucket,
                     s.access_key_id
                 )
+            })
+            .unwrap_or_else(|e| format!("unreadable settings: {e}")),
+        "webdav" => serde_json::from_str::<WebDavJson>(&record.settings_json)
+            .map(|s| {
+                let prefix = if s.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" prefix {}", s.prefix)
+                };
+                let user = if s.user.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (user {})", s.user)
+                };
+                format!("webdav:{}{prefix}{user}", s.url)
             })
             .unwrap_or_else(|e| format!("unreadable settings: {e}")),
         kind => format!("{kind}: not supported by this version"),

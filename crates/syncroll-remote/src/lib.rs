@@ -2,8 +2,8 @@
 //!
 //! This crate owns the [`Remote`] trait (streaming put, server-side copy,
 //! head, list, delete) and its backends: [`FsRemote`], a local folder or NAS
-//! mount, and [`S3Remote`], a bucket on an S3-compatible server. Later
-//! backends (WebDAV) implement the same trait, so the trait speaks only of
+//! mount, [`S3Remote`], a bucket on an S3-compatible server, and
+//! [`WebDavRemote`], a folder on a WebDAV server. They implement one trait, so the trait speaks only of
 //! keys, byte streams and [`RemoteError`]; the storage library behind
 //! [`S3Remote`] (`object_store`) never shows in this crate's API.
 //!
@@ -17,9 +17,11 @@ mod fs;
 mod key;
 mod remote;
 mod s3;
+mod webdav;
 
 pub use error::RemoteError;
 pub use fs::FsRemote;
 pub use key::validate_key;
 pub use remote::{JournalError, ObjectMeta, ObjectStream, PutReport, Remote, UploadJournal};
 pub use s3::{MultipartState, S3Remote, S3Settings, Secret, UploadedPart};
+pub use webdav::{WebDavRemote, WebDavSettings};

@@ -15,7 +15,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod s3;
+mod webdav;
 pub use s3::{S3Server, Seen};
+pub use webdav::WebDavServer;
 
 /// Waits for a daemon to come up or go down.
 pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);

@@ -4,23 +4,27 @@ use syncroll_proto::v1 as pb;
 
 use super::absolute_path;
 use crate::Client;
-use crate::cli::RemotesCommand;
+use crate::cli::{RemoteAddArgs, RemotesCommand};
 use crate::output::{Failure, Output};
 
 pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Result<(), Failure> {
     let rpc = &mut client.remotes;
     match command {
-        RemotesCommand::Add {
-            name,
-            kind,
-            path,
-            endpoint,
-            bucket,
-            region,
-            prefix,
-            access_key_id,
-            secret_env,
-        } => {
+        RemotesCommand::Add(args) => {
+            let RemoteAddArgs {
+                name,
+                kind,
+                path,
+                endpoint,
+                bucket,
+                region,
+                prefix,
+                access_key_id,
+                secret_env,
+                url,
+                user,
+                password_env,
+            } = *args;
             let path = match (kind.as_str(), path) {
                 (_, Some(path)) => absolute_path(&path)?,
                 ("fs", None) => {
@@ -30,22 +34,36 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 }
                 (_, None) => String::new(),
             };
-            let secret = match secret_env {
-                // The secret travels from the CLI's environment to the daemon
-                // once, over the owner-only socket; it is never an argument
-                // (argv is visible to every user).
-                Some(var) => std::env::var(&var).map_err(|_| {
+            if kind == "webdav" && url.is_none() {
+                return Err(Failure::Input(
+                    "a remote of kind webdav needs --url URL".to_owned(),
+                ));
+            }
+            // The secret travels from the CLI's environment to the daemon
+            // once, over the owner-only socket; it is never an argument (argv
+            // is visible to every user).
+            let from_env = |var: &str, flag: &str| {
+                std::env::var(var).map_err(|_| {
                     Failure::Input(format!(
-                        "environment variable {var} (from --secret-env) is not set"
+                        "environment variable {var} (from {flag}) is not set"
                     ))
-                })?,
-                None if kind == "s3" => {
+                })
+            };
+            let secret = match (secret_env, password_env) {
+                (Some(_), Some(_)) => {
+                    return Err(Failure::Input(
+                        "give --secret-env (s3) or --password-env (webdav), not both".to_owned(),
+                    ));
+                }
+                (Some(var), None) => from_env(&var, "--secret-env")?,
+                (None, Some(var)) => from_env(&var, "--password-env")?,
+                (None, None) if kind == "s3" => {
                     return Err(Failure::Input(
                         "a remote of kind s3 needs --secret-env VAR naming the variable that holds its secret"
                             .to_owned(),
                     ));
                 }
-                None => String::new(),
+                (None, None) => String::new(),
             };
             let request = pb::AddRemoteRequest {
                 name,
@@ -57,6 +75,8 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 prefix: prefix.unwrap_or_default(),
                 access_key_id: access_key_id.unwrap_or_default(),
                 secret,
+                url: url.unwrap_or_default(),
+                user: user.unwrap_or_default(),
             };
             let reply = rpc.add_remote(request).await?.into_inner();
             out.document(&reply, || {

@@ -8,7 +8,9 @@ mod roots;
 mod s3;
 mod sync;
 mod watcher;
+mod webdav;
 
+use std::fs;
 use std::path::Path;
 
 use syncroll_testkit::{Daemon, s};
@@ -19,4 +21,36 @@ pub fn create_trip(daemon: &Daemon, root: &Path, extra: &[&str]) {
     let mut args = vec!["collections", "create", "Trip", "--folder", s(&folder)];
     args.extend_from_slice(extra);
     daemon.cli(&args).ok();
+}
+
+/// Every file below `dir`, relative, with its bytes (server bookkeeping,
+/// which s3s-fs keeps in dot-files, left out).
+pub fn objects(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    fs::read(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
 }

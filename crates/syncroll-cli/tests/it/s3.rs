@@ -5,40 +5,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::create_trip;
+use crate::{create_trip, objects};
 use syncroll_testkit::{Daemon, S3Server, s, write_file, write_photos};
-
-/// Every file below `dir`, relative, with its bytes (server bookkeeping,
-/// which s3s-fs keeps in dot-files, left out).
-fn objects(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((
-                    path.strip_prefix(dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                    fs::read(&path).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The variable `remotes add` is told to read the secret from.
 const SECRET_VAR: &str = "SYNCROLL_TEST_S3_SECRET";

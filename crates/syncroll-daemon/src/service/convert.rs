@@ -336,6 +336,8 @@ pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
         region: request.region,
         prefix: request.prefix,
         access_key_id: request.access_key_id,
+        url: request.url,
+        user: request.user,
         secret: syncroll_remote::Secret::new(request.secret),
     }
 }

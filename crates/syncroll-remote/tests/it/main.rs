@@ -3,3 +3,4 @@
 
 mod s3;
 mod s3_server;
+mod webdav;

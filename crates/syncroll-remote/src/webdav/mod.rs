@@ -1,0 +1,617 @@
+//! [`WebDavRemote`]: a remote in a folder of a WebDAV server (Nextcloud,
+//! ownCloud, Apache `mod_dav`, nginx, `rclone serve webdav`).
+//!
+//! The plain verbs (PUT, MOVE, COPY, MKCOL, DELETE, HEAD) go through
+//! `reqwest` directly, because an upload must stream from disk in constant
+//! memory and `object_store`'s HTTP store takes a body held in memory. The
+//! one request whose reply needs parsing, PROPFIND (multistatus XML), goes
+//! through `object_store`'s HTTP store, one folder at a time (`Depth: 1`;
+//! Nextcloud refuses `Depth: infinity`), so a listing holds one folder's
+//! entries at once, never the whole tree.
+//!
+//! Uploads: the file is PUT to a temporary `.<name>.syncroll-part` beside
+//! its key, then MOVEd over the key (`Overwrite: T`), so the key holds either
+//! the old object or the new one, never a half-written file; a HEAD then
+//! checks the size. Missing folders are created with MKCOL, top down, below
+//! the URL's folder, never the folder itself (like an `fs` remote's root, it
+//! may be an unmounted disk on the server). A cancelled or failed upload
+//! deletes its temporary.
+//!
+//! Limits:
+//! - No resumable uploads: plain WebDAV has no standard for them (Nextcloud's
+//!   chunked upload API and SabreDAV's `PATCH` are server-specific). A large
+//!   upload cut off by a crash starts over; the temporary it leaves is
+//!   replaced by the next attempt and never listed.
+//! - The size is checked after an upload; the content is not, because
+//!   servers offer checksums only through non-standard headers
+//!   (Nextcloud's `OC-Checksum`).
+
+mod errors;
+mod settings;
+
+use std::collections::HashSet;
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::http::{HttpBuilder, HttpStore};
+use object_store::path::Path;
+use reqwest::header::{CONTENT_LENGTH, ETAG, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::source_error;
+use crate::key::validate_prefix;
+use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, Secret, validate_key};
+use errors::Target;
+pub use settings::WebDavSettings;
+
+/// Bytes read, hashed and sent per step; also the cancellation grain.
+const CHUNK_BYTES: usize = 1 << 20;
+/// A server that accepts no connection within this is unreachable for now.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request may take on top of sending its body.
+const REQUEST_BASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest uplink an upload allows for (see the S3 remote).
+const SLOWEST_UPLINK_BYTES_PER_SEC: u64 = 32 * 1024;
+/// Listing entries fetched ahead of the consumer.
+const LISTING_QUEUE: usize = 256;
+/// Marks syncroll's temporaries, as on `fs` remotes.
+const PART_SUFFIX: &str = ".syncroll-part";
+
+/// A remote in a WebDAV folder (kind `webdav`).
+#[derive(Clone)]
+pub struct WebDavRemote {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    /// For PROPFIND only; see the module comment.
+    listing: HttpStore,
+    /// The folder, ending in '/'.
+    base: Url,
+    /// The folder's path on the server, decoded, without surrounding '/'.
+    base_path: String,
+    user: String,
+    password: Secret,
+    /// Folders known to exist, so each is made (or found) once.
+    folders: Mutex<HashSet<String>>,
+}
+
+// Hand-written: nothing of the client's configuration belongs in logs.
+impl std::fmt::Debug for WebDavRemote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebDavRemote")
+            .field("remote", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebDavRemote {
+    /// A remote for `settings`, checked but not contacted: a server that is
+    /// down now may be up later.
+    pub fn new(settings: WebDavSettings) -> Result<Self, RemoteError> {
+        let base = settings::check(&settings)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|_| RemoteError::InvalidSettings {
+                field: "url",
+                value: settings.url.clone(),
+                reason: "the HTTP client cannot use these settings",
+            })?;
+        let mut headers = HeaderMap::new();
+        if !settings.user.is_empty() {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                basic_auth(&settings.user, &settings.password),
+            );
+        }
+        let options = object_store::ClientOptions::new()
+            .with_allow_http(settings.allow_http)
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_timeout(REQUEST_BASE_TIMEOUT)
+            .with_default_headers(headers);
+        // Without the trailing '/': the HTTP store appends "/<path>".
+        let listing = HttpBuilder::new()
+            .with_url(base.as_str().trim_end_matches('/'))
+            .with_client_options(options)
+            .build()
+            .map_err(|_| RemoteError::InvalidSettings {
+                field: "url",
+                value: settings.url.clone(),
+                reason: "the HTTP client cannot use this URL",
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                listing,
+                base_path: percent_encoding::percent_decode_str(base.path())
+                    .decode_utf8_lossy()
+                    .trim_matches('/')
+                    .to_owned(),
+                base,
+                user: settings.user,
+                password: settings.password,
+                folders: Mutex::default(),
+            }),
+        })
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            url: self.inner.base.as_str(),
+        }
+    }
+
+    /// The URL of `key` (segments percent-encoded).
+    fn url(&self, key: &str) -> Url {
+        let mut url = self.inner.base.clone();
+        {
+            let mut segments = url.path_segments_mut().expect("an http URL has a path");
+            segments.pop_if_empty();
+            segments.extend(key.split('/'));
+        }
+        url
+    }
+
+    /// The URL of a folder: with a trailing '/', as MKCOL wants.
+    fn folder_url(&self, folder: &str) -> Url {
+        let mut url = self.url(folder);
+        url.path_segments_mut()
+            .expect("an http URL has a path")
+            .push("");
+        url
+    }
+
+    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let request = self.inner.client.request(method, url);
+        if self.inner.user.is_empty() {
+            request
+        } else {
+            request.basic_auth(&self.inner.user, Some(self.inner.password.expose()))
+        }
+    }
+
+    /// Sends `request`; a status that is not success is an error.
+    async fn send(
+        &self,
+        action: &'static str,
+        key: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.target().transport(action, key, &e))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(self.target().status(action, key, response.status()))
+        }
+    }
+
+    /// Makes the folders above `key` that are not known to exist, top down.
+    async fn make_parents(&self, key: &str) -> Result<(), RemoteError> {
+        let mut folder = String::new();
+        let parents = key.split('/').collect::<Vec<_>>();
+        for (depth, name) in parents[..parents.len() - 1].iter().enumerate() {
+            if !folder.is_empty() {
+                folder.push('/');
+            }
+            folder.push_str(name);
+            if self.known_folder(&folder) {
+                continue;
+            }
+            let mkcol = Method::from_bytes(b"MKCOL").expect("a valid method");
+            let response = self
+                .request(mkcol, self.folder_url(&folder))
+                .send()
+                .await
+                .map_err(|e| self.target().transport("create a folder for", key, &e))?;
+            match response.status() {
+                // 405: the folder is already there.
+                s if s.is_success() || s == StatusCode::METHOD_NOT_ALLOWED => {}
+                // The folder above is missing; at the top, that is the URL's
+                // own folder, which syncroll never creates.
+                StatusCode::CONFLICT if depth == 0 => {
+                    return Err(RemoteError::Unavailable {
+                        detail: format!(
+                            "the WebDAV folder {} does not exist; create it (or mount its disk on the server) and syncroll retries",
+                            self.inner.base
+                        ),
+                    });
+                }
+                s => return Err(self.target().status("create a folder for", key, s)),
+            }
+            self.inner
+                .folders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(folder.clone());
+        }
+        Ok(())
+    }
+
+    fn known_folder(&self, folder: &str) -> bool {
+        let folders = self.inner.folders.lock().unwrap_or_else(|p| p.into_inner());
+        folders.contains(folder)
+    }
+
+    /// Forgets the folders known to exist (after a failure that may mean one
+    /// was removed behind syncroll's back).
+    fn forget_folders(&self) {
+        self.inner
+            .folders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// PUTs the file to `temp`, streaming; returns the size and hash sent.
+    async fn put_temp(
+        &self,
+        key: &str,
+        temp: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<(u64, blake3::Hash), RemoteError> {
+        let file = tokio::fs::File::open(source)
+            .await
+            .map_err(|e| source_error(source, e))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| source_error(source, e))?
+            .len();
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        let reading = read_into(file, source, len, tx, progress, cancel);
+        let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
+        let timeout =
+            REQUEST_BASE_TIMEOUT + Duration::from_secs(len / SLOWEST_UPLINK_BYTES_PER_SEC);
+        let put = self
+            .request(Method::PUT, self.url(temp))
+            .header(CONTENT_LENGTH, len)
+            .timeout(timeout)
+            .body(body);
+        let sending = async {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(RemoteError::Cancelled),
+                sent = self.send("upload", key, put) => sent.map(|_| ()),
+            }
+        };
+        let (read, sent) = tokio::join!(reading, sending);
+        // A read failure explains a failed PUT better than the PUT's error.
+        let (size, hash) = read?;
+        sent?;
+        Ok((size, hash))
+    }
+
+    /// Deletes `key`, or a temporary (which the key rules reserve).
+    async fn delete_any(&self, key: &str) -> Result<(), RemoteError> {
+        let deleting = self
+            .request(Method::DELETE, self.url(key))
+            .timeout(REQUEST_BASE_TIMEOUT);
+        match self.send("delete", key, deleting).await {
+            Ok(_) | Err(RemoteError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// HEAD of `key`.
+    async fn head_key(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
+        let response = self
+            .request(Method::HEAD, self.url(key))
+            .send()
+            .await
+            .map_err(|e| self.target().transport("look up", key, &e))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let header = |name| response.headers().get(name)?.to_str().ok();
+                let size = header(CONTENT_LENGTH)
+                    .and_then(|v| v.parse().ok())
+                    .or(response.content_length())
+                    .unwrap_or(0);
+                Ok(Some(ObjectMeta {
+                    key: key.to_owned(),
+                    size,
+                    etag: header(ETAG).map(str::to_owned),
+                }))
+            }
+            s => Err(self.target().status("look up", key, s)),
+        }
+    }
+
+    /// Sends every object under `prefix` to `tx`, one folder at a time.
+    async fn walk(
+        &self,
+        prefix: &str,
+        tx: &mpsc::Sender<Result<ObjectMeta, RemoteError>>,
+    ) -> Result<(), RemoteError> {
+        validate_prefix(prefix)?;
+        let start = prefix.trim_end_matches('/');
+        let mut folders = vec![start.to_owned()];
+        while let Some(folder) = folders.pop() {
+            let path = if folder.is_empty() {
+                None
+            } else {
+                Some(Path::parse(&folder).map_err(|_| RemoteError::InvalidKey {
+                    key: folder.clone(),
+                    reason: "the WebDAV client cannot represent it",
+                })?)
+            };
+            let listed = match self.inner.listing.list_with_delimiter(path.as_ref()).await {
+                Ok(listed) => listed,
+                // A folder removed while walking, or a prefix never made.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.target().listing(prefix, e)),
+            };
+            for sub in listed.common_prefixes {
+                // The reply names the folder itself too; only what is below
+                // it is walked (anything else would loop).
+                match self.relative(sub.as_ref()) {
+                    Some(sub) if sub.len() > folder.len() && sub.starts_with(folder.as_str()) => {
+                        folders.push(sub.to_owned());
+                    }
+                    _ => {}
+                }
+            }
+            for object in listed.objects {
+                let Some(key) = self.relative(object.location.as_ref()) else {
+                    continue;
+                };
+                let key = key.to_owned();
+                let name = key.rsplit('/').next().unwrap_or(&key);
+                if name.ends_with(PART_SUFFIX) || validate_key(&key).is_err() {
+                    continue;
+                }
+                let meta = ObjectMeta {
+                    key,
+                    size: object.size,
+                    etag: object.e_tag,
+                };
+                if tx.send(Ok(meta)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WebDavRemote {
+    /// A path from a PROPFIND reply (the server's whole path, as the HTTP
+    /// store reports it) relative to the remote's folder; `None` if outside.
+    fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let base = &self.inner.base_path;
+        if base.is_empty() {
+            return Some(path);
+        }
+        path.strip_prefix(base.as_str())?.strip_prefix('/')
+    }
+}
+
+/// `Authorization: Basic ...`, marked sensitive so no debug output shows it.
+fn basic_auth(user: &str, password: &Secret) -> HeaderValue {
+    use base64::Engine;
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
+    let mut value =
+        HeaderValue::from_str(&format!("Basic {token}")).expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
+}
+
+/// The temporary an upload to `key` goes to first.
+fn temp_key(key: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((folder, name)) => format!("{folder}/.{name}{PART_SUFFIX}"),
+        None => format!(".{key}{PART_SUFFIX}"),
+    }
+}
+
+/// Reads exactly `len` bytes of `file` into `tx`, hashing them and adding
+/// them to `progress` as they go; returns the size and the hash. Stops when
+/// `cancel` fires or the request stops taking the body.
+async fn read_into(
+    mut file: tokio::fs::File,
+    source: &FsPath,
+    len: u64,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    progress: &AtomicU64,
+    cancel: &CancellationToken,
+) -> Result<(u64, blake3::Hash), RemoteError> {
+    let mut hasher = blake3::Hasher::new();
+    let mut left = len;
+    while left > 0 {
+        if cancel.is_cancelled() {
+            return Err(RemoteError::Cancelled);
+        }
+        let want = left.min(CHUNK_BYTES as u64) as usize;
+        let mut buf = vec![0; want];
+        let mut filled = 0;
+        while filled < want {
+            let n = file
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| source_error(source, e))?;
+            if n == 0 {
+                // The request must not complete with a short body.
+                let _ = tx.send(Err(std::io::Error::other("the file shrank"))).await;
+                return Err(RemoteError::Io {
+                    action: "read",
+                    key: source.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file shrank while it was being sent",
+                    ),
+                });
+            }
+            filled += n;
+        }
+        hasher.update(&buf);
+        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+            // The request ended early; its error says why.
+            break;
+        }
+        left -= want as u64;
+        progress.fetch_add(want as u64, Ordering::Relaxed);
+    }
+    Ok((len - left, hasher.finalize()))
+}
+
+#[async_trait::async_trait]
+impl Remote for WebDavRemote {
+    async fn put_file(
+        &self,
+        key: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
+        validate_key(key)?;
+        if cancel.is_cancelled() {
+            return Err(RemoteError::Cancelled);
+        }
+        self.make_parents(key).await?;
+        let temp = temp_key(key);
+        let sent = self.put_temp(key, &temp, source, progress, cancel).await;
+        let (size, hash) = match sent {
+            Ok(sent) => sent,
+            Err(err) => {
+                if matches!(err, RemoteError::NotFound { .. }) {
+                    // A 404/409 on PUT: a folder went away meanwhile.
+                    self.forget_folders();
+                }
+                // Best effort; the next attempt replaces it anyway.
+                let _ = self.delete_any(&temp).await;
+                return Err(match err {
+                    RemoteError::NotFound { .. } => RemoteError::Io {
+                        action: "upload",
+                        key: key.to_owned(),
+                        source: std::io::Error::other("the folder disappeared during the upload"),
+                    },
+                    other => other,
+                });
+            }
+        };
+        // Not raced against cancellation: a MOVE the server has begun may
+        // take effect whether or not anyone waits.
+        let mut moving = self
+            .request(
+                Method::from_bytes(b"MOVE").expect("a valid method"),
+                self.url(&temp),
+            )
+            .header("Destination", self.url(key).as_str())
+            .header("Overwrite", "T");
+        moving = moving.timeout(REQUEST_BASE_TIMEOUT);
+        if let Err(err) = self.send("move into place", key, moving).await {
+            let _ = self.delete_any(&temp).await;
+            return Err(err);
+        }
+        let Some(found) = self.head_key(key).await? else {
+            return Err(RemoteError::Io {
+                action: "verify the upload of",
+                key: key.to_owned(),
+                source: std::io::Error::other("the object is missing right after its upload"),
+            });
+        };
+        if found.size != size {
+            return Err(RemoteError::Io {
+                action: "verify the upload of",
+                key: key.to_owned(),
+                source: std::io::Error::other(
+                    "the remote holds a different number of bytes than were sent (another writer, or a fault on the server)",
+                ),
+            });
+        }
+        Ok(PutReport {
+            size,
+            blake3: hash.into(),
+            etag: found.etag,
+        })
+    }
+
+    async fn copy(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ObjectMeta, RemoteError> {
+        validate_key(from_key)?;
+        validate_key(to_key)?;
+        if cancel.is_cancelled() {
+            return Err(RemoteError::Cancelled);
+        }
+        self.make_parents(to_key).await?;
+        // Not raced against cancellation, like MOVE.
+        let copying = self
+            .request(
+                Method::from_bytes(b"COPY").expect("a valid method"),
+                self.url(from_key),
+            )
+            .header("Destination", self.url(to_key).as_str())
+            .header("Overwrite", "T")
+            .timeout(REQUEST_BASE_TIMEOUT);
+        match self.send("copy", to_key, copying).await {
+            Ok(_) => {}
+            Err(RemoteError::NotFound { .. }) => {
+                return Err(RemoteError::NotFound {
+                    key: from_key.to_owned(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        self.head_key(to_key).await?.ok_or_else(|| RemoteError::Io {
+            action: "verify the copy at",
+            key: to_key.to_owned(),
+            source: std::io::Error::other("the copy is missing right after it was made"),
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        validate_key(key)?;
+        self.delete_any(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
+        validate_key(key)?;
+        self.head_key(key).await
+    }
+
+    fn list(&self, prefix: &str) -> ObjectStream {
+        let (tx, rx) = mpsc::channel(LISTING_QUEUE);
+        let (remote, prefix) = (self.clone(), prefix.to_owned());
+        tokio::spawn(async move {
+            if let Err(err) = remote.walk(&prefix, &tx).await {
+                let _ = tx.send(Err(err)).await;
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
+    fn describe(&self) -> String {
+        format!("webdav:{}", self.inner.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_sit_beside_their_key() {
+        assert_eq!(temp_key("a/b/c.jpg"), "a/b/.c.jpg.syncroll-part");
+        assert_eq!(temp_key("c.jpg"), ".c.jpg.syncroll-part");
+    }
+}

@@ -1,0 +1,340 @@
+//! [`WebDavRemote`] against an in-process WebDAV server (dav-server's
+//! LocalFs) on loopback: what lands on the server, atomic replacement,
+//! server-side copy, listing, cancellation and the error classification,
+//! each through the public API.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use syncroll_remote::{PutReport, Remote, RemoteError, Secret, WebDavRemote, WebDavSettings};
+use syncroll_testkit::{EVENT_TIMEOUT, WebDavServer, wait_until_async as wait_until};
+use tempfile::TempDir;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+const MIB: usize = 1 << 20;
+
+struct Fixture {
+    server: WebDavServer,
+    local: TempDir,
+}
+
+fn fixture() -> Fixture {
+    Fixture {
+        server: WebDavServer::start(),
+        local: TempDir::new().expect("a local folder"),
+    }
+}
+
+fn settings(url: &str, password: &str) -> WebDavSettings {
+    WebDavSettings {
+        url: url.to_owned(),
+        user: WebDavServer::USER.to_owned(),
+        password: Secret::new(password),
+        allow_http: true,
+    }
+}
+
+impl Fixture {
+    fn remote(&self) -> WebDavRemote {
+        WebDavRemote::new(settings(&self.server.url(), WebDavServer::PASSWORD)).expect("a remote")
+    }
+
+    fn source(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.local.path().join(name);
+        fs::write(&path, bytes).expect("writing a source file");
+        path
+    }
+
+    async fn put(&self, remote: &WebDavRemote, key: &str, bytes: &[u8]) -> PutReport {
+        let source = self.source(&key.replace('/', "_"), bytes);
+        let progress = AtomicU64::new(0);
+        let report = remote
+            .put_file(key, &source, &progress, &CancellationToken::new())
+            .await
+            .unwrap_or_else(|err| panic!("putting {key}: {err}"));
+        assert_eq!(
+            progress.load(Ordering::Relaxed),
+            report.size,
+            "progress counts every byte"
+        );
+        report
+    }
+
+    /// Every file under the served folder, relative, '/'-separated.
+    fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.server.folder()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).expect("reading the served folder") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let rel = path.strip_prefix(self.server.folder()).unwrap();
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn pattern(len: usize, seed: &str) -> Vec<u8> {
+    let seed = blake3::hash(seed.as_bytes());
+    let mut out = Vec::with_capacity(len);
+    let mut reader = blake3::Hasher::new_keyed(seed.as_bytes()).finalize_xof();
+    out.resize(len, 0);
+    reader.fill(&mut out);
+    out
+}
+
+async fn keys(remote: &WebDavRemote, prefix: &str) -> Vec<String> {
+    let mut listed: Vec<String> = remote
+        .list(prefix)
+        .map(|meta| meta.expect("a listing entry").key)
+        .collect()
+        .await;
+    listed.sort();
+    listed
+}
+
+fn stored(server: &WebDavServer, key: &str) -> Vec<u8> {
+    fs::read(server.folder().join(key)).unwrap_or_else(|e| panic!("reading {key}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_put_head_list_delete_keeps_bytes_and_hash() {
+    let f = fixture();
+    let remote = f.remote();
+    let bytes = pattern(3 * MIB + 17, "a");
+    let report = f.put(&remote, "P/Trip/2024/a b.jpg", &bytes).await;
+    assert_eq!(report.size, bytes.len() as u64);
+    assert_eq!(report.blake3, *blake3::hash(&bytes).as_bytes());
+    assert_eq!(stored(&f.server, "P/Trip/2024/a b.jpg"), bytes);
+    f.put(&remote, "P/Trip/b.jpg", b"small").await;
+    assert_eq!(
+        f.files(),
+        vec!["P/Trip/2024/a b.jpg", "P/Trip/b.jpg"],
+        "no temporaries left"
+    );
+
+    let head = remote
+        .head("P/Trip/2024/a b.jpg")
+        .await
+        .unwrap()
+        .expect("an object");
+    assert_eq!(head.size, bytes.len() as u64);
+    assert_eq!(remote.head("P/Trip/none.jpg").await.unwrap(), None);
+    assert_eq!(
+        keys(&remote, "P/").await,
+        vec!["P/Trip/2024/a b.jpg", "P/Trip/b.jpg"]
+    );
+    assert_eq!(
+        keys(&remote, "P/Trip/2024/").await,
+        vec!["P/Trip/2024/a b.jpg"]
+    );
+    assert_eq!(
+        keys(&remote, "Q/").await,
+        Vec::<String>::new(),
+        "a prefix never made lists empty"
+    );
+
+    remote.delete("P/Trip/b.jpg").await.unwrap();
+    remote
+        .delete("P/Trip/b.jpg")
+        .await
+        .expect("deleting twice is fine");
+    assert_eq!(keys(&remote, "").await, vec!["P/Trip/2024/a b.jpg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_upload_replaces_the_object_through_a_temporary() {
+    let f = fixture();
+    let remote = f.remote();
+    f.put(&remote, "Trip/x.jpg", &pattern(MIB, "old")).await;
+    let new = pattern(2 * MIB, "new");
+    f.put(&remote, "Trip/x.jpg", &new).await;
+    assert_eq!(stored(&f.server, "Trip/x.jpg"), new);
+    let seen = f.server.seen();
+    let puts: Vec<_> = seen.iter().filter(|r| r.method == "PUT").collect();
+    assert!(
+        puts.iter()
+            .all(|r| r.target.contains(".x.jpg.syncroll-part")),
+        "bytes go to a temporary, never straight to the key: {puts:#?}"
+    );
+    assert_eq!(seen.iter().filter(|r| r.method == "MOVE").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_is_server_side_and_identical() {
+    let f = fixture();
+    let remote = f.remote();
+    let bytes = pattern(2 * MIB, "c");
+    f.put(&remote, "A/one.jpg", &bytes).await;
+    let puts_before = f.server.seen().iter().filter(|r| r.method == "PUT").count();
+    let meta = remote
+        .copy("A/one.jpg", "B/deep/two.jpg", &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(meta.size, bytes.len() as u64);
+    assert_eq!(stored(&f.server, "B/deep/two.jpg"), bytes);
+    let seen = f.server.seen();
+    assert_eq!(
+        seen.iter().filter(|r| r.method == "PUT").count(),
+        puts_before,
+        "no bytes sent again"
+    );
+    assert!(seen.iter().any(|r| r.method == "COPY"));
+    let missing = remote
+        .copy("A/none.jpg", "B/three.jpg", &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, RemoteError::NotFound { ref key } if key == "A/none.jpg"),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_mid_upload_leaves_nothing() {
+    let f = fixture();
+    let remote = Arc::new(f.remote());
+    let source = f.source("big.mov", &pattern(256 * MIB, "big"));
+    let progress = Arc::new(AtomicU64::new(0));
+    let cancel = CancellationToken::new();
+    let upload = tokio::spawn({
+        let (remote, progress, cancel) = (remote.clone(), progress.clone(), cancel.clone());
+        async move {
+            remote
+                .put_file("Trip/big.mov", &source, &progress, &cancel)
+                .await
+        }
+    });
+    wait_until(EVENT_TIMEOUT, "bytes to flow", || {
+        match progress.load(Ordering::Relaxed) {
+            0 => Err(0),
+            n => Ok(n),
+        }
+    })
+    .await;
+    cancel.cancel();
+    let outcome = upload.await.unwrap();
+    assert!(
+        matches!(outcome, Err(RemoteError::Cancelled)),
+        "{outcome:?}"
+    );
+    // The server may finish writing what it received before the temporary
+    // goes: wait for the folder to settle empty.
+    wait_until(EVENT_TIMEOUT, "no object and no temporary", || {
+        let files = f.files();
+        if files.is_empty() {
+            Ok(())
+        } else {
+            let seen: Vec<String> = f
+                .server
+                .seen()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.target))
+                .collect();
+            Err((files, seen))
+        }
+    })
+    .await;
+    assert_eq!(remote.head("Trip/big.mov").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_hides_temporaries_and_walks_many_folders() {
+    let f = fixture();
+    let remote = f.remote();
+    for i in 0..30 {
+        f.put(&remote, &format!("P/d{}/f{i}.jpg", i % 7), b"x")
+            .await;
+    }
+    fs::write(
+        f.server.folder().join("P/d1/.f1.jpg.syncroll-part"),
+        b"half",
+    )
+    .unwrap();
+    let listed = keys(&remote, "P/").await;
+    assert_eq!(listed.len(), 30, "{listed:?}");
+    assert!(listed.iter().all(|k| !k.contains("syncroll-part")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_permission_denied_and_permanent() {
+    let f = fixture();
+    let remote = WebDavRemote::new(settings(&f.server.url(), "not-the-password")).unwrap();
+    let source = f.source("a.jpg", b"a");
+    let err = remote
+        .put_file(
+            "Trip/a.jpg",
+            &source,
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RemoteError::PermissionDenied { .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert!(!err.to_string().contains("not-the-password"));
+    let listing: Vec<_> = remote.list("").collect().await;
+    assert!(
+        matches!(
+            listing.as_slice(),
+            [Err(RemoteError::PermissionDenied { .. })]
+        ),
+        "{listing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_folder_is_unavailable_and_never_created() {
+    let f = fixture();
+    let url = format!("{}/not-mounted", f.server.root_url());
+    let remote = WebDavRemote::new(settings(&url, WebDavServer::PASSWORD)).unwrap();
+    let source = f.source("a.jpg", b"a");
+    let err = remote
+        .put_file(
+            "Trip/a.jpg",
+            &source,
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-mounted"), "{err}");
+    assert!(!Path::new(&f.server.folder().parent().unwrap().join("not-mounted")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_unavailable_and_transient() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let remote = WebDavRemote::new(settings(&format!("http://127.0.0.1:{port}/dav"), "p")).unwrap();
+    let err = remote.head("Trip/a.jpg").await.unwrap_err();
+    assert!(matches!(err, RemoteError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient());
+}
+
+#[test]
+fn debug_and_describe_never_show_the_password() {
+    let remote =
+        WebDavRemote::new(settings("https://cloud.example/dav/photos", "hunter2")).unwrap();
+    let shown = format!("{remote:?} {}", remote.describe());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("https://cloud.example/dav/photos/"),
+        "{shown}"
+    );
+}
