@@ -66,6 +66,14 @@ pub enum RemoteError {
         "the bucket {bucket:?} does not exist on the remote; create it or correct the bucket name in the remote's settings"
     )]
     BucketMissing { bucket: String },
+    /// The server is busy or in maintenance (429 or 503) and said how long
+    /// to wait (`Retry-After`). Transient; the wait is the server's to set,
+    /// so waiting it out is not a failed attempt.
+    #[error("the remote asked syncroll to wait {}s ({detail}); it retries then", .retry_after.as_secs())]
+    Busy {
+        detail: String,
+        retry_after: std::time::Duration,
+    },
     /// The caller's cancellation token fired; nothing was left under the key.
     #[error("the transfer was cancelled")]
     Cancelled,
@@ -92,7 +100,10 @@ impl RemoteError {
     /// [`RemoteError::Cancelled`] is neither; test [`RemoteError::is_cancelled`] first.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::NoSpace { .. } | Self::Journal(_) => true,
+            Self::Unavailable { .. }
+            | Self::NoSpace { .. }
+            | Self::Journal(_)
+            | Self::Busy { .. } => true,
             Self::Io { source, .. } | Self::SourceUnreadable { source, .. } => {
                 !is_permanent_io(source)
             }
@@ -105,6 +116,14 @@ impl RemoteError {
             | Self::InvalidSettings { .. }
             | Self::BucketMissing { .. }
             | Self::Cancelled => false,
+        }
+    }
+
+    /// How long the server asked to be left alone, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -210,6 +229,13 @@ mod tests {
                 false,
             ),
             (RemoteError::Cancelled, false),
+            (
+                RemoteError::Busy {
+                    detail: "503".into(),
+                    retry_after: std::time::Duration::from_secs(5),
+                },
+                true,
+            ),
             (io(io::ErrorKind::NotADirectory), false),
             (io(io::ErrorKind::IsADirectory), false),
             (io(io::ErrorKind::InvalidFilename), false),

@@ -25,6 +25,7 @@ pub struct WebDavServer {
     dir: TempDir,
     addr: SocketAddr,
     seen: Log,
+    busy: Arc<std::sync::atomic::AtomicU32>,
     shutdown: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -57,6 +58,8 @@ impl WebDavServer {
         let stop = shutdown.clone();
         let seen = Log::default();
         let log = seen.clone();
+        let busy = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let refusals = busy.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -70,7 +73,7 @@ impl WebDavServer {
                 ready_tx
                     .send(listener.local_addr().expect("bound address"))
                     .expect("report address");
-                serve(listener, handler, log, stop).await;
+                serve(listener, handler, log, refusals, stop).await;
             });
         });
         let addr = ready_rx.recv().expect("the server to start");
@@ -78,9 +81,17 @@ impl WebDavServer {
             dir,
             addr,
             seen,
+            busy,
             shutdown,
             thread: Some(thread),
         }
+    }
+
+    /// Answers the next `requests` requests `503 Service Unavailable` with
+    /// `Retry-After: 1`, as a server in maintenance mode does.
+    pub fn busy_for(&self, requests: u32) {
+        self.busy
+            .store(requests, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The URL of [`WebDavServer::FOLDER`].
@@ -127,6 +138,7 @@ async fn serve(
     listener: TcpListener,
     handler: dav_server::DavHandler,
     seen: Log,
+    busy: Arc<std::sync::atomic::AtomicU32>,
     shutdown: CancellationToken,
 ) {
     let authorization = expected_authorization();
@@ -139,6 +151,7 @@ async fn serve(
             },
         };
         let (handler, seen, shutdown) = (handler.clone(), seen.clone(), shutdown.clone());
+        let busy = busy.clone();
         let authorization = authorization.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -156,7 +169,23 @@ async fn serve(
                     .get(hyper::header::AUTHORIZATION)
                     .is_some_and(|v| v.as_bytes() == authorization.as_bytes());
                 let handler = handler.clone();
+                let refuse = busy
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok();
                 async move {
+                    if refuse {
+                        let mut busy = hyper::Response::new(dav_server::body::Body::empty());
+                        *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                        busy.headers_mut().insert(
+                            hyper::header::RETRY_AFTER,
+                            hyper::header::HeaderValue::from_static("1"),
+                        );
+                        return Ok(busy);
+                    }
                     if !allowed {
                         let mut refused = hyper::Response::new(dav_server::body::Body::empty());
                         *refused.status_mut() = hyper::StatusCode::UNAUTHORIZED;

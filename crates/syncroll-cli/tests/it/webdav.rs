@@ -213,9 +213,34 @@ fn bad_webdav_settings_are_refused_naming_the_value() {
     assert_eq!(failed.len(), 2, "{failed:#?}");
     for job in &failed {
         assert_eq!(job["attempts"], 1, "a refusal is not retried: {job}");
-        assert!(
-            job["error"].as_str().unwrap().contains("password"),
-            "{job}"
-        );
+        assert!(job["error"].as_str().unwrap().contains("password"), "{job}");
     }
+}
+
+#[test]
+fn a_server_in_maintenance_is_waited_for_without_spending_attempts() {
+    let server = WebDavServer::start();
+    let daemon = Daemon::builder().config("[sync]\nmax_attempts = 2").start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", 6, 10 * 1024);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    add_webdav(&daemon, "dav", &server.url(), WebDavServer::PASSWORD, &[]).ok();
+    // More refusals than jobs times attempts: only waiting them out works.
+    server.busy_for(20);
+    create_trip(&daemon, &root, &["--remote", "dav", "--sync"]);
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(
+        objects(&server.folder().join("Trip/trip")),
+        objects(&root.join("trip"))
+    );
+    let done = daemon
+        .cli(&["--json", "jobs", "--state", "done"])
+        .ok()
+        .json_lines();
+    assert_eq!(done.len(), 6);
+    assert!(
+        daemon.log().contains("asked syncroll to wait 1s"),
+        "the wait is logged"
+    );
 }

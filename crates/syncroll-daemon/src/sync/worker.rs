@@ -266,7 +266,22 @@ async fn settle(
     Ok(())
 }
 
+/// The longest `Retry-After` honoured: a server asking for more is asked
+/// again after this.
+const MAX_SERVER_WAIT_MS: i64 = 3_600_000;
+
 fn failure_event(inner: &Inner, job: &Job, failure: &Failure) -> JobEvent {
+    if let Failure::Remote(e) = failure
+        && let Some(wait) = e.retry_after()
+    {
+        // The server set the wait (busy, or in maintenance): honour it
+        // without spending an attempt.
+        let wait_ms = (wait.as_millis() as i64).clamp(1000, MAX_SERVER_WAIT_MS);
+        return JobEvent::Deferred {
+            reason: failure.to_string(),
+            retry_at: now_ms() + wait_ms,
+        };
+    }
     if failure.is_offline() {
         return JobEvent::Deferred {
             reason: failure.to_string(),

@@ -12,6 +12,7 @@
 //! | 3xx, other 4xx | `Io` (invalid input) | no |
 
 use std::io;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 
@@ -41,6 +42,27 @@ impl Target<'_> {
             key: key.to_owned(),
             source: io::Error::new(kind, chain(err)),
         }
+    }
+
+    /// A reply that is not success: [`Target::status`], except that a 429 or
+    /// 503 with a `Retry-After` the server set becomes
+    /// [`RemoteError::Busy`].
+    pub fn response(
+        &self,
+        action: &'static str,
+        key: &str,
+        response: &reqwest::Response,
+    ) -> RemoteError {
+        let status = response.status();
+        if matches!(status.as_u16(), 429 | 503)
+            && let Some(wait) = retry_after(response.headers())
+        {
+            return RemoteError::Busy {
+                detail: format!("{status} from the WebDAV server for {key:?}"),
+                retry_after: wait,
+            };
+        }
+        self.status(action, key, status)
     }
 
     /// A reply with a status that is not success.
@@ -104,6 +126,24 @@ impl Target<'_> {
     }
 }
 
+/// `Retry-After`: delay-seconds, or an HTTP date (a date in the past is no
+/// wait at all).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
 /// The error and its causes in one line (reqwest's own message is often
 /// just "error sending request").
 fn chain(err: &reqwest::Error) -> String {
@@ -125,6 +165,26 @@ fn chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(90);
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            httpdate::fmt_http_date(soon).parse().unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
 
     #[test]
     fn statuses_are_classified_as_documented() {

@@ -194,7 +194,7 @@ impl WebDavRemote {
         if response.status().is_success() {
             Ok(response)
         } else {
-            Err(self.target().status(action, key, response.status()))
+            Err(self.target().response(action, key, &response))
         }
     }
 
@@ -229,7 +229,11 @@ impl WebDavRemote {
                         ),
                     });
                 }
-                s => return Err(self.target().status("create a folder for", key, s)),
+                _ => {
+                    return Err(self
+                        .target()
+                        .response("create a folder for", key, &response));
+                }
             }
             self.inner
                 .folders
@@ -328,7 +332,7 @@ impl WebDavRemote {
                     etag: header(ETAG).map(str::to_owned),
                 }))
             }
-            s => Err(self.target().status("look up", key, s)),
+            _ => Err(self.target().response("look up", key, &response)),
         }
     }
 

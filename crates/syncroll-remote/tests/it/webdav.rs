@@ -338,3 +338,19 @@ fn debug_and_describe_never_show_the_password() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_server_says_how_long_to_wait() {
+    let f = fixture();
+    let remote = f.remote();
+    f.server.busy_for(1);
+    let err = remote.head("Trip/a.jpg").await.unwrap_err();
+    assert!(matches!(err, RemoteError::Busy { .. }), "{err:?}");
+    assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(1)));
+    assert!(err.is_transient());
+    assert_eq!(
+        remote.head("Trip/a.jpg").await.unwrap(),
+        None,
+        "served again after"
+    );
+}
