@@ -118,11 +118,11 @@ impl Remotes {
         }
         let record = self.store.remote(id).await?;
         let remote = self.open(&record)?;
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, remote.clone());
-        Ok(remote)
+        // Jobs starting together may each have opened one: all use the
+        // first, since a backend keeps state (connections, uploads left to
+        // abort).
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(open.entry(id).or_insert(remote).clone())
     }
 
     /// Forgets an open backend (after the remote was removed).

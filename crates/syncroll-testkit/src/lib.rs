@@ -1,6 +1,7 @@
 //! Test helpers shared by every integration suite: a real `syncrolld` on
 //! temp dirs ([`Daemon`]), the real `syncroll` CLI ([`Daemon::cli`]), and
-//! the one condition wait ([`wait_until`]).
+//! the one condition wait ([`wait_until`]), and in-process servers: S3
+//! ([`S3Server`]) and a fault-injecting proxy ([`FaultProxy`]).
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod proxy;
 mod s3;
 mod webdav;
+pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use s3::{S3Server, Seen};
 pub use webdav::WebDavServer;
 

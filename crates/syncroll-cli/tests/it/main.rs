@@ -3,6 +3,7 @@
 
 mod collections;
 mod errors;
+mod faults;
 mod photos;
 mod roots;
 mod s3;

@@ -12,8 +12,10 @@
 //! flight while the next are read; both are hashed with BLAKE3 as read and
 //! checked afterwards with a HEAD (the size must match). [`Remote::put_file`]
 //! aborts a cancelled or failed multipart upload, never leaving parts to
-//! accumulate; [`S3Remote::put_file_resumable`] keeps it in a
-//! [`MultipartState`] instead, to be continued or aborted later.
+//! accumulate: an abort that fails is tried again before the next upload,
+//! and a new upload of the same key waits until it succeeds.
+//! [`S3Remote::put_file_resumable`] keeps the upload in a [`MultipartState`]
+//! instead, to be continued or aborted later.
 //!
 //! Each request is retried by `object_store` itself up to three times within
 //! [`REQUEST_RETRY_SECS`] (connection errors, 5xx, 429), so a blip does not
@@ -48,7 +50,9 @@
 //!   [`UploadJournal`] right after the upload is created and after each part
 //!   lands, so only a crash in the instant between creating the upload and
 //!   saving its id can orphan one; a bucket lifecycle rule
-//!   (`AbortIncompleteMultipartUpload`) is the backstop for that.
+//!   (`AbortIncompleteMultipartUpload`) is the backstop for that. An upload
+//!   of plain [`Remote::put_file`] whose abort failed is remembered in memory
+//!   only, and aborted before the next upload.
 //! - Objects whose keys `object_store` cannot represent (empty, `.` or `..`
 //!   segments, control characters), put in the bucket by other tools, make a
 //!   listing of their prefix fail.
@@ -61,6 +65,7 @@ mod upload;
 
 use std::path::Path as FsPath;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -109,6 +114,16 @@ pub struct S3Remote {
     prefix: String,
     multipart_threshold: u64,
     part_size: u64,
+    /// Multipart uploads of [`Remote::put_file`] whose abort failed, to be
+    /// aborted before the next upload (see [`S3Remote::abort_left_over`]).
+    left_over: Arc<Mutex<Vec<LeftOver>>>,
+}
+
+/// A multipart upload that is of no more use but could not be aborted yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LeftOver {
+    key: String,
+    upload_id: String,
 }
 
 // Hand-written: the client's own `Debug` shows its whole configuration,
@@ -155,6 +170,7 @@ impl S3Remote {
             prefix: checked.prefix,
             multipart_threshold: settings.multipart_threshold,
             part_size: settings.part_size,
+            left_over: Arc::default(),
         })
     }
 
@@ -221,6 +237,39 @@ impl S3Remote {
                 other => Err(other),
             },
         }
+    }
+
+    /// Aborts the uploads whose abort failed before. One of `key` that
+    /// still cannot be aborted for a passing fault is kept and its error
+    /// returned, so that an upload retried until it succeeds leaves no parts
+    /// behind; those of other keys are kept for the next upload. Each stays
+    /// listed until its abort is done, so that an upload of its key running
+    /// meanwhile tries too (aborting twice is harmless). Not kept across
+    /// restarts (see the module's limits).
+    async fn abort_left_over(&self, key: &str) -> Result<(), RemoteError> {
+        let pending = self.lock_left_over().clone();
+        let mut blocking = None;
+        for left in pending {
+            let path = self.object_path(&left.key)?;
+            match self.abort(&left.key, &path, &left.upload_id).await {
+                Err(err) if err.is_transient() => {
+                    if left.key == key {
+                        blocking.get_or_insert(err);
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(key = left.key, upload_id = left.upload_id, error = %err, "gave up aborting a multipart upload");
+                }
+                Ok(()) => {}
+            }
+            self.lock_left_over().retain(|l| *l != left);
+        }
+        blocking.map_or(Ok(()), Err)
+    }
+
+    fn lock_left_over(&self) -> std::sync::MutexGuard<'_, Vec<LeftOver>> {
+        self.left_over.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// HEAD of `key`, stored at `path`; a 404 is checked against the bucket,
@@ -369,7 +418,17 @@ impl Remote for S3Remote {
         cancel: &CancellationToken,
     ) -> Result<PutReport, RemoteError> {
         let upload = self.upload(key, source, progress, cancel, None)?;
-        upload.run(&mut None, OnFailure::Abort).await
+        self.abort_left_over(key).await?;
+        let mut state = None;
+        let put = upload.run(&mut state, OnFailure::Abort).await;
+        // Still recorded: its abort failed.
+        if let Some(state) = state {
+            self.lock_left_over().push(LeftOver {
+                key: key.to_owned(),
+                upload_id: state.upload_id,
+            });
+        }
+        put
     }
 
     async fn put_file_resumable(

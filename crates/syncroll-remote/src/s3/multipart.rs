@@ -112,9 +112,9 @@ impl Multipart<'_, '_> {
         if sent.is_err() {
             self.record_finished(&mut in_flight).await;
         }
-        // Parts still in flight are cut off (the server discards a part whose
-        // body stops short) before anyone aborts the upload, so that none
-        // lands after the abort.
+        // Only on cancellation are parts still in flight: they are cut off
+        // before anyone aborts the upload (the server discards a part whose
+        // body stops short, though not one whose body was all sent).
         in_flight.shutdown().await;
         let finished = match sent {
             Ok(()) => self.complete(joined(reading.await)?).await,
@@ -227,14 +227,24 @@ impl Multipart<'_, '_> {
         Ok(landed.len)
     }
 
-    /// After a failure: records the parts that landed meanwhile, so a resumed
-    /// upload need not send them again.
+    /// After a failure: waits for the parts in flight, unless cancelled,
+    /// and records those that land, so a resumed upload need not send them
+    /// again. Cutting them off instead would not do: a part whose body was
+    /// all sent can still land after the upload is aborted, and stay.
     async fn record_finished(&mut self, in_flight: &mut JoinSet<Landed>) {
+        let cancel = self.upload.cancel;
         let mut recorded = 0;
-        while let Some(finished) = in_flight.try_join_next() {
-            if let Ok(landed) = finished {
+        loop {
+            let finished = tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                finished = in_flight.join_next() => finished,
+            };
+            match finished {
                 // A part that failed too adds nothing to the error at hand.
-                recorded += self.record(landed).unwrap_or(0);
+                Some(Ok(landed)) => recorded += self.record(landed).unwrap_or(0),
+                Some(Err(_)) => {}
+                None => break,
             }
         }
         // Best effort: unsaved parts are only sent again.
