@@ -260,10 +260,34 @@ impl Multipart<'_, '_> {
         let parts = self.parts_in_order(reader.count)?;
         let upload = self.upload;
         let store = &upload.remote.store;
-        let completed = store
+        let completed = match store
             .complete_multipart(&upload.path, &self.state.upload_id, parts)
             .await
-            .map_err(|err| self.stop("complete the upload of", err))?;
+        {
+            Ok(completed) => completed,
+            Err(err) => {
+                return Err(match upload.error("complete the upload of", err) {
+                    // The HTTP client resends a completion whose reply was
+                    // lost, and the server answers the second one 404 or
+                    // 403: the upload may well be complete. Not a reason to
+                    // give up: the next attempt finds out (the upload is gone,
+                    // so it starts over) or completes it.
+                    RemoteError::NotFound { .. } | RemoteError::PermissionDenied { .. }
+                        if self.resumed =>
+                    {
+                        Stop::Restart("the server no longer knows the upload")
+                    }
+                    RemoteError::NotFound { .. } | RemoteError::PermissionDenied { .. } => {
+                        Stop::Failed(upload.io_error(
+                            "complete the upload of",
+                            std::io::ErrorKind::Other,
+                            "the server refused to complete the upload, which a lost reply to an earlier completion also causes; retrying",
+                        ))
+                    }
+                    other => Stop::Failed(other),
+                });
+            }
+        };
         Ok(reader.sent(completed.e_tag))
     }
 
