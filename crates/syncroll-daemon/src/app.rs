@@ -392,7 +392,7 @@ impl App {
                 .await?;
             let cancelled = self
                 .sync
-                .cancel_collection(collection.id, "sync turned off")
+                .cancel_collection(collection.id, "sync turned off", false)
                 .await?;
             let mut outcome = if keep_remote {
                 PlanOutcome::default()
@@ -435,7 +435,7 @@ impl App {
         let collection = self.store.collection(collection).await?;
         Ok(self
             .sync
-            .cancel_collection(collection.id, "cancelled by request")
+            .cancel_collection(collection.id, "cancelled by request", true)
             .await?)
     }
 

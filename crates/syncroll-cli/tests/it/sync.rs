@@ -584,6 +584,35 @@ fn cancel_job_drops_one_job_and_retry_brings_it_back() {
     );
 }
 
+/// A cancel holds: later planning passes (a new photo, a rescan) do not
+/// bring the cancelled work back; `retry --all` does, and so does turning
+/// sync off and on.
+#[test]
+fn cancelled_work_stays_cancelled_until_retried() {
+    let (daemon, root) = planned_while_paused();
+    assert_eq!(daemon.json(&["cancel", "Trip"])["jobs_cancelled"], 40);
+    // A new photo makes the planner look at the collection again.
+    write_file(&root.join("trip/late.jpg"), b"late");
+    daemon.json(&["rescan"]);
+    daemon.cli(&["resume", "Trip"]).ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let cloud = daemon.data_dir.join("cloud/Trip/trip");
+    assert_eq!(
+        walk(&cloud),
+        vec![cloud.join("late.jpg")],
+        "only the new photo went up"
+    );
+    let queued = daemon
+        .cli(&["--json", "jobs", "--state", "queued"])
+        .ok()
+        .json_lines();
+    assert!(queued.is_empty(), "{queued:#?}");
+
+    assert_eq!(daemon.json(&["retry", "--all"])["jobs_retried"], 40);
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(tree(&cloud), tree(&root.join("trip")));
+}
+
 #[test]
 fn removing_a_photo_from_a_synced_manual_collection_removes_its_copy() {
     let (daemon, root) = synced_daemon("");

@@ -469,11 +469,13 @@ impl Store {
     }
 
     /// Cancels every queued job of a collection (or all collections) at once;
-    /// returns the running ones, which the scheduler must interrupt.
+    /// returns the running ones, which the scheduler must interrupt. `hold`:
+    /// see [`Store::hold_job`].
     pub async fn cancel_live_jobs(
         &self,
         collection: Option<CollectionId>,
         reason: &str,
+        hold: bool,
     ) -> Result<(u64, Vec<JobId>)> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, state FROM jobs WHERE state IN ('queued', 'running') AND (?1 IS NULL OR collection_id = ?1)",
@@ -489,7 +491,7 @@ impl Store {
                 running.push(JobId(id));
                 continue;
             }
-            if self.cancel_if_queued(JobId(id), reason).await? {
+            if self.cancel_if_queued(JobId(id), reason, hold).await? {
                 cancelled += 1;
             } else {
                 // Claimed meanwhile: the scheduler interrupts it instead.
@@ -569,7 +571,7 @@ impl Store {
     /// Cancels a job only if it is still queued; false when a worker has
     /// claimed it (or it ended) meanwhile, so a running transfer is never
     /// marked cancelled behind its worker's back.
-    pub async fn cancel_if_queued(&self, id: JobId, reason: &str) -> Result<bool> {
+    pub async fn cancel_if_queued(&self, id: JobId, reason: &str, hold: bool) -> Result<bool> {
         let event = JobEvent::Cancelled {
             reason: reason.to_owned(),
         };
@@ -580,6 +582,12 @@ impl Store {
             .db("starting a transaction")?;
         match transition_from(&mut tx, id, Some("queued"), event, now_ms()).await {
             Ok(_) => {
+                sqlx::query("UPDATE jobs SET held = ? WHERE id = ?")
+                    .bind(hold)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .db("holding a cancelled job")?;
                 tx.commit().await.db("committing a cancel")?;
                 Ok(true)
             }
@@ -588,7 +596,20 @@ impl Store {
         }
     }
 
-    /// Puts failed jobs (one, or all) back in the queue.
+    /// Holds a cancelled job: the user cancelled it, so the planner does not
+    /// plan the same work again until `retry` (or sync off or on) releases
+    /// it; otherwise a cancel would last only until the next pass.
+    pub async fn hold_job(&self, id: JobId) -> Result<()> {
+        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ? AND state = 'cancelled'")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("holding a cancelled job")?;
+        Ok(())
+    }
+
+    /// Puts failed jobs, and held cancelled ones, back in the queue (one, or
+    /// all).
     pub async fn retry_jobs(&self, id: Option<JobId>) -> Result<u64> {
         let ids: Vec<i64> = match id {
             Some(id) => {
@@ -604,10 +625,12 @@ impl Store {
                 }
                 vec![id.0]
             }
-            None => sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'failed'")
-                .fetch_all(&self.pool)
-                .await
-                .db("finding failed jobs")?,
+            None => sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE state = 'failed' OR (state = 'cancelled' AND held = 1)",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .db("finding failed jobs")?,
         };
         let mut retried = 0;
         for id in ids {
@@ -620,6 +643,12 @@ impl Store {
                 }) if db.is_unique_violation() => {}
                 Err(e) => return Err(e),
             }
+            // Requeued or obsolete: either way no longer held.
+            sqlx::query("UPDATE jobs SET held = 0 WHERE id = ?")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .db("releasing a held job")?;
         }
         Ok(retried)
     }

@@ -89,6 +89,13 @@ impl Store {
         .execute(&self.pool)
         .await
         .db("changing sync")?;
+        // Turning sync on or off says anew what the user wants: earlier
+        // cancels no longer hold.
+        sqlx::query("UPDATE jobs SET held = 0 WHERE collection_id = ? AND held = 1")
+            .bind(collection.0)
+            .execute(&self.pool)
+            .await
+            .db("releasing held jobs")?;
         Ok(())
     }
 
@@ -188,9 +195,11 @@ impl Store {
             .uploads
             .retain(|w| !unreachable.contains(&w.photo_id));
         // A failed job stays failed until `retry`: planning the same work
-        // again would only fail again, forever.
+        // again would only fail again, forever. A job the user cancelled is
+        // held likewise, or the cancel would last only until this pass.
         let failed: Vec<(String, String, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT key, op, blake3 FROM jobs WHERE collection_id = ? AND state = 'failed'",
+            "SELECT key, op, blake3 FROM jobs WHERE collection_id = ?
+                 AND (state = 'failed' OR (state = 'cancelled' AND held = 1))",
         )
         .bind(collection.0)
         .fetch_all(&mut *tx)

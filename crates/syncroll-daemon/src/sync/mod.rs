@@ -58,7 +58,12 @@ impl PlanSignal {
 enum Stop {
     Pause,
     Shutdown,
-    Cancel(String),
+    /// `hold`: the user cancelled, so the work is not planned again until
+    /// `retry` (see `Store::hold_job`).
+    Cancel {
+        reason: String,
+        hold: bool,
+    },
 }
 
 /// A transfer in flight.
@@ -384,15 +389,19 @@ impl SyncEngine {
         &self,
         collection: CollectionId,
         reason: &str,
+        hold: bool,
     ) -> syncroll_core::Result<u64> {
         let (queued, running) = self
             .inner
             .store
-            .cancel_live_jobs(Some(collection), reason)
+            .cancel_live_jobs(Some(collection), reason, hold)
             .await?;
         let n = self.interrupt(
             |_, r| r.collection == Some(collection),
-            Stop::Cancel(reason.to_owned()),
+            Stop::Cancel {
+                reason: reason.to_owned(),
+                hold,
+            },
         );
         debug!(
             queued,
@@ -407,15 +416,19 @@ impl SyncEngine {
     /// Drops one job.
     pub async fn cancel_job(&self, job: JobId) -> syncroll_core::Result<u64> {
         let reason = "cancelled by request";
-        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0 {
+        let stop = || Stop::Cancel {
+            reason: reason.to_owned(),
+            hold: true,
+        };
+        if self.interrupt(|id, _| *id == job, stop()) > 0 {
             return Ok(1);
         }
-        if self.inner.store.cancel_if_queued(job, reason).await? {
+        if self.inner.store.cancel_if_queued(job, reason, true).await? {
             abort_abandoned_uploads(&self.inner);
             return Ok(1);
         }
         // Claimed between the two looks: it is running now.
-        if self.interrupt(|id, _| *id == job, Stop::Cancel(reason.to_owned())) > 0 {
+        if self.interrupt(|id, _| *id == job, stop()) > 0 {
             return Ok(1);
         }
         let state = self.inner.store.job(job).await?.state;

@@ -203,6 +203,7 @@ async fn settle(
     stop: &Mutex<Option<Stop>>,
 ) -> syncroll_core::Result<()> {
     let store = &inner.store;
+    let mut hold_after = false;
     let event = match result {
         Ok(Outcome::Uploaded(landed)) => {
             info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
@@ -244,7 +245,10 @@ async fn settle(
         }
         Ok(Outcome::NotNeeded(reason)) => JobEvent::Cancelled { reason },
         Err(Failure::Remote(e)) if e.is_cancelled() => match lock(stop).clone() {
-            Some(Stop::Cancel(reason)) => JobEvent::Cancelled { reason },
+            Some(Stop::Cancel { reason, hold }) => {
+                hold_after = hold;
+                JobEvent::Cancelled { reason }
+            }
             _ => JobEvent::Interrupted,
         },
         Err(failure) => failure_event(inner, job, &failure),
@@ -259,6 +263,9 @@ async fn settle(
     }
     let cancelled = matches!(event, JobEvent::Cancelled { .. });
     store.apply_job_event(job.id, event).await?;
+    if hold_after {
+        store.hold_job(job.id).await?;
+    }
     if cancelled {
         // The upload this job leaves unfinished, if any, goes now.
         super::abort_abandoned_uploads(inner);
