@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
+
+use crate::background::Background;
 
 /// What the proxy does to the connections it accepts.
 #[derive(Debug, Clone)]
@@ -89,8 +90,7 @@ impl FaultCounts {
 pub struct FaultProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl FaultProxy {
@@ -98,30 +98,16 @@ impl FaultProxy {
     /// `plan` says, with faults on.
     pub fn start(upstream: SocketAddr, plan: FaultPlan) -> Self {
         let shared = Arc::new(Shared::new(plan));
-        let shutdown = CancellationToken::new();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let (state, stop) = (shared.clone(), shutdown.clone());
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("proxy runtime");
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("loopback port");
-                ready_tx
-                    .send(listener.local_addr().expect("bound address"))
-                    .expect("report address");
-                serve(listener, upstream, state, stop).await;
-            });
+        let state = shared.clone();
+        let server = Background::start("fault proxy", 1, move |client| {
+            let n = state.connections.fetch_add(1, Ordering::SeqCst);
+            let state = state.clone();
+            async move { connection(client, upstream, &state, n).await }
         });
-        let addr = ready_rx.recv().expect("the proxy to start");
         Self {
-            addr,
+            addr: server.addr,
             shared,
-            shutdown,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -150,15 +136,6 @@ impl FaultProxy {
             cut_requests: load(s.counter(Kind::CutRequest)),
             cut_replies: load(s.counter(Kind::CutReply)),
             stalls: load(s.counter(Kind::Stall)),
-        }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -310,31 +287,6 @@ impl SplitMix {
     /// True one time in `n` (never when `n` is 0).
     fn one_in(&mut self, n: u64) -> bool {
         n > 0 && self.below(n) == 0
-    }
-}
-
-async fn serve(
-    listener: TcpListener,
-    upstream: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let client = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        let n = shared.connections.fetch_add(1, Ordering::SeqCst);
-        let (shared, shutdown) = (shared.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                () = connection(client, upstream, &shared, n) => {}
-                () = shutdown.cancelled() => {}
-            }
-        });
     }
 }
 

@@ -4,7 +4,6 @@
 //! functions and async tests alike can use it, and stops when dropped. It
 //! records each request line, so a test can tell how an operation was done.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -13,8 +12,9 @@ use hyper_util::rt::TokioIo;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
+
+use crate::background::Background;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -70,8 +70,7 @@ pub struct S3Server {
     endpoint: String,
     seen: Log,
     hold: Arc<PartHold>,
-    shutdown: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl S3Server {
@@ -91,9 +90,6 @@ impl S3Server {
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(Self::ACCESS_KEY, Self::SECRET_KEY));
         let service = builder.build();
-        let shutdown = CancellationToken::new();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let stop = shutdown.clone();
         let seen = Log::default();
         let log = seen.clone();
         let hold = Arc::new(PartHold {
@@ -101,30 +97,15 @@ impl S3Server {
             released: tokio::sync::watch::channel(false).0,
         });
         let gate = hold.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("loopback port");
-                ready_tx
-                    .send(listener.local_addr().expect("bound address"))
-                    .expect("report address");
-                serve(listener, service, log, gate, stop).await;
-            });
+        let server = Background::start("S3 server", 2, move |stream| {
+            serve(stream, service.clone(), log.clone(), gate.clone())
         });
-        let addr = ready_rx.recv().expect("the server to start");
         Self {
             dir,
-            endpoint: format!("http://{addr}"),
+            endpoint: format!("http://{}", server.addr),
             seen,
             hold,
-            shutdown,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -189,64 +170,34 @@ impl S3Server {
     }
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn serve(
-    listener: TcpListener,
-    service: S3Service,
-    seen: Log,
-    hold: Arc<PartHold>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let stream = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
+/// Serves one connection.
+async fn serve(stream: TcpStream, service: S3Service, seen: Log, hold: Arc<PartHold>) {
+    let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let request = Seen {
+            method: req.method().to_string(),
+            target: req.uri().to_string(),
+            copy_source: req.headers().contains_key("x-amz-copy-source"),
+            content_length: req
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
         };
-        let (service, seen, shutdown) = (service.clone(), seen.clone(), shutdown.clone());
-        let hold = hold.clone();
-        tokio::spawn(async move {
-            let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let request = Seen {
-                    method: req.method().to_string(),
-                    target: req.uri().to_string(),
-                    copy_source: req.headers().contains_key("x-amz-copy-source"),
-                    content_length: req
-                        .headers()
-                        .get(hyper::header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok()?.parse().ok()),
-                };
-                let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
-                let held = above > 0 && request.part_number().is_some_and(|n| n > above);
-                seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
-                let service = service.clone();
-                let mut released = hold.released.subscribe();
-                async move {
-                    if held {
-                        let _ = tokio::time::timeout(HOLD_LIMIT, released.wait_for(|r| *r)).await;
-                        let mut refused = hyper::Response::new(s3s::Body::empty());
-                        *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                        return Ok(refused);
-                    }
-                    hyper::service::Service::call(&service, req).await
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), handler);
-            tokio::select! {
-                _ = connection => {}
-                () = shutdown.cancelled() => {}
+        let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
+        let held = above > 0 && request.part_number().is_some_and(|n| n > above);
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
+        let service = service.clone();
+        let mut released = hold.released.subscribe();
+        async move {
+            if held {
+                let _ = tokio::time::timeout(HOLD_LIMIT, released.wait_for(|r| *r)).await;
+                let mut refused = hyper::Response::new(s3s::Body::empty());
+                *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                return Ok(refused);
             }
-        });
-    }
+            hyper::service::Service::call(&service, req).await
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), handler)
+        .await;
 }

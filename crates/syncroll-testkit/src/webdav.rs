@@ -12,8 +12,9 @@ use base64::Engine;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
+
+use crate::background::Background;
 
 use crate::s3::Seen;
 
@@ -26,8 +27,7 @@ pub struct WebDavServer {
     addr: SocketAddr,
     seen: Log,
     busy: Arc<std::sync::atomic::AtomicU32>,
-    shutdown: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl WebDavServer {
@@ -53,37 +53,27 @@ impl WebDavServer {
             ))
             .locksystem(dav_server::fakels::FakeLs::new())
             .build_handler();
-        let shutdown = CancellationToken::new();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let stop = shutdown.clone();
         let seen = Log::default();
         let log = seen.clone();
         let busy = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let refusals = busy.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("loopback port");
-                ready_tx
-                    .send(listener.local_addr().expect("bound address"))
-                    .expect("report address");
-                serve(listener, handler, log, refusals, stop).await;
-            });
+        let authorization = expected_authorization();
+        let server = Background::start("WebDAV server", 2, move |stream| {
+            let (log, refusals) = (log.clone(), refusals.clone());
+            serve(
+                stream,
+                handler.clone(),
+                log,
+                refusals,
+                authorization.clone(),
+            )
         });
-        let addr = ready_rx.recv().expect("the server to start");
         Self {
             dir,
-            addr,
+            addr: server.addr,
             seen,
             busy,
-            shutdown,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -116,15 +106,6 @@ impl WebDavServer {
     }
 }
 
-impl Drop for WebDavServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 fn expected_authorization() -> String {
     let token = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
@@ -134,78 +115,59 @@ fn expected_authorization() -> String {
     format!("Basic {token}")
 }
 
+/// Serves one connection.
 async fn serve(
-    listener: TcpListener,
+    stream: TcpStream,
     handler: dav_server::DavHandler,
     seen: Log,
     busy: Arc<std::sync::atomic::AtomicU32>,
-    shutdown: CancellationToken,
+    authorization: String,
 ) {
-    let authorization = expected_authorization();
-    loop {
-        let stream = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-        };
-        let (handler, seen, shutdown) = (handler.clone(), seen.clone(), shutdown.clone());
-        let busy = busy.clone();
-        let authorization = authorization.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
-                    method: req.method().to_string(),
-                    target: req.uri().to_string(),
-                    copy_source: false,
-                    content_length: req
-                        .headers()
-                        .get(hyper::header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok()?.parse().ok()),
-                });
-                let allowed = req
-                    .headers()
-                    .get(hyper::header::AUTHORIZATION)
-                    .is_some_and(|v| v.as_bytes() == authorization.as_bytes());
-                let handler = handler.clone();
-                let refuse = busy
-                    .fetch_update(
-                        std::sync::atomic::Ordering::SeqCst,
-                        std::sync::atomic::Ordering::SeqCst,
-                        |n| n.checked_sub(1),
-                    )
-                    .is_ok();
-                async move {
-                    if refuse {
-                        let mut busy = hyper::Response::new(dav_server::body::Body::empty());
-                        *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                        busy.headers_mut().insert(
-                            hyper::header::RETRY_AFTER,
-                            hyper::header::HeaderValue::from_static("1"),
-                        );
-                        return Ok(busy);
-                    }
-                    if !allowed {
-                        let mut refused = hyper::Response::new(dav_server::body::Body::empty());
-                        *refused.status_mut() = hyper::StatusCode::UNAUTHORIZED;
-                        refused.headers_mut().insert(
-                            hyper::header::WWW_AUTHENTICATE,
-                            hyper::header::HeaderValue::from_static(
-                                "Basic realm=\"syncroll-test\"",
-                            ),
-                        );
-                        return Ok::<_, std::convert::Infallible>(refused);
-                    }
-                    Ok(handler.handle(req).await)
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                () = shutdown.cancelled() => {}
-            }
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
+            method: req.method().to_string(),
+            target: req.uri().to_string(),
+            copy_source: false,
+            content_length: req
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
         });
-    }
+        let allowed = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == authorization.as_bytes());
+        let handler = handler.clone();
+        let refuse = busy
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        async move {
+            if refuse {
+                let mut busy = hyper::Response::new(dav_server::body::Body::empty());
+                *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                busy.headers_mut().insert(
+                    hyper::header::RETRY_AFTER,
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                return Ok::<_, std::convert::Infallible>(busy);
+            }
+            if !allowed {
+                let mut refused = hyper::Response::new(dav_server::body::Body::empty());
+                *refused.status_mut() = hyper::StatusCode::UNAUTHORIZED;
+                refused.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    hyper::header::HeaderValue::from_static("Basic realm=\"syncroll-test\""),
+                );
+                return Ok(refused);
+            }
+            Ok(handler.handle(req).await)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
