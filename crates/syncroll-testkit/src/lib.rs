@@ -1,6 +1,8 @@
 //! Test helpers shared by every integration suite: a real `syncrolld` on
-//! temp dirs ([`Daemon`]), the real `syncroll` CLI ([`Daemon::cli`]), and
-//! the one condition wait ([`wait_until`]).
+//! temp dirs ([`Daemon`]), the real `syncroll` CLI ([`Daemon::cli`]), the
+//! one condition wait ([`wait_until`]), and servers to sync to: an in-process
+//! S3 server ([`S3Server`]) and an independent one, rclone's
+//! ([`RcloneServer`]).
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.
@@ -14,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+mod rclone;
 mod s3;
+pub use rclone::{RcloneProtocol, RcloneServer, rclone_path};
 pub use s3::{S3Server, Seen};
 
 /// Waits for a daemon to come up or go down.
@@ -91,7 +95,7 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A finished `syncroll` run.
+/// A finished `syncroll` (or `rclone`) run.
 #[derive(Debug)]
 pub struct CliRun {
     pub code: i32,
@@ -100,7 +104,7 @@ pub struct CliRun {
 }
 
 impl CliRun {
-    fn from_output(output: Output) -> Self {
+    pub(crate) fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -111,7 +115,7 @@ impl CliRun {
     /// Panics unless the command exited 0.
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "syncroll failed: {self:#?}");
+        assert_eq!(self.code, 0, "the command failed: {self:#?}");
         self
     }
 
