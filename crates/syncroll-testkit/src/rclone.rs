@@ -210,11 +210,16 @@ impl RcloneServer {
     }
 
     /// `rclone check LOCAL srv:REMOTE_PATH EXTRA...`: exit 0 means no
-    /// differences (sizes, and hashes where both sides have one).
+    /// differences. Over S3 it compares sizes and MD5s (the server's ETags);
+    /// rclone's WebDAV server offers no hashes, so there it adds
+    /// `--download` and compares bytes.
     pub fn check(&self, local: &Path, remote_path: &str, extra: &[&str]) -> CliRun {
         let local = local.to_str().expect("test paths are UTF-8");
         let remote = self.remote(remote_path);
         let mut args = vec!["check", local, remote.as_str()];
+        if self.protocol == RcloneProtocol::WebDav {
+            args.push("--download");
+        }
         args.extend_from_slice(extra);
         self.run(&args)
     }
