@@ -4,7 +4,10 @@
 //! syncroll's own view. Needs rclone (see `syncroll_testkit::rclone_path`).
 //!
 //! Each protocol's test is [`round_trip`] with the server and the
-//! `remotes add` that points a daemon at it.
+//! `remotes add` that points a daemon at it. WebDAV, once `--kind webdav`
+//! exists, is `RcloneServer::webdav()` with base `"syncroll"` and `remotes
+//! add interop --kind webdav --url <server.url()> --prefix syncroll --user
+//! <USER> --password-env <SECRET_VAR>` (the password in that variable).
 
 use std::path::Path;
 
