@@ -1,7 +1,9 @@
 //! Test helpers shared by every integration suite: a real `syncrolld` on
-//! temp dirs ([`Daemon`]), the real `syncroll` CLI ([`Daemon::cli`]), and
-//! the one condition wait ([`wait_until`]), and in-process servers: S3
-//! ([`S3Server`]) and a fault-injecting proxy ([`FaultProxy`]).
+//! temp dirs ([`Daemon`]), the real `syncroll` CLI ([`Daemon::cli`]), the
+//! one condition wait ([`wait_until`]), and servers to sync to: in-process
+//! S3 ([`S3Server`]) and WebDAV ([`WebDavServer`]) servers, a
+//! fault-injecting proxy ([`FaultProxy`]), and independent servers,
+//! rclone's ([`RcloneServer`]).
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.
@@ -17,9 +19,11 @@ use tempfile::TempDir;
 
 mod background;
 mod proxy;
+mod rclone;
 mod s3;
 mod webdav;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
+pub use rclone::{RcloneProtocol, RcloneServer, rclone_path};
 pub use s3::{S3Server, Seen};
 pub use webdav::WebDavServer;
 
@@ -97,7 +101,7 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A finished `syncroll` run.
+/// A finished `syncroll` (or `rclone`) run.
 #[derive(Debug)]
 pub struct CliRun {
     pub code: i32,
@@ -106,7 +110,7 @@ pub struct CliRun {
 }
 
 impl CliRun {
-    fn from_output(output: Output) -> Self {
+    pub(crate) fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -117,7 +121,7 @@ impl CliRun {
     /// Panics unless the command exited 0.
     #[track_caller]
     pub fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "syncroll failed: {self:#?}");
+        assert_eq!(self.code, 0, "the command failed: {self:#?}");
         self
     }
 
