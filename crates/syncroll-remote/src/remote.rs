@@ -125,6 +125,18 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// retried after a crash succeeds.
     async fn delete(&self, key: &str) -> Result<(), RemoteError>;
 
+    /// Deletes every key of `keys`, as [`Remote::delete`] does each, in as
+    /// few requests as the protocol allows (S3: DeleteObjects, up to 1000
+    /// keys a request). The results are in the order of `keys`. The default
+    /// deletes one key at a time.
+    async fn delete_many(&self, keys: &[String]) -> Vec<Result<(), RemoteError>> {
+        let mut results = Vec::with_capacity(keys.len());
+        for key in keys {
+            results.push(self.delete(key).await);
+        }
+        results
+    }
+
     /// What is stored under `key`, or `None` if nothing is.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError>;
 

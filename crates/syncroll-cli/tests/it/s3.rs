@@ -100,12 +100,28 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
         &server.bucket_dir().join("backup/Trip/trip/by-hand.jpg"),
         b"foreign",
     );
+    let before = server.seen().len();
     daemon.cli(&["sync", "off", "Trip"]).ok();
     daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(
         objects(&server.bucket_dir().join("backup")),
         vec![("Trip/trip/by-hand.jpg".to_owned(), b"foreign".to_vec())]
     );
+    // 31 deletes, batched: DeleteObjects requests, at most one per worker
+    // that claimed a delete, and no single DELETEs.
+    let after = &server.seen()[before..];
+    let bulk = after
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains("delete"))
+        .count();
+    assert!((1..=4).contains(&bulk), "{after:#?}");
+    assert!(!after.iter().any(|r| r.method == "DELETE"), "{after:#?}");
+    let deleted = daemon
+        .cli(&["--json", "jobs", "--state", "done"])
+        .ok()
+        .json_lines();
+    let deletes = deleted.iter().filter(|j| j["op"] == "delete").count();
+    assert_eq!(deletes, 31, "one done delete job per object");
 
     let status = daemon.cli(&["--json", "status"]).ok().stdout;
     assert!(!status.contains(S3Server::SECRET_KEY));

@@ -326,6 +326,44 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Claims up to `limit` more runnable delete jobs like `first` (same
+    /// remote, same collection), so a remote that can delete many keys in
+    /// one request gets them together.
+    pub async fn claim_delete_batch(&self, first: &Job, limit: usize) -> Result<Vec<Job>> {
+        if limit == 0 || first.op != JobOp::Delete {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{SELECT_JOBS}
+             WHERE j.state = 'queued' AND j.next_attempt_at <= ?1 AND j.op = 'delete'
+               AND j.remote_id = ?2 AND j.collection_id IS ?3 AND j.id != ?4
+             ORDER BY j.id LIMIT ?5"
+        ))
+        .bind(now_ms())
+        .bind(first.remote_id.0)
+        .bind(first.collection_id.map(|c| c.0))
+        .bind(first.id.0)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .db("finding deletes to batch")?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let job = job_from_row(row);
+            match self.apply_job_event(job.id, JobEvent::Claimed).await {
+                Ok(state) => claimed.push(Job { state, ..job }),
+                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
+                // As in `claim_jobs`: what is claimed must reach a worker.
+                Err(e) if !claimed.is_empty() => {
+                    tracing::warn!(error = %e, "batching stopped early");
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed)
+    }
+
     /// The job with this id.
     pub async fn job(&self, id: JobId) -> Result<Job> {
         let row: Option<JobRow> = sqlx::query_as(&format!("{SELECT_JOBS} WHERE j.id = ?"))

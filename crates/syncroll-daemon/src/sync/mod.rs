@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use syncroll_core::job::JobId;
+use syncroll_core::job::{JobId, JobOp};
 use syncroll_core::store::{JobCounts, PausedUntil, PlanGoal, PlanOutcome};
 use syncroll_core::{CollectionId, Store};
 use tokio::sync::Notify;
@@ -28,6 +28,10 @@ use crate::config::SyncConfig;
 use crate::remotes::Remotes;
 use crate::scanner::ScannerHandle;
 use crate::status::LiveStatus;
+
+/// Delete jobs run together, at most this many (S3's DeleteObjects takes up
+/// to 1000 keys a request).
+const DELETE_BATCH: usize = 500;
 
 /// Asks for a planning pass; shared with the scanner, which calls
 /// [`PlanSignal::request`] whenever the catalog changed.
@@ -315,29 +319,65 @@ impl SyncEngine {
         for job in self.inner.store.claim_jobs(free, &[]).await? {
             let cancel = CancellationToken::new();
             let stop = Arc::new(Mutex::new(None));
-            let progress = Arc::new(AtomicU64::new(0));
-            lock(&self.inner.running).insert(
-                job.id,
-                Running {
-                    collection: job.collection_id,
-                    collection_name: job.collection_name.clone().unwrap_or_default(),
-                    key: job.key.clone(),
-                    bytes_total: job.bytes_total,
-                    progress: progress.clone(),
-                    cancel: cancel.clone(),
-                    stop: stop.clone(),
-                },
-            );
+            let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
             let inner = self.inner.clone();
             let done = done.clone();
-            let id = job.id;
-            let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
+            if job.op == JobOp::Delete {
+                // Deletes go together, so a remote that can delete many keys
+                // in one request (S3) does; a batch takes one worker.
+                let more = self
+                    .inner
+                    .store
+                    .claim_delete_batch(&job, DELETE_BATCH - 1)
+                    .await;
+                let mut batch = vec![job];
+                match more {
+                    Ok(more) => batch.extend(more),
+                    Err(e) => warn!(error = %e, "cannot batch deletes; deleting one"),
+                }
+                for job in &batch {
+                    self.register(job, &cancel, &stop, Arc::default());
+                }
+                tokio::spawn(async move {
+                    let ids: Vec<JobId> = batch.iter().map(|j| j.id).collect();
+                    worker::run_deletes(&inner, batch, cancel, stop, plan_pass).await;
+                    for id in ids {
+                        let _ = done.send(id);
+                    }
+                });
+                continue;
+            }
+            let progress = Arc::new(AtomicU64::new(0));
+            self.register(&job, &cancel, &stop, progress.clone());
             tokio::spawn(async move {
+                let id = job.id;
                 worker::run(&inner, job, cancel, stop, progress, plan_pass).await;
                 let _ = done.send(id);
             });
         }
         Ok(())
+    }
+
+    /// Keeps a handle on a job about to run, for pause, cancel and status.
+    fn register(
+        &self,
+        job: &syncroll_core::job::Job,
+        cancel: &CancellationToken,
+        stop: &Arc<Mutex<Option<Stop>>>,
+        progress: Arc<AtomicU64>,
+    ) {
+        lock(&self.inner.running).insert(
+            job.id,
+            Running {
+                collection: job.collection_id,
+                collection_name: job.collection_name.clone().unwrap_or_default(),
+                key: job.key.clone(),
+                bytes_total: job.bytes_total,
+                progress,
+                cancel: cancel.clone(),
+                stop: stop.clone(),
+            },
+        );
     }
 
     /// Stops matching transfers within a chunk's time; returns how many.

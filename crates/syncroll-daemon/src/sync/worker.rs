@@ -85,6 +85,109 @@ pub(super) async fn run(
     .await;
 }
 
+/// Runs delete jobs of one remote and collection together: each is checked
+/// on its own against the ledger and the other synced collections, then the
+/// keys still to go are deleted in as few requests as the remote allows
+/// (S3: DeleteObjects), and each job's outcome is recorded on its own.
+pub(super) async fn run_deletes(
+    inner: &Arc<Inner>,
+    jobs: Vec<Job>,
+    cancel: CancellationToken,
+    stop: Arc<Mutex<Option<Stop>>>,
+    plan_pass: u64,
+) {
+    let Some(first) = jobs.first() else {
+        return;
+    };
+    let span = info_span!("deletes", jobs = jobs.len(),
+        collection = first.collection_name.as_deref().unwrap_or("-"), remote = %first.remote_id);
+    async {
+        let mut pending = Vec::new();
+        for job in jobs {
+            match delete_precondition(inner, &job).await {
+                Ok(None) => pending.push(job),
+                Ok(Some(outcome)) => record(inner, &job, Ok(outcome), &stop).await,
+                Err(failure) => record(inner, &job, Err(failure), &stop).await,
+            }
+        }
+        if let Some(first) = pending.first() {
+            let remote = inner.remotes.get(first.remote_id).await;
+            let results: Vec<Result<Outcome, Failure>> = match remote {
+                _ if cancel.is_cancelled() => pending
+                    .iter()
+                    .map(|_| Err(RemoteError::Cancelled.into()))
+                    .collect(),
+                Ok(remote) => {
+                    let keys: Vec<String> = pending.iter().map(|j| j.key.clone()).collect();
+                    let deleted = remote.delete_many(&keys).await.into_iter();
+                    deleted
+                        .map(|r| r.map(|()| Outcome::Deleted).map_err(Failure::from))
+                        .collect()
+                }
+                Err(first_error) => {
+                    // Each job gets the error of its own look (the same).
+                    let mut results = vec![Err(first_error.into())];
+                    for job in &pending[1..] {
+                        results.push(match inner.remotes.get(job.remote_id).await {
+                            Ok(remote) => remote
+                                .delete(&job.key)
+                                .await
+                                .map(|()| Outcome::Deleted)
+                                .map_err(Failure::from),
+                            Err(e) => Err(e.into()),
+                        });
+                    }
+                    results
+                }
+            };
+            for (job, result) in pending.iter().zip(results) {
+                record(inner, job, result, &stop).await;
+            }
+        }
+        if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
+            inner.plan.request();
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Records one job's outcome, in the job's span.
+async fn record(
+    inner: &Arc<Inner>,
+    job: &Job,
+    result: Result<Outcome, Failure>,
+    stop: &Mutex<Option<Stop>>,
+) {
+    let span = info_span!("job", job = %job.id, op = job.op.as_str(), key = %job.key);
+    async {
+        if let Err(e) = settle(inner, job, result, stop).await {
+            warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// What a delete job comes to without touching the remote, if anything:
+/// only keys the ledger holds are deleted, and not while another synced
+/// collection keeps the key.
+async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>, Failure> {
+    if !inner.store.ledger_has(job.remote_id, &job.key).await? {
+        return Ok(Some(Outcome::Deleted));
+    }
+    if inner
+        .store
+        .key_in_other_synced_collection(job.remote_id, &job.key, job.collection_id)
+        .await?
+    {
+        return Ok(Some(Outcome::NotNeeded(
+            "another synced collection keeps this key".to_owned(),
+        )));
+    }
+    Ok(None)
+}
+
 async fn execute(
     inner: &Inner,
     job: &Job,
@@ -94,17 +197,8 @@ async fn execute(
     let remote = inner.remotes.get(job.remote_id).await?;
     match job.op {
         JobOp::Delete => {
-            if !inner.store.ledger_has(job.remote_id, &job.key).await? {
-                return Ok(Outcome::Deleted);
-            }
-            if inner
-                .store
-                .key_in_other_synced_collection(job.remote_id, &job.key, job.collection_id)
-                .await?
-            {
-                return Ok(Outcome::NotNeeded(
-                    "another synced collection keeps this key".to_owned(),
-                ));
+            if let Some(outcome) = delete_precondition(inner, job).await? {
+                return Ok(outcome);
             }
             remote.delete(&job.key).await?;
             Ok(Outcome::Deleted)

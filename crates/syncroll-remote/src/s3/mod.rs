@@ -149,9 +149,8 @@ impl S3Remote {
             .with_access_key_id(&settings.access_key_id)
             .with_secret_access_key(settings.secret_access_key.expose())
             .with_virtual_hosted_style_request(false)
-            // One DELETE per key: some S3-compatible servers lack the bulk
-            // DeleteObjects call, and syncroll deletes one key at a time.
-            .with_disable_bulk_delete(true)
+            // `delete_many` uses DeleteObjects, falling back to one DELETE
+            // per key where a server lacks it.
             .with_retry(retry_config())
             .with_client_options(client_options(&settings))
             .build()
@@ -497,6 +496,44 @@ impl Remote for S3Remote {
                 other => Err(other),
             },
         }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Vec<Result<(), RemoteError>> {
+        let paths: Vec<Result<Path, RemoteError>> =
+            keys.iter().map(|key| self.object_path(key)).collect();
+        let valid: Vec<Path> = paths
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        let mut bulk: Vec<object_store::Result<Path>> = Vec::new();
+        if !valid.is_empty() {
+            let requested = valid.len();
+            let stream = self
+                .store
+                .delete_stream(Box::pin(tokio_stream::iter(valid.into_iter().map(Ok))));
+            bulk = stream.collect().await;
+            if bulk.len() != requested {
+                // The whole request failed (no DeleteObjects on this server,
+                // or a fault): each key is tried on its own below.
+                tracing::debug!(error = ?bulk.iter().find_map(|r| r.as_ref().err()), "bulk delete failed; deleting one key at a time");
+                bulk.clear();
+            }
+        }
+        let mut bulk = bulk.into_iter();
+        let mut results = Vec::with_capacity(keys.len());
+        for (key, path) in keys.iter().zip(paths) {
+            let result = match path {
+                Err(err) => Err(err),
+                Ok(_) => match bulk.next() {
+                    Some(Ok(_)) => Ok(()),
+                    // Refused for this key, or not tried: one DELETE says
+                    // why, classified like any other.
+                    Some(Err(_)) | None => self.delete(key).await,
+                },
+            };
+            results.push(result);
+        }
+        results
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {

@@ -441,6 +441,37 @@ async fn delete_of_a_missing_key_is_ok() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_many_goes_in_one_request_and_reports_each_key() {
+    let f = fixture().await;
+    let remote = s3_server::remote(&f.server, "p");
+    let mut doomed: Vec<String> = (0..30).map(|i| format!("A/{i}.jpg")).collect();
+    for key in &doomed {
+        f.put(&remote, key, b"x").await;
+    }
+    f.put(&remote, "B/stays.jpg", b"y").await;
+    doomed.push("A/never-was.jpg".to_owned());
+    doomed.push("A/../bad.jpg".to_owned());
+    let before = f.server.seen().len();
+
+    let results = remote.delete_many(&doomed).await;
+    assert_eq!(results.len(), doomed.len());
+    assert!(results[..31].iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        matches!(results[31], Err(RemoteError::InvalidKey { .. })),
+        "{:?}",
+        results[31]
+    );
+    assert_eq!(keys(&remote, "").await, ["B/stays.jpg"]);
+    let seen = &f.server.seen()[before..];
+    assert_eq!(
+        count(seen, |s| s.method == "POST" && s.target.contains("delete")),
+        1,
+        "one DeleteObjects request: {seen:#?}"
+    );
+    assert_eq!(count(seen, |s| s.method == "DELETE"), 0, "{seen:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_strips_the_prefix_and_skips_sibling_prefixes() {
     let f = fixture().await;
     let remote = s3_server::remote(&f.server, "photos/main");
