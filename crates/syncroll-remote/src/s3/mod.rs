@@ -108,6 +108,8 @@ const LISTING_QUEUE: usize = 256;
 #[derive(Clone)]
 pub struct S3Remote {
     store: AmazonS3,
+    /// The same client with bulk deletes (DeleteObjects), for `delete_many`.
+    bulk: AmazonS3,
     endpoint: String,
     bucket: String,
     /// Without a trailing '/'; empty for the bucket's top.
@@ -142,28 +144,35 @@ impl S3Remote {
     /// operation finds out anew.
     pub fn new(settings: S3Settings) -> Result<Self, RemoteError> {
         let checked = settings::check(&settings)?;
-        let store = AmazonS3Builder::new()
+        let builder = AmazonS3Builder::new()
             .with_endpoint(&checked.endpoint)
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
             .with_access_key_id(&settings.access_key_id)
             .with_secret_access_key(settings.secret_access_key.expose())
             .with_virtual_hosted_style_request(false)
-            // `delete_many` uses DeleteObjects, falling back to one DELETE
-            // per key where a server lacks it.
             .with_retry(retry_config())
-            .with_client_options(client_options(&settings))
+            .with_client_options(client_options(&settings));
+        let rejected = |err: object_store::Error| {
+            tracing::warn!(error = %err, "the S3 client rejected the settings");
+            RemoteError::InvalidSettings {
+                field: "endpoint",
+                value: checked.endpoint.clone(),
+                reason: "the S3 client cannot use these settings",
+            }
+        };
+        // Two clients: with bulk deletes on, object_store sends even a single
+        // delete as DeleteObjects, which reports success for a key in a
+        // missing bucket. `delete` wants a plain DELETE and its real status;
+        // `delete_many` wants DeleteObjects.
+        let bulk = builder.clone().build().map_err(rejected)?;
+        let store = builder
+            .with_disable_bulk_delete(true)
             .build()
-            .map_err(|err| {
-                tracing::warn!(error = %err, "the S3 client rejected the settings");
-                RemoteError::InvalidSettings {
-                    field: "endpoint",
-                    value: checked.endpoint.clone(),
-                    reason: "the S3 client cannot use these settings",
-                }
-            })?;
+            .map_err(rejected)?;
         Ok(Self {
             store,
+            bulk,
             endpoint: checked.endpoint,
             bucket: settings.bucket,
             prefix: checked.prefix,
@@ -506,10 +515,23 @@ impl Remote for S3Remote {
             .filter_map(|p| p.as_ref().ok().cloned())
             .collect();
         let mut bulk: Vec<object_store::Result<Path>> = Vec::new();
+        // Some servers answer DeleteObjects in a missing bucket with every
+        // key deleted; one listing tells (as for `head`), so that a wrong
+        // bucket never makes the ledger forget objects.
+        if let Some(first) = valid.first()
+            && let Some(Err(err)) = self.store.list(Some(first)).next().await
+            && let RemoteError::BucketMissing { .. } =
+                self.target().error("delete", first.as_ref(), err)
+        {
+            let missing = || RemoteError::BucketMissing {
+                bucket: self.bucket.clone(),
+            };
+            return paths.into_iter().map(|p| p.and(Err(missing()))).collect();
+        }
         if !valid.is_empty() {
             let requested = valid.len();
             let stream = self
-                .store
+                .bulk
                 .delete_stream(Box::pin(tokio_stream::iter(valid.into_iter().map(Ok))));
             bulk = stream.collect().await;
             if bulk.len() != requested {

@@ -558,12 +558,15 @@ async fn missing_bucket_is_bucket_missing_and_permanent() {
 
     let head = remote.head("a.jpg").await.expect_err("no bucket");
     let delete = remote.delete("a.jpg").await.expect_err("no bucket");
+    let [many] =
+        <[_; 1]>::try_from(remote.delete_many(&["a.jpg".to_owned()]).await).expect("one result");
+    let many = many.expect_err("no bucket");
     let listed: Vec<_> = remote.list("").collect().await;
     let [Err(list)] = <[_; 1]>::try_from(listed).expect("one item") else {
         panic!("the listing should fail");
     };
 
-    for err in [head, delete, list] {
+    for err in [head, delete, many, list] {
         assert!(
             matches!(&err, RemoteError::BucketMissing { bucket } if bucket == "no-such-bucket"),
             "{err:?}"
