@@ -1,6 +1,7 @@
 //! syncroll-remote's integration tests: backends driven through the public
 //! API against real servers on loopback (the server is syncroll-testkit's).
 
+mod local;
 mod s3;
 mod s3_server;
 mod webdav;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use syncroll_remote::{MultipartState, PutReport, Remote, RemoteError, S3Remote, S3Settings};
-use tempfile::TempDir;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::local::{Local, keys, pattern};
 use crate::s3_server::{self, BUCKET, S3Server, Seen, settings};
 use syncroll_testkit::{EVENT_TIMEOUT, wait_until_async as wait_until};
 
@@ -26,36 +26,23 @@ const HELD_BYTES: usize = 4 * PART;
 /// Local files to upload, beside a server.
 struct Fixture {
     server: S3Server,
-    local: TempDir,
+    local: Local,
 }
 
 async fn fixture() -> Fixture {
     Fixture {
         server: S3Server::start(),
-        local: TempDir::new().expect("creating a local folder"),
+        local: Local::new(),
     }
 }
 
 impl Fixture {
     fn source(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.local.path().join(name);
-        fs::write(&path, bytes).unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
-        path
+        self.local.source(name, bytes)
     }
 
     async fn put(&self, remote: &S3Remote, key: &str, bytes: &[u8]) -> PutReport {
-        let source = self.source(&key.replace('/', "_"), bytes);
-        let progress = AtomicU64::new(0);
-        let report = remote
-            .put_file(key, &source, &progress, &CancellationToken::new())
-            .await
-            .unwrap_or_else(|err| panic!("putting {key}: {err}"));
-        assert_eq!(
-            progress.load(Ordering::Relaxed),
-            report.size,
-            "progress counts every byte"
-        );
-        report
+        self.local.put(remote, key, bytes).await
     }
 
     /// The bytes the server stores under `stored_key`.
@@ -162,29 +149,6 @@ impl HeldFifo {
         });
         Self { _release: release }
     }
-}
-
-/// Bytes that differ everywhere, so a misplaced or repeated part shows.
-fn pattern(len: usize, seed: &str) -> Vec<u8> {
-    let mut bytes = vec![0; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut bytes);
-    bytes
-}
-
-async fn keys(remote: &S3Remote, prefix: &str) -> Vec<String> {
-    let mut keys: Vec<String> = remote
-        .list(prefix)
-        .map(|item| {
-            item.unwrap_or_else(|err| panic!("listing {prefix:?}: {err}"))
-                .key
-        })
-        .collect()
-        .await;
-    keys.sort();
-    keys
 }
 
 fn count(seen: &[Seen], what: impl Fn(&Seen) -> bool) -> usize {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use syncroll_remote::{PutReport, Remote, RemoteError, Secret, WebDavRemote, WebDavSettings};
 use syncroll_testkit::{EVENT_TIMEOUT, WebDavServer, wait_until_async as wait_until};
-use tempfile::TempDir;
+
+use crate::local::{Local, keys, pattern};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -18,13 +19,13 @@ const MIB: usize = 1 << 20;
 
 struct Fixture {
     server: WebDavServer,
-    local: TempDir,
+    local: Local,
 }
 
 fn fixture() -> Fixture {
     Fixture {
         server: WebDavServer::start(),
-        local: TempDir::new().expect("a local folder"),
+        local: Local::new(),
     }
 }
 
@@ -43,24 +44,11 @@ impl Fixture {
     }
 
     fn source(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.local.path().join(name);
-        fs::write(&path, bytes).expect("writing a source file");
-        path
+        self.local.source(name, bytes)
     }
 
     async fn put(&self, remote: &WebDavRemote, key: &str, bytes: &[u8]) -> PutReport {
-        let source = self.source(&key.replace('/', "_"), bytes);
-        let progress = AtomicU64::new(0);
-        let report = remote
-            .put_file(key, &source, &progress, &CancellationToken::new())
-            .await
-            .unwrap_or_else(|err| panic!("putting {key}: {err}"));
-        assert_eq!(
-            progress.load(Ordering::Relaxed),
-            report.size,
-            "progress counts every byte"
-        );
-        report
+        self.local.put(remote, key, bytes).await
     }
 
     /// Every file under the served folder, relative, '/'-separated.
@@ -81,25 +69,6 @@ impl Fixture {
         out.sort();
         out
     }
-}
-
-fn pattern(len: usize, seed: &str) -> Vec<u8> {
-    let seed = blake3::hash(seed.as_bytes());
-    let mut out = Vec::with_capacity(len);
-    let mut reader = blake3::Hasher::new_keyed(seed.as_bytes()).finalize_xof();
-    out.resize(len, 0);
-    reader.fill(&mut out);
-    out
-}
-
-async fn keys(remote: &WebDavRemote, prefix: &str) -> Vec<String> {
-    let mut listed: Vec<String> = remote
-        .list(prefix)
-        .map(|meta| meta.expect("a listing entry").key)
-        .collect()
-        .await;
-    listed.sort();
-    listed
 }
 
 fn stored(server: &WebDavServer, key: &str) -> Vec<u8> {

@@ -1,0 +1,74 @@
+//! What every backend's tests need on the local side: files to upload,
+//! uploads checked for their progress, patterned bytes and sorted listings,
+//! all through the `Remote` trait.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use syncroll_remote::{PutReport, Remote};
+use tempfile::TempDir;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// A temp folder of files to upload.
+pub struct Local(TempDir);
+
+impl Local {
+    pub fn new() -> Self {
+        Self(TempDir::new().expect("creating a local folder"))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
+    /// Writes `bytes` to a file called `name`.
+    pub fn source(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.path().join(name);
+        fs::write(&path, bytes).unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+        path
+    }
+
+    /// Uploads `bytes` to `key`, which must succeed with progress counting
+    /// every byte.
+    pub async fn put(&self, remote: &dyn Remote, key: &str, bytes: &[u8]) -> PutReport {
+        let source = self.source(&key.replace('/', "_"), bytes);
+        let progress = AtomicU64::new(0);
+        let report = remote
+            .put_file(key, &source, &progress, &CancellationToken::new())
+            .await
+            .unwrap_or_else(|err| panic!("putting {key}: {err}"));
+        assert_eq!(
+            progress.load(Ordering::Relaxed),
+            report.size,
+            "progress counts every byte"
+        );
+        report
+    }
+}
+
+/// Bytes that differ everywhere, so a misplaced or repeated part shows.
+pub fn pattern(len: usize, seed: &str) -> Vec<u8> {
+    let mut bytes = vec![0; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut bytes);
+    bytes
+}
+
+/// Every key under `prefix`, sorted; the listing must not fail.
+pub async fn keys(remote: &dyn Remote, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = remote
+        .list(prefix)
+        .map(|item| {
+            item.unwrap_or_else(|err| panic!("listing {prefix:?}: {err}"))
+                .key
+        })
+        .collect()
+        .await;
+    keys.sort();
+    keys
+}
