@@ -76,6 +76,8 @@ struct Running {
     collection: Option<CollectionId>,
     collection_name: String,
     key: String,
+    /// An upload, shown in status as a transfer (a delete is not).
+    upload: bool,
     bytes_total: u64,
     progress: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -372,6 +374,7 @@ impl SyncEngine {
                 collection: job.collection_id,
                 collection_name: job.collection_name.clone().unwrap_or_default(),
                 key: job.key.clone(),
+                upload: job.op == JobOp::Upload,
                 bytes_total: job.bytes_total,
                 progress,
                 cancel: cancel.clone(),
@@ -523,6 +526,7 @@ impl SyncEngine {
         let per_collection: HashMap<_, _> = store.job_counts().await?.into_iter().collect();
         let transfers: Vec<TransferView> = lock(&self.inner.running)
             .iter()
+            .filter(|(_, r)| r.upload)
             .map(|(id, r)| TransferView {
                 job: *id,
                 collection: r.collection_name.clone(),
