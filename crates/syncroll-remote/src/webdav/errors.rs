@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | cannot connect: refused, DNS, TLS handshake | `Unavailable` | yes |
 //! | timeout, connection reset or closed mid-request | `Io` | yes |
-//! | 5xx, 429, 408, 423 Locked | `Io` | yes |
+//! | 5xx, 429, 408, 423 Locked, 409 Conflict (a folder on the way is missing) | `Io` | yes |
 //! | 507 Insufficient Storage | `NoSpace` | yes |
 //! | 401 (user or password refused), 403 | `PermissionDenied` | no |
 //! | 404 | `head`: `None`; `delete`: `Ok`; `copy`: `NotFound` | no |
@@ -90,6 +90,9 @@ impl Target<'_> {
             408 => io_error(io::ErrorKind::TimedOut),
             501 => io_error(io::ErrorKind::Unsupported),
             // 423 Locked: another client holds a lock on the file for now.
+            // 409 Conflict: a folder on the way is missing (RFC 4918); the
+            // caller makes it again.
+            409 => io_error(io::ErrorKind::NotFound),
             423 | 429 | 500..=599 => io_error(io::ErrorKind::Other),
             _ => io_error(io::ErrorKind::InvalidInput),
         }
@@ -200,6 +203,7 @@ mod tests {
             assert!(transient(code), "{code}");
         }
         for code in [301, 400, 401, 403, 404, 405, 412, 501] {
+            assert!(code != 409);
             assert!(!transient(code), "{code}");
         }
         assert!(matches!(

@@ -21,7 +21,8 @@
 //! - No resumable uploads: plain WebDAV has no standard for them (Nextcloud's
 //!   chunked upload API and SabreDAV's `PATCH` are server-specific). A large
 //!   upload cut off by a crash starts over; the temporary it leaves is
-//!   replaced by the next attempt and never listed.
+//!   replaced by the next attempt, never listed, and deleted through the
+//!   caller's journal (`abandon_upload`) if the job ends without one.
 //! - The size is checked after an upload; the content is not, because
 //!   servers offer checksums only through non-standard headers
 //!   (Nextcloud's `OC-Checksum`).
@@ -64,6 +65,8 @@ const SLOWEST_UPLINK_BYTES_PER_SEC: u64 = 32 * 1024;
 const LISTING_QUEUE: usize = 256;
 /// Marks syncroll's temporaries, as on `fs` remotes.
 const PART_SUFFIX: &str = ".syncroll-part";
+/// The journal's state while an upload's temporary may exist.
+const TEMPORARY_STATE: &str = r#"{"webdav":"temporary"}"#;
 
 /// A remote in a WebDAV folder (kind `webdav`).
 #[derive(Clone)]
@@ -244,6 +247,30 @@ impl WebDavRemote {
         Ok(())
     }
 
+    /// After a PUT, MOVE or COPY failed: a 404 or 409 means a folder on the
+    /// way is missing (removed on the server, or the whole remote folder
+    /// unmounted). The folders known to exist are forgotten, so the next
+    /// attempt makes them again, and the error becomes transient (or
+    /// `Unavailable`, if the remote's folder itself is gone).
+    async fn folder_gone(&self, key: &str, err: RemoteError) -> RemoteError {
+        let missing = matches!(err, RemoteError::NotFound { .. })
+            || matches!(&err, RemoteError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+        if !missing {
+            return err;
+        }
+        self.forget_folders();
+        if let Err(unavailable) = self.check_folder().await {
+            return unavailable;
+        }
+        RemoteError::Io {
+            action: "upload",
+            key: key.to_owned(),
+            source: std::io::Error::other(
+                "a folder on the way disappeared on the server; syncroll makes it again",
+            ),
+        }
+    }
+
     fn known_folder(&self, folder: &str) -> bool {
         let folders = self.inner.folders.lock().unwrap_or_else(|p| p.into_inner());
         folders.contains(folder)
@@ -300,13 +327,42 @@ impl WebDavRemote {
         Ok((size, hash))
     }
 
-    /// Deletes `key`, or a temporary (which the key rules reserve).
+    /// Deletes `key`, or a temporary (which the key rules reserve). A key
+    /// that is not there is deleted, unless the remote's folder itself is
+    /// missing (an unmounted disk behind the server): then nothing can be
+    /// told about the key, and the delete waits.
     async fn delete_any(&self, key: &str) -> Result<(), RemoteError> {
         let deleting = self
             .request(Method::DELETE, self.url(key))
             .timeout(REQUEST_BASE_TIMEOUT);
         match self.send("delete", key, deleting).await {
-            Ok(_) | Err(RemoteError::NotFound { .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(RemoteError::NotFound { .. }) => self.check_folder().await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Ok` if the remote's folder (the URL's) exists; `Unavailable` if not.
+    /// Asked whenever a 404 could mean "the whole folder is gone" rather
+    /// than "this key is gone", which only the first may be taken for.
+    async fn check_folder(&self) -> Result<(), RemoteError> {
+        let propfind = Method::from_bytes(b"PROPFIND").expect("a valid method");
+        let probe = self
+            .request(propfind, self.inner.base.clone())
+            .header("Depth", "0")
+            .timeout(REQUEST_BASE_TIMEOUT);
+        match self.send("look up", "", probe).await {
+            Ok(_) => Ok(()),
+            Err(RemoteError::NotFound { .. }) => {
+                // Whatever was known about folders below it is void.
+                self.forget_folders();
+                Err(RemoteError::Unavailable {
+                    detail: format!(
+                        "the WebDAV folder {} does not exist; create it (or mount its disk on the server) and syncroll retries",
+                        self.inner.base
+                    ),
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -343,6 +399,9 @@ impl WebDavRemote {
         tx: &mpsc::Sender<Result<ObjectMeta, RemoteError>>,
     ) -> Result<(), RemoteError> {
         validate_prefix(prefix)?;
+        // The HTTP store lists a missing folder as empty: a listing of a
+        // vanished remote must fail, not say that everything is gone.
+        self.check_folder().await?;
         let start = prefix.trim_end_matches('/');
         let mut folders = vec![start.to_owned()];
         while let Some(folder) = folders.pop() {
@@ -493,20 +552,10 @@ impl Remote for WebDavRemote {
         let (size, hash) = match sent {
             Ok(sent) => sent,
             Err(err) => {
-                if matches!(err, RemoteError::NotFound { .. }) {
-                    // A 404/409 on PUT: a folder went away meanwhile.
-                    self.forget_folders();
-                }
-                // Best effort; the next attempt replaces it anyway.
+                // Best effort; the next attempt replaces it anyway, and the
+                // journal's sweep deletes it if there is none.
                 let _ = self.delete_any(&temp).await;
-                return Err(match err {
-                    RemoteError::NotFound { .. } => RemoteError::Io {
-                        action: "upload",
-                        key: key.to_owned(),
-                        source: std::io::Error::other("the folder disappeared during the upload"),
-                    },
-                    other => other,
-                });
+                return Err(self.folder_gone(key, err).await);
             }
         };
         // Not raced against cancellation: a MOVE the server has begun may
@@ -521,7 +570,7 @@ impl Remote for WebDavRemote {
         moving = moving.timeout(REQUEST_BASE_TIMEOUT);
         if let Err(err) = self.send("move into place", key, moving).await {
             let _ = self.delete_any(&temp).await;
-            return Err(err);
+            return Err(self.folder_gone(key, err).await);
         }
         let Some(found) = self.head_key(key).await? else {
             return Err(RemoteError::Io {
@@ -544,6 +593,32 @@ impl Remote for WebDavRemote {
             blake3: hash.into(),
             etag: found.etag,
         })
+    }
+
+    /// [`Remote::put_file`], with the temporary recorded in `journal` while
+    /// it may exist, so that a temporary left by a crash is deleted by
+    /// [`Remote::abandon_upload`] if no later attempt replaces it. (Plain
+    /// WebDAV cannot resume an upload, so nothing else is kept.)
+    async fn put_file_resumable(
+        &self,
+        key: &str,
+        source: &FsPath,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+        journal: &dyn crate::UploadJournal,
+    ) -> Result<PutReport, RemoteError> {
+        journal.save(Some(TEMPORARY_STATE.to_owned())).await?;
+        let put = self.put_file(key, source, progress, cancel).await;
+        if put.is_ok() {
+            // A failed save only costs a needless delete later.
+            let _ = journal.save(None).await;
+        }
+        put
+    }
+
+    async fn abandon_upload(&self, key: &str, _state: &str) -> Result<(), RemoteError> {
+        validate_key(key)?;
+        self.delete_any(&temp_key(key)).await
     }
 
     async fn copy(
@@ -569,12 +644,15 @@ impl Remote for WebDavRemote {
             .timeout(REQUEST_BASE_TIMEOUT);
         match self.send("copy", to_key, copying).await {
             Ok(_) => {}
+            // The source is missing only if the folder is not: a vanished
+            // folder must not make the caller forget what it holds.
             Err(RemoteError::NotFound { .. }) => {
+                self.check_folder().await?;
                 return Err(RemoteError::NotFound {
                     key: from_key.to_owned(),
                 });
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.folder_gone(to_key, e).await),
         }
         self.head_key(to_key).await?.ok_or_else(|| RemoteError::Io {
             action: "verify the copy at",

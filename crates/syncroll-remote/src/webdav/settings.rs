@@ -23,7 +23,14 @@ pub struct WebDavSettings {
 /// The URL, normalised to end with '/' so keys join below it.
 pub(super) fn check(settings: &WebDavSettings) -> Result<Url, RemoteError> {
     let raw = settings.url.as_str();
-    let bad = |reason| invalid("url", raw, reason);
+    // Echoed in errors, so never with what may be a password (user info)
+    // or a token (a query).
+    let shown = if raw.contains('@') {
+        "***".to_owned()
+    } else {
+        raw.split(['?', '#']).next().unwrap_or_default().to_owned()
+    };
+    let bad = |reason| invalid("url", &shown, reason);
     let Ok(mut url) = Url::parse(raw) else {
         return bad(
             "it is not a URL such as https://cloud.example.com/remote.php/dav/files/alice/",
@@ -107,9 +114,21 @@ mod tests {
 
     #[test]
     fn bad_urls_are_named() {
-        for bad in ["not a url", "ftp://h/x", "http://h/x?y=1", "http://h/x#f"] {
+        for bad in ["not a url", "ftp://h/x"] {
             assert_eq!(field_of(check(&settings(bad))), ("url", bad.to_owned()));
         }
+        // A query may hold a token: it is not echoed.
+        for bad in ["http://h/x?token=s3cr3t", "http://h/x#f"] {
+            assert_eq!(
+                field_of(check(&settings(bad))),
+                ("url", "http://h/x".to_owned())
+            );
+        }
+        // Nor what may be a password, even in a URL that does not parse.
+        let (_, shown) = field_of(check(&settings(
+            "https://alice:hunter2@cloud example.com/x",
+        )));
+        assert_eq!(shown, "***");
         let plain = WebDavSettings {
             allow_http: false,
             ..settings("http://h/x")

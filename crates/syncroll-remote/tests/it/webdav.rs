@@ -323,3 +323,82 @@ async fn a_busy_server_says_how_long_to_wait() {
         "served again after"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_folder_is_unavailable_never_all_deleted() {
+    let f = fixture();
+    let remote = f.remote();
+    f.put(&remote, "Trip/a.jpg", b"a").await;
+    // The disk behind the server is unmounted: the folder is gone.
+    let away = f.server.folder().with_file_name("away");
+    fs::rename(f.server.folder(), &away).unwrap();
+
+    let deleted = remote.delete("Trip/a.jpg").await.unwrap_err();
+    assert!(
+        matches!(deleted, RemoteError::Unavailable { .. }),
+        "{deleted:?}"
+    );
+    let copied = remote
+        .copy("Trip/a.jpg", "Best/a.jpg", &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(copied, RemoteError::Unavailable { .. }),
+        "{copied:?}"
+    );
+    let listed: Vec<_> = remote.list("").collect().await;
+    assert!(
+        matches!(listed.as_slice(), [Err(RemoteError::Unavailable { .. })]),
+        "a listing fails rather than come back empty: {listed:?}"
+    );
+    let source = f.source("b.jpg", b"b");
+    let put = remote
+        .put_file(
+            "Trip/b.jpg",
+            &source,
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(put, RemoteError::Unavailable { .. }), "{put:?}");
+
+    fs::rename(&away, f.server.folder()).unwrap();
+    assert_eq!(stored(&f.server, "Trip/a.jpg"), b"a", "nothing was deleted");
+    f.put(&remote, "Trip/b.jpg", b"b").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_removed_on_the_server_is_made_again() {
+    let f = fixture();
+    let remote = f.remote();
+    f.put(&remote, "Trip/day/a.jpg", b"a").await;
+    fs::remove_dir_all(f.server.folder().join("Trip")).unwrap();
+    let source = f.source("b.jpg", b"b");
+    let first = remote
+        .put_file(
+            "Trip/day/b.jpg",
+            &source,
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        first.is_transient(),
+        "a missing folder is not a failure: {first:?}"
+    );
+    f.put(&remote, "Trip/day/b.jpg", b"b").await;
+    assert_eq!(stored(&f.server, "Trip/day/b.jpg"), b"b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoning_an_upload_deletes_its_temporary() {
+    let f = fixture();
+    let remote = f.remote();
+    f.put(&remote, "Trip/a.jpg", b"a").await;
+    // What a crash in the middle of a PUT leaves.
+    fs::write(f.server.folder().join("Trip/.b.jpg.syncroll-part"), b"half").unwrap();
+    remote.abandon_upload("Trip/b.jpg", "{}").await.unwrap();
+    assert_eq!(f.files(), vec!["Trip/a.jpg"]);
+}
