@@ -137,6 +137,12 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
         results
     }
 
+    /// Whether [`Remote::delete_many`] deletes many keys in one request, so
+    /// that batching deletes pays; `false` for the default.
+    fn deletes_in_bulk(&self) -> bool {
+        false
+    }
+
     /// What is stored under `key`, or `None` if nothing is.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError>;
 

@@ -540,13 +540,14 @@ impl Store {
     }
 
     /// Forgets done and cancelled jobs last changed before `cutoff`, so the
-    /// queue does not grow by a row per transfer forever. Failed jobs stay
-    /// until retried: they are the user's to see. Returns how many went.
+    /// queue does not grow by a row per transfer forever. Failed and held
+    /// jobs stay until retried: they are the user's to see, and a held job
+    /// keeps its work from being planned again. Returns how many went.
     pub async fn prune_finished_jobs(&self, cutoff: TimestampMs) -> Result<u64> {
         // Not while an unfinished upload still needs aborting on its remote.
         let done = sqlx::query(
             "DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?
-                 AND multipart_state IS NULL",
+                 AND multipart_state IS NULL AND held = 0",
         )
         .bind(cutoff)
         .execute(&self.pool)
@@ -570,15 +571,21 @@ impl Store {
 
     /// Unfinished uploads nobody will continue, to abort on their remotes:
     /// those of cancelled (or, defensively, done) jobs, and of failed jobs
-    /// whose collection no longer syncs or is gone. A failed job of a synced
-    /// collection keeps its upload for `retry`.
+    /// whose collection no longer syncs or is gone, or that a newer job of
+    /// the same key superseded. Any other failed job keeps its upload for
+    /// `retry`.
     pub async fn abandoned_uploads(&self) -> Result<Vec<AbandonedUpload>> {
         let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
             "SELECT j.id, j.remote_id, j.key, j.multipart_state
              FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
              WHERE j.multipart_state IS NOT NULL
                AND (j.state IN ('cancelled', 'done')
-                    OR (j.state = 'failed' AND (c.id IS NULL OR c.sync_enabled = 0)))",
+                    OR (j.state = 'failed'
+                        AND (c.id IS NULL OR c.sync_enabled = 0
+                             -- superseded: a newer job has the key, so this
+                             -- one can never be retried
+                             OR EXISTS (SELECT 1 FROM jobs n WHERE n.remote_id = j.remote_id
+                                        AND n.key = j.key AND n.id > j.id))))",
         )
         .fetch_all(&self.pool)
         .await
@@ -634,16 +641,26 @@ impl Store {
         }
     }
 
-    /// Holds a cancelled job: the user cancelled it, so the planner does not
-    /// plan the same work again until `retry` (or sync off or on) releases
-    /// it; otherwise a cancel would last only until the next pass.
-    pub async fn hold_job(&self, id: JobId) -> Result<()> {
-        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ? AND state = 'cancelled'")
+    /// Cancels a running job the user cancelled, and holds it, in one
+    /// transaction: the planner does not plan the same work again until
+    /// `retry` (or sync off or on) releases it, or a cancel would last only
+    /// until the next pass.
+    pub async fn cancel_and_hold(&self, id: JobId, reason: &str) -> Result<()> {
+        let event = JobEvent::Cancelled {
+            reason: reason.to_owned(),
+        };
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        transition(&mut tx, id, event, now_ms()).await?;
+        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ?")
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .db("holding a cancelled job")?;
-        Ok(())
+        tx.commit().await.db("committing a cancel")
     }
 
     /// Puts failed jobs, and held cancelled ones, back in the queue (one, or

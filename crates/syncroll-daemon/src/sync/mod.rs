@@ -29,6 +29,22 @@ use crate::remotes::Remotes;
 use crate::scanner::ScannerHandle;
 use crate::status::LiveStatus;
 
+/// Tells the scheduler that jobs left its hands, when dropped: also when
+/// their worker panicked, so the engine does not wait on them forever (they
+/// stay `running` in the catalog, and a restart requeues them).
+struct ReportDone {
+    jobs: Vec<JobId>,
+    done: tokio::sync::mpsc::UnboundedSender<JobId>,
+}
+
+impl Drop for ReportDone {
+    fn drop(&mut self) {
+        for job in &self.jobs {
+            let _ = self.done.send(*job);
+        }
+    }
+}
+
 /// Delete jobs run together, at most this many (S3's DeleteObjects takes up
 /// to 1000 keys a request).
 const DELETE_BATCH: usize = 500;
@@ -320,13 +336,12 @@ impl SyncEngine {
             .saturating_sub(lock(&self.inner.running).len());
         for job in self.inner.store.claim_jobs(free, &[]).await? {
             let cancel = CancellationToken::new();
-            let stop = Arc::new(Mutex::new(None));
             let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
             let inner = self.inner.clone();
-            let done = done.clone();
-            if job.op == JobOp::Delete {
-                // Deletes go together, so a remote that can delete many keys
-                // in one request (S3) does; a batch takes one worker.
+            if job.op == JobOp::Delete && self.deletes_in_bulk(&job).await {
+                // Deletes go together to a remote that deletes many keys in
+                // one request (S3); each job keeps its own stop, so
+                // cancelling one interrupts (and requeues) the others.
                 let more = self
                     .inner
                     .store
@@ -337,27 +352,46 @@ impl SyncEngine {
                     Ok(more) => batch.extend(more),
                     Err(e) => warn!(error = %e, "cannot batch deletes; deleting one"),
                 }
-                for job in &batch {
-                    self.register(job, &cancel, &stop, Arc::default());
-                }
+                let batch: Vec<_> = batch
+                    .into_iter()
+                    .map(|job| {
+                        let stop = Arc::new(Mutex::new(None));
+                        self.register(&job, &cancel, &stop, Arc::default());
+                        (job, stop)
+                    })
+                    .collect();
+                let report = ReportDone {
+                    jobs: batch.iter().map(|(job, _)| job.id).collect(),
+                    done: done.clone(),
+                };
                 tokio::spawn(async move {
-                    let ids: Vec<JobId> = batch.iter().map(|j| j.id).collect();
-                    worker::run_deletes(&inner, batch, cancel, stop, plan_pass).await;
-                    for id in ids {
-                        let _ = done.send(id);
-                    }
+                    let _report = report;
+                    worker::run_deletes(&inner, batch, cancel, plan_pass).await;
                 });
                 continue;
             }
+            let stop = Arc::new(Mutex::new(None));
             let progress = Arc::new(AtomicU64::new(0));
             self.register(&job, &cancel, &stop, progress.clone());
+            let report = ReportDone {
+                jobs: vec![job.id],
+                done: done.clone(),
+            };
             tokio::spawn(async move {
-                let id = job.id;
+                let _report = report;
                 worker::run(&inner, job, cancel, stop, progress, plan_pass).await;
-                let _ = done.send(id);
             });
         }
         Ok(())
+    }
+
+    /// Whether the job's remote deletes many keys in one request.
+    async fn deletes_in_bulk(&self, job: &syncroll_core::job::Job) -> bool {
+        match self.inner.remotes.get(job.remote_id).await {
+            Ok(remote) => remote.deletes_in_bulk(),
+            // The worker reports why the remote cannot be opened.
+            Err(_) => false,
+        }
     }
 
     /// Keeps a handle on a job about to run, for pause, cancel and status.

@@ -91,26 +91,25 @@ pub(super) async fn run(
 /// (S3: DeleteObjects), and each job's outcome is recorded on its own.
 pub(super) async fn run_deletes(
     inner: &Arc<Inner>,
-    jobs: Vec<Job>,
+    jobs: Vec<(Job, Arc<Mutex<Option<Stop>>>)>,
     cancel: CancellationToken,
-    stop: Arc<Mutex<Option<Stop>>>,
     plan_pass: u64,
 ) {
-    let Some(first) = jobs.first() else {
+    let Some((first, _)) = jobs.first() else {
         return;
     };
     let span = info_span!("deletes", jobs = jobs.len(),
         collection = first.collection_name.as_deref().unwrap_or("-"), remote = %first.remote_id);
     async {
         let mut pending = Vec::new();
-        for job in jobs {
+        for (job, stop) in jobs {
             match delete_precondition(inner, &job).await {
-                Ok(None) => pending.push(job),
+                Ok(None) => pending.push((job, stop)),
                 Ok(Some(outcome)) => record(inner, &job, Ok(outcome), &stop).await,
                 Err(failure) => record(inner, &job, Err(failure), &stop).await,
             }
         }
-        if let Some(first) = pending.first() {
+        if let Some((first, _)) = pending.first() {
             let remote = inner.remotes.get(first.remote_id).await;
             let results: Vec<Result<Outcome, Failure>> = match remote {
                 _ if cancel.is_cancelled() => pending
@@ -118,7 +117,7 @@ pub(super) async fn run_deletes(
                     .map(|_| Err(RemoteError::Cancelled.into()))
                     .collect(),
                 Ok(remote) => {
-                    let keys: Vec<String> = pending.iter().map(|j| j.key.clone()).collect();
+                    let keys: Vec<String> = pending.iter().map(|(j, _)| j.key.clone()).collect();
                     let deleted = remote.delete_many(&keys).await.into_iter();
                     deleted
                         .map(|r| r.map(|()| Outcome::Deleted).map_err(Failure::from))
@@ -127,7 +126,7 @@ pub(super) async fn run_deletes(
                 Err(first_error) => {
                     // Each job gets the error of its own look (the same).
                     let mut results = vec![Err(first_error.into())];
-                    for job in &pending[1..] {
+                    for (job, _) in &pending[1..] {
                         results.push(match inner.remotes.get(job.remote_id).await {
                             Ok(remote) => remote
                                 .delete(&job.key)
@@ -140,8 +139,8 @@ pub(super) async fn run_deletes(
                     results
                 }
             };
-            for (job, result) in pending.iter().zip(results) {
-                record(inner, job, result, &stop).await;
+            for ((job, stop), result) in pending.iter().zip(results) {
+                record(inner, job, result, stop).await;
             }
         }
         if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
@@ -297,7 +296,6 @@ async fn settle(
     stop: &Mutex<Option<Stop>>,
 ) -> syncroll_core::Result<()> {
     let store = &inner.store;
-    let mut hold_after = false;
     let event = match result {
         Ok(Outcome::Uploaded(landed)) => {
             info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
@@ -338,13 +336,22 @@ async fn settle(
             }
         }
         Ok(Outcome::NotNeeded(reason)) => JobEvent::Cancelled { reason },
-        Err(Failure::Remote(e)) if e.is_cancelled() => match lock(stop).clone() {
-            Some(Stop::Cancel { reason, hold }) => {
-                hold_after = hold;
-                JobEvent::Cancelled { reason }
+        Err(Failure::Remote(e)) if e.is_cancelled() => {
+            // Not held across an await: the guard is not `Send`.
+            let stopped = lock(stop).clone();
+            match stopped {
+                Some(Stop::Cancel { reason, hold: true }) => {
+                    store.cancel_and_hold(job.id, &reason).await?;
+                    super::abort_abandoned_uploads(inner);
+                    return Ok(());
+                }
+                Some(Stop::Cancel {
+                    reason,
+                    hold: false,
+                }) => JobEvent::Cancelled { reason },
+                _ => JobEvent::Interrupted,
             }
-            _ => JobEvent::Interrupted,
-        },
+        }
         Err(failure) => failure_event(inner, job, &failure),
     };
     match &event {
@@ -357,9 +364,6 @@ async fn settle(
     }
     let cancelled = matches!(event, JobEvent::Cancelled { .. });
     store.apply_job_event(job.id, event).await?;
-    if hold_after {
-        store.hold_job(job.id).await?;
-    }
     if cancelled {
         // The upload this job leaves unfinished, if any, goes now.
         super::abort_abandoned_uploads(inner);

@@ -507,6 +507,10 @@ impl Remote for S3Remote {
         }
     }
 
+    fn deletes_in_bulk(&self) -> bool {
+        true
+    }
+
     async fn delete_many(&self, keys: &[String]) -> Vec<Result<(), RemoteError>> {
         let paths: Vec<Result<Path, RemoteError>> =
             keys.iter().map(|key| self.object_path(key)).collect();

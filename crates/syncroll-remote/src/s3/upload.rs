@@ -58,9 +58,18 @@ impl Upload<'_> {
             Err(Stop::Restart(why)) => {
                 tracing::info!(key = self.key, why, "starting the multipart upload over");
                 self.discard(state).await;
-                // Even if the abort failed: the old upload is of no more use.
-                *state = None;
-                self.fresh(state, on_failure).await
+                if state.is_some() {
+                    // The old upload could not be aborted: keep it recorded
+                    // (a new one would replace it in the journal and orphan
+                    // its parts), and try again later.
+                    Err(self.io_error(
+                        "start over the upload of",
+                        std::io::ErrorKind::Other,
+                        "the earlier upload of this file could not be aborted; retrying",
+                    ))
+                } else {
+                    self.fresh(state, on_failure).await
+                }
             }
         };
         match sent {
