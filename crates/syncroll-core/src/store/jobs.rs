@@ -872,4 +872,51 @@ mod tests {
             assert_eq!(job_count(&store).await, 1);
         }
     }
+
+    async fn set(store: &Store, sql: &str) {
+        sqlx::query(sql).execute(&store.pool).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn held_jobs_and_jobs_holding_an_upload_are_not_pruned() {
+        for column in ["held = 1", "multipart_state = '{}'"] {
+            let (_dir, store) = store_with_job("cancelled", 1_000).await;
+            set(&store, &format!("UPDATE jobs SET {column}")).await;
+            assert_eq!(
+                store.prune_finished_jobs(2_000).await.unwrap(),
+                0,
+                "{column}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn abandoned_uploads_are_those_no_job_will_continue() {
+        let (_dir, store) = store_with_job("failed", 1_000).await;
+        set(
+            &store,
+            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
+             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
+        )
+        .await;
+        set(
+            &store,
+            "UPDATE jobs SET collection_id = 1, multipart_state = '{\"upload_id\":\"u1\"}'",
+        )
+        .await;
+        // A failed job of a synced collection keeps its upload for `retry`...
+        assert_eq!(store.abandoned_uploads().await.unwrap(), Vec::new());
+        // ...until a newer job of the same key supersedes it.
+        set(
+            &store,
+            "INSERT INTO jobs (remote_id, op, key, state, created_at, updated_at)
+             SELECT remote_id, 'upload', key, 'queued', 2, 2 FROM jobs",
+        )
+        .await;
+        let abandoned = store.abandoned_uploads().await.unwrap();
+        assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+        assert_eq!(abandoned[0].state, "{\"upload_id\":\"u1\"}");
+        store.forget_abandoned_upload(&abandoned[0]).await.unwrap();
+        assert_eq!(store.abandoned_uploads().await.unwrap(), Vec::new());
+    }
 }
