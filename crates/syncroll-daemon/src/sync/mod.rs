@@ -334,9 +334,12 @@ impl SyncEngine {
             .config
             .concurrency
             .saturating_sub(lock(&self.inner.running).len());
+        // Read before claiming: a pass (`sync off`, say) that runs between
+        // the claim and the worker's start leaves these jobs alone too, and
+        // the worker must see that it ran, to ask for another afterwards.
+        let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
         for job in self.inner.store.claim_jobs(free, &[]).await? {
             let cancel = CancellationToken::new();
-            let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
             let inner = self.inner.clone();
             if job.op == JobOp::Delete && self.deletes_in_bulk(&job).await {
                 // Deletes go together to a remote that deletes many keys in
