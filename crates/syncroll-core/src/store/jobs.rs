@@ -919,4 +919,50 @@ mod tests {
         store.forget_abandoned_upload(&abandoned[0]).await.unwrap();
         assert_eq!(store.abandoned_uploads().await.unwrap(), Vec::new());
     }
+
+    #[tokio::test]
+    async fn a_claim_is_overtaken_by_a_pause_or_sync_off() {
+        use crate::store::Overtaken;
+        let (_dir, store) = store_with_job("running", 1_000).await;
+        set(
+            &store,
+            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
+             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
+        )
+        .await;
+        set(&store, "UPDATE jobs SET collection_id = 1").await;
+        let job = store.job(JobId(1)).await.unwrap();
+        assert_eq!(store.claim_overtaken(&job).await.unwrap(), None);
+
+        set(&store, "UPDATE collections SET paused_until = -1").await;
+        assert_eq!(
+            store.claim_overtaken(&job).await.unwrap(),
+            Some(Overtaken::Paused)
+        );
+
+        set(
+            &store,
+            "UPDATE collections SET paused_until = 0, sync_enabled = 0",
+        )
+        .await;
+        assert_eq!(
+            store.claim_overtaken(&job).await.unwrap(),
+            Some(Overtaken::SyncOff)
+        );
+        let delete = Job {
+            op: JobOp::Delete,
+            ..job.clone()
+        };
+        assert_eq!(
+            store.claim_overtaken(&delete).await.unwrap(),
+            None,
+            "sync off wants deletes"
+        );
+
+        store.set_global_pause(Some(None)).await.unwrap();
+        assert_eq!(
+            store.claim_overtaken(&delete).await.unwrap(),
+            Some(Overtaken::Paused)
+        );
+    }
 }

@@ -27,7 +27,7 @@ pub use collections::NewCollectionSource;
 pub use jobs::{AbandonedUpload, JobCounts, Landed, NewJob, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use remotes::RemoteRecord;
-pub use sync::{PausedUntil, PhotoSyncState, PlanGoal, PlanOutcome, SyncedCollection};
+pub use sync::{Overtaken, PausedUntil, PhotoSyncState, PlanGoal, PlanOutcome, SyncedCollection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -51,6 +51,13 @@ impl SyncedCollection {
 /// `Some(Some(t))` until Unix second `t`.
 pub type PausedUntil = Option<Option<i64>>;
 
+/// See [`Store::claim_overtaken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overtaken {
+    Paused,
+    SyncOff,
+}
+
 fn paused_from(raw: i64, now_s: i64) -> PausedUntil {
     match raw {
         0 => None,
@@ -276,6 +283,35 @@ impl Store {
                 paused_from(raw, now_s).map(|until| (CollectionId(id), Some(until)))
             })
             .collect())
+    }
+
+    /// Why a job claimed a moment ago should not run after all: the daemon
+    /// or its collection was paused, or (for an upload) its collection's
+    /// sync was turned off, between the claim and the worker's start, when
+    /// the interruption could not reach it yet.
+    pub async fn claim_overtaken(&self, job: &crate::job::Job) -> Result<Option<Overtaken>> {
+        if self.global_pause().await?.is_some() {
+            return Ok(Some(Overtaken::Paused));
+        }
+        let Some(collection) = job.collection_id else {
+            return Ok(None);
+        };
+        let row: Option<(bool, i64)> =
+            sqlx::query_as("SELECT sync_enabled, paused_until FROM collections WHERE id = ?")
+                .bind(collection.0)
+                .fetch_optional(&self.pool)
+                .await
+                .db("reading a collection")?;
+        let Some((sync_enabled, paused_until)) = row else {
+            return Ok(None);
+        };
+        if paused_from(paused_until, now_ms() / 1000).is_some() {
+            return Ok(Some(Overtaken::Paused));
+        }
+        if !sync_enabled && job.op == crate::job::JobOp::Upload {
+            return Ok(Some(Overtaken::SyncOff));
+        }
+        Ok(None)
     }
 
     /// The daemon-wide pause.

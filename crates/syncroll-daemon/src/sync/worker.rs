@@ -68,6 +68,12 @@ pub(super) async fn run(
     let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
         op = job.op.as_str(), key = %job.key);
     async {
+        if let Some(event) = overtaken(inner, &job).await {
+            if let Err(e) = inner.store.apply_job_event(job.id, event).await {
+                warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
+            }
+            return;
+        }
         let result = execute(inner, &job, &cancel, &progress).await;
         if let Err(e) = settle(inner, &job, result, &stop).await {
             warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
@@ -98,9 +104,23 @@ pub(super) async fn run_deletes(
     let Some((first, _)) = jobs.first() else {
         return;
     };
+    let first = first.clone();
     let span = info_span!("deletes", jobs = jobs.len(),
         collection = first.collection_name.as_deref().unwrap_or("-"), remote = %first.remote_id);
     async {
+        // Deletes are never "sync off"-overtaken (they are what it asks for).
+        if overtaken(inner, &first).await.is_some() {
+            for (job, _) in &jobs {
+                if let Err(e) = inner
+                    .store
+                    .apply_job_event(job.id, JobEvent::Interrupted)
+                    .await
+                {
+                    warn!(job = %job.id, error = %e, "cannot requeue a paused delete");
+                }
+            }
+            return;
+        }
         let mut pending = Vec::new();
         for (job, stop) in jobs {
             match delete_precondition(inner, &job).await {
@@ -149,6 +169,22 @@ pub(super) async fn run_deletes(
     }
     .instrument(span)
     .await;
+}
+
+/// What becomes of a job whose claim a pause or `sync off` overtook before
+/// its worker started (and so before an interruption could reach it), if
+/// anything.
+async fn overtaken(inner: &Inner, job: &Job) -> Option<JobEvent> {
+    use syncroll_core::store::Overtaken;
+    match inner.store.claim_overtaken(job).await {
+        Ok(None) => None,
+        Ok(Some(Overtaken::Paused)) => Some(JobEvent::Interrupted),
+        Ok(Some(Overtaken::SyncOff)) => Some(JobEvent::Cancelled {
+            reason: "sync turned off".to_owned(),
+        }),
+        // The transfer itself finds out soon enough.
+        Err(_) => None,
+    }
 }
 
 /// Records one job's outcome, in the job's span.
