@@ -51,6 +51,7 @@ impl Upload<'_> {
         if self.cancel.is_cancelled() {
             return Err(RemoteError::Cancelled);
         }
+        let progress_before = self.progress.load(Ordering::Relaxed);
         let sent = match self.resume(state, on_failure).await {
             Ok(Some(sent)) => Ok(sent),
             Ok(None) => self.fresh(state, on_failure).await,
@@ -68,6 +69,8 @@ impl Upload<'_> {
                         "the earlier upload of this file could not be aborted; retrying",
                     ))
                 } else {
+                    // The parts the resumption counted are sent again.
+                    self.progress.store(progress_before, Ordering::Relaxed);
                     self.fresh(state, on_failure).await
                 }
             }

@@ -326,11 +326,12 @@ async fn resumption_starts_over_when_the_file_changed() {
     changed[PART + 7] ^= 0xff;
     let source = f.source("big.mov", &changed);
     let mut state = state;
+    let progress = AtomicU64::new(0);
     let report = remote
         .put_file_resumable(
             "big.mov",
             &source,
-            &AtomicU64::new(0),
+            &progress,
             &CancellationToken::new(),
             &mut state,
         )
@@ -338,6 +339,11 @@ async fn resumption_starts_over_when_the_file_changed() {
         .expect("the upload started over");
 
     assert_eq!(state, None);
+    assert_eq!(
+        progress.load(Ordering::Relaxed),
+        changed.len() as u64,
+        "the part re-read before the change showed is not counted twice"
+    );
     assert_eq!(report.blake3, *blake3::hash(&changed).as_bytes());
     assert!(f.stored("big.mov") == changed, "the stored bytes differ");
     assert_eq!(
