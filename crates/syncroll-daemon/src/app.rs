@@ -435,7 +435,7 @@ impl App {
         let collection = self.store.collection(collection).await?;
         Ok(self
             .sync
-            .cancel_collection(collection.id, "cancelled by request", true)
+            .cancel_collection(collection.id, crate::sync::CANCELLED_BY_REQUEST, true)
             .await?)
     }
 

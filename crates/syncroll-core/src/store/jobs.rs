@@ -525,18 +525,30 @@ impl Store {
         let mut cancelled = 0;
         let mut running = Vec::new();
         for (id, state) in rows {
-            if state == "running" {
-                running.push(JobId(id));
+            if state == "queued" && self.cancel_if_queued(JobId(id), reason, hold).await? {
+                cancelled += 1;
                 continue;
             }
-            if self.cancel_if_queued(JobId(id), reason, hold).await? {
-                cancelled += 1;
-            } else {
-                // Claimed meanwhile: the scheduler interrupts it instead.
-                running.push(JobId(id));
+            // Running, or claimed meanwhile: the scheduler interrupts it.
+            if hold {
+                self.request_cancel(JobId(id)).await?;
             }
+            running.push(JobId(id));
         }
         Ok((cancelled, running))
+    }
+
+    /// Records that the user cancelled a running job (`held` on a running
+    /// job), for a worker that the interruption cannot reach yet because it
+    /// is only about to start: it finds the request
+    /// ([`Store::claim_overtaken`]) and cancels the job instead of running it.
+    pub async fn request_cancel(&self, id: JobId) -> Result<()> {
+        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ? AND state = 'running'")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("recording a cancel")?;
+        Ok(())
     }
 
     /// Forgets done and cancelled jobs last changed before `cutoff`, so the
@@ -547,7 +559,7 @@ impl Store {
         // Not while an unfinished upload still needs aborting on its remote.
         let done = sqlx::query(
             "DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?
-                 AND multipart_state IS NULL AND held = 0",
+                 AND multipart_state IS NULL AND NOT (state = 'cancelled' AND held = 1)",
         )
         .bind(cutoff)
         .execute(&self.pool)
@@ -933,6 +945,13 @@ mod tests {
         set(&store, "UPDATE jobs SET collection_id = 1").await;
         let job = store.job(JobId(1)).await.unwrap();
         assert_eq!(store.claim_overtaken(&job).await.unwrap(), None);
+
+        store.request_cancel(job.id).await.unwrap();
+        assert_eq!(
+            store.claim_overtaken(&job).await.unwrap(),
+            Some(Overtaken::Cancelled)
+        );
+        set(&store, "UPDATE jobs SET held = 0").await;
 
         set(&store, "UPDATE collections SET paused_until = -1").await;
         assert_eq!(

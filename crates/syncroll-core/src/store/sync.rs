@@ -56,6 +56,8 @@ pub type PausedUntil = Option<Option<i64>>;
 pub enum Overtaken {
     Paused,
     SyncOff,
+    /// The user cancelled it (`cancel`).
+    Cancelled,
 }
 
 fn paused_from(raw: i64, now_s: i64) -> PausedUntil {
@@ -285,11 +287,21 @@ impl Store {
             .collect())
     }
 
-    /// Why a job claimed a moment ago should not run after all: the daemon
-    /// or its collection was paused, or (for an upload) its collection's
-    /// sync was turned off, between the claim and the worker's start, when
-    /// the interruption could not reach it yet.
+    /// Why a job claimed a moment ago should not run after all: the user
+    /// cancelled it, the daemon or its collection was paused, or (for an
+    /// upload) its collection's sync was turned off, between the claim and
+    /// the worker's start, when the interruption could not reach it yet.
     pub async fn claim_overtaken(&self, job: &crate::job::Job) -> Result<Option<Overtaken>> {
+        let cancel_requested: bool =
+            sqlx::query_scalar("SELECT held FROM jobs WHERE id = ? AND state = 'running'")
+                .bind(job.id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .db("reading a job")?
+                .unwrap_or(false);
+        if cancel_requested {
+            return Ok(Some(Overtaken::Cancelled));
+        }
         if self.global_pause().await?.is_some() {
             return Ok(Some(Overtaken::Paused));
         }

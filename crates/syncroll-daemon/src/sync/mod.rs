@@ -12,6 +12,8 @@
 
 mod worker;
 
+pub use worker::CANCELLED_BY_REQUEST;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -495,7 +497,7 @@ impl SyncEngine {
 
     /// Drops one job.
     pub async fn cancel_job(&self, job: JobId) -> syncroll_core::Result<u64> {
-        let reason = "cancelled by request";
+        let reason = worker::CANCELLED_BY_REQUEST;
         let stop = || Stop::Cancel {
             reason: reason.to_owned(),
             hold: true,
@@ -507,8 +509,16 @@ impl SyncEngine {
             abort_abandoned_uploads(&self.inner);
             return Ok(1);
         }
-        // Claimed between the two looks: it is running now.
+        // Claimed between the two looks: it is running now, or about to
+        // (then its worker finds the request as it starts).
+        self.inner.store.request_cancel(job).await?;
         if self.interrupt(|id, _| *id == job, stop()) > 0 {
+            return Ok(1);
+        }
+        if matches!(
+            self.inner.store.job(job).await?.state,
+            syncroll_core::job::JobState::Running { .. }
+        ) {
             return Ok(1);
         }
         let state = self.inner.store.job(job).await?.state;

@@ -69,7 +69,13 @@ pub(super) async fn run(
         op = job.op.as_str(), key = %job.key);
     async {
         if let Some(event) = overtaken(inner, &job).await {
-            if let Err(e) = inner.store.apply_job_event(job.id, event).await {
+            let recorded = match event {
+                JobEvent::Cancelled { reason } if reason == CANCELLED_BY_REQUEST => {
+                    inner.store.cancel_and_hold(job.id, &reason).await
+                }
+                event => inner.store.apply_job_event(job.id, event).await.map(|_| ()),
+            };
+            if let Err(e) = recorded {
                 warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
             }
             return;
@@ -171,6 +177,9 @@ pub(super) async fn run_deletes(
     .await;
 }
 
+/// The reason of a cancel the user asked for.
+pub const CANCELLED_BY_REQUEST: &str = "cancelled by request";
+
 /// What becomes of a job whose claim a pause or `sync off` overtook before
 /// its worker started (and so before an interruption could reach it), if
 /// anything.
@@ -181,6 +190,9 @@ async fn overtaken(inner: &Inner, job: &Job) -> Option<JobEvent> {
         Ok(Some(Overtaken::Paused)) => Some(JobEvent::Interrupted),
         Ok(Some(Overtaken::SyncOff)) => Some(JobEvent::Cancelled {
             reason: "sync turned off".to_owned(),
+        }),
+        Ok(Some(Overtaken::Cancelled)) => Some(JobEvent::Cancelled {
+            reason: CANCELLED_BY_REQUEST.to_owned(),
         }),
         // The transfer itself finds out soon enough.
         Err(_) => None,
