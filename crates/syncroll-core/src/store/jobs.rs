@@ -299,31 +299,11 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db("finding runnable jobs")?;
-        let mut claimed = Vec::new();
-        for row in rows {
-            if claimed.len() >= limit {
-                break;
-            }
-            let job = job_from_row(row);
-            if job
-                .collection_id
+        self.claim(rows, limit, |job| {
+            job.collection_id
                 .is_some_and(|c| exclude_collections.contains(&c))
-            {
-                continue;
-            }
-            match self.apply_job_event(job.id, JobEvent::Claimed).await {
-                Ok(state) => claimed.push(Job { state, ..job }),
-                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
-                // Jobs claimed so far must still reach a worker, or they
-                // would sit in `running` until the next restart.
-                Err(e) if !claimed.is_empty() => {
-                    tracing::warn!(error = %e, "claiming stopped early");
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(claimed)
+        })
+        .await
     }
 
     /// Claims up to `limit` more runnable delete jobs like `first` (same
@@ -347,15 +327,33 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db("finding deletes to batch")?;
+        self.claim(rows, limit, |_| false).await
+    }
+
+    /// Claims the jobs of `rows`, up to `limit`, passing over those `skip`
+    /// names and those another claimer took first.
+    async fn claim(
+        &self,
+        rows: Vec<JobRow>,
+        limit: usize,
+        skip: impl Fn(&Job) -> bool,
+    ) -> Result<Vec<Job>> {
         let mut claimed = Vec::new();
         for row in rows {
+            if claimed.len() >= limit {
+                break;
+            }
             let job = job_from_row(row);
+            if skip(&job) {
+                continue;
+            }
             match self.apply_job_event(job.id, JobEvent::Claimed).await {
                 Ok(state) => claimed.push(Job { state, ..job }),
                 Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
-                // As in `claim_jobs`: what is claimed must reach a worker.
+                // Jobs claimed so far must still reach a worker, or they
+                // would sit in `running` until the next restart.
                 Err(e) if !claimed.is_empty() => {
-                    tracing::warn!(error = %e, "batching stopped early");
+                    tracing::warn!(error = %e, "claiming stopped early");
                     break;
                 }
                 Err(e) => return Err(e),
