@@ -47,6 +47,24 @@ impl Local {
         );
         report
     }
+
+    /// Uploads `bytes` to `key`, which must fail; returns the error.
+    pub async fn put_failing(
+        &self,
+        remote: &dyn Remote,
+        key: &str,
+        bytes: &[u8],
+    ) -> syncroll_remote::RemoteError {
+        let source = self.source(&key.replace('/', "_"), bytes);
+        let progress = AtomicU64::new(0);
+        match remote
+            .put_file(key, &source, &progress, &CancellationToken::new())
+            .await
+        {
+            Ok(report) => panic!("putting {key} succeeded: {report:?}"),
+            Err(err) => err,
+        }
+    }
 }
 
 /// Bytes that differ everywhere, so a misplaced or repeated part shows.

@@ -238,16 +238,7 @@ async fn listing_hides_temporaries_and_walks_many_folders() {
 async fn a_wrong_password_is_permission_denied_and_permanent() {
     let f = fixture();
     let remote = WebDavRemote::new(settings(&f.server.url(), "not-the-password")).unwrap();
-    let source = f.source("a.jpg", b"a");
-    let err = remote
-        .put_file(
-            "Trip/a.jpg",
-            &source,
-            &AtomicU64::new(0),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = f.local.put_failing(&remote, "Trip/a.jpg", b"a").await;
     assert!(
         matches!(err, RemoteError::PermissionDenied { .. }),
         "{err:?}"
@@ -269,16 +260,7 @@ async fn a_missing_folder_is_unavailable_and_never_created() {
     let f = fixture();
     let url = format!("{}/not-mounted", f.server.root_url());
     let remote = WebDavRemote::new(settings(&url, WebDavServer::PASSWORD)).unwrap();
-    let source = f.source("a.jpg", b"a");
-    let err = remote
-        .put_file(
-            "Trip/a.jpg",
-            &source,
-            &AtomicU64::new(0),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = f.local.put_failing(&remote, "Trip/a.jpg", b"a").await;
     assert!(matches!(err, RemoteError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("not-mounted"), "{err}");
     assert!(!Path::new(&f.server.folder().parent().unwrap().join("not-mounted")).exists());
@@ -351,16 +333,7 @@ async fn a_vanished_folder_is_unavailable_never_all_deleted() {
         matches!(listed.as_slice(), [Err(RemoteError::Unavailable { .. })]),
         "a listing fails rather than come back empty: {listed:?}"
     );
-    let source = f.source("b.jpg", b"b");
-    let put = remote
-        .put_file(
-            "Trip/b.jpg",
-            &source,
-            &AtomicU64::new(0),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let put = f.local.put_failing(&remote, "Trip/b.jpg", b"b").await;
     assert!(matches!(put, RemoteError::Unavailable { .. }), "{put:?}");
 
     fs::rename(&away, f.server.folder()).unwrap();
@@ -374,16 +347,7 @@ async fn a_folder_removed_on_the_server_is_made_again() {
     let remote = f.remote();
     f.put(&remote, "Trip/day/a.jpg", b"a").await;
     fs::remove_dir_all(f.server.folder().join("Trip")).unwrap();
-    let source = f.source("b.jpg", b"b");
-    let first = remote
-        .put_file(
-            "Trip/day/b.jpg",
-            &source,
-            &AtomicU64::new(0),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let first = f.local.put_failing(&remote, "Trip/day/b.jpg", b"b").await;
     assert!(
         first.is_transient(),
         "a missing folder is not a failure: {first:?}"
