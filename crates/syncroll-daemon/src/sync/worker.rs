@@ -68,30 +68,12 @@ pub(super) async fn run(
     let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
         op = job.op.as_str(), key = %job.key);
     async {
-        if let Some(event) = overtaken(inner, &job).await {
-            let recorded = match event {
-                JobEvent::Cancelled { reason } if reason == CANCELLED_BY_REQUEST => {
-                    inner.store.cancel_and_hold(job.id, &reason).await
-                }
-                event => inner.store.apply_job_event(job.id, event).await.map(|_| ()),
-            };
-            if let Err(e) = recorded {
-                warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
-            }
-            return;
-        }
-        let result = execute(inner, &job, &cancel, &progress).await;
-        if let Err(e) = settle(inner, &job, result, &stop).await {
-            warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
-        }
-        // A pass that ran meanwhile left this job's key alone (planning never
-        // touches running jobs): ask for another now that its outcome is
-        // recorded. The job stays in the scheduler's running set until this
-        // returns, so "idle" cannot be seen in between. Not after every job:
-        // a pass per finished job would make a large sync quadratic.
-        if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
-            inner.plan.request();
-        }
+        let result = match overtaken(inner, &job).await {
+            Some(why) => stopped_before_start(&stop, why),
+            None => execute(inner, &job, &cancel, &progress).await,
+        };
+        settle_or_warn(inner, &job, result, &stop).await;
+        ask_for_missed_pass(inner, plan_pass);
     }
     .instrument(span)
     .await;
@@ -110,25 +92,16 @@ pub(super) async fn run_deletes(
     let Some((first, _)) = jobs.first() else {
         return;
     };
-    let first = first.clone();
     let span = info_span!("deletes", jobs = jobs.len(),
         collection = first.collection_name.as_deref().unwrap_or("-"), remote = %first.remote_id);
     async {
-        // Deletes are never "sync off"-overtaken (they are what it asks for).
-        if overtaken(inner, &first).await.is_some() {
-            for (job, _) in &jobs {
-                if let Err(e) = inner
-                    .store
-                    .apply_job_event(job.id, JobEvent::Interrupted)
-                    .await
-                {
-                    warn!(job = %job.id, error = %e, "cannot requeue a paused delete");
-                }
-            }
-            return;
-        }
         let mut pending = Vec::new();
         for (job, stop) in jobs {
+            if let Some(why) = overtaken(inner, &job).await {
+                let result = stopped_before_start(&stop, why);
+                record(inner, &job, result, &stop).await;
+                continue;
+            }
             match delete_precondition(inner, &job).await {
                 Ok(None) => pending.push((job, stop)),
                 Ok(Some(outcome)) => record(inner, &job, Ok(outcome), &stop).await,
@@ -169,9 +142,7 @@ pub(super) async fn run_deletes(
                 record(inner, job, result, stop).await;
             }
         }
-        if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
-            inner.plan.request();
-        }
+        ask_for_missed_pass(inner, plan_pass);
     }
     .instrument(span)
     .await;
@@ -183,19 +154,39 @@ pub const CANCELLED_BY_REQUEST: &str = "cancelled by request";
 /// What becomes of a job whose claim a pause or `sync off` overtook before
 /// its worker started (and so before an interruption could reach it), if
 /// anything.
-async fn overtaken(inner: &Inner, job: &Job) -> Option<JobEvent> {
+async fn overtaken(inner: &Inner, job: &Job) -> Option<Stop> {
     use syncroll_core::store::Overtaken;
     match inner.store.claim_overtaken(job).await {
         Ok(None) => None,
-        Ok(Some(Overtaken::Paused)) => Some(JobEvent::Interrupted),
-        Ok(Some(Overtaken::SyncOff)) => Some(JobEvent::Cancelled {
+        Ok(Some(Overtaken::Paused)) => Some(Stop::Pause),
+        Ok(Some(Overtaken::SyncOff)) => Some(Stop::Cancel {
             reason: "sync turned off".to_owned(),
+            hold: false,
         }),
-        Ok(Some(Overtaken::Cancelled)) => Some(JobEvent::Cancelled {
+        Ok(Some(Overtaken::Cancelled)) => Some(Stop::Cancel {
             reason: CANCELLED_BY_REQUEST.to_owned(),
+            hold: true,
         }),
         // The transfer itself finds out soon enough.
         Err(_) => None,
+    }
+}
+
+/// A job stopped before it began, recorded as the interruption `why` would
+/// have made of it had it reached the transfer.
+fn stopped_before_start(stop: &Mutex<Option<Stop>>, why: Stop) -> Result<Outcome, Failure> {
+    *lock(stop) = Some(why);
+    Err(RemoteError::Cancelled.into())
+}
+
+/// A pass that ran while the job was claimed or running left its key alone
+/// (planning never touches running jobs): ask for another now that its
+/// outcome is recorded. The job stays in the scheduler's running set until
+/// the worker returns, so "idle" cannot be seen in between. Not after every
+/// job: a pass per finished job would make a large sync quadratic.
+fn ask_for_missed_pass(inner: &Inner, plan_pass: u64) {
+    if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
+        inner.plan.request();
     }
 }
 
@@ -207,13 +198,22 @@ async fn record(
     stop: &Mutex<Option<Stop>>,
 ) {
     let span = info_span!("job", job = %job.id, op = job.op.as_str(), key = %job.key);
-    async {
-        if let Err(e) = settle(inner, job, result, stop).await {
-            warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
-        }
+    settle_or_warn(inner, job, result, stop)
+        .instrument(span)
+        .await;
+}
+
+/// Records the outcome; a store that cannot leaves the job `running`, which
+/// the next start requeues.
+async fn settle_or_warn(
+    inner: &Arc<Inner>,
+    job: &Job,
+    result: Result<Outcome, Failure>,
+    stop: &Mutex<Option<Stop>>,
+) {
+    if let Err(e) = settle(inner, job, result, stop).await {
+        warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
     }
-    .instrument(span)
-    .await;
 }
 
 /// What a delete job comes to without touching the remote, if anything:
