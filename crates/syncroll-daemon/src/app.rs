@@ -593,33 +593,10 @@ impl App {
             return Err(Error::RemoteIsDefault(name.to_owned()).into());
         }
         let id = self.store.remote_id(name).await?;
-        self.abort_uploads_to(id).await?;
+        self.sync.abort_uploads_to(id).await;
         self.store.remove_remote(name).await?;
         self.remotes.forget(id);
         self.remotes.credentials().set(name, None)?;
-        Ok(())
-    }
-
-    /// Best effort, before a remote is forgotten: aborts its unfinished
-    /// uploads, which nothing could find again once its jobs are gone.
-    async fn abort_uploads_to(&self, id: syncroll_core::RemoteId) -> AppResult<()> {
-        let uploads = self.store.abandoned_uploads().await?;
-        let mine: Vec<_> = uploads.into_iter().filter(|u| u.remote == id).collect();
-        if mine.is_empty() {
-            return Ok(());
-        }
-        let remote = match self.remotes.get(id).await {
-            Ok(remote) => remote,
-            Err(e) => {
-                tracing::warn!(error = %e, uploads = mine.len(), "cannot abort unfinished uploads of a removed remote");
-                return Ok(());
-            }
-        };
-        for upload in mine {
-            if let Err(e) = remote.abandon_upload(&upload.key, &upload.state).await {
-                tracing::warn!(key = %upload.key, error = %e, "cannot abort an unfinished upload of a removed remote");
-            }
-        }
         Ok(())
     }
 

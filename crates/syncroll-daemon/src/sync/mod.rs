@@ -529,6 +529,13 @@ impl SyncEngine {
         .into())
     }
 
+    /// Aborts the abandoned uploads to `remote` now, before it is forgotten
+    /// (after which nothing could find them again). Best effort: what
+    /// fails is logged.
+    pub async fn abort_uploads_to(&self, remote: syncroll_core::RemoteId) {
+        sweep_abandoned_uploads(&self.inner, Some(remote)).await;
+    }
+
     /// Wakes the scheduler (after a retry).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -623,7 +630,7 @@ fn abort_abandoned_uploads(inner: &Arc<Inner>) {
     tokio::spawn(async move {
         loop {
             while inner.sweep_asked.swap(false, Ordering::SeqCst) {
-                sweep_abandoned_uploads(&inner).await;
+                sweep_abandoned_uploads(&inner, None).await;
             }
             inner.sweeping.store(false, Ordering::SeqCst);
             // Asked between the last look and now: go on, unless another
@@ -637,7 +644,9 @@ fn abort_abandoned_uploads(inner: &Arc<Inner>) {
     });
 }
 
-async fn sweep_abandoned_uploads(inner: &Inner) {
+/// Aborts the abandoned uploads (of one remote, or all), forgetting each
+/// once its remote let it go.
+async fn sweep_abandoned_uploads(inner: &Inner, only: Option<syncroll_core::RemoteId>) {
     let uploads = match inner.store.abandoned_uploads().await {
         Ok(uploads) => uploads,
         Err(e) => {
@@ -645,6 +654,9 @@ async fn sweep_abandoned_uploads(inner: &Inner) {
             return;
         }
     };
+    let uploads = uploads
+        .into_iter()
+        .filter(|u| only.is_none_or(|remote| u.remote == remote));
     for upload in uploads {
         let aborted = match inner.remotes.get(upload.remote).await {
             Ok(remote) => remote
