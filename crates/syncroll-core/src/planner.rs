@@ -1,7 +1,14 @@
-//! The planner's decision, as a pure function: given what a collection
+//! The planner's decision, as pure functions: given what a collection
 //! wants on its remote, what the ledger says is there, and the live jobs,
 //! which jobs to add and which to cancel. The store feeds it and applies
 //! the result in one transaction.
+//!
+//! Planning is incremental. Its unit is a *path group*: one collection and
+//! one path relative to a root, which owns every key that path can take in
+//! the collection (the plain key, and the `~r<root>` keys of photos of other
+//! roots with the same path). [`plan_groups`] decides a set of groups from
+//! their rows alone, so a change plans only the groups it touched, and the
+//! full reconciliation is the same function applied chunk by chunk.
 //!
 //! Invariants:
 //! - Planning is idempotent: applying the actions and planning again
@@ -13,13 +20,15 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::job::{JobId, JobOp};
-use crate::types::{ContentHash, PhotoId};
+use crate::keys::{disambiguated, object_key};
+use crate::types::{ContentHash, PhotoId, RelPath, RootId};
 
 /// A photo the collection wants at `key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wanted {
     pub key: String,
     pub photo_id: PhotoId,
+    pub rel_path: RelPath,
     pub hash: ContentHash,
     pub size: u64,
 }
@@ -28,6 +37,7 @@ pub struct Wanted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
     pub key: String,
+    pub rel_path: RelPath,
     pub hash: ContentHash,
 }
 
@@ -37,6 +47,7 @@ pub struct LiveJob {
     pub id: JobId,
     pub op: JobOp,
     pub key: String,
+    pub rel_path: Option<RelPath>,
     pub hash: Option<ContentHash>,
     pub running: bool,
 }
@@ -46,7 +57,8 @@ pub struct LiveJob {
 pub struct Actions {
     pub cancel: Vec<JobId>,
     pub uploads: Vec<Wanted>,
-    pub deletes: Vec<String>,
+    /// Ledger keys to delete.
+    pub deletes: Vec<Placed>,
 }
 
 impl Actions {
@@ -57,14 +69,13 @@ impl Actions {
 
 /// Decides the jobs that make the remote match `wanted`.
 pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Actions {
-    let placed: HashMap<String, ContentHash> =
-        placed.into_iter().map(|p| (p.key, p.hash)).collect();
+    let placed: HashMap<String, Placed> = placed.into_iter().map(|p| (p.key.clone(), p)).collect();
     let live: HashMap<String, LiveJob> = live.into_iter().map(|j| (j.key.clone(), j)).collect();
     let wanted_keys: HashSet<String> = wanted.iter().map(|w| w.key.clone()).collect();
     let mut actions = Actions::default();
 
     for want in wanted {
-        let on_remote = placed.get(&want.key) == Some(&want.hash);
+        let on_remote = placed.get(&want.key).map(|p| p.hash) == Some(want.hash);
         match live.get(&want.key) {
             Some(job) if job.running => {}
             Some(job) if job.op == JobOp::Upload && job.hash == Some(want.hash) => {}
@@ -79,14 +90,14 @@ pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Act
         }
     }
 
-    for key in placed.keys().filter(|k| !wanted_keys.contains(*k)) {
-        match live.get(key) {
+    for place in placed.values().filter(|p| !wanted_keys.contains(&p.key)) {
+        match live.get(&place.key) {
             Some(job) if job.running || job.op == JobOp::Delete => {}
             Some(job) => {
                 actions.cancel.push(job.id);
-                actions.deletes.push(key.clone());
+                actions.deletes.push(place.clone());
             }
-            None => actions.deletes.push(key.clone()),
+            None => actions.deletes.push(place.clone()),
         }
     }
 
@@ -101,8 +112,134 @@ pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Act
         }
     }
     actions.cancel.sort();
-    actions.deletes.sort();
+    actions.deletes.sort_by(|a, b| a.key.cmp(&b.key));
     actions
+}
+
+/// One member of a collection, as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub photo_id: PhotoId,
+    pub root_id: RootId,
+    pub rel_path: RelPath,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// False while the photo's root is missing: its copy is kept, but it
+    /// cannot be read to upload.
+    pub readable: bool,
+}
+
+/// Work that must not be planned again: a failed job (until `retry`) or one
+/// the user cancelled (held), by key, operation and bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Blocked {
+    pub key: String,
+    pub op: JobOp,
+    pub hash: Option<ContentHash>,
+}
+
+/// Everything the store knows about some path groups of one collection:
+/// every member, ledger row and live or blocked job whose path is one of
+/// the groups'. Rows of other groups must not be mixed in.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRows {
+    /// Empty when the goal is to remove every copy (`sync off`).
+    pub members: Vec<Member>,
+    pub placed: Vec<Placed>,
+    pub live: Vec<LiveJob>,
+    pub blocked: Vec<Blocked>,
+}
+
+/// The decision for some path groups.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GroupPlan {
+    pub actions: Actions,
+    /// Groups to plan again when the named job leaves `running`: it was
+    /// left alone now, and its outcome may call for more work.
+    pub after_running: Vec<(RelPath, JobId)>,
+}
+
+/// The keys the members of a collection take: `P/NAME/<path>`, and when
+/// photos of several roots share a path, the one of the lowest root id
+/// keeps the plain key and each other one is tagged with its root.
+pub fn member_keys(prefix: &str, name: &str, members: Vec<Member>) -> Vec<(Member, String)> {
+    let mut members = members;
+    members.sort_by(|a, b| {
+        (a.rel_path.as_bytes(), a.root_id.0).cmp(&(b.rel_path.as_bytes(), b.root_id.0))
+    });
+    let mut keyed: Vec<(Member, String)> = Vec::with_capacity(members.len());
+    for member in members {
+        let plain = object_key(prefix, name, &member.rel_path);
+        let shared = keyed
+            .last()
+            .is_some_and(|(prev, _)| prev.rel_path == member.rel_path);
+        let key = if shared {
+            disambiguated(&plain, member.root_id)
+        } else {
+            plain
+        };
+        keyed.push((member, key));
+    }
+    keyed
+}
+
+/// Decides the jobs for some path groups of the collection `name` on a
+/// remote with prefix `prefix`, from [`GroupRows`] holding every row of
+/// those groups. Equal to planning the whole collection, restricted to
+/// these groups; so planning twice adds nothing, and planning the groups a
+/// change touched is enough.
+pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
+    let GroupRows {
+        members,
+        placed,
+        live,
+        blocked,
+    } = rows;
+    let mut after_running: Vec<(RelPath, JobId)> = Vec::new();
+    for job in live.iter().filter(|j| j.running) {
+        if let Some(rel) = &job.rel_path
+            && !after_running.iter().any(|(r, _)| r == rel)
+        {
+            after_running.push((rel.clone(), job.id));
+        }
+    }
+    let mut unreadable = HashSet::new();
+    let wanted: Vec<Wanted> = member_keys(prefix, name, members)
+        .into_iter()
+        .map(|(m, key)| {
+            if !m.readable {
+                unreadable.insert(m.photo_id);
+            }
+            Wanted {
+                key,
+                photo_id: m.photo_id,
+                rel_path: m.rel_path,
+                hash: m.hash,
+                size: m.size,
+            }
+        })
+        .collect();
+    let mut actions = diff(wanted, placed, live);
+    let blocked: HashSet<Blocked> = blocked.into_iter().collect();
+    actions.uploads.retain(|w| {
+        !unreadable.contains(&w.photo_id)
+            && !blocked.contains(&Blocked {
+                key: w.key.clone(),
+                op: JobOp::Upload,
+                hash: Some(w.hash),
+            })
+    });
+    actions.deletes.retain(|p| {
+        !blocked.contains(&Blocked {
+            key: p.key.clone(),
+            op: JobOp::Delete,
+            hash: None,
+        })
+    });
+    GroupPlan {
+        actions,
+        after_running,
+    }
 }
 
 #[cfg(test)]
@@ -112,10 +249,20 @@ mod tests {
     fn h(n: u8) -> ContentHash {
         ContentHash([n; 32])
     }
+    /// The path of key `C/x` is `x`.
+    fn rel_of(key: &str) -> RelPath {
+        RelPath::from_bytes(
+            key.split_once('/')
+                .map_or(key, |(_, r)| r)
+                .as_bytes()
+                .to_vec(),
+        )
+    }
     fn want(key: &str, n: u8) -> Wanted {
         Wanted {
             key: key.into(),
             photo_id: PhotoId(n.into()),
+            rel_path: rel_of(key),
             hash: h(n),
             size: 1,
         }
@@ -123,6 +270,7 @@ mod tests {
     fn placed(key: &str, n: u8) -> Placed {
         Placed {
             key: key.into(),
+            rel_path: rel_of(key),
             hash: h(n),
         }
     }
@@ -131,9 +279,13 @@ mod tests {
             id: JobId(id),
             op,
             key: key.into(),
+            rel_path: Some(rel_of(key)),
             hash: n.map(h),
             running,
         }
+    }
+    fn deleted(a: &Actions) -> Vec<String> {
+        a.deletes.iter().map(|p| p.key.clone()).collect()
     }
 
     #[test]
@@ -180,7 +332,7 @@ mod tests {
         ];
         let a = diff(vec![want("C/a", 9)], vec![placed("C/old", 1)], live);
         assert!(a.cancel.is_empty() && a.uploads.is_empty());
-        assert_eq!(a.deletes, vec!["C/old".to_owned()]);
+        assert_eq!(deleted(&a), vec!["C/old".to_owned()]);
     }
 
     #[test]
@@ -190,7 +342,7 @@ mod tests {
             vec![placed("C/a", 1)],
             vec![job(7, JobOp::Upload, "C/q", Some(2), false)],
         );
-        assert_eq!(a.deletes, vec!["C/a".to_owned()]);
+        assert_eq!(deleted(&a), vec!["C/a".to_owned()]);
         assert_eq!(a.cancel, vec![JobId(7)]);
     }
 
@@ -200,5 +352,98 @@ mod tests {
         let a = diff(vec![want("C/a", 1)], vec![placed("C/a", 1)], live);
         assert_eq!(a.cancel, vec![JobId(3)]);
         assert!(a.uploads.is_empty() && a.deletes.is_empty());
+    }
+
+    fn member(root: i64, rel: &str, n: u8) -> Member {
+        Member {
+            photo_id: PhotoId(i64::from(n)),
+            root_id: RootId(root),
+            rel_path: RelPath::from_bytes(rel.as_bytes().to_vec()),
+            hash: h(n),
+            size: 1,
+            readable: true,
+        }
+    }
+
+    #[test]
+    fn photos_of_two_roots_with_one_path_get_the_lowest_root_the_plain_key() {
+        let keys: Vec<String> = member_keys(
+            "p",
+            "C",
+            vec![
+                member(3, "a.jpg", 2),
+                member(1, "a.jpg", 1),
+                member(1, "b.jpg", 4),
+            ],
+        )
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+        assert_eq!(keys, ["p/C/a.jpg", "p/C/a~r3.jpg", "p/C/b.jpg"]);
+    }
+
+    #[test]
+    fn a_group_plans_uploads_and_leaves_failed_unreadable_and_synced_work_alone() {
+        let mut offline = member(1, "off.jpg", 5);
+        offline.readable = false;
+        let rows = GroupRows {
+            members: vec![
+                member(1, "new.jpg", 1),
+                member(1, "failed.jpg", 2),
+                member(1, "done.jpg", 3),
+                offline,
+            ],
+            placed: vec![placed("C/done.jpg", 3)],
+            live: vec![],
+            blocked: vec![Blocked {
+                key: "C/failed.jpg".into(),
+                op: JobOp::Upload,
+                hash: Some(h(2)),
+            }],
+        };
+        let plan = plan_groups("", "C", rows);
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
+        assert_eq!(keys, ["C/new.jpg"]);
+        assert!(plan.actions.deletes.is_empty() && plan.after_running.is_empty());
+    }
+
+    #[test]
+    fn a_group_left_alone_for_a_running_job_is_planned_again_after_it() {
+        let rows = GroupRows {
+            members: vec![member(1, "a.jpg", 9)],
+            placed: vec![],
+            live: vec![job(4, JobOp::Upload, "C/a.jpg", Some(1), true)],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert_eq!(plan.after_running, vec![(rel_of("C/a.jpg"), JobId(4))]);
+    }
+
+    #[test]
+    fn keys_of_a_path_nobody_wants_any_more_are_deleted_with_their_path() {
+        let rows = GroupRows {
+            members: vec![member(1, "a.jpg", 1)],
+            // A photo of root 5 had the same path; the root is gone.
+            placed: vec![
+                placed("C/a.jpg", 1),
+                Placed {
+                    key: "C/a~r5.jpg".into(),
+                    rel_path: rel_of("C/a.jpg"),
+                    hash: h(7),
+                },
+            ],
+            live: vec![],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows);
+        assert_eq!(deleted(&plan.actions), ["C/a~r5.jpg"]);
+        assert_eq!(plan.actions.deletes[0].rel_path, rel_of("C/a.jpg"));
+        assert!(plan.actions.uploads.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use syncroll_core::media::PhotoFilter;
 use syncroll_core::store::{
-    NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanGoal, PlanOutcome,
+    NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanOutcome,
     RemoteRecord,
 };
 use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
@@ -141,6 +141,9 @@ impl App {
     /// Rescans every root, or one path under a root.
     pub async fn rescan(&self, path: &str, wait: bool) -> AppResult<ScanSummary> {
         let target = if path.is_empty() {
+            // A full rescan also checks every synced collection against its
+            // ledger (the scan's own changes are planned as they land).
+            self.sync.request_reconcile().await?;
             ScanTarget::All
         } else {
             let path = canonical_or_given(&absolute_path(path)?);
@@ -385,7 +388,7 @@ impl App {
             self.store
                 .set_sync_enabled(collection.id, true, false)
                 .await?;
-            self.sync.plan_now(collection.id, PlanGoal::Mirror).await?
+            self.sync.plan_now(collection.id).await?
         } else {
             self.store
                 .set_sync_enabled(collection.id, false, !keep_remote)
@@ -397,9 +400,7 @@ impl App {
             let mut outcome = if keep_remote {
                 PlanOutcome::default()
             } else {
-                self.sync
-                    .plan_now(collection.id, PlanGoal::RemoveAll)
-                    .await?
+                self.sync.plan_now(collection.id).await?
             };
             outcome.cancelled += cancelled;
             outcome

@@ -58,9 +58,13 @@ pub struct SyncConfig {
     /// While a remote or a photo's root is offline (an unmounted NAS or
     /// disk), its jobs look again this often, without using up attempts.
     pub offline_retry_secs: u64,
-    /// Synced collections are planned again this often as a safety net
-    /// (changes are planned at once anyway).
+    /// The planner looks for waiting work, and old jobs are pruned, this
+    /// often (changes are planned at once anyway).
     pub replan_interval_secs: u64,
+    /// Every synced collection is reconciled in full this often as a safety
+    /// net, in small chunks behind transfers; changes, `sync on`, `rescan`
+    /// and a rename are planned without waiting for it.
+    pub reconcile_interval_secs: u64,
     /// Done and cancelled jobs are forgotten after this many days (failed
     /// ones stay until retried); the ledger keeps what was uploaded.
     pub keep_finished_jobs_days: u64,
@@ -75,6 +79,7 @@ impl Default for SyncConfig {
             retry_max_secs: 300,
             offline_retry_secs: 30,
             replan_interval_secs: 60,
+            reconcile_interval_secs: 6 * 3600,
             keep_finished_jobs_days: 7,
         }
     }

@@ -18,7 +18,7 @@ impl std::fmt::Display for JobId {
 }
 
 /// What a job does to its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobOp {
     /// Make the key hold the photo's bytes: a server-side copy when the same
     /// bytes are already on the remote under a key the ledger knows,

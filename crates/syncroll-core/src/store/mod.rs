@@ -10,6 +10,7 @@
 mod collections;
 mod jobs;
 mod photos;
+mod plan;
 mod remotes;
 mod roots;
 mod sync;
@@ -26,8 +27,9 @@ use crate::error::{DbContext, Error, Result};
 pub use collections::NewCollectionSource;
 pub use jobs::{AbandonedUpload, JobCounts, Landed, NewJob, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
+pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;
-pub use sync::{Overtaken, PausedUntil, PhotoSyncState, PlanGoal, PlanOutcome, SyncedCollection};
+pub use sync::{Overtaken, PausedUntil, PhotoSyncState, SyncedCollection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -35,6 +37,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    counters: std::sync::Arc<plan::PlanCounters>,
 }
 
 impl Store {
@@ -66,7 +69,12 @@ impl Store {
                 },
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self {
+            pool,
+            counters: std::sync::Arc::default(),
+        };
+        store.name_unnamed_ledger_rows().await?;
+        Ok(store)
     }
 
     /// Closes every connection, checkpointing the WAL.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use syncroll_core::job::{JobId, JobOp};
-use syncroll_core::store::{JobCounts, PausedUntil, PlanGoal, PlanOutcome};
+use syncroll_core::store::{JobCounts, PLAN_CHUNK, PausedUntil, PlanOutcome};
 use syncroll_core::{CollectionId, Store};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -58,8 +58,8 @@ pub struct PlanSignal {
     dirty: AtomicBool,
     planning: AtomicBool,
     notify: Notify,
-    /// Counts finished passes, so a job can tell whether a pass ran (and
-    /// left its key alone) while it was running.
+    /// Counts finished passes, so `status` can tell whether one ran while
+    /// it read the queue.
     passes: AtomicU64,
 }
 
@@ -128,6 +128,8 @@ struct Inner {
     status: LiveStatus,
     plan: Arc<PlanSignal>,
     config: SyncConfig,
+    /// One planner at a time: the plan loop, or `plan_now`.
+    planner: tokio::sync::Mutex<()>,
     running: Mutex<HashMap<JobId, Running>>,
     wake: Notify,
     /// Bytes of finished transfers since start.
@@ -181,6 +183,7 @@ impl SyncEngine {
                 status,
                 plan,
                 config,
+                planner: tokio::sync::Mutex::new(()),
                 running: Mutex::default(),
                 wake: Notify::new(),
                 bytes_finished: AtomicU64::new(0),
@@ -206,42 +209,106 @@ impl SyncEngine {
         self.inner.plan.request();
     }
 
-    /// Plans one collection now (after `sync on` or `sync off`).
-    pub async fn plan_now(
-        &self,
-        collection: CollectionId,
-        goal: PlanGoal,
-    ) -> syncroll_core::Result<PlanOutcome> {
-        let outcome = self.inner.store.plan_collection(collection, goal).await?;
+    /// Reconciles one collection in full now (after `sync on` or `sync
+    /// off`), chunk by chunk, and returns what it queued. What it aims for
+    /// follows the collection's settings: its photos while it syncs, none
+    /// while `sync off` removes its copies.
+    pub async fn plan_now(&self, collection: CollectionId) -> syncroll_core::Result<PlanOutcome> {
+        let store = &self.inner.store;
+        let _planner = self.inner.planner.lock().await;
+        store.request_reconcile(Some(collection), true).await?;
+        let mut total = PlanOutcome::default();
+        while let Some(step) = store.reconcile_step(Some(collection)).await? {
+            total.add(&step.outcome);
+            // Transfers start with the first chunk, not after the last.
+            self.inner.wake.notify_one();
+            if step.finished {
+                break;
+            }
+        }
         // Like any pass, this one left running jobs alone: they look again
         // when they finish.
         self.inner.plan.passes.fetch_add(1, Ordering::SeqCst);
-        self.inner.wake.notify_one();
         abort_abandoned_uploads(&self.inner);
-        Ok(outcome)
+        Ok(total)
+    }
+
+    /// Asks for a full reconciliation of every synced collection (after a
+    /// full rescan), in the background.
+    pub async fn request_reconcile(&self) -> syncroll_core::Result<()> {
+        self.inner.store.request_reconcile(None, false).await?;
+        self.inner.plan.request();
+        Ok(())
     }
 
     async fn plan_loop(self, shutdown: CancellationToken) {
         let every = Duration::from_secs(self.inner.config.replan_interval_secs.max(1));
-        // A pass at start picks up whatever changed while the daemon was down.
+        let reconcile_every = Duration::from_secs(self.inner.config.reconcile_interval_secs.max(1));
+        let mut next_reconcile = Instant::now() + reconcile_every;
+        // A pass at start plans what changed while the daemon was down, and
+        // goes on with a reconciliation the last run did not finish.
         self.inner.plan.request();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.inner.plan.notify.notified() => {}
-                // The safety-net pass also keeps the queue from growing.
-                () = tokio::time::sleep(every) => self.prune_finished_jobs().await,
+                () = tokio::time::sleep(every) => {
+                    // The safety net, and what keeps the queue from growing.
+                    self.prune_finished_jobs().await;
+                    if Instant::now() >= next_reconcile {
+                        next_reconcile = Instant::now() + reconcile_every;
+                        if let Err(e) = self.inner.store.request_reconcile(None, false).await {
+                            warn!(error = %e, "cannot ask for a reconciliation");
+                        }
+                    }
+                }
             }
             let plan = &self.inner.plan;
             plan.planning.store(true, Ordering::SeqCst);
             plan.dirty.store(false, Ordering::SeqCst);
-            if let Err(e) = self.plan_all().await {
+            if let Err(e) = self.drain_planning(&shutdown).await {
                 warn!(error = %e, "planning failed; trying again on the next change");
             }
             abort_abandoned_uploads(&self.inner);
             plan.passes.fetch_add(1, Ordering::SeqCst);
             plan.planning.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Plans until nothing is waiting: the groups changes touched first
+    /// (small, and what the user just did), then reconciliations, one chunk
+    /// (one short transaction) at a time, yielding in between so finishing
+    /// and claiming jobs never wait long for the write lock.
+    async fn drain_planning(&self, shutdown: &CancellationToken) -> syncroll_core::Result<()> {
+        let store = &self.inner.store;
+        while !shutdown.is_cancelled() && store.planning_pending().await? {
+            {
+                let _planner = self.inner.planner.lock().await;
+                let (outcome, taken) = store.plan_pending(PLAN_CHUNK).await?;
+                if outcome != PlanOutcome::default() {
+                    debug!(
+                        uploads = outcome.uploads,
+                        deletes = outcome.deletes,
+                        cancelled = outcome.cancelled,
+                        groups = taken,
+                        "planned changes"
+                    );
+                    self.inner.wake.notify_one();
+                }
+                if taken == 0
+                    && let Some(step) = store.reconcile_step(None).await?
+                {
+                    if step.outcome != PlanOutcome::default() {
+                        self.inner.wake.notify_one();
+                    }
+                    if step.finished {
+                        debug!(collection = %step.collection, "reconciled");
+                    }
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(())
     }
 
     /// Forgets finished jobs older than `sync.keep_finished_jobs_days`.
@@ -257,29 +324,6 @@ impl SyncEngine {
             Ok(n) => debug!(jobs = n, "forgot finished jobs"),
             Err(e) => warn!(error = %e, "cannot prune finished jobs"),
         }
-    }
-
-    async fn plan_all(&self) -> syncroll_core::Result<()> {
-        let store = &self.inner.store;
-        let mirror = store
-            .synced_collections()
-            .await?
-            .into_iter()
-            .map(|c| (c, PlanGoal::Mirror));
-        let clear = store
-            .collections_to_clear()
-            .await?
-            .into_iter()
-            .map(|c| (c, PlanGoal::RemoveAll));
-        for (collection, goal) in mirror.chain(clear) {
-            let outcome = store.plan_collection(collection.id, goal).await?;
-            if outcome != PlanOutcome::default() {
-                info!(collection = %collection.name, uploads = outcome.uploads, deletes = outcome.deletes,
-                    cancelled = outcome.cancelled, "planned");
-                self.inner.wake.notify_one();
-            }
-        }
-        Ok(())
     }
 
     async fn schedule_loop(self, shutdown: CancellationToken) {
@@ -336,10 +380,6 @@ impl SyncEngine {
             .config
             .concurrency
             .saturating_sub(lock(&self.inner.running).len());
-        // Read before claiming: a pass (`sync off`, say) that runs between
-        // the claim and the worker's start leaves these jobs alone too, and
-        // the worker must see that it ran, to ask for another afterwards.
-        let plan_pass = self.inner.plan.passes.load(Ordering::SeqCst);
         for job in self.inner.store.claim_jobs(free, &[]).await? {
             let cancel = CancellationToken::new();
             let inner = self.inner.clone();
@@ -371,7 +411,7 @@ impl SyncEngine {
                 };
                 tokio::spawn(async move {
                     let _report = report;
-                    worker::run_deletes(&inner, batch, cancel, plan_pass).await;
+                    worker::run_deletes(&inner, batch, cancel).await;
                 });
                 continue;
             }
@@ -384,7 +424,7 @@ impl SyncEngine {
             };
             tokio::spawn(async move {
                 let _report = report;
-                worker::run(&inner, job, cancel, stop, progress, plan_pass).await;
+                worker::run(&inner, job, cancel, stop, progress).await;
             });
         }
         Ok(())

@@ -63,7 +63,6 @@ pub(super) async fn run(
     cancel: CancellationToken,
     stop: Arc<Mutex<Option<Stop>>>,
     progress: Arc<AtomicU64>,
-    plan_pass: u64,
 ) {
     let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
         op = job.op.as_str(), key = %job.key);
@@ -73,7 +72,7 @@ pub(super) async fn run(
             None => execute(inner, &job, &cancel, &progress).await,
         };
         settle_or_warn(inner, &job, result, &stop).await;
-        ask_for_missed_pass(inner, plan_pass);
+        plans_after_job(inner);
     }
     .instrument(span)
     .await;
@@ -87,7 +86,6 @@ pub(super) async fn run_deletes(
     inner: &Arc<Inner>,
     jobs: Vec<(Job, Arc<Mutex<Option<Stop>>>)>,
     cancel: CancellationToken,
-    plan_pass: u64,
 ) {
     let Some((first, _)) = jobs.first() else {
         return;
@@ -142,7 +140,7 @@ pub(super) async fn run_deletes(
                 record(inner, job, result, stop).await;
             }
         }
-        ask_for_missed_pass(inner, plan_pass);
+        plans_after_job(inner);
     }
     .instrument(span)
     .await;
@@ -179,15 +177,13 @@ fn stopped_before_start(stop: &Mutex<Option<Stop>>, why: Stop) -> Result<Outcome
     Err(RemoteError::Cancelled.into())
 }
 
-/// A pass that ran while the job was claimed or running left its key alone
-/// (planning never touches running jobs): ask for another now that its
-/// outcome is recorded. The job stays in the scheduler's running set until
-/// the worker returns, so "idle" cannot be seen in between. Not after every
-/// job: a pass per finished job would make a large sync quadratic.
-fn ask_for_missed_pass(inner: &Inner, plan_pass: u64) {
-    if inner.plan.passes.load(std::sync::atomic::Ordering::SeqCst) != plan_pass {
-        inner.plan.request();
-    }
+/// Planning that looked at a job's key while it ran left it alone, and is
+/// due again now that the job left `running` (its transition released it):
+/// wake the planner. It costs one read when nothing waited. The job stays in
+/// the scheduler's running set until the worker returns, so "idle" cannot be
+/// seen in between.
+fn plans_after_job(inner: &Inner) {
+    inner.plan.request();
 }
 
 /// Records one job's outcome, in the job's span.

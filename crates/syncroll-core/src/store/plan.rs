@@ -1,0 +1,751 @@
+//! The planner's bridge to the database: read the rows of some path groups,
+//! decide with [`crate::planner::plan_groups`], and apply the decision in
+//! the same transaction.
+//!
+//! Two ways in, both in chunks of at most [`PLAN_CHUNK`] groups, each chunk
+//! one short `BEGIN IMMEDIATE` transaction, so a planning step never holds
+//! the write lock for long and transfers finish in between:
+//! - [`Store::plan_pending`] plans the groups in `plan_queue`, which the
+//!   schema's triggers fill in the same transaction as each change (a photo
+//!   added, changed, renamed or removed, a membership edited, a root back
+//!   online). Its cost is the size of the change, not of the collection.
+//! - [`Store::reconcile_step`] walks one collection's members, then its
+//!   ledger, by keyset pages (`reconcile` remembers how far), for `sync
+//!   on`/`off`, a rename, `rescan`, the periodic safety net, and a start
+//!   after a reconciliation was cut off.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{Sqlite, Transaction};
+
+use super::Store;
+use super::jobs::{now_ms, transition};
+use crate::error::{DbContext, Result};
+use crate::job::{JobEvent, JobId, JobOp};
+use crate::keys::{collection_prefix, disambiguated, object_key};
+use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, Wanted};
+use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId};
+
+/// Path groups planned in one transaction at most.
+pub const PLAN_CHUNK: usize = 256;
+
+/// What planning should aim for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanGoal {
+    /// The remote holds exactly the collection's photos.
+    Mirror,
+    /// The remote holds none of the collection's photos (`sync off`).
+    RemoveAll,
+}
+
+/// What planning enqueued.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOutcome {
+    pub uploads: u64,
+    pub deletes: u64,
+    pub cancelled: u64,
+}
+
+impl PlanOutcome {
+    pub fn add(&mut self, other: &PlanOutcome) {
+        self.uploads += other.uploads;
+        self.deletes += other.deletes;
+        self.cancelled += other.cancelled;
+    }
+}
+
+/// How much planning has read since the store was opened: the figures that
+/// show a change costs the same in a collection of 100 or of 1,000,000.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanWork {
+    /// Path groups planned.
+    pub groups: u64,
+    /// Member, ledger and job rows read to plan them.
+    pub rows: u64,
+    /// Planning transactions.
+    pub transactions: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct PlanCounters {
+    groups: AtomicU64,
+    rows: AtomicU64,
+    transactions: AtomicU64,
+}
+
+/// One step of a full reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileStep {
+    pub collection: CollectionId,
+    pub outcome: PlanOutcome,
+    /// The collection's reconciliation is complete.
+    pub finished: bool,
+}
+
+/// A collection as planning needs it.
+struct Target {
+    id: CollectionId,
+    name: String,
+    remote: RemoteId,
+    prefix: String,
+    goal: Option<PlanGoal>,
+}
+
+type Tx<'a> = Transaction<'a, Sqlite>;
+
+async fn target(tx: &mut Tx<'_>, id: CollectionId) -> Result<Option<Target>> {
+    let row: Option<(String, i64, Option<String>, bool, bool)> = sqlx::query_as(
+        "SELECT c.name, c.remote_id, json_extract(r.settings_json, '$.prefix'),
+                c.sync_enabled, c.remove_remote_copies
+         FROM collections c JOIN remotes r ON r.id = c.remote_id WHERE c.id = ?",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .db("reading a collection")?;
+    Ok(row.map(|(name, remote, prefix, synced, clearing)| Target {
+        id,
+        name,
+        remote: RemoteId(remote),
+        prefix: prefix.unwrap_or_default(),
+        goal: if synced {
+            Some(PlanGoal::Mirror)
+        } else if clearing {
+            Some(PlanGoal::RemoveAll)
+        } else {
+            None
+        },
+    }))
+}
+
+/// Paths as a JSON array of hex strings: a set SQLite can join against
+/// (`json_each`, `unhex`) in one statement, whatever bytes the paths hold.
+fn paths_json(paths: &[Vec<u8>]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(2 + paths.iter().map(|p| p.len() * 2 + 3).sum::<usize>());
+    out.push('[');
+    for (i, path) in paths.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for b in path {
+            let _ = write!(out, "{b:02x}");
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
+fn hash_of(bytes: &[u8]) -> ContentHash {
+    ContentHash(<[u8; 32]>::try_from(bytes).unwrap_or([0; 32]))
+}
+
+/// (photo id, root id, path, blake3, size, root state).
+type MemberRow = (i64, i64, Vec<u8>, Vec<u8>, i64, String);
+/// (id, op, key, blake3, state, held, path).
+type JobRow = (
+    i64,
+    String,
+    String,
+    Option<Vec<u8>>,
+    String,
+    bool,
+    Option<Vec<u8>>,
+);
+
+/// Every row of the groups `paths` of collection `t`.
+async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRows> {
+    let members: Vec<MemberRow> = if t.goal == Some(PlanGoal::Mirror) {
+        // In this order (CROSS JOIN fixes it): each path is a probe of
+        // photos' (root, path) index per root, never a walk of the members.
+        sqlx::query_as(
+            "SELECT p.id, p.root_id, p.rel_path, p.blake3, p.size, r.state
+             FROM json_each(?2) g CROSS JOIN roots r
+             CROSS JOIN photos p ON p.root_id = r.id AND p.rel_path = unhex(g.value)
+             CROSS JOIN collection_photos cp ON cp.collection_id = ?1 AND cp.photo_id = p.id",
+        )
+        .bind(t.id.0)
+        .bind(paths)
+        .fetch_all(&mut **tx)
+        .await
+        .db("reading collection members")?
+    } else {
+        Vec::new()
+    };
+    let placed: Vec<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "SELECT o.key, o.blake3, o.rel_path FROM json_each(?2) g
+         CROSS JOIN remote_objects o ON o.collection_id = ?1 AND o.rel_path = unhex(g.value)
+         WHERE o.remote_id = ?3",
+    )
+    .bind(t.id.0)
+    .bind(paths)
+    .bind(t.remote.0)
+    .fetch_all(&mut **tx)
+    .await
+    .db("reading the ledger")?;
+    let jobs: Vec<JobRow> = sqlx::query_as(
+        "SELECT j.id, j.op, j.key, j.blake3, j.state, j.held, j.rel_path FROM json_each(?2) g
+         CROSS JOIN jobs j ON j.collection_id = ?1 AND j.rel_path = unhex(g.value)
+         WHERE j.state IN ('queued', 'running', 'failed') OR (j.state = 'cancelled' AND j.held = 1)",
+    )
+    .bind(t.id.0)
+    .bind(paths)
+    .fetch_all(&mut **tx)
+    .await
+    .db("reading jobs")?;
+
+    let mut rows = GroupRows {
+        members: Vec::new(),
+        placed: Vec::new(),
+        live: Vec::new(),
+        blocked: Vec::new(),
+    };
+    rows.members = members
+        .into_iter()
+        .map(|(id, root, rel, hash, size, state)| Member {
+            photo_id: PhotoId(id),
+            root_id: RootId(root),
+            rel_path: RelPath::from_bytes(rel),
+            hash: hash_of(&hash),
+            size: size as u64,
+            readable: state == "online",
+        })
+        .collect();
+    rows.placed = placed
+        .into_iter()
+        .map(|(key, hash, rel)| Placed {
+            key,
+            rel_path: RelPath::from_bytes(rel),
+            hash: hash_of(&hash),
+        })
+        .collect();
+    for (id, op, key, hash, state, _held, rel) in jobs {
+        let op = JobOp::parse(&op).unwrap_or(JobOp::Upload);
+        let hash = hash.as_deref().map(hash_of);
+        match state.as_str() {
+            "queued" | "running" => rows.live.push(LiveJob {
+                id: JobId(id),
+                op,
+                key,
+                rel_path: rel.map(RelPath::from_bytes),
+                hash,
+                running: state == "running",
+            }),
+            _ => rows.blocked.push(Blocked { key, op, hash }),
+        }
+    }
+    Ok(rows)
+}
+
+impl Store {
+    /// Plans the groups `paths` of `t` and applies the decision in `tx`.
+    async fn plan_paths(
+        &self,
+        tx: &mut Tx<'_>,
+        t: &Target,
+        paths: &[Vec<u8>],
+    ) -> Result<PlanOutcome> {
+        let Some(_) = t.goal else {
+            return Ok(PlanOutcome::default());
+        };
+        let json = paths_json(paths);
+        let rows = group_rows(tx, t, &json).await?;
+        let read = rows.members.len() + rows.placed.len() + rows.live.len() + rows.blocked.len();
+        self.counters
+            .groups
+            .fetch_add(paths.len() as u64, Ordering::Relaxed);
+        self.counters.rows.fetch_add(read as u64, Ordering::Relaxed);
+        let plan = planner::plan_groups(&t.prefix, &t.name, rows);
+
+        let now = now_ms();
+        let mut outcome = PlanOutcome::default();
+        for id in &plan.actions.cancel {
+            let event = JobEvent::Cancelled {
+                reason: "no longer wanted on the remote".to_owned(),
+            };
+            transition(tx, *id, event, now).await?;
+            outcome.cancelled += 1;
+        }
+        let mut after = plan.after_running;
+        for want in &plan.actions.uploads {
+            let job = NewJobRow::upload(t, want);
+            match insert_job(tx, &job, now).await? {
+                Inserted::Queued => outcome.uploads += 1,
+                Inserted::KeyBusy(holder) => after.push((want.rel_path.clone(), holder)),
+            }
+        }
+        for place in &plan.actions.deletes {
+            let job = NewJobRow::delete(t, place);
+            match insert_job(tx, &job, now).await? {
+                Inserted::Queued => outcome.deletes += 1,
+                Inserted::KeyBusy(holder) => after.push((place.rel_path.clone(), holder)),
+            }
+        }
+        for (rel, job) in after {
+            sqlx::query(
+                "INSERT INTO plan_queue (collection_id, rel_path, after_job) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (collection_id, rel_path) DO UPDATE SET after_job = ?3",
+            )
+            .bind(t.id.0)
+            .bind(rel.as_bytes())
+            .bind(job.0)
+            .execute(&mut **tx)
+            .await
+            .db("queueing a plan after a job")?;
+        }
+        Ok(outcome)
+    }
+
+    /// Plans up to `max_groups` of the groups changes left in `plan_queue`
+    /// (one transaction); returns what it queued and how many groups it
+    /// took, 0 when none is waiting.
+    pub async fn plan_pending(&self, max_groups: usize) -> Result<(PlanOutcome, usize)> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT collection_id, rel_path FROM plan_queue WHERE after_job IS NULL
+             ORDER BY collection_id LIMIT ?",
+        )
+        .bind(max_groups as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .db("reading the plan queue")?;
+        let taken = rows.len();
+        let mut by_collection: BTreeMap<i64, Vec<Vec<u8>>> = BTreeMap::new();
+        for (collection, rel) in rows {
+            by_collection.entry(collection).or_default().push(rel);
+        }
+        let mut outcome = PlanOutcome::default();
+        for (collection, paths) in by_collection {
+            sqlx::query(
+                "DELETE FROM plan_queue WHERE collection_id = ?1 AND after_job IS NULL
+                   AND rel_path IN (SELECT unhex(value) FROM json_each(?2))",
+            )
+            .bind(collection)
+            .bind(paths_json(&paths))
+            .execute(&mut *tx)
+            .await
+            .db("taking from the plan queue")?;
+            if let Some(t) = target(&mut tx, CollectionId(collection)).await? {
+                outcome.add(&self.plan_paths(&mut tx, &t, &paths).await?);
+            }
+        }
+        if taken > 0 {
+            self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        tx.commit().await.db("committing a plan")?;
+        Ok((outcome, taken))
+    }
+
+    /// Asks for a full reconciliation of `collection`, or of every
+    /// collection that syncs or is removing its copies. `restart`: from
+    /// the beginning even if one is under way.
+    pub async fn request_reconcile(
+        &self,
+        collection: Option<CollectionId>,
+        restart: bool,
+    ) -> Result<()> {
+        let verb = if restart {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT OR IGNORE"
+        };
+        sqlx::query(&format!(
+            "{verb} INTO reconcile (collection_id, phase, cursor)
+             SELECT id, 'members', 0 FROM collections
+             WHERE (?1 IS NULL OR id = ?1) AND (sync_enabled = 1 OR remove_remote_copies = 1)"
+        ))
+        .bind(collection.map(|c| c.0))
+        .execute(&self.pool)
+        .await
+        .db("asking for a reconciliation")?;
+        Ok(())
+    }
+
+    /// Whether planning has work waiting: changed groups not yet planned,
+    /// or a reconciliation under way.
+    pub async fn planning_pending(&self) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM plan_queue WHERE after_job IS NULL)
+                 OR EXISTS (SELECT 1 FROM reconcile)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .db("reading the plan queue")
+    }
+
+    /// One chunk of the full reconciliation of `only` (or of the first
+    /// collection that has one under way): a page of members, then of the
+    /// ledger, planned and applied in one transaction. `None` when no
+    /// reconciliation is under way.
+    pub async fn reconcile_step(
+        &self,
+        only: Option<CollectionId>,
+    ) -> Result<Option<ReconcileStep>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        let row: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT collection_id, phase, cursor FROM reconcile
+             WHERE ?1 IS NULL OR collection_id = ?1 ORDER BY collection_id LIMIT 1",
+        )
+        .bind(only.map(|c| c.0))
+        .fetch_optional(&mut *tx)
+        .await
+        .db("reading reconciliations")?;
+        let Some((collection, phase, cursor)) = row else {
+            return Ok(None);
+        };
+        let collection = CollectionId(collection);
+        let target = target(&mut tx, collection).await?;
+        let mut step = ReconcileStep {
+            collection,
+            outcome: PlanOutcome::default(),
+            finished: false,
+        };
+        let next = match (&target, phase.as_str()) {
+            (
+                Some(
+                    t @ Target {
+                        goal: Some(PlanGoal::Mirror),
+                        ..
+                    },
+                ),
+                "members",
+            ) => {
+                let page: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    "SELECT cp.photo_id, p.rel_path FROM collection_photos cp
+                     JOIN photos p ON p.id = cp.photo_id
+                     WHERE cp.collection_id = ? AND cp.photo_id > ? ORDER BY cp.photo_id LIMIT ?",
+                )
+                .bind(collection.0)
+                .bind(cursor)
+                .bind(PLAN_CHUNK as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .db("reading collection members")?;
+                match page.last() {
+                    None => Some(("ledger", 0)),
+                    Some(&(last, _)) => {
+                        let mut paths: Vec<Vec<u8>> =
+                            page.into_iter().map(|(_, rel)| rel).collect();
+                        paths.sort();
+                        paths.dedup();
+                        step.outcome = self.plan_paths(&mut tx, t, &paths).await?;
+                        Some(("members", last))
+                    }
+                }
+            }
+            (
+                Some(
+                    t @ Target {
+                        goal: Some(goal), ..
+                    },
+                ),
+                _,
+            ) => {
+                // Ledger keys whose path no member has: the member pages
+                // planned every other group already.
+                let page: Vec<(i64, Option<Vec<u8>>, bool)> = sqlx::query_as(
+                    "SELECT o.id, o.rel_path,
+                            EXISTS (SELECT 1 FROM roots r
+                                    CROSS JOIN photos p ON p.root_id = r.id AND p.rel_path = o.rel_path
+                                    CROSS JOIN collection_photos cp ON cp.collection_id = o.collection_id
+                                                             AND cp.photo_id = p.id)
+                     FROM remote_objects o WHERE o.collection_id = ? AND o.id > ? ORDER BY o.id LIMIT ?",
+                )
+                .bind(collection.0)
+                .bind(if phase == "ledger" { cursor } else { 0 })
+                .bind(PLAN_CHUNK as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .db("reading the ledger")?;
+                match page.last() {
+                    None => None,
+                    Some(&(last, _, _)) => {
+                        let mut paths: Vec<Vec<u8>> = page
+                            .into_iter()
+                            .filter(|(_, _, has_member)| {
+                                *goal == PlanGoal::RemoveAll || !has_member
+                            })
+                            .filter_map(|(_, rel, _)| rel)
+                            .collect();
+                        paths.sort();
+                        paths.dedup();
+                        if !paths.is_empty() {
+                            step.outcome = self.plan_paths(&mut tx, t, &paths).await?;
+                        }
+                        Some(("ledger", last))
+                    }
+                }
+            }
+            // Gone, or neither syncing nor removing copies: nothing to do.
+            _ => None,
+        };
+        // A job running now may land a key that no page of this
+        // reconciliation reads again (an upload cut off by `sync off`):
+        // its group is planned once more when it is done.
+        sqlx::query(
+            "INSERT INTO plan_queue (collection_id, rel_path, after_job)
+             SELECT collection_id, rel_path, id FROM jobs INDEXED BY jobs_by_collection
+             WHERE collection_id = ?1 AND state = 'running' AND rel_path IS NOT NULL
+             ON CONFLICT (collection_id, rel_path) DO UPDATE SET after_job = excluded.after_job",
+        )
+        .bind(collection.0)
+        .execute(&mut *tx)
+        .await
+        .db("queueing plans after running jobs")?;
+        match next {
+            Some((phase, cursor)) => {
+                sqlx::query("UPDATE reconcile SET phase = ?, cursor = ? WHERE collection_id = ?")
+                    .bind(phase)
+                    .bind(cursor)
+                    .bind(collection.0)
+                    .execute(&mut *tx)
+                    .await
+                    .db("recording a reconciliation's progress")?;
+            }
+            None => {
+                sqlx::query("DELETE FROM reconcile WHERE collection_id = ?")
+                    .bind(collection.0)
+                    .execute(&mut *tx)
+                    .await
+                    .db("finishing a reconciliation")?;
+                step.finished = true;
+            }
+        }
+        self.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        tx.commit().await.db("committing a plan")?;
+        Ok(Some(step))
+    }
+
+    /// What planning has read since the store was opened.
+    pub fn plan_work(&self) -> PlanWork {
+        PlanWork {
+            groups: self.counters.groups.load(Ordering::Relaxed),
+            rows: self.counters.rows.load(Ordering::Relaxed),
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Names the path of ledger rows written before jobs and the ledger
+    /// carried paths (the migration could name most from their uploads),
+    /// from their keys. A key no path of its collection can produce (its
+    /// collection was renamed since) becomes a group of its own, which no
+    /// member wants.
+    pub(crate) async fn name_unnamed_ledger_rows(&self) -> Result<u64> {
+        let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.id, o.key, c.name, json_extract(r.settings_json, '$.prefix')
+             FROM remote_objects o JOIN collections c ON c.id = o.collection_id
+             JOIN remotes r ON r.id = o.remote_id WHERE o.rel_path IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("reading the ledger")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        for (id, key, name, prefix) in &rows {
+            let rel = path_of_key(prefix.as_deref().unwrap_or(""), name, key);
+            sqlx::query("UPDATE remote_objects SET rel_path = ? WHERE id = ?")
+                .bind(rel.as_bytes())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .db("naming a ledger row")?;
+        }
+        sqlx::query(
+            "UPDATE jobs SET rel_path = (SELECT o.rel_path FROM remote_objects o
+                                         WHERE o.remote_id = jobs.remote_id AND o.key = jobs.key)
+             WHERE rel_path IS NULL AND state IN ('queued', 'running', 'failed')",
+        )
+        .execute(&mut *tx)
+        .await
+        .db("naming jobs")?;
+        tx.commit().await.db("committing ledger paths")?;
+        Ok(rows.len() as u64)
+    }
+}
+
+/// The path whose key (plain, or tagged with a root) `key` is in collection
+/// `name`; the whole key when no path gives it.
+fn path_of_key(prefix: &str, name: &str, key: &str) -> RelPath {
+    let fallback = || RelPath::from_bytes(key.as_bytes().to_vec());
+    let Some(rest) = key.strip_prefix(&collection_prefix(prefix, name)) else {
+        return fallback();
+    };
+    let produces = |rel: &RelPath| {
+        let plain = object_key(prefix, name, rel);
+        plain == key || untagged(key).is_some_and(|(_, root)| disambiguated(&plain, root) == key)
+    };
+    // A root's tag first: a name that really ends in `~r<digits>` is rarer
+    // than two roots sharing a path (both give the same key; legacy rows
+    // cannot tell them apart).
+    let mut candidates = Vec::new();
+    if let Some((untagged_key, _)) = untagged(key)
+        && let Some(rest) = untagged_key.strip_prefix(&collection_prefix(prefix, name))
+    {
+        candidates.push(rest.to_owned());
+    }
+    candidates.push(rest.to_owned());
+    for candidate in candidates {
+        // Decoded first: only syncroll escapes bytes that are not UTF-8.
+        for rel in [
+            RelPath::from_bytes(percent_decoded(&candidate)),
+            RelPath::from_bytes(candidate.as_bytes().to_vec()),
+        ] {
+            if produces(&rel) {
+                return rel;
+            }
+        }
+    }
+    fallback()
+}
+
+/// `dir/name~r3.ext` → (`dir/name.ext`, root 3).
+fn untagged(key: &str) -> Option<(String, RootId)> {
+    let (dir, file) = key.rsplit_once('/').map_or(("", key), |(d, f)| (d, f));
+    let (stem, ext) = match file.rfind('.') {
+        Some(dot) if dot > 0 => (&file[..dot], &file[dot..]),
+        _ => (file, ""),
+    };
+    let (stem, root) = stem.rsplit_once("~r")?;
+    let root: i64 = root.parse().ok()?;
+    let file = format!("{stem}{ext}");
+    let key = if dir.is_empty() {
+        file
+    } else {
+        format!("{dir}/{file}")
+    };
+    Some((key, RootId(root)))
+}
+
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A job the planner queues.
+struct NewJobRow<'a> {
+    collection: CollectionId,
+    remote: RemoteId,
+    op: JobOp,
+    key: &'a str,
+    rel_path: &'a RelPath,
+    photo: Option<PhotoId>,
+    hash: Option<ContentHash>,
+    size: u64,
+}
+
+impl<'a> NewJobRow<'a> {
+    fn upload(t: &Target, want: &'a Wanted) -> Self {
+        Self {
+            collection: t.id,
+            remote: t.remote,
+            op: JobOp::Upload,
+            key: &want.key,
+            rel_path: &want.rel_path,
+            photo: Some(want.photo_id),
+            hash: Some(want.hash),
+            size: want.size,
+        }
+    }
+
+    fn delete(t: &Target, place: &'a Placed) -> Self {
+        Self {
+            collection: t.id,
+            remote: t.remote,
+            op: JobOp::Delete,
+            key: &place.key,
+            rel_path: &place.rel_path,
+            photo: None,
+            hash: None,
+            size: 0,
+        }
+    }
+}
+
+enum Inserted {
+    Queued,
+    /// A live job of another collection holds the key (a name reused after
+    /// a rename): plan again once it is done.
+    KeyBusy(JobId),
+}
+
+async fn insert_job(tx: &mut Tx<'_>, job: &NewJobRow<'_>, now: i64) -> Result<Inserted> {
+    let done = sqlx::query(
+        "INSERT OR IGNORE INTO jobs (collection_id, photo_id, remote_id, op, key, rel_path, blake3,
+                                     state, bytes_total, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+    )
+    .bind(job.collection.0)
+    .bind(job.photo.map(|p| p.0))
+    .bind(job.remote.0)
+    .bind(job.op.as_str())
+    .bind(job.key)
+    .bind(job.rel_path.as_bytes())
+    .bind(job.hash.map(|h| h.0.to_vec()))
+    .bind(job.size as i64)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .db("queueing a job")?;
+    if done.rows_affected() == 1 {
+        return Ok(Inserted::Queued);
+    }
+    let holder: i64 = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE remote_id = ? AND key = ? AND state IN ('queued', 'running')",
+    )
+    .bind(job.remote.0)
+    .bind(job.key)
+    .fetch_one(&mut **tx)
+    .await
+    .db("finding the job that holds a key")?;
+    Ok(Inserted::KeyBusy(JobId(holder)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_names_its_path() {
+        let rel = |s: &[u8]| RelPath::from_bytes(s.to_vec());
+        assert_eq!(path_of_key("p", "C", "p/C/2024/a.jpg"), rel(b"2024/a.jpg"));
+        assert_eq!(path_of_key("", "C", "C/2024/a~r3.jpg"), rel(b"2024/a.jpg"));
+        assert_eq!(path_of_key("", "C", "C/caf%E9.jpg"), rel(b"caf\xe9.jpg"));
+        // A real '%' in a UTF-8 name stays as it is.
+        assert_eq!(path_of_key("", "C", "C/100%41.jpg"), rel(b"100%41.jpg"));
+        // A key of the collection's old name is a group of its own.
+        assert_eq!(path_of_key("", "New", "Old/a.jpg"), rel(b"Old/a.jpg"));
+    }
+}
