@@ -352,3 +352,65 @@ fn cancelling_a_paused_multipart_upload_aborts_it_on_the_server() {
     );
     assert!(!server.bucket_dir().join("Trip/trip/clip.mov").exists());
 }
+
+/// A library of realistic size syncs in the suite: 20,000 photos in 200
+/// folders, each sent once (no duplicates, no retries), all landing. Not
+/// timed: its cost is what `bench/run` measures; here it must simply end,
+/// which with per-job planning it did not (each finished job replanned the
+/// whole collection).
+#[test]
+fn twenty_thousand_photos_sync_to_s3_each_sent_once() {
+    const FOLDERS: usize = 200;
+    const PER_FOLDER: usize = 100;
+    let server = S3Server::start();
+    let daemon = Daemon::start();
+    let root = daemon.scratch("photos");
+    for folder in 0..FOLDERS {
+        let prefix = format!("f{folder:03}_");
+        write_photos(
+            &root.join(format!("2024/{folder:03}")),
+            &prefix,
+            PER_FOLDER,
+            1024,
+        );
+    }
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    S3Add {
+        prefix: "lib",
+        ..S3Add::to(&server, "minio")
+    }
+    .run(&daemon)
+    .ok();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Library",
+            "--folder",
+            s(&root),
+            "--remote",
+            "minio",
+            "--sync",
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "600s"]).ok();
+
+    let total = FOLDERS * PER_FOLDER;
+    let shown = daemon.json(&["collections", "show", "Library"]);
+    assert_eq!(shown["collection"]["synced_count"], total as u64, "{shown}");
+    let stored = objects(&server.bucket_dir().join("lib/Library"));
+    assert_eq!(stored.len(), total);
+    let puts = server
+        .seen()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.target.contains("/lib/Library/"))
+        .count();
+    assert_eq!(puts, total, "each photo is sent once");
+    let sample = fs::read(root.join("2024/123/f123_45.jpg")).unwrap();
+    let (_, landed) = stored
+        .iter()
+        .find(|(key, _)| key.ends_with("2024/123/f123_45.jpg"))
+        .expect("the sample landed");
+    assert_eq!(landed, &sample);
+}

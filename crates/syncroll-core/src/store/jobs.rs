@@ -286,7 +286,8 @@ impl Store {
 
     /// Claims up to `limit` runnable jobs, fairly across collections: the
     /// next job of each collection first (earliest due, then oldest), then
-    /// the one after of each, ... Jobs of paused collections are left alone.
+    /// the one after of each, ... Jobs of paused collections are left
+    /// alone, and none is claimed while the daemon-wide pause is on.
     ///
     /// Each collection's next jobs are one probe of the `jobs_runnable`
     /// index, so a claim costs the same with 10 or 1,000,000 jobs queued.
@@ -310,7 +311,9 @@ impl Store {
                  SELECT id FROM (SELECT n.id FROM jobs n INDEXED BY jobs_runnable
                      WHERE n.collection_id IS NULL AND n.state = 'queued' AND n.next_attempt_at <= ?1
                      ORDER BY n.next_attempt_at, n.id LIMIT ?2))
-             {SELECT_JOBS} WHERE j.id IN picked"
+             {SELECT_JOBS} WHERE j.id IN picked
+               AND NOT EXISTS (SELECT 1 FROM settings WHERE name = 'paused_until'
+                               AND (CAST(value AS INTEGER) = -1 OR CAST(value AS INTEGER) * 1000 > ?1))"
         ))
         .bind(now)
         .bind(limit as i64)

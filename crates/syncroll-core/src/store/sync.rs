@@ -56,6 +56,9 @@ fn paused_to(paused: PausedUntil) -> i64 {
 
 const GLOBAL_PAUSE: &str = "paused_until";
 
+/// (cancel requested, the global pause, the collection's sync and pause).
+type OvertakenRow = (bool, Option<String>, Option<bool>, Option<i64>);
+
 impl Store {
     /// Turns a collection's sync on or off (planning is separate). Off
     /// with `remove_remote_copies` keeps the planner deleting the
@@ -147,35 +150,32 @@ impl Store {
     /// upload) its collection's sync was turned off, between the claim and
     /// the worker's start, when the interruption could not reach it yet.
     pub async fn claim_overtaken(&self, job: &crate::job::Job) -> Result<Option<Overtaken>> {
-        let cancel_requested: bool =
-            sqlx::query_scalar("SELECT held FROM jobs WHERE id = ? AND state = 'running'")
-                .bind(job.id.0)
-                .fetch_optional(&self.pool)
-                .await
-                .db("reading a job")?
-                .unwrap_or(false);
+        // One statement: it runs before every transfer.
+        let row: Option<OvertakenRow> = sqlx::query_as(
+            "SELECT j.held, (SELECT value FROM settings WHERE name = ?2),
+                    c.sync_enabled, c.paused_until
+             FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
+             WHERE j.id = ?1 AND j.state = 'running'",
+        )
+        .bind(job.id.0)
+        .bind(GLOBAL_PAUSE)
+        .fetch_optional(&self.pool)
+        .await
+        .db("reading a job")?;
+        let Some((cancel_requested, global, sync_enabled, paused_until)) = row else {
+            return Ok(None);
+        };
+        let now_s = now_ms() / 1000;
         if cancel_requested {
             return Ok(Some(Overtaken::Cancelled));
         }
-        if self.global_pause().await?.is_some() {
+        let global = global.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if paused_from(global, now_s).is_some()
+            || paused_until.is_some_and(|p| paused_from(p, now_s).is_some())
+        {
             return Ok(Some(Overtaken::Paused));
         }
-        let Some(collection) = job.collection_id else {
-            return Ok(None);
-        };
-        let row: Option<(bool, i64)> =
-            sqlx::query_as("SELECT sync_enabled, paused_until FROM collections WHERE id = ?")
-                .bind(collection.0)
-                .fetch_optional(&self.pool)
-                .await
-                .db("reading a collection")?;
-        let Some((sync_enabled, paused_until)) = row else {
-            return Ok(None);
-        };
-        if paused_from(paused_until, now_ms() / 1000).is_some() {
-            return Ok(Some(Overtaken::Paused));
-        }
-        if !sync_enabled && job.op == crate::job::JobOp::Upload {
+        if sync_enabled == Some(false) && job.op == crate::job::JobOp::Upload {
             return Ok(Some(Overtaken::SyncOff));
         }
         Ok(None)

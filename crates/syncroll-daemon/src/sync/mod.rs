@@ -255,6 +255,7 @@ impl SyncEngine {
                 () = tokio::time::sleep(every) => {
                     // The safety net, and what keeps the queue from growing.
                     self.prune_finished_jobs().await;
+                    abort_abandoned_uploads(&self.inner);
                     if Instant::now() >= next_reconcile {
                         next_reconcile = Instant::now() + reconcile_every;
                         if let Err(e) = self.inner.store.request_reconcile(None, false).await {
@@ -266,10 +267,13 @@ impl SyncEngine {
             let plan = &self.inner.plan;
             plan.planning.store(true, Ordering::SeqCst);
             plan.dirty.store(false, Ordering::SeqCst);
-            if let Err(e) = self.drain_planning(&shutdown).await {
-                warn!(error = %e, "planning failed; trying again on the next change");
+            match self.drain_planning(&shutdown).await {
+                // Cancelled jobs may leave unfinished uploads behind; a
+                // sweep that failed earlier is tried again on the timer.
+                Ok(cancelled) if cancelled > 0 => abort_abandoned_uploads(&self.inner),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "planning failed; trying again on the next change"),
             }
-            abort_abandoned_uploads(&self.inner);
             plan.passes.fetch_add(1, Ordering::SeqCst);
             plan.planning.store(false, Ordering::SeqCst);
         }
@@ -279,12 +283,15 @@ impl SyncEngine {
     /// (small, and what the user just did), then reconciliations, one chunk
     /// (one short transaction) at a time, yielding in between so finishing
     /// and claiming jobs never wait long for the write lock.
-    async fn drain_planning(&self, shutdown: &CancellationToken) -> syncroll_core::Result<()> {
+    /// Returns how many queued jobs planning cancelled.
+    async fn drain_planning(&self, shutdown: &CancellationToken) -> syncroll_core::Result<u64> {
         let store = &self.inner.store;
+        let mut cancelled = 0;
         while !shutdown.is_cancelled() && store.planning_pending().await? {
             {
                 let _planner = self.inner.planner.lock().await;
                 let (outcome, taken) = store.plan_pending(PLAN_CHUNK).await?;
+                cancelled += outcome.cancelled;
                 if outcome != PlanOutcome::default() {
                     debug!(
                         uploads = outcome.uploads,
@@ -298,6 +305,7 @@ impl SyncEngine {
                 if taken == 0
                     && let Some(step) = store.reconcile_step(None).await?
                 {
+                    cancelled += step.outcome.cancelled;
                     if step.outcome != PlanOutcome::default() {
                         self.inner.wake.notify_one();
                     }
@@ -308,7 +316,7 @@ impl SyncEngine {
             }
             tokio::task::yield_now().await;
         }
-        Ok(())
+        Ok(cancelled)
     }
 
     /// Forgets finished jobs older than `sync.keep_finished_jobs_days`.
@@ -372,9 +380,7 @@ impl SyncEngine {
         &self,
         done: &tokio::sync::mpsc::UnboundedSender<JobId>,
     ) -> syncroll_core::Result<()> {
-        if self.inner.store.global_pause().await?.is_some() {
-            return Ok(());
-        }
+        // `claim_jobs` claims nothing while the daemon-wide pause is on.
         let free = self
             .inner
             .config

@@ -287,6 +287,7 @@ async fn execute(
                 store: inner.store.clone(),
                 job: job.id,
                 saved: job.upload_state.clone(),
+                holds_state: std::sync::atomic::AtomicBool::new(job.upload_state.is_some()),
             };
             let put = remote.put_file_resumable(&job.key, &path, progress, cancel, &journal);
             let report = match put.await {
@@ -317,6 +318,10 @@ struct JobJournal {
     store: syncroll_core::Store,
     job: syncroll_core::job::JobId,
     saved: Option<String>,
+    /// Whether the row holds a state now: clearing one that was never
+    /// written (every upload below the multipart threshold) is a write
+    /// saved per job.
+    holds_state: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -326,10 +331,16 @@ impl UploadJournal for JobJournal {
     }
 
     async fn save(&self, state: Option<String>) -> Result<(), JournalError> {
+        use std::sync::atomic::Ordering;
+        if state.is_none() && !self.holds_state.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         self.store
             .save_upload_state(self.job, state.as_deref())
             .await
-            .map_err(|e| JournalError(e.to_string()))
+            .map_err(|e| JournalError(e.to_string()))?;
+        self.holds_state.store(state.is_some(), Ordering::SeqCst);
+        Ok(())
     }
 }
 

@@ -1,0 +1,1 @@
+"""Helpers of bench/bench.py: processes, rclone servers, corpora, the report."""
