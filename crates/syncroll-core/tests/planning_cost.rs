@@ -101,16 +101,20 @@ fn minus(after: PlanWork, before: PlanWork) -> PlanWork {
     }
 }
 
+/// What lands for an upload that sends the bytes it was planned with.
+fn as_planned(job: &syncroll_core::job::Job) -> Landed {
+    Landed {
+        hash: job.hash.unwrap(),
+        size: job.bytes_total,
+        etag: None,
+        transfer: "put",
+    }
+}
+
 /// Runs `jobs` queued uploads to the end as a worker would.
 async fn finish_uploads(store: &Store, jobs: usize) {
     for job in store.claim_jobs(jobs, &[]).await.unwrap() {
-        let landed = Landed {
-            hash: job.hash.unwrap(),
-            size: job.bytes_total,
-            etag: None,
-            transfer: "put",
-        };
-        store.finish_upload(&job, &landed).await.unwrap();
+        store.finish_upload(&job, &as_planned(&job)).await.unwrap();
     }
 }
 
@@ -150,13 +154,10 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         0,
         "nothing is queued beside a running job"
     );
-    let landed = Landed {
-        hash: running.hash.unwrap(),
-        size: running.bytes_total,
-        etag: None,
-        transfer: "put",
-    };
-    store.finish_upload(&running, &landed).await.unwrap();
+    store
+        .finish_upload(&running, &as_planned(&running))
+        .await
+        .unwrap();
     assert_eq!(
         drain(store).await,
         1,

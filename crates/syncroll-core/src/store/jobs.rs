@@ -634,6 +634,15 @@ impl Store {
         .execute(&self.pool)
         .await
         .db("pruning finished jobs")?;
+        // Plans waiting for a job that is no longer running (its remote was
+        // removed with it) are due now rather than never.
+        sqlx::query(
+            "UPDATE plan_queue SET after_job = NULL WHERE after_job IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = after_job AND state = 'running')",
+        )
+        .execute(&self.pool)
+        .await
+        .db("releasing stale plans")?;
         Ok(done.rows_affected())
     }
 
@@ -965,6 +974,16 @@ mod tests {
         }
     }
 
+    /// A synced manual collection "Trip" (id 1) on the job's remote.
+    async fn synced_trip(store: &Store) {
+        set(
+            store,
+            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
+             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
+        )
+        .await;
+    }
+
     async fn set(store: &Store, sql: &str) {
         sqlx::query(sql).execute(&store.pool).await.unwrap();
     }
@@ -985,12 +1004,7 @@ mod tests {
     #[tokio::test]
     async fn abandoned_uploads_are_those_no_job_will_continue() {
         let (_dir, store) = store_with_job("failed", 1_000).await;
-        set(
-            &store,
-            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
-             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
-        )
-        .await;
+        synced_trip(&store).await;
         set(
             &store,
             "UPDATE jobs SET collection_id = 1, multipart_state = '{\"upload_id\":\"u1\"}'",
@@ -1016,12 +1030,7 @@ mod tests {
     async fn a_claim_is_overtaken_by_a_pause_or_sync_off() {
         use crate::store::Overtaken;
         let (_dir, store) = store_with_job("running", 1_000).await;
-        set(
-            &store,
-            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
-             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
-        )
-        .await;
+        synced_trip(&store).await;
         set(&store, "UPDATE jobs SET collection_id = 1").await;
         let job = store.job(JobId(1)).await.unwrap();
         assert_eq!(store.claim_overtaken(&job).await.unwrap(), None);
@@ -1070,12 +1079,7 @@ mod tests {
     #[tokio::test]
     async fn job_tallies_follow_every_change_to_the_queue() {
         let (_dir, store) = store_with_job("queued", 1_000).await;
-        set(
-            &store,
-            "INSERT INTO collections (name, kind, remote_id, sync_enabled, created_at)
-             SELECT 'Trip', 'manual', remote_id, 1, 0 FROM jobs",
-        )
-        .await;
+        synced_trip(&store).await;
         set(
             &store,
             "UPDATE jobs SET collection_id = 1, bytes_total = 100",
