@@ -9,18 +9,6 @@ use crate::error::{DbContext, Error, Result};
 use crate::job::{Job, JobEvent, JobId, JobOp, JobState, state::TimestampMs};
 use crate::types::{CollectionId, ContentHash, PhotoId, RemoteId};
 
-/// A job for the planner to enqueue.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub collection_id: CollectionId,
-    pub photo_id: Option<PhotoId>,
-    pub remote_id: RemoteId,
-    pub op: JobOp,
-    pub key: String,
-    pub hash: Option<ContentHash>,
-    pub bytes_total: u64,
-}
-
 /// What landed on a remote, for the ledger.
 #[derive(Debug, Clone)]
 pub struct Landed {

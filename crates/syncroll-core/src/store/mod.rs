@@ -25,11 +25,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::{DbContext, Error, Result};
 
 pub use collections::NewCollectionSource;
-pub use jobs::{AbandonedUpload, JobCounts, Landed, NewJob, now_ms};
+pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;
-pub use sync::{Overtaken, PausedUntil, PhotoSyncState, SyncedCollection};
+pub use sync::{Overtaken, PausedUntil, PhotoSyncState};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -4,25 +4,7 @@
 use super::Store;
 use super::jobs::now_ms;
 use crate::error::{DbContext, Result};
-use crate::types::{CollectionId, PhotoId, RemoteId};
-
-/// A collection whose sync is on.
-#[derive(Debug, Clone)]
-pub struct SyncedCollection {
-    pub id: CollectionId,
-    pub name: String,
-    pub remote_id: RemoteId,
-}
-
-impl SyncedCollection {
-    fn from_row((id, name, remote): (i64, String, i64)) -> Self {
-        Self {
-            id: CollectionId(id),
-            name,
-            remote_id: RemoteId(remote),
-        }
-    }
-}
+use crate::types::{CollectionId, PhotoId};
 
 /// Pause deadlines: `None` not paused, `Some(None)` until resumed,
 /// `Some(Some(t))` until Unix second `t`.
@@ -86,32 +68,6 @@ impl Store {
             .await
             .db("releasing held jobs")?;
         Ok(())
-    }
-
-    /// Collections whose sync went off with their remote copies to be
-    /// removed, and which still have some in the ledger.
-    pub async fn collections_to_clear(&self) -> Result<Vec<SyncedCollection>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT c.id, c.name, c.remote_id FROM collections c
-             WHERE c.sync_enabled = 0 AND c.remove_remote_copies = 1
-               AND EXISTS (SELECT 1 FROM remote_objects o WHERE o.collection_id = c.id)
-             ORDER BY c.name",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .db("listing collections to clear")?;
-        Ok(rows.into_iter().map(SyncedCollection::from_row).collect())
-    }
-
-    /// Every collection whose sync is on.
-    pub async fn synced_collections(&self) -> Result<Vec<SyncedCollection>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT id, name, remote_id FROM collections WHERE sync_enabled = 1 ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .db("listing synced collections")?;
-        Ok(rows.into_iter().map(SyncedCollection::from_row).collect())
     }
 
     /// Pauses or resumes one collection.
