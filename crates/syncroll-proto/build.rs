@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it is compiled: a build
+    // cache shared by two checkouts (CI's clean clone and a working copy)
+    // reuses the compiled script, and must not read the other one's files.
+    let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let proto_file = proto_root.join("syncroll/v1/syncroll.proto");
     // Without this, editing the .proto would not rebuild the crate.
     println!("cargo:rerun-if-changed={}", proto_root.display());

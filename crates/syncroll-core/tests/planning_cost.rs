@@ -5,7 +5,9 @@
 
 use syncroll_core::job::JobState;
 use syncroll_core::reconcile::FoundFile;
-use syncroll_core::store::{Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork};
+use syncroll_core::store::{
+    Finished, Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork,
+};
 use syncroll_core::{CollectionId, ContentHash, FileStat, PhotoId, RelPath, Store};
 
 struct Library {
@@ -111,11 +113,18 @@ fn as_planned(job: &syncroll_core::job::Job) -> Landed {
     }
 }
 
-/// Runs `jobs` queued uploads to the end as a worker would.
+/// Runs `jobs` queued uploads to the end as the workers would, recorded in
+/// one batch.
 async fn finish_uploads(store: &Store, jobs: usize) {
-    for job in store.claim_jobs(jobs, &[]).await.unwrap() {
-        store.finish_upload(&job, &as_planned(&job)).await.unwrap();
-    }
+    let finished: Vec<_> = store
+        .claim_jobs(jobs, &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.job.id, Finished::Uploaded(as_planned(&c.job))))
+        .collect();
+    let recorded = store.finish_transfers(&finished).await.unwrap();
+    assert!(recorded.iter().all(|r| r.done && !r.planning_due));
 }
 
 /// What planning costs in a library of `n` photos for: 50 finished jobs, one
@@ -141,7 +150,7 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
     // A photo that changes while its upload runs: planning leaves the
     // running job alone, and plans its path again when the job is done.
     let before = store.plan_work();
-    let running = store.claim_jobs(1, &[]).await.unwrap().remove(0);
+    let running = store.claim_jobs(1, &[]).await.unwrap().remove(0).job;
     let photo = running.photo_id.unwrap();
     let i = (photo.0 - 1) as u64;
     let changed = PhotoChanges {
@@ -154,10 +163,11 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         0,
         "nothing is queued beside a running job"
     );
-    store
-        .finish_upload(&running, &as_planned(&running))
+    let recorded = store
+        .finish_transfer(running.id, Finished::Uploaded(as_planned(&running)))
         .await
         .unwrap();
+    assert!(recorded.done && recorded.planning_due, "{recorded:?}");
     assert_eq!(
         drain(store).await,
         1,

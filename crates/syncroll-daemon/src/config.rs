@@ -73,7 +73,7 @@ pub struct SyncConfig {
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
-            concurrency: 4,
+            concurrency: 16,
             max_attempts: 8,
             retry_base_ms: 1000,
             retry_max_secs: 300,
@@ -176,6 +176,9 @@ pub struct RemotesConfig {
     pub multipart_threshold_bytes: u64,
     /// S3: bytes per multipart part (at least 5 MiB, S3's minimum).
     pub part_size_bytes: u64,
+    /// Bytes all uploads together hold in memory at most (S3 parts and the
+    /// files sent whole), whatever `sync.concurrency` is. At least one part.
+    pub transfer_memory_bytes: u64,
 }
 
 impl Default for RemotesConfig {
@@ -184,6 +187,7 @@ impl Default for RemotesConfig {
             default: "local".to_owned(),
             multipart_threshold_bytes: 16 << 20,
             part_size_bytes: 8 << 20,
+            transfer_memory_bytes: syncroll_remote::DEFAULT_TRANSFER_MEMORY,
         }
     }
 }
@@ -268,6 +272,13 @@ impl Config {
                 key: "remotes.part_size_bytes",
                 value: self.remotes.part_size_bytes.to_string(),
                 rule: "must be at least 5242880 (5 MiB, the S3 minimum)",
+            });
+        }
+        if self.remotes.transfer_memory_bytes < self.remotes.part_size_bytes {
+            return Err(ConfigError::Invalid {
+                key: "remotes.transfer_memory_bytes",
+                value: self.remotes.transfer_memory_bytes.to_string(),
+                rule: "must hold at least one part (remotes.part_size_bytes)",
             });
         }
         if self.catalog.photo_extensions.is_empty() {

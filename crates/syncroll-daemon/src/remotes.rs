@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use syncroll_core::store::RemoteRecord;
 use syncroll_core::{RemoteId, Store};
 use syncroll_remote::{
-    FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret, WebDavRemote, WebDavSettings,
+    FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret, TransferBudget, WebDavRemote,
+    WebDavSettings,
 };
 
 use crate::config::RemotesConfig;
@@ -90,11 +91,14 @@ pub struct Remotes {
     credentials: Credentials,
     config: RemotesConfig,
     open: Arc<Mutex<HashMap<RemoteId, Arc<dyn Remote>>>>,
+    /// One memory budget for the uploads of every remote.
+    budget: TransferBudget,
 }
 
 impl Remotes {
     pub fn new(store: Store, credentials: Credentials, config: RemotesConfig) -> Self {
         Self {
+            budget: TransferBudget::new(config.transfer_memory_bytes),
             store,
             credentials,
             config,
@@ -108,7 +112,7 @@ impl Remotes {
 
     /// Builds the backend a record describes.
     pub fn open(&self, record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
-        open(record, &self.credentials, &self.config)
+        open(record, &self.credentials, &self.config, &self.budget)
     }
 
     /// The backend of remote `id`, opened on first use.
@@ -139,6 +143,7 @@ fn open(
     record: &RemoteRecord,
     credentials: &Credentials,
     config: &RemotesConfig,
+    budget: &TransferBudget,
 ) -> Result<Arc<dyn Remote>, OpenError> {
     let settings_error = |source| OpenError::Settings {
         name: record.name.clone(),
@@ -163,7 +168,7 @@ fn open(
                     source,
                 }
             })?;
-            Ok(Arc::new(remote))
+            Ok(Arc::new(remote.with_budget(budget.clone())))
         }
         "webdav" => {
             let settings: WebDavJson =

@@ -12,6 +12,7 @@
 //! errors ([`RemoteError::is_transient`]) but never decides on retries, which
 //! belong to the job state machine in `syncroll-core`.
 
+mod budget;
 mod error;
 mod fs;
 mod key;
@@ -19,6 +20,7 @@ mod remote;
 mod s3;
 mod webdav;
 
+pub use budget::{DEFAULT_TRANSFER_MEMORY, Reservation, TransferBudget};
 pub use error::RemoteError;
 pub use fs::FsRemote;
 pub use key::validate_key;

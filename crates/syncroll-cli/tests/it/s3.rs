@@ -107,8 +107,8 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
         objects(&server.bucket_dir().join("backup")),
         vec![("Trip/trip/by-hand.jpg".to_owned(), b"foreign".to_vec())]
     );
-    // 31 deletes, batched: DeleteObjects requests, at most one per worker
-    // that claimed a delete, and no single DELETEs.
+    // 31 deletes, batched: the deletes claimed in one round go in one
+    // DeleteObjects request, and no single DELETEs.
     let after = &server.seen()[before..];
     let bulk = after
         .iter()

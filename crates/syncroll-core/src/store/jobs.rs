@@ -50,16 +50,19 @@ pub fn now_ms() -> TimestampMs {
         .unwrap_or(0)
 }
 
-pub(crate) const SELECT_JOBS: &str = "
-    SELECT j.id, j.collection_id, c.name, j.photo_id, j.remote_id, j.op, j.key, j.blake3, j.state,
-           j.attempts, j.next_attempt_at, j.bytes_done, j.bytes_total, j.transfer, j.last_error,
-           j.created_at, j.updated_at, j.multipart_state
-    FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id";
+/// The columns of a [`JobRow`], of `jobs j` and `collections c`.
+pub(crate) const JOB_COLUMNS: &str = "
+    j.id, j.collection_id, c.name, j.photo_id, j.remote_id, j.op, j.key, j.blake3, j.state,
+    j.attempts, j.next_attempt_at, j.bytes_done, j.bytes_total, j.transfer, j.last_error,
+    j.created_at, j.updated_at, j.multipart_state";
+
+/// The tables of [`JOB_COLUMNS`].
+pub(crate) const JOBS_FROM: &str = "FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
-    id: i64,
-    collection_id: Option<i64>,
+    pub(super) id: i64,
+    pub(super) collection_id: Option<i64>,
     name: Option<String>,
     photo_id: Option<i64>,
     remote_id: i64,
@@ -68,7 +71,7 @@ pub(crate) struct JobRow {
     blake3: Option<Vec<u8>>,
     state: String,
     attempts: i64,
-    next_attempt_at: i64,
+    pub(super) next_attempt_at: i64,
     bytes_done: i64,
     bytes_total: i64,
     transfer: Option<String>,
@@ -272,136 +275,14 @@ impl Store {
         Ok(ids.len() as u64)
     }
 
-    /// Claims up to `limit` runnable jobs, fairly across collections: the
-    /// next job of each collection first (earliest due, then oldest), then
-    /// the one after of each, ... Jobs of paused collections are left
-    /// alone, and none is claimed while the daemon-wide pause is on.
-    ///
-    /// Each collection's next jobs are one probe of the `jobs_runnable`
-    /// index, so a claim costs the same with 10 or 1,000,000 jobs queued.
-    pub async fn claim_jobs(
-        &self,
-        limit: usize,
-        exclude_collections: &[CollectionId],
-    ) -> Result<Vec<Job>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now = now_ms();
-        let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "WITH picked (id) AS (
-                 SELECT q.id FROM collections cc JOIN jobs q ON q.id IN (
-                     SELECT n.id FROM jobs n
-                     WHERE n.collection_id = cc.id AND n.state = 'queued' AND n.next_attempt_at <= ?1
-                     ORDER BY n.next_attempt_at, n.id LIMIT ?2)
-                 WHERE cc.paused_until = 0 OR (cc.paused_until > 0 AND cc.paused_until * 1000 <= ?1)
-                 UNION ALL
-                 SELECT id FROM (SELECT n.id FROM jobs n INDEXED BY jobs_runnable
-                     WHERE n.collection_id IS NULL AND n.state = 'queued' AND n.next_attempt_at <= ?1
-                     ORDER BY n.next_attempt_at, n.id LIMIT ?2))
-             {SELECT_JOBS} WHERE j.id IN picked
-               AND NOT EXISTS (SELECT 1 FROM settings WHERE name = 'paused_until'
-                               AND (CAST(value AS INTEGER) = -1 OR CAST(value AS INTEGER) * 1000 > ?1))"
-        ))
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .db("finding runnable jobs")?;
-        let mut by_collection: std::collections::BTreeMap<Option<i64>, Vec<JobRow>> =
-            std::collections::BTreeMap::new();
-        for row in rows {
-            if row
-                .collection_id
-                .is_some_and(|c| exclude_collections.contains(&CollectionId(c)))
-            {
-                continue;
-            }
-            by_collection
-                .entry(row.collection_id)
-                .or_default()
-                .push(row);
-        }
-        // Round robin: the n-th job of every collection before any
-        // collection's (n+1)-th, oldest first within a round.
-        let mut ranked: Vec<(usize, i64, JobRow)> = Vec::new();
-        for rows in by_collection.into_values() {
-            let mut rows = rows;
-            rows.sort_by_key(|r| (r.next_attempt_at, r.id));
-            ranked.extend(rows.into_iter().enumerate().map(|(n, r)| (n, r.id, r)));
-        }
-        ranked.sort_by_key(|(n, id, _)| (*n, *id));
-        let rows = ranked.into_iter().map(|(_, _, row)| row).collect();
-        self.claim(rows, limit, |_| false).await
-    }
-
-    /// Claims up to `limit` more runnable delete jobs like `first` (same
-    /// remote, same collection), so a remote that can delete many keys in
-    /// one request gets them together.
-    pub async fn claim_delete_batch(&self, first: &Job, limit: usize) -> Result<Vec<Job>> {
-        if limit == 0 || first.op != JobOp::Delete {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "{SELECT_JOBS}
-             WHERE j.state = 'queued' AND j.next_attempt_at <= ?1 AND j.op = 'delete'
-               AND j.remote_id = ?2 AND j.collection_id IS ?3 AND j.id != ?4
-             ORDER BY j.next_attempt_at, j.id LIMIT ?5"
-        ))
-        .bind(now_ms())
-        .bind(first.remote_id.0)
-        .bind(first.collection_id.map(|c| c.0))
-        .bind(first.id.0)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await
-        .db("finding deletes to batch")?;
-        self.claim(rows, limit, |_| false).await
-    }
-
-    /// Claims the jobs of `rows`, up to `limit`, passing over those `skip`
-    /// names and those another claimer took first; all in one transaction.
-    async fn claim(
-        &self,
-        rows: Vec<JobRow>,
-        limit: usize,
-        skip: impl Fn(&Job) -> bool,
-    ) -> Result<Vec<Job>> {
-        let mut claimed = Vec::new();
-        if rows.is_empty() {
-            return Ok(claimed);
-        }
-        let now = now_ms();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .db("starting a transaction")?;
-        for row in rows {
-            if claimed.len() >= limit {
-                break;
-            }
-            let job = job_from_row(row);
-            if skip(&job) {
-                continue;
-            }
-            match transition(&mut tx, job.id, JobEvent::Claimed, now).await {
-                Ok(state) => claimed.push(Job { state, ..job }),
-                Err(Error::JobConflict(_) | Error::IllegalTransition(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        tx.commit().await.db("committing claims")?;
-        Ok(claimed)
-    }
-
     /// The job with this id.
     pub async fn job(&self, id: JobId) -> Result<Job> {
-        let row: Option<JobRow> = sqlx::query_as(&format!("{SELECT_JOBS} WHERE j.id = ?"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .db("reading a job")?;
+        let row: Option<JobRow> =
+            sqlx::query_as(&format!("SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.id = ?"))
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await
+                .db("reading a job")?;
         row.map(job_from_row).ok_or(Error::JobNotFound(id.0))
     }
 
@@ -415,7 +296,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Job>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "{SELECT_JOBS} WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2)
+            "SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2)
                AND (?3 IS NULL OR j.collection_id = ?3)
              ORDER BY j.id LIMIT ?4"
         ))
@@ -440,28 +321,6 @@ impl Store {
         Ok(())
     }
 
-    /// An upload landed: the ledger learns the key and the job is done, in
-    /// one transaction, so a crash can never leave one without the other.
-    pub async fn finish_upload(&self, job: &Job, landed: &Landed) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .db("starting a transaction")?;
-        ledger_upsert(&mut tx, job, landed, now).await?;
-        sqlx::query("UPDATE jobs SET transfer = ?, bytes_done = ? WHERE id = ?")
-            .bind(landed.transfer)
-            .bind(landed.size as i64)
-            .bind(job.id.0)
-            .execute(&mut *tx)
-            .await
-            .db("recording an upload")?;
-        transition(&mut tx, job.id, JobEvent::Succeeded, now).await?;
-        tx.commit().await.db("committing an upload")?;
-        Ok(())
-    }
-
     /// Bytes that landed but not as wanted (the file changed during the
     /// upload): the ledger still learns what is on the remote under the key,
     /// so it stays ours to replace or delete.
@@ -483,25 +342,6 @@ impl Store {
         .await
         .db("queueing a plan")?;
         tx.commit().await.db("committing a ledger entry")
-    }
-
-    /// A delete went through: the ledger forgets the key and the job is
-    /// done, in one transaction.
-    pub async fn finish_delete(&self, job: &Job) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .db("starting a transaction")?;
-        sqlx::query("DELETE FROM remote_objects WHERE remote_id = ? AND key = ?")
-            .bind(job.remote_id.0)
-            .bind(&job.key)
-            .execute(&mut *tx)
-            .await
-            .db("removing a ledger entry")?;
-        transition(&mut tx, job.id, JobEvent::Succeeded, now_ms()).await?;
-        tx.commit().await.db("committing a delete")?;
-        Ok(())
     }
 
     /// Whether the ledger holds `key` on `remote` (a delete's precondition).
@@ -825,7 +665,7 @@ impl Store {
     /// The most recent failure reasons, newest first.
     pub async fn recent_failures(&self, limit: u32) -> Result<Vec<Job>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "{SELECT_JOBS} WHERE j.last_error != '' AND j.state IN ('failed', 'queued')
+            "SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.last_error != '' AND j.state IN ('failed', 'queued')
              ORDER BY j.updated_at DESC LIMIT ?"
         ))
         .bind(i64::from(limit))
@@ -1100,7 +940,13 @@ mod tests {
             assert_eq!(rows, tallied);
         };
         counted(store.clone()).await;
-        let claimed = store.claim_jobs(2, &[]).await.unwrap();
+        let claimed: Vec<Job> = store
+            .claim_jobs(2, &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.job)
+            .collect();
         assert_eq!(claimed.len(), 2);
         counted(store.clone()).await;
         let landed = Landed {
@@ -1109,7 +955,10 @@ mod tests {
             etag: None,
             transfer: "put",
         };
-        store.finish_upload(&claimed[0], &landed).await.unwrap();
+        store
+            .finish_transfer(claimed[0].id, crate::store::Finished::Uploaded(landed))
+            .await
+            .unwrap();
         store
             .apply_job_event(
                 claimed[1].id,

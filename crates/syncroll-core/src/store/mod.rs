@@ -7,6 +7,7 @@
 //! first cannot wait for the write lock and fails with "database is locked"
 //! when another writer got there in between.
 
+mod claims;
 mod collections;
 mod jobs;
 mod photos;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::error::{DbContext, Error, Result};
 
+pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
 pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};

@@ -10,6 +10,7 @@
 //!   skipped when another synced collection's folder on the remote holds
 //!   the key.
 
+mod recorder;
 mod worker;
 
 pub use worker::CANCELLED_BY_REQUEST;
@@ -45,6 +46,20 @@ impl Drop for ReportDone {
             let _ = self.done.send(*job);
         }
     }
+}
+
+/// A claimed job (or batch of deletes), registered and about to start.
+enum Start {
+    One {
+        claimed: Box<syncroll_core::store::ClaimedJob>,
+        cancel: CancellationToken,
+        stop: Arc<Mutex<Option<Stop>>>,
+        progress: Arc<AtomicU64>,
+    },
+    Deletes {
+        batch: Vec<(syncroll_core::job::Job, Arc<Mutex<Option<Stop>>>)>,
+        cancel: CancellationToken,
+    },
 }
 
 /// Delete jobs run together, at most this many (S3's DeleteObjects takes up
@@ -139,6 +154,12 @@ struct Inner {
     sweeping: AtomicBool,
     sweep_asked: AtomicBool,
     rate: Mutex<RateMeter>,
+    /// Records transfers that ended well, in batches.
+    recorder: recorder::Recorder,
+    /// Counts interruptions (pause, cancel, `sync off`), each counted after
+    /// its change is in the catalog and before the running transfers are
+    /// looked at: a claim that saw no count change cannot have missed one.
+    interruptions: AtomicU64,
 }
 
 /// Handle to the sync engine; cheap to clone.
@@ -177,6 +198,7 @@ impl SyncEngine {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                recorder: recorder::Recorder::spawn(store.clone()),
                 store,
                 remotes,
                 scanner,
@@ -190,6 +212,7 @@ impl SyncEngine {
                 sweeping: AtomicBool::new(false),
                 sweep_asked: AtomicBool::new(false),
                 rate: Mutex::default(),
+                interruptions: AtomicU64::new(0),
             }),
         }
     }
@@ -352,7 +375,14 @@ impl SyncEngine {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.inner.wake.notified() => {}
-                Some(job) = done_rx.recv() => self.finished(job),
+                Some(job) = done_rx.recv() => {
+                    // Jobs recorded in one batch finish together: claim
+                    // their successors together too.
+                    self.finished(job);
+                    while let Ok(job) = done_rx.try_recv() {
+                        self.finished(job);
+                    }
+                }
                 // Backoff deadlines, timed pauses and the rate meter.
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
@@ -386,52 +416,100 @@ impl SyncEngine {
             .config
             .concurrency
             .saturating_sub(lock(&self.inner.running).len());
-        for job in self.inner.store.claim_jobs(free, &[]).await? {
-            let cancel = CancellationToken::new();
-            let inner = self.inner.clone();
-            if job.op == JobOp::Delete && self.deletes_in_bulk(&job).await {
+        if free == 0 {
+            return Ok(());
+        }
+        // A pause, cancel or `sync off` that lands between the claim and the
+        // registration below cannot reach these jobs through `interrupt`;
+        // it changes this count, and then each job reads again whether it
+        // should still run. Otherwise that read is saved.
+        let interruptions = self.inner.interruptions.load(Ordering::SeqCst);
+        let claimed = self.inner.store.claim_jobs(free, &[]).await?;
+        let mut starts = Vec::with_capacity(claimed.len());
+        // Where the delete batch of each remote and collection is in
+        // `starts`: deletes claimed in one round join one batch.
+        let mut delete_batches = HashMap::new();
+        for claimed in claimed {
+            let job = &claimed.job;
+            if job.op == JobOp::Delete && self.deletes_in_bulk(job).await {
                 // Deletes go together to a remote that deletes many keys in
                 // one request (S3); each job keeps its own stop, so
                 // cancelling one interrupts (and requeues) the others.
-                let more = self
-                    .inner
-                    .store
-                    .claim_delete_batch(&job, DELETE_BATCH - 1)
-                    .await;
-                let mut batch = vec![job];
-                match more {
-                    Ok(more) => batch.extend(more),
-                    Err(e) => warn!(error = %e, "cannot batch deletes; deleting one"),
-                }
-                let batch: Vec<_> = batch
-                    .into_iter()
-                    .map(|job| {
-                        let stop = Arc::new(Mutex::new(None));
-                        self.register(&job, &cancel, &stop, Arc::default());
-                        (job, stop)
-                    })
-                    .collect();
-                let report = ReportDone {
-                    jobs: batch.iter().map(|(job, _)| job.id).collect(),
-                    done: done.clone(),
+                let group = (job.remote_id, job.collection_id);
+                let at = match delete_batches.get(&group) {
+                    Some(at) => *at,
+                    None => {
+                        delete_batches.insert(group, starts.len());
+                        starts.push(Start::Deletes {
+                            batch: Vec::new(),
+                            cancel: CancellationToken::new(),
+                        });
+                        starts.len() - 1
+                    }
                 };
-                tokio::spawn(async move {
-                    let _report = report;
-                    worker::run_deletes(&inner, batch, cancel).await;
-                });
+                let Start::Deletes { batch, cancel } = &mut starts[at] else {
+                    unreachable!("delete_batches points at delete batches");
+                };
+                let mut jobs = vec![claimed.job];
+                if batch.is_empty() {
+                    match self
+                        .inner
+                        .store
+                        .claim_delete_batch(&jobs[0], DELETE_BATCH - 1)
+                        .await
+                    {
+                        Ok(more) => jobs.extend(more),
+                        Err(e) => warn!(error = %e, "cannot batch deletes; deleting one"),
+                    }
+                }
+                for job in jobs {
+                    let stop = Arc::new(Mutex::new(None));
+                    self.register(&job, cancel, &stop, Arc::default());
+                    batch.push((job, stop));
+                }
                 continue;
             }
+            let cancel = CancellationToken::new();
             let stop = Arc::new(Mutex::new(None));
             let progress = Arc::new(AtomicU64::new(0));
-            self.register(&job, &cancel, &stop, progress.clone());
-            let report = ReportDone {
-                jobs: vec![job.id],
-                done: done.clone(),
-            };
-            tokio::spawn(async move {
-                let _report = report;
-                worker::run(&inner, job, cancel, stop, progress).await;
+            self.register(&claimed.job, &cancel, &stop, progress.clone());
+            starts.push(Start::One {
+                claimed: Box::new(claimed),
+                cancel,
+                stop,
+                progress,
             });
+        }
+        let recheck = self.inner.interruptions.load(Ordering::SeqCst) != interruptions;
+        for start in starts {
+            let inner = self.inner.clone();
+            match start {
+                Start::Deletes { batch, cancel } => {
+                    let report = ReportDone {
+                        jobs: batch.iter().map(|(job, _)| job.id).collect(),
+                        done: done.clone(),
+                    };
+                    tokio::spawn(async move {
+                        let _report = report;
+                        worker::run_deletes(&inner, batch, recheck, cancel).await;
+                    });
+                }
+                Start::One {
+                    claimed,
+                    cancel,
+                    stop,
+                    progress,
+                } => {
+                    let report = ReportDone {
+                        jobs: vec![claimed.job.id],
+                        done: done.clone(),
+                    };
+                    tokio::spawn(async move {
+                        let _report = report;
+                        worker::run(&inner, *claimed, recheck, cancel, stop, progress).await;
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -470,6 +548,8 @@ impl SyncEngine {
 
     /// Stops matching transfers within a chunk's time; returns how many.
     fn interrupt(&self, matches: impl Fn(&JobId, &Running) -> bool, why: Stop) -> u64 {
+        // Before the look at the running set; see `start_runnable`.
+        self.inner.interruptions.fetch_add(1, Ordering::SeqCst);
         let running = lock(&self.inner.running);
         let mut n = 0;
         for job in running

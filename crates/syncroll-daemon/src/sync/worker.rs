@@ -5,12 +5,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use syncroll_core::job::{Job, JobEvent, JobOp};
-use syncroll_core::store::{Landed, now_ms};
+use syncroll_core::store::{ClaimedJob, Finished, Landed, now_ms};
 use syncroll_core::{ContentHash, RelPath};
 use syncroll_remote::{JournalError, RemoteError, UploadJournal};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::recorder::RecordError;
 use super::{Inner, Stop, lock};
 use crate::scanner::{ScanReason, ScanTarget};
 
@@ -57,22 +58,39 @@ impl Failure {
     }
 }
 
+/// Why a job's outcome could not be recorded.
+#[derive(Debug, thiserror::Error)]
+enum RecordFailed {
+    #[error(transparent)]
+    Catalog(#[from] syncroll_core::Error),
+    #[error(transparent)]
+    Recorder(#[from] RecordError),
+}
+
+/// Runs one claimed job. `recheck`: a pause, cancel or `sync off` came
+/// between its claim and its start, so whether it should still run is read
+/// again first (see `SyncEngine::start_runnable`).
 pub(super) async fn run(
     inner: &Arc<Inner>,
-    job: Job,
+    claimed: ClaimedJob,
+    recheck: bool,
     cancel: CancellationToken,
     stop: Arc<Mutex<Option<Stop>>>,
     progress: Arc<AtomicU64>,
 ) {
+    let job = &claimed.job;
     let span = info_span!("job", job = %job.id, collection = job.collection_name.as_deref().unwrap_or("-"),
         op = job.op.as_str(), key = %job.key);
     async {
-        let result = match overtaken(inner, &job).await {
-            Some(why) => stopped_before_start(&stop, why),
-            None => execute(inner, &job, &cancel, &progress).await,
+        let overtaken = match recheck {
+            true => overtaken(inner, job).await,
+            false => None,
         };
-        settle_or_warn(inner, &job, result, &stop).await;
-        plans_after_job(inner);
+        let result = match overtaken {
+            Some(why) => stopped_before_start(&stop, why),
+            None => execute(inner, &claimed, &cancel, &progress).await,
+        };
+        settle_or_warn(inner, job, result, &stop).await;
     }
     .instrument(span)
     .await;
@@ -85,6 +103,7 @@ pub(super) async fn run(
 pub(super) async fn run_deletes(
     inner: &Arc<Inner>,
     jobs: Vec<(Job, Arc<Mutex<Option<Stop>>>)>,
+    recheck: bool,
     cancel: CancellationToken,
 ) {
     let Some((first, _)) = jobs.first() else {
@@ -95,7 +114,7 @@ pub(super) async fn run_deletes(
     async {
         let mut pending = Vec::new();
         for (job, stop) in jobs {
-            if let Some(why) = overtaken(inner, &job).await {
+            if recheck && let Some(why) = overtaken(inner, &job).await {
                 let result = stopped_before_start(&stop, why);
                 record(inner, &job, result, &stop).await;
                 continue;
@@ -136,11 +155,26 @@ pub(super) async fn run_deletes(
                     results
                 }
             };
+            let mut deleted = Vec::new();
             for ((job, stop), result) in pending.iter().zip(results) {
-                record(inner, job, result, stop).await;
+                match result {
+                    Ok(Outcome::Deleted) => deleted.push((job.id, Finished::Deleted)),
+                    result => record(inner, job, result, stop).await,
+                }
+            }
+            // The deletes that went through, in one transaction.
+            match inner.store.finish_transfers(&deleted).await {
+                Ok(recorded) => {
+                    info!(keys = deleted.len(), "deleted from the remote");
+                    if recorded.iter().any(|r| r.planning_due) {
+                        inner.plan.request();
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot record the deletes; they are retried after a restart")
+                }
             }
         }
-        plans_after_job(inner);
     }
     .instrument(span)
     .await;
@@ -175,15 +209,6 @@ async fn overtaken(inner: &Inner, job: &Job) -> Option<Stop> {
 fn stopped_before_start(stop: &Mutex<Option<Stop>>, why: Stop) -> Result<Outcome, Failure> {
     *lock(stop) = Some(why);
     Err(RemoteError::Cancelled.into())
-}
-
-/// Planning that looked at a job's key while it ran left it alone, and is
-/// due again now that the job left `running` (its transition released it):
-/// wake the planner. It costs one read when nothing waited. The job stays in
-/// the scheduler's running set until the worker returns, so "idle" cannot be
-/// seen in between.
-fn plans_after_job(inner: &Inner) {
-    inner.plan.request();
 }
 
 /// Records one job's outcome, in the job's span.
@@ -233,10 +258,11 @@ async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>
 
 async fn execute(
     inner: &Inner,
-    job: &Job,
+    claimed: &ClaimedJob,
     cancel: &CancellationToken,
     progress: &AtomicU64,
 ) -> Result<Outcome, Failure> {
+    let job = &claimed.job;
     let remote = inner.remotes.get(job.remote_id).await?;
     match job.op {
         JobOp::Delete => {
@@ -247,21 +273,15 @@ async fn execute(
             Ok(Outcome::Deleted)
         }
         JobOp::Upload => {
-            let Some(photo) = (match job.photo_id {
-                Some(id) => inner.store.photo(id).await?,
-                None => None,
-            }) else {
+            // Read with the claim, a moment ago.
+            let Some(photo) = &claimed.photo else {
                 return Ok(Outcome::NotNeeded("the photo left the catalog".to_owned()));
             };
             if photo.root_missing {
                 return Err(Failure::RootMissing(photo.root_path.display().to_string()));
             }
-            if let Some(source) = inner
-                .store
-                .ledger_key_with_hash(job.remote_id, &photo.hash, &job.key)
-                .await?
-            {
-                match remote.copy(&source, &job.key, cancel).await {
+            if let Some(source) = &claimed.copy_from {
+                match remote.copy(source, &job.key, cancel).await {
                     Ok(meta) => {
                         debug!(%source, "copied on the remote instead of uploading");
                         return Ok(Outcome::Uploaded(Landed {
@@ -274,10 +294,7 @@ async fn execute(
                     Err(e) if e.is_cancelled() => return Err(e.into()),
                     Err(RemoteError::NotFound { .. }) => {
                         // Removed by hand: the ledger was wrong about it.
-                        inner
-                            .store
-                            .forget_ledger_key(job.remote_id, &source)
-                            .await?;
+                        inner.store.forget_ledger_key(job.remote_id, source).await?;
                     }
                     Err(e) => debug!(error = %e, "server-side copy failed; uploading instead"),
                 }
@@ -349,29 +366,16 @@ async fn settle(
     job: &Job,
     result: Result<Outcome, Failure>,
     stop: &Mutex<Option<Stop>>,
-) -> syncroll_core::Result<()> {
+) -> Result<(), RecordFailed> {
     let store = &inner.store;
     let event = match result {
         Ok(Outcome::Uploaded(landed)) => {
             info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
-            return match store.finish_upload(job, &landed).await {
-                // The job was cancelled while its bytes were landing: they
-                // are on the remote all the same, and the ledger must say so
-                // or they could never be cleaned up.
-                Err(
-                    e @ (syncroll_core::Error::IllegalTransition(_)
-                    | syncroll_core::Error::JobConflict(_)),
-                ) => {
-                    store.record_landed(job, &landed).await?;
-                    inner.plan.request();
-                    Err(e)
-                }
-                other => other,
-            };
+            return finish(inner, job, Finished::Uploaded(landed)).await;
         }
         Ok(Outcome::Deleted) => {
             info!("deleted from the remote");
-            return store.finish_delete(job).await;
+            return finish(inner, job, Finished::Deleted).await;
         }
         Ok(Outcome::Changed(landed)) => {
             info!("the file changed during the upload; sending it again");
@@ -419,9 +423,30 @@ async fn settle(
     }
     let cancelled = matches!(event, JobEvent::Cancelled { .. });
     store.apply_job_event(job.id, event).await?;
+    // Planning that looked at the job's key while it ran left it alone,
+    // and is due again now that the job left `running`. It costs one read
+    // when nothing waited; the job stays in the scheduler's running set
+    // until the worker returns, so "idle" cannot be seen in between.
+    inner.plan.request();
     if cancelled {
         // The upload this job leaves unfinished, if any, goes now.
         super::abort_abandoned_uploads(inner);
+    }
+    Ok(())
+}
+
+/// Records a transfer that ended well, in a batch with the others that
+/// finish meanwhile.
+async fn finish(inner: &Inner, job: &Job, finished: Finished) -> Result<(), RecordFailed> {
+    let recorded = inner.recorder.record(job.id, finished).await?;
+    if !recorded.done {
+        // Cancelled while its bytes were landing: the ledger holds them all
+        // the same (or they could never be cleaned up), and the key's group
+        // is planned again.
+        info!("the job was stopped as it finished; what landed is recorded");
+    }
+    if recorded.planning_due {
+        inner.plan.request();
     }
     Ok(())
 }

@@ -119,6 +119,9 @@ pub struct S3Remote {
     /// Multipart uploads of [`Remote::put_file`] whose abort failed, to be
     /// aborted before the next upload (see [`S3Remote::abort_left_over`]).
     left_over: Arc<Mutex<Vec<LeftOver>>>,
+    /// Bounds the bytes uploads hold in memory; shared with other remotes
+    /// when given with [`S3Remote::with_budget`].
+    budget: crate::TransferBudget,
 }
 
 /// A multipart upload that is of no more use but could not be aborted yet.
@@ -179,7 +182,16 @@ impl S3Remote {
             multipart_threshold: settings.multipart_threshold,
             part_size: settings.part_size,
             left_over: Arc::default(),
+            budget: crate::TransferBudget::default(),
         })
+    }
+
+    /// Uploads hold their parts within `budget`, shared with whoever else
+    /// holds it (the daemon gives all its remotes one).
+    #[must_use]
+    pub fn with_budget(mut self, budget: crate::TransferBudget) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// [`Remote::put_file`], keeping a multipart upload across attempts: the

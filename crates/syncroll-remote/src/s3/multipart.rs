@@ -204,6 +204,8 @@ impl Multipart<'_, '_> {
             let id = store
                 .put_part(&path, &upload_id, part.index as usize, payload)
                 .await;
+            // Given back only now: the request held the bytes until here.
+            drop(part.reservation);
             Landed {
                 index: part.index,
                 len: part.len,

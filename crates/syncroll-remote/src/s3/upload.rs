@@ -94,7 +94,7 @@ impl Upload<'_> {
         if !PART_BYTES.contains(&recorded.part_size) {
             return Err(Stop::Restart("the recorded part size is out of range"));
         }
-        let reader = self.open(recorded.part_size).await?;
+        let reader = self.open(recorded.part_size);
         let multipart = Multipart {
             upload: self,
             state: recorded,
@@ -113,17 +113,27 @@ impl Upload<'_> {
         state: &mut Option<MultipartState>,
         on_failure: OnFailure,
     ) -> Result<Sent, RemoteError> {
-        let mut reader = self.open(self.remote.part_size).await?;
-        // Decided on the bytes actually read, not on a size taken earlier: a
-        // file that grew meanwhile still goes up whole.
+        let mut reader = self.open(self.remote.part_size);
+        let threshold = self.remote.multipart_threshold;
+        // A file small enough to go whole is reserved whole, at once, and
+        // read to the end: it still goes up whole if it shrank, and as a
+        // multipart upload if it grew past the threshold meanwhile. A
+        // larger one goes part by part from the start.
         let mut read = VecDeque::new();
-        let mut total = 0;
-        while total <= self.remote.multipart_threshold {
-            let Some(part) = reader.next_part().await? else {
-                return self.put_whole(reader, read).await;
-            };
-            total += part.len;
-            read.push_back(part);
+        let size = reader.size().await?;
+        // Reserved whole only if the budget can hold it whole.
+        if size <= threshold.min(self.remote.budget.bytes()) {
+            reader.prepay(size).await;
+            let mut total = 0;
+            while total <= threshold {
+                let Some(part) = reader.next_part().await? else {
+                    reader.release_prepaid();
+                    return self.put_whole(reader, read).await;
+                };
+                total += part.len;
+                read.push_back(part);
+            }
+            reader.release_prepaid();
         }
         let recorded = state.insert(MultipartState {
             upload_id: self.create().await?,
@@ -161,7 +171,14 @@ impl Upload<'_> {
         reader: PartReader,
         read: VecDeque<Part>,
     ) -> Result<Sent, RemoteError> {
-        let payload: PutPayload = read.into_iter().flat_map(|part| part.chunks).collect();
+        // The bytes stay reserved until the request is done with them.
+        let mut reserved = Vec::with_capacity(read.len());
+        let mut chunks = Vec::new();
+        for part in read {
+            reserved.push(part.reservation);
+            chunks.extend(part.chunks);
+        }
+        let payload: PutPayload = chunks.into_iter().collect();
         // Dropping the request mid-body leaves nothing: S3 stores an object
         // only once its whole body has arrived.
         let put = tokio::select! {
@@ -169,6 +186,7 @@ impl Upload<'_> {
             () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
             put = self.remote.store.put(&self.path, payload) => put,
         };
+        drop(reserved);
         let put = put.map_err(|err| self.error("upload", err))?;
         let sent = reader.sent(put.e_tag);
         self.progress.fetch_add(sent.size, Ordering::Relaxed);
@@ -262,8 +280,9 @@ impl Upload<'_> {
         Ok(journal.save(text).await?)
     }
 
-    async fn open(&self, part_size: u64) -> Result<PartReader, RemoteError> {
-        PartReader::open(self.source.to_owned(), part_size, self.cancel).await
+    fn open(&self, part_size: u64) -> PartReader {
+        let budget = self.remote.budget.clone();
+        PartReader::open(self.source.to_owned(), part_size, budget, self.cancel)
     }
 
     pub fn error(&self, action: &'static str, err: object_store::Error) -> RemoteError {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use syncroll_remote::{MultipartState, PutReport, Remote, RemoteError, S3Remote, S3Settings};
+use syncroll_remote::{
+    MultipartState, PutReport, Remote, RemoteError, S3Remote, S3Settings, TransferBudget,
+};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -239,6 +241,51 @@ async fn a_file_at_the_threshold_goes_up_in_one_put() {
     assert_eq!(report.size, bytes.len() as u64);
     assert_eq!(count(&f.server.seen(), is_part_upload), 0);
     assert!(f.stored("exact.raw") == bytes, "the stored bytes differ");
+}
+
+/// Many uploads of every size share a budget of one part: each waits for
+/// room, none waits for ever on another, every byte lands, and the budget
+/// is whole again at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_sharing_a_budget_of_one_part_all_land() {
+    let f = fixture().await;
+    let budget = TransferBudget::new(PART as u64);
+    let remote = s3_server::remote(&f.server, "").with_budget(budget.clone());
+    let sizes = [20 * MIB, 12 * MIB, 100 << 10, 9 * MIB, 3 * MIB, 1];
+    let files: Vec<(String, Vec<u8>)> = (0..18)
+        .map(|i| {
+            let key = format!("shoot/{i:02}.raw");
+            (key.clone(), pattern(sizes[i % sizes.len()], &key))
+        })
+        .collect();
+    let mut uploads = tokio::task::JoinSet::new();
+    for (key, bytes) in &files {
+        let source = f.source(&key.replace('/', "_"), bytes);
+        let (remote, key) = (remote.clone(), key.clone());
+        uploads.spawn(async move {
+            let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+            let put = remote.put_file(&key, &source, &progress, &cancel).await;
+            (key, put)
+        });
+    }
+    let all = async {
+        let mut reports = std::collections::HashMap::new();
+        while let Some(joined) = uploads.join_next().await {
+            let (key, report) = joined.expect("an upload task");
+            let report = report.unwrap_or_else(|err| panic!("putting {key}: {err}"));
+            reports.insert(key, report);
+        }
+        reports
+    };
+    let mut reports = tokio::time::timeout(std::time::Duration::from_secs(300), all)
+        .await
+        .expect("uploads waited on one another for ever");
+    let reports = files.iter().map(|(key, _)| reports.remove(key).unwrap());
+    for ((key, bytes), report) in files.iter().zip(reports) {
+        assert_eq!(report.size, bytes.len() as u64, "{key}");
+        assert!(f.stored(key) == *bytes, "{key}: the stored bytes differ");
+    }
+    assert_eq!(budget.in_use(), 0, "every reservation was given back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
