@@ -130,6 +130,21 @@ pub enum RootsCommand {
         /// The root's folder, as `roots list` shows it
         path: PathBuf,
     },
+    /// Take the folder now at a root's path as the root (a disk really
+    /// replaced), after showing what a scan of it would change
+    Accept(RootAcceptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RootAcceptArgs {
+    /// The root's folder, as `roots list` shows it
+    pub path: PathBuf,
+    /// Accept without a question (needed without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Only show what a scan would change; accept nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,49 @@ pub enum Error {
     RootOverlaps { path: PathBuf, other: PathBuf },
     #[error("{} is not a root (see `syncroll roots list`)", .0.display())]
     RootNotFound(PathBuf),
+    #[error(
+        "root {} is missing or its folder changed since it was checked; its photos are left as they are",
+        .0.display()
+    )]
+    RootNotVerified(PathBuf),
+    #[error("root {0} was removed while it was being scanned")]
+    RootGone(i64),
+    #[error("root {} cannot be read: {reason}", .path.display())]
+    RootUnreadable {
+        path: PathBuf,
+        reason: crate::root_identity::MissingReason,
+    },
+    #[error(
+        "the folder {} holds no photos while the catalog holds {photos} from it; accepting it would \
+         read as all of them deleted. Mount or restore the photos, or forget the root with \
+         `syncroll roots remove`",
+        .path.display()
+    )]
+    AcceptEmptyRoot { path: PathBuf, photos: u64 },
+    #[error(
+        "the folder {} changed since the preview (now {found}); run `syncroll roots accept` again",
+        .path.display()
+    )]
+    AcceptChanged {
+        path: PathBuf,
+        found: crate::root_identity::FolderIdentity,
+    },
+    #[error(
+        "fs remote {remote:?} at {} overlaps root {}: a remote's folder may not be inside a root or \
+         hold one (syncroll would copy the remote into itself); choose folders apart",
+        .remote_path.display(), .root.display()
+    )]
+    RemoteOverlapsRoot {
+        remote: String,
+        remote_path: PathBuf,
+        root: PathBuf,
+    },
+    #[error(
+        "{} holds syncroll's data dir {}: a root may not hold the catalog and the local remote; \
+         choose a folder apart, or move the data dir (--data-dir)",
+        .path.display(), .data_dir.display()
+    )]
+    RootHoldsDataDir { path: PathBuf, data_dir: PathBuf },
     #[error("root {} is followed by folder collection(s) {collections}; delete them first", .root.display())]
     RootInUse { root: PathBuf, collections: String },
     #[error(

@@ -11,6 +11,7 @@ pub mod media;
 pub mod names;
 pub mod planner;
 pub mod reconcile;
+pub mod root_identity;
 pub mod store;
 pub mod types;
 

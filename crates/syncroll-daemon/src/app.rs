@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use syncroll_core::media::PhotoFilter;
+use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{
     NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanOutcome,
     RemoteRecord,
@@ -14,8 +15,10 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::credentials::RemoteSecrets;
-use crate::remotes::{NewRemote, Remotes, S3Json, WebDavJson};
-use crate::scanner::{ScanReason, ScanSummary, ScanTarget, ScannerHandle};
+use crate::remotes::{FsSettings, NewRemote, Remotes, S3Json, WebDavJson};
+use crate::scanner::{
+    RootPreview, ScanReason, ScanSummary, ScanTarget, ScannerHandle, probe_folder,
+};
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
 use crate::watcher::MonitorHandle;
@@ -39,11 +42,28 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// A root with what only the running daemon knows of it.
+#[derive(Debug, Clone)]
+pub struct RootStatus {
+    pub root: Root,
+    /// The monitor has a live watch on its folder now.
+    pub watched: bool,
+}
+
+/// What `roots accept` found, and whether it took the folder.
+#[derive(Debug)]
+pub struct AcceptOutcome {
+    pub root: RootStatus,
+    /// What a whole scan of the folder as it is now changes.
+    pub preview: RootPreview,
+    pub accepted: bool,
+}
+
 /// A point-in-time picture of the daemon for `status`.
 #[derive(Debug)]
 pub struct StatusSnapshot {
     pub uptime_seconds: u64,
-    pub roots: Vec<Root>,
+    pub roots: Vec<RootStatus>,
     pub photo_count: u64,
     pub collection_count: u64,
     pub scan: ScanStatus,
@@ -93,7 +113,7 @@ impl App {
     pub async fn status(&self) -> AppResult<StatusSnapshot> {
         Ok(StatusSnapshot {
             uptime_seconds: self.status.uptime_seconds(),
-            roots: self.store.roots().await?,
+            roots: self.roots().await?,
             photo_count: self.store.photo_count().await?,
             collection_count: self.store.collection_count().await?,
             scan: self.status.scan().clone(),
@@ -101,13 +121,16 @@ impl App {
         })
     }
 
-    /// Adds a root, starts watching it, and queues its first scan.
-    pub async fn add_root(&self, path: &str) -> AppResult<Root> {
+    /// Adds a root, records which folder it is (device and inode), starts
+    /// watching it, and queues its first scan.
+    pub async fn add_root(&self, path: &str) -> AppResult<RootStatus> {
         let path = existing_path(path)?;
         if !path.is_dir() {
             return Err(Error::NotADirectory(path).into());
         }
-        let root = self.store.add_root(&path).await?;
+        self.check_root_apart(&path).await?;
+        let identity = folder_identity(&path).await?;
+        let root = self.store.add_root(&path, identity).await?;
         // Watch before scanning, so nothing created during the scan is missed.
         self.monitor.refresh().await;
         self.scanner.request(
@@ -117,22 +140,156 @@ impl App {
             },
             ScanReason::RootAdded,
         );
-        Ok(root)
+        Ok(self.root_status(root))
     }
 
-    pub async fn roots(&self) -> AppResult<Vec<Root>> {
-        Ok(self.store.roots().await?)
+    pub async fn roots(&self) -> AppResult<Vec<RootStatus>> {
+        let roots = self.store.roots().await?;
+        Ok(roots.into_iter().map(|r| self.root_status(r)).collect())
     }
 
-    /// Forgets a root and its photos; the files are not touched.
-    pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
+    fn root_status(&self, root: Root) -> RootStatus {
+        let watched = self.status.is_watched(root.id);
+        RootStatus { root, watched }
+    }
+
+    /// The root stored under `path` as given, or as its canonical form.
+    async fn root_named(&self, path: &str) -> AppResult<Root> {
         let given = absolute_path(path)?;
-        let root = match self.store.root_by_path(&given).await {
+        Ok(match self.store.root_by_path(&given).await {
             Err(Error::RootNotFound(_)) => {
                 self.store.root_by_path(&canonical_or_given(&given)).await?
             }
             found => found?,
-        };
+        })
+    }
+
+    /// `roots accept PATH`: counts what a scan of the root's folder as it is
+    /// now would change and, unless `dry_run`, takes that folder's device
+    /// and inode as the root's identity (a disk really replaced), then scans
+    /// it. `expect` is the identity a dry run showed the user: if the folder
+    /// is another one by now, nothing is taken.
+    pub async fn accept_root(
+        &self,
+        path: &str,
+        dry_run: bool,
+        expect: Option<FolderIdentity>,
+    ) -> AppResult<AcceptOutcome> {
+        let root = self.root_named(path).await?;
+        let preview = self
+            .scanner
+            .preview(root.clone())
+            .await
+            .map_err(AppError::Scan)?;
+        let cataloged = self.store.root_photo_count(root.id).await?;
+        if preview.removed == cataloged && cataloged > 0 && preview.added + preview.renamed == 0 {
+            return Err(Error::AcceptEmptyRoot {
+                path: root.path,
+                photos: cataloged,
+            }
+            .into());
+        }
+        if dry_run {
+            return Ok(AcceptOutcome {
+                root: self.root_status(root),
+                preview,
+                accepted: false,
+            });
+        }
+        if let Some(expected) = expect
+            && expected != preview.found
+        {
+            return Err(Error::AcceptChanged {
+                path: root.path,
+                found: preview.found,
+            }
+            .into());
+        }
+        tracing::info!(root = %root.path.display(), identity = %preview.found,
+            was = ?root.identity, "root's folder accepted as its identity");
+        self.store
+            .accept_root_identity(root.id, preview.found)
+            .await?;
+        // Watch the accepted folder (the old watch is dropped), then scan it.
+        self.monitor.refresh().await;
+        self.scanner
+            .scan(
+                ScanTarget::Scopes {
+                    root: root.id,
+                    scopes: vec![RelPath::root()],
+                },
+                ScanReason::RootAccepted,
+            )
+            .await
+            .map_err(AppError::Scan)?;
+        self.monitor.refresh().await;
+        let root = self.store.root_by_path(&root.path).await?;
+        Ok(AcceptOutcome {
+            root: self.root_status(root),
+            preview,
+            accepted: true,
+        })
+    }
+
+    /// Refuses a root that holds the data dir, or overlaps an `fs` remote's
+    /// folder: the remote would copy into the root, and the root's scan
+    /// would index the remote, without end.
+    async fn check_root_apart(&self, path: &Path) -> AppResult<()> {
+        let data_dir = canonical_or_given(&self.config.daemon.data_dir);
+        if data_dir.starts_with(path) {
+            return Err(Error::RootHoldsDataDir {
+                path: path.to_path_buf(),
+                data_dir,
+            }
+            .into());
+        }
+        for (name, folder) in self.fs_remote_folders().await? {
+            if nested(path, &folder) {
+                return Err(Error::RemoteOverlapsRoot {
+                    remote: name,
+                    remote_path: folder,
+                    root: path.to_path_buf(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an `fs` remote whose folder is inside a root or holds one.
+    async fn check_remote_apart(&self, name: &str, folder: &Path) -> AppResult<()> {
+        for root in self.store.roots_brief().await? {
+            let root_path = canonical_or_given(&root.path);
+            if nested(folder, &root_path) {
+                return Err(Error::RemoteOverlapsRoot {
+                    remote: name.to_owned(),
+                    remote_path: folder.to_path_buf(),
+                    root: root.path,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `fs` remote's name and folder (canonical where it exists).
+    async fn fs_remote_folders(&self) -> AppResult<Vec<(String, PathBuf)>> {
+        Ok(self
+            .store
+            .remotes()
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == "fs")
+            .filter_map(|r| {
+                let settings: FsSettings = serde_json::from_str(&r.settings_json).ok()?;
+                Some((r.name, canonical_or_given(&settings.path)))
+            })
+            .collect())
+    }
+
+    /// Forgets a root and its photos; the files are not touched.
+    pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
+        let root = self.root_named(path).await?;
         let forgotten = self.store.remove_root(&root).await?;
         self.monitor.refresh().await;
         Ok(forgotten)
@@ -359,6 +516,26 @@ fn canonical_or_given(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Whether one folder is the other or lies inside it (by whole components:
+/// `/a/bc` is not inside `/a/b`). Both canonical.
+pub fn nested(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// The device and inode of a folder that a caller just named.
+async fn folder_identity(path: &Path) -> Result<FolderIdentity, Error> {
+    use syncroll_core::root_identity::FolderProbe;
+    match probe_folder(path.to_path_buf()).await {
+        FolderProbe::Present { identity, .. } => Ok(identity),
+        FolderProbe::Absent => Err(Error::PathNotFound(path.to_path_buf())),
+        FolderProbe::NotAFolder => Err(Error::NotADirectory(path.to_path_buf())),
+        FolderProbe::Unreadable(error) => Err(Error::RootUnreadable {
+            path: path.to_path_buf(),
+            reason: syncroll_core::root_identity::MissingReason::Unreadable(error),
+        }),
+    }
+}
+
 fn file_name_bytes(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.file_name().map_or(&[], |n| n.as_bytes())
@@ -537,6 +714,7 @@ impl App {
                 if !dir.is_dir() {
                     return Err(Error::NotADirectory(dir).into());
                 }
+                self.check_remote_apart(&new.name, &dir).await?;
                 serde_json::json!({ "path": dir }).to_string()
             }
             "s3" => {

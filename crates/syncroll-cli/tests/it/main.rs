@@ -5,6 +5,7 @@ mod collections;
 mod errors;
 mod faults;
 mod photos;
+mod root_safety;
 mod roots;
 mod s3;
 mod sync;

@@ -3,17 +3,19 @@
 use std::os::unix::ffi::OsStrExt;
 
 use syncroll_core::job::{Job, JobState};
+use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{JobCounts, PausedUntil, PhotoSyncState, RemoteRecord};
 use syncroll_core::{Collection, Error, Photo, Root, RootState};
 use syncroll_proto::v1 as pb;
 use tonic::{Code, Status};
 
-use crate::app::{AppError, StatusSnapshot};
+use crate::app::{AcceptOutcome, AppError, RootStatus, StatusSnapshot};
 use crate::remotes::NewRemote;
 use crate::scanner::ScanSummary;
 use crate::sync::SyncSnapshot;
 
-pub fn root(root: &Root) -> pb::Root {
+pub fn root(status: &RootStatus) -> pb::Root {
+    let root: &Root = &status.root;
     let missing_reason = match &root.state {
         RootState::Online => String::new(),
         RootState::Missing { reason } => reason.clone(),
@@ -25,6 +27,38 @@ pub fn root(root: &Root) -> pb::Root {
         photo_count: root.photo_count,
         total_bytes: root.total_bytes,
         last_scan_at: root.last_scan_at,
+        watched: status.watched,
+        identity: root.identity.map(folder_identity),
+    }
+}
+
+pub fn folder_identity(identity: FolderIdentity) -> pb::FolderIdentity {
+    pb::FolderIdentity {
+        device: identity.device,
+        inode: identity.inode,
+    }
+}
+
+pub fn folder_identity_from(identity: pb::FolderIdentity) -> FolderIdentity {
+    FolderIdentity {
+        device: identity.device,
+        inode: identity.inode,
+    }
+}
+
+pub fn accept_root(outcome: &AcceptOutcome) -> pb::AcceptRootResponse {
+    let preview = &outcome.preview;
+    pb::AcceptRootResponse {
+        root: Some(root(&outcome.root)),
+        found: Some(folder_identity(preview.found)),
+        preview: Some(pb::ScanPreview {
+            photos_added: preview.added,
+            photos_removed: preview.removed,
+            photos_changed: preview.changed,
+            photos_renamed: preview.renamed,
+            photos_unchanged: preview.unchanged,
+        }),
+        accepted: outcome.accepted,
     }
 }
 
@@ -304,7 +338,9 @@ fn code(error: &Error) -> Code {
         | Error::NotADirectory(_)
         | Error::NotAPhoto(_)
         | Error::OutsideRoots(_)
-        | Error::FolderCollectionMembership { .. } => Code::InvalidArgument,
+        | Error::FolderCollectionMembership { .. }
+        | Error::RemoteOverlapsRoot { .. }
+        | Error::RootHoldsDataDir { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
@@ -320,7 +356,12 @@ fn code(error: &Error) -> Code {
         Error::RootInUse { .. }
         | Error::RemoteInUse { .. }
         | Error::RemoteIsDefault(_)
-        | Error::CollectionSynced(_) => Code::FailedPrecondition,
+        | Error::CollectionSynced(_)
+        | Error::RootNotVerified(_)
+        | Error::RootUnreadable { .. }
+        | Error::AcceptEmptyRoot { .. }
+        | Error::AcceptChanged { .. } => Code::FailedPrecondition,
+        Error::RootGone(_) => Code::NotFound,
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
     }
 }

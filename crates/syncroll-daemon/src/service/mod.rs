@@ -73,6 +73,19 @@ impl CatalogService for Control {
         Ok(Response::new(pb::RemoveRootResponse { photos_forgotten }))
     }
 
+    async fn accept_root(
+        &self,
+        request: Request<pb::AcceptRootRequest>,
+    ) -> Reply<pb::AcceptRootResponse> {
+        let request = request.into_inner();
+        let expect = request.expect.map(convert::folder_identity_from);
+        let outcome = self
+            .app
+            .accept_root(&request.path, request.dry_run, expect)
+            .await?;
+        Ok(Response::new(convert::accept_root(&outcome)))
+    }
+
     async fn rescan(&self, request: Request<pb::RescanRequest>) -> Reply<pb::RescanResponse> {
         let request = request.into_inner();
         let summary = self.app.rescan(&request.path, request.wait).await?;
