@@ -444,3 +444,61 @@ fn a_data_dir_inside_a_root_is_refused_at_start() {
         "names both folders: {stderr}"
     );
 }
+
+#[test]
+fn roots_accept_shows_what_a_scan_would_change_then_takes_the_new_folder() {
+    let daemon = Daemon::start();
+    let root = daemon.scratch("photos");
+    write_photos(&root, "p", 10, 256);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+
+    // The disk is replaced: first by an empty one, which is never accepted
+    // (that would read as every photo deleted).
+    let old = daemon.scratch("old").join("photos");
+    fs::rename(&root, &old).unwrap();
+    fs::create_dir(&root).unwrap();
+    wait_root(&daemon, &root, "missing", false);
+    let empty = daemon
+        .cli(&["roots", "accept", s(&root), "--yes"])
+        .fails_with(1);
+    assert!(empty.stderr.contains("holds no photos"), "{empty:?}");
+
+    // Then the photos are restored onto it: 8 copied back, 2 new.
+    for i in 0..8 {
+        let name = format!("p{i}.jpg");
+        fs::copy(old.join(&name), root.join(&name)).unwrap();
+    }
+    write_photos(&root, "n", 2, 256);
+
+    // Without a terminal or --yes: shown, not taken.
+    let asked = daemon.cli(&["roots", "accept", s(&root)]).fails_with(1);
+    assert!(
+        asked
+            .stderr
+            .contains("would add 2, remove 2, change 8 and rename 0 photos"),
+        "{asked:?}"
+    );
+    assert!(asked.stderr.contains("--yes"), "{asked:?}");
+    assert_eq!(root_entry(&daemon, &root)["state"], "missing");
+
+    let dry = daemon.json(&["roots", "accept", s(&root), "--dry-run"]);
+    assert_eq!(dry["accepted"], false, "{dry}");
+    assert_eq!(dry["preview"]["photos_added"], 2, "{dry}");
+    assert_eq!(dry["preview"]["photos_removed"], 2, "{dry}");
+    assert_eq!(dry["preview"]["photos_changed"], 8, "{dry}");
+    assert_eq!(root_entry(&daemon, &root)["state"], "missing");
+
+    let accepted = daemon.json(&["roots", "accept", s(&root), "--yes"]);
+    assert_eq!(accepted["accepted"], true, "{accepted}");
+    assert_eq!(accepted["root"]["state"], "online", "{accepted}");
+    assert_eq!(
+        accepted["root"]["identity"], accepted["found"],
+        "{accepted}"
+    );
+    let mut expected: Vec<String> = (0..8).map(|i| format!("p{i}.jpg")).collect();
+    expected.extend(["n0.jpg".to_owned(), "n1.jpg".to_owned()]);
+    expected.sort();
+    assert_eq!(daemon.photo_paths(None), expected);
+    wait_root(&daemon, &root, "online", true);
+}

@@ -218,3 +218,109 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::FoundFile;
+    use crate::root_identity::{FolderProbe, verify};
+    use crate::store::PhotoChanges;
+    use crate::types::{ContentHash, FileStat};
+
+    const ADDED: FolderIdentity = FolderIdentity {
+        device: 40,
+        inode: 1,
+    };
+
+    async fn store_with_root() -> (tempfile::TempDir, Store, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
+        let root = store
+            .add_root(&dir.path().join("photos"), ADDED)
+            .await
+            .unwrap();
+        (dir, store, root)
+    }
+
+    fn present(identity: FolderIdentity) -> FolderProbe {
+        FolderProbe::Present {
+            identity,
+            empty: false,
+        }
+    }
+
+    fn one_photo(name: &str) -> PhotoChanges {
+        let file = FoundFile {
+            rel_path: RelPath::from_bytes(name.as_bytes().to_vec()),
+            stat: FileStat {
+                size: 1,
+                mtime_ns: 1,
+                inode: 7,
+            },
+        };
+        PhotoChanges {
+            added: vec![(file, ContentHash([1; 32]))],
+            ..PhotoChanges::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_root_records_the_identity_it_was_added_with() {
+        let (_dir, store, root) = store_with_root().await;
+        assert_eq!(root.identity, Some(ADDED));
+        assert_eq!(store.roots_brief().await.unwrap()[0].identity, Some(ADDED));
+    }
+
+    #[tokio::test]
+    async fn a_root_from_before_identities_takes_the_first_non_empty_folder() {
+        let (_dir, store, root) = store_with_root().await;
+        sqlx::query("UPDATE roots SET device = NULL, inode = NULL")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let legacy = store.root_by_path(&root.path).await.unwrap();
+        assert_eq!(legacy.identity, None);
+        let verified = verify(&legacy, &present(ADDED), 0).unwrap();
+        store.set_root_online(&verified).await.unwrap();
+        assert_eq!(
+            store.root_by_path(&root.path).await.unwrap().identity,
+            Some(ADDED)
+        );
+    }
+
+    #[tokio::test]
+    async fn photo_rows_of_a_root_marked_missing_since_its_check_are_left_alone() {
+        let (_dir, store, root) = store_with_root().await;
+        let verified = verify(&root, &present(ADDED), 0).unwrap();
+        store
+            .apply_photo_changes(&verified, &one_photo("a.jpg"))
+            .await
+            .unwrap();
+        store
+            .set_root_missing(root.id, &MissingReason::Absent)
+            .await
+            .unwrap();
+        let refused = store
+            .apply_photo_changes(&verified, &one_photo("b.jpg"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::RootNotVerified(_)), "{refused}");
+        assert_eq!(store.root_photo_count(root.id).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn photo_rows_are_left_alone_once_another_folder_was_accepted() {
+        let (_dir, store, root) = store_with_root().await;
+        let verified = verify(&root, &present(ADDED), 0).unwrap();
+        let replaced = FolderIdentity {
+            device: 41,
+            inode: 1,
+        };
+        store.accept_root_identity(root.id, replaced).await.unwrap();
+        let refused = store
+            .apply_photo_changes(&verified, &one_photo("a.jpg"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::RootNotVerified(_)), "{refused}");
+    }
+}
