@@ -120,7 +120,10 @@ pub struct CatalogConfig {
     /// A full rescan of every root this often, to catch what a watcher
     /// cannot see (network mounts); 0 turns it off.
     pub rescan_interval_secs: u64,
-    /// How often roots are checked for being unmounted or back online.
+    /// How often every root's folder is probed (present, readable, the
+    /// device and inode it was added with): an unmounted root is unwatched
+    /// and marked missing, one that is back is watched and rescanned. Kept
+    /// short because a probe costs a `stat` and one directory read.
     pub root_check_interval_secs: u64,
 }
 
