@@ -222,7 +222,6 @@ impl App {
             )
             .await
             .map_err(AppError::Scan)?;
-        self.monitor.refresh().await;
         let root = self.store.root_by_path(&root.path).await?;
         Ok(AcceptOutcome {
             root: self.root_status(root),

@@ -339,13 +339,10 @@ impl Monitor {
             }
             for path in &event.paths {
                 if let Some((root, rel)) = self.relevant_path(path) {
-                    if rel.is_root() {
-                        // The root folder itself changed: its watch may be
-                        // following it elsewhere. Drop it; the probe decides
-                        // whether the folder now at the path is watched.
-                        self.unwatch(root);
-                        probe_roots = true;
-                    }
+                    // The root folder itself changed (deleted, moved away,
+                    // replaced): its watch may be following it elsewhere.
+                    // The probe unwatches a root whose folder is not its own.
+                    probe_roots |= rel.is_root();
                     scopes.entry(root).or_default().push(rel);
                 }
             }

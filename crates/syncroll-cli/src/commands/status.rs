@@ -44,6 +44,11 @@ fn human(s: &pb::GetStatusResponse) -> String {
     }
     if let Some(watcher) = &s.watcher {
         let _ = write!(text, "watcher    {}", watcher.state);
+        // A missing root is not watched; say so rather than claim all are.
+        let watched = s.roots.iter().filter(|r| r.watched).count();
+        if watcher.state == "watching" && watched < s.roots.len() {
+            let _ = write!(text, " {watched} of {} roots", s.roots.len());
+        }
         if !watcher.detail.is_empty() {
             let _ = write!(text, ": {}", watcher.detail);
         }

@@ -214,6 +214,7 @@ fn an_unmounted_root_is_missing_and_back_with_the_photos_written_meanwhile() {
     assert!(reason.contains("another device"), "{reason}");
     let status = daemon.cli(&["status"]).ok().stdout;
     assert!(status.contains("MISSING"), "{status}");
+    assert!(status.contains("watching 0 of 1 roots"), "{status}");
 
     let rescan = daemon.json(&["rescan"]);
     assert_eq!(rescan["photos_removed"], 0, "{rescan}");
