@@ -84,6 +84,12 @@ pub enum MissingReason {
     )]
     EmptyWhileCataloged { photos: u64 },
     #[error(
+        "the folder holds none of the {photos} photos the catalog has from it, and the root has \
+         no recorded identity yet: is the disk mounted? If this folder really is the root, take \
+         it with `syncroll roots accept PATH`"
+    )]
+    Unrecognised { photos: u64 },
+    #[error(
         "the folder changed while it was being scanned ({found}; was {before}); scanned again later"
     )]
     ChangedDuringScan {
@@ -126,9 +132,9 @@ impl VerifiedRoot {
 /// for "none" and any positive count for "some".
 ///
 /// A root without a recorded identity (added before identities existed)
-/// takes the identity of the first probe that finds its folder present and
-/// not empty: an empty folder may be the bare mount point of an unmounted
-/// disk, while a folder with files in it is far more likely the real one.
+/// may take the identity of the first probe that finds its folder present
+/// and not empty (an empty folder may be the bare mount point of an
+/// unmounted disk); [`confirm_first_identity`] has the last word.
 pub fn verify(
     root: &Root,
     probe: &FolderProbe,
@@ -177,6 +183,42 @@ pub fn reverify(
         });
     }
     Ok(again)
+}
+
+/// What a walk of a root found of the photos the catalog holds for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeWalk {
+    /// Photos the catalog holds for the root.
+    pub cataloged: u64,
+    /// Of those, how many the walk found (at their path, or renamed).
+    pub recognised: u64,
+}
+
+/// Decides whether a root without a recorded identity may take its
+/// folder's: only after a walk of the whole root (`walk`; a partial scan
+/// never records one) that recognises at least one of the catalog's photos,
+/// so a bare mount point holding a few unrelated files is not taken for the
+/// root at the first start after the upgrade. A root with an identity passes
+/// unchanged.
+pub fn confirm_first_identity(
+    verified: VerifiedRoot,
+    walk: Option<WholeWalk>,
+) -> Result<VerifiedRoot, MissingReason> {
+    if !verified.record {
+        return Ok(verified);
+    }
+    match walk {
+        None => Ok(VerifiedRoot {
+            record: false,
+            ..verified
+        }),
+        Some(walk) if walk.cataloged > 0 && walk.recognised == 0 => {
+            Err(MissingReason::Unrecognised {
+                photos: walk.cataloged,
+            })
+        }
+        Some(_) => Ok(verified),
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +314,39 @@ mod tests {
         let empty_root = verify(&root(None), &present(ADDED, true), 0).unwrap();
         assert!(!empty_root.records_identity());
         assert!(verify(&root(None), &present(ADDED, true), 3).is_err());
+    }
+
+    #[test]
+    fn a_first_identity_is_taken_only_from_a_whole_walk_that_recognises_a_photo() {
+        let legacy = verify(&root(None), &present(ADDED, false), 10).unwrap();
+        let partial = confirm_first_identity(legacy.clone(), None).unwrap();
+        assert!(
+            !partial.records_identity(),
+            "a partial scan records nothing"
+        );
+        let strange = WholeWalk {
+            cataloged: 10,
+            recognised: 0,
+        };
+        assert_eq!(
+            confirm_first_identity(legacy.clone(), Some(strange)),
+            Err(MissingReason::Unrecognised { photos: 10 })
+        );
+        let known = WholeWalk {
+            cataloged: 10,
+            recognised: 1,
+        };
+        assert!(
+            confirm_first_identity(legacy, Some(known))
+                .unwrap()
+                .records_identity()
+        );
+        // A root with an identity is not second-guessed here.
+        let recorded = verify(&root(Some(ADDED)), &present(ADDED, false), 10).unwrap();
+        assert_eq!(
+            confirm_first_identity(recorded.clone(), Some(strange)),
+            Ok(recorded)
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::Instant;
 use syncroll_core::media::{PhotoFilter, is_ignored_name};
 use syncroll_core::reconcile::{self, FoundFile};
 use syncroll_core::root_identity::{
-    self, FolderIdentity, FolderProbe, MissingReason, VerifiedRoot,
+    self, FolderIdentity, FolderProbe, MissingReason, VerifiedRoot, WholeWalk,
 };
 use syncroll_core::store::PhotoChanges;
 use syncroll_core::{ContentHash, FileStat, RelPath, Root, RootId, RootState, Store, unix_now};
@@ -364,6 +364,16 @@ impl Scanner {
             Ok(verified) => verified,
             Err(reason) => return self.missing(root, reason, summary).await,
         };
+        let cataloged = indexed.len() as u64;
+        let plan = reconcile::plan(indexed, found, &unreadable);
+        let walk = whole_root.then_some(WholeWalk {
+            cataloged,
+            recognised: plan.unchanged + (plan.changed_files.len() + plan.renamed.len()) as u64,
+        });
+        let verified = match root_identity::confirm_first_identity(verified, walk) {
+            Ok(verified) => verified,
+            Err(reason) => return self.missing(root, reason, summary).await,
+        };
         if root.state != RootState::Online || verified.records_identity() {
             if root.state != RootState::Online {
                 info!(root = %root.path.display(), "root is back online");
@@ -371,7 +381,6 @@ impl Scanner {
             self.store.set_root_online(&verified).await?;
         }
 
-        let plan = reconcile::plan(indexed, found, &unreadable);
         summary.removed = plan.removed.len() as u64;
         summary.renamed = plan.renamed.len() as u64;
         self.store
