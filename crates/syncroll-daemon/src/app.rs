@@ -38,6 +38,8 @@ pub enum AppError {
     Credentials(#[from] crate::credentials::CredentialsError),
     #[error(transparent)]
     Scan(Arc<Error>),
+    #[error("syncrolld is shutting down; try again when it is back")]
+    ShuttingDown,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -180,6 +182,7 @@ impl App {
             .scanner
             .preview(root.clone())
             .await
+            .ok_or(AppError::ShuttingDown)?
             .map_err(AppError::Scan)?;
         let cataloged = self.store.root_photo_count(root.id).await?;
         if preview.removed == cataloged && cataloged > 0 && preview.added + preview.renamed == 0 {

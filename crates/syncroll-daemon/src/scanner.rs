@@ -178,21 +178,12 @@ impl ScannerHandle {
     }
 
     /// Counts what a whole scan of `root`'s folder as it is now would
-    /// change, whatever its identity; changes nothing.
-    pub async fn preview(&self, root: Root) -> PreviewResult {
+    /// change, whatever its identity; changes nothing. `None` when the
+    /// scanner has stopped (the daemon is shutting down).
+    pub async fn preview(&self, root: Root) -> Option<PreviewResult> {
         let (done, wait) = oneshot::channel();
-        let shutting_down = || Arc::new(syncroll_core::Error::RootGone(root.id.0));
-        if self
-            .tx
-            .send(ScannerRequest::Preview {
-                root: root.clone(),
-                done,
-            })
-            .is_err()
-        {
-            return Err(shutting_down());
-        }
-        wait.await.unwrap_or_else(|_| Err(shutting_down()))
+        self.tx.send(ScannerRequest::Preview { root, done }).ok()?;
+        wait.await.ok()
     }
 }
 

@@ -323,6 +323,7 @@ impl From<AppError> for Status {
             AppError::Scan(e) => code(e),
             AppError::Remote(_) => Code::InvalidArgument,
             AppError::Credentials(_) => Code::Internal,
+            AppError::ShuttingDown => Code::Unavailable,
         };
         Status::new(code, error.to_string())
     }
