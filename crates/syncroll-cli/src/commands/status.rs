@@ -7,7 +7,7 @@ use syncroll_proto::v1 as pb;
 
 use super::{bytes, count};
 use crate::Client;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(mut client: Client, out: Output) -> Result<(), Failure> {
     let status = client
@@ -111,8 +111,8 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
         let _ = writeln!(
             text,
             "  {} -> {} ({state}): {}/{} photos, {}/{} synced; {} queued, {} running, {} failed",
-            c.name,
-            c.remote,
+            shown(&c.name),
+            shown(&c.remote),
             count(c.synced_count),
             count(c.photo_count),
             bytes(c.synced_bytes),
@@ -128,7 +128,27 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
             let _ = writeln!(
                 text,
                 "  job {} ({}, {}) {}: {}",
-                e.job_id, e.state, e.collection, e.key, e.error
+                e.job_id,
+                e.state,
+                shown(&e.collection),
+                shown(&e.key),
+                shown(&e.error)
+            );
+        }
+    }
+    if sync.skipped > 0 {
+        let _ = writeln!(
+            text,
+            "skipped    {} photos (see `syncroll jobs --state skipped`)",
+            count(sync.skipped)
+        );
+        for p in &sync.skipped_photos {
+            let _ = writeln!(
+                text,
+                "  {} {}: {}",
+                shown(&p.collection),
+                shown(&p.key),
+                shown(&p.reason)
             );
         }
     }
