@@ -22,9 +22,10 @@ use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
 use crate::watcher::MonitorHandle;
 
-/// The longest pause: 100 years. A longer one means a typo (`--for 100000y`)
-/// or a client's overflow, and "until resumed" says it better anyway.
-pub const MAX_PAUSE: Duration = Duration::from_secs(100 * 365 * 24 * 3600 + 25 * 24 * 3600);
+/// The longest pause: 100 years, like every interval of the config. A
+/// longer one means a typo (`--for 100000y`) or a client's overflow, and
+/// "until resumed" says it better anyway.
+pub const MAX_PAUSE: Duration = Duration::from_secs(crate::config::MAX_SECS);
 
 /// Photos fetched from SQLite per page of a streamed listing.
 const PHOTO_PAGE: u32 = 500;

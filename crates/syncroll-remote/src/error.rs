@@ -197,6 +197,27 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_setting_is_echoed_cut_with_its_length() {
+        let err = RemoteError::InvalidSettings {
+            field: "endpoint",
+            value: format!("http://{}", "x".repeat(1 << 20)),
+            reason: "not a URL",
+        };
+        let message = err.to_string();
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("…\" (1048583 characters)"), "{message}");
+        let short = RemoteError::InvalidSettings {
+            field: "endpoint",
+            value: "a\nb".into(),
+            reason: "not a URL",
+        };
+        assert_eq!(
+            short.to_string(),
+            "invalid remote setting endpoint = \"a\\nb\": not a URL"
+        );
+    }
+
+    #[test]
     fn classification_matches_the_documented_table() {
         let key = || "a/b.jpg".to_owned();
         let path = || PathBuf::from("/photos/b.jpg");

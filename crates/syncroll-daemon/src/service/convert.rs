@@ -443,6 +443,10 @@ fn code(error: &Error) -> Code {
         | Error::RemoteInUse { .. }
         | Error::RemoteIsDefault(_)
         | Error::CollectionSynced(_) => Code::FailedPrecondition,
+        // A path the daemon's user may not read is the caller's to fix.
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Code::PermissionDenied
+        }
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
     }
 }
