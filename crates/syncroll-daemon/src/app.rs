@@ -499,14 +499,14 @@ impl App {
         if !state.is_empty() && !JOB_STATES.contains(&state) {
             return Err(Error::InvalidJobState(state.to_owned()).into());
         }
-        let jobs = state != SKIPPED;
-        let skipped = state.is_empty() || state == SKIPPED;
+        let with_jobs = state != SKIPPED;
+        let with_skipped = state.is_empty() || state == SKIPPED;
         let state = (!state.is_empty()).then(|| state.to_owned());
         let collection = self.collection_id(collection).await?;
         let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
         let store = self.store.clone();
         tokio::spawn(async move {
-            if jobs {
+            if with_jobs {
                 let pages = |after| {
                     let store = store.clone();
                     let state = state.clone();
@@ -524,7 +524,7 @@ impl App {
                     return;
                 }
             }
-            if skipped {
+            if with_skipped {
                 let pages = |after| {
                     let store = store.clone();
                     async move {

@@ -23,8 +23,8 @@ fn human(s: &pb::GetStatusResponse) -> String {
     let mut text = String::new();
     let uptime = indicatif::HumanDuration(Duration::from_secs(s.uptime_seconds));
     let _ = writeln!(text, "syncrolld {}, up {uptime}", s.version);
-    let _ = writeln!(text, "data dir   {}", s.data_dir);
-    let _ = writeln!(text, "socket     {}", s.socket_path);
+    let _ = writeln!(text, "data dir   {}", shown(&s.data_dir));
+    let _ = writeln!(text, "socket     {}", shown(&s.socket_path));
     let _ = writeln!(
         text,
         "catalog    {} photos in {} roots, {} collections",
@@ -45,7 +45,7 @@ fn human(s: &pb::GetStatusResponse) -> String {
     if let Some(watcher) = &s.watcher {
         let _ = write!(text, "watcher    {}", watcher.state);
         if !watcher.detail.is_empty() {
-            let _ = write!(text, ": {}", watcher.detail);
+            let _ = write!(text, ": {}", shown(&watcher.detail));
         }
         if watcher.fallback_rescans > 0 {
             let _ = write!(text, " ({} fallback rescans)", watcher.fallback_rescans);
@@ -69,7 +69,7 @@ fn scan_line(scan: &pb::ScanProgress) -> String {
     if scan.scanning {
         return format!(
             "scanning {} ({}): {} files seen, {} hashed ({})",
-            scan.current_root,
+            shown(&scan.current_root),
             scan.reason,
             count(scan.files_seen),
             count(scan.files_hashed),

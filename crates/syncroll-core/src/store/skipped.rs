@@ -45,6 +45,7 @@ pub(super) async fn record_skipped(
     )
     .bind(collection.0)
     .bind(paths_json)
+    // `[1, 2]`: Debug of a Vec of integers is a JSON array.
     .bind(format!("{kept:?}"))
     .execute(&mut **tx)
     .await
