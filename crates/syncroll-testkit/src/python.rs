@@ -33,7 +33,9 @@ pub fn python_with_grpcio() -> PathBuf {
             if out.status.success() {
                 Ok(())
             } else {
-                Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+                // The traceback's last line says it: "No module named 'grpc'".
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                Err(stderr.trim().lines().last().unwrap_or_default().to_owned())
             }
         });
     if let Err(why) = imports {
