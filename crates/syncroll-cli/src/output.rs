@@ -125,11 +125,12 @@ impl Output {
 }
 
 /// A name, path or key from the daemon as human output shows it: control
-/// characters and invisible formatting ones (bidirectional overrides,
-/// zero-width characters) escaped as `\n`, `\t`, `\x1b`, `\u{202e}`, so a
-/// file named `a\nb.jpg` or `\x1b[2J.jpg` cannot forge a line or drive the
-/// terminal. A backslash stays as it is. `--json` needs none of this:
-/// serde escapes control characters in JSON strings.
+/// characters and bidirectional controls escaped as `\n`, `\t`, `\x1b`,
+/// `\u{202e}`, so a file named `a\nb.jpg` or `\x1b[2J.jpg` cannot forge a
+/// line or drive the terminal, and `abc\u{202e}gpj.exe` cannot pass for
+/// `abcexe.jpg`. Joiners stay (they make emoji and Indic names), and so does
+/// a backslash. `--json` needs none of this: serde escapes control
+/// characters in JSON strings.
 pub fn shown(text: &str) -> Cow<'_, str> {
     escaped(text, |_| false)
 }
@@ -142,7 +143,7 @@ fn escaped_but_newlines(text: &str) -> Cow<'_, str> {
 }
 
 fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let needs = |c: char| (c.is_control() || is_invisible_format(c)) && !keep(c);
+    let needs = |c: char| (c.is_control() || is_bidi_control(c)) && !keep(c);
     if !text.chars().any(needs) {
         return Cow::Borrowed(text);
     }
@@ -164,19 +165,12 @@ fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Bidirectional embeddings, overrides, isolates and marks, and zero-width
-/// characters: invisible, yet they reorder or hide the text around them.
-/// (The daemon's rule, `syncroll_core::quoted::is_invisible_format`; the CLI
-/// does not link the core.)
-fn is_invisible_format(c: char) -> bool {
+/// Bidirectional embeddings, overrides, isolates and marks: invisible, yet
+/// they reorder the text around them.
+fn is_bidi_control(c: char) -> bool {
     matches!(
         c,
-        '\u{202a}'..='\u{202e}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{061c}'
-            | '\u{2060}'
-            | '\u{feff}'
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
     )
 }
 
@@ -201,6 +195,11 @@ mod tests {
         assert_eq!(shown("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
         assert_eq!(shown("c1\u{85}é"), "c1\\u{85}é");
         assert_eq!(shown("back\\slash"), "back\\slash");
+        // A family emoji is three emoji joined by U+200D.
+        assert_eq!(
+            shown("👨\u{200d}👩\u{200d}👧.jpg"),
+            "👨\u{200d}👩\u{200d}👧.jpg"
+        );
     }
 
     #[test]
