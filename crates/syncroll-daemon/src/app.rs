@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use syncroll_core::job::JobId;
 use syncroll_core::media::PhotoFilter;
 use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{
     NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanOutcome,
-    RemoteRecord,
+    RemoteRecord, SkippedPhoto,
 };
 use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
 use tokio::sync::mpsc;
@@ -22,6 +24,11 @@ use crate::scanner::{
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
 use crate::watcher::MonitorHandle;
+
+/// The longest pause: 100 years, like every interval of the config. A
+/// longer one means a typo (`--for 100000y`) or a client's overflow, and
+/// "until resumed" says it better anyway.
+pub const MAX_PAUSE: Duration = Duration::from_secs(crate::config::MAX_SECS);
 
 /// Photos fetched from SQLite per page of a streamed listing.
 const PHOTO_PAGE: u32 = 500;
@@ -494,18 +501,21 @@ impl App {
 }
 
 fn absolute_path(raw: &str) -> Result<PathBuf, Error> {
-    let path = Path::new(raw);
-    if !path.is_absolute() {
-        return Err(Error::RelativePath(raw.to_owned()));
-    }
-    Ok(path.to_path_buf())
+    syncroll_core::paths::absolute(raw)
 }
 
 /// The canonical form of a path that must exist.
 fn existing_path(raw: &str) -> Result<PathBuf, Error> {
     let path = absolute_path(raw)?;
     std::fs::canonicalize(&path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::PathNotFound(path.clone()),
+        // A file where a folder should be is as absent as no file at all.
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            Error::PathNotFound(path.clone())
+        }
+        std::io::ErrorKind::InvalidFilename => Error::InvalidPath {
+            path: raw.to_owned(),
+            reason: "a name in it is longer than the system allows (255 bytes)",
+        },
         _ => Error::Io {
             action: "resolve",
             path: path.clone(),
@@ -543,8 +553,45 @@ fn file_name_bytes(path: &Path) -> &[u8] {
     path.file_name().map_or(&[], |n| n.as_bytes())
 }
 
-/// A job state name a user may filter on.
-const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
+/// A job state name a user may filter on; `skipped` lists the photos
+/// skipped instead of queued.
+const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled", SKIPPED];
+const SKIPPED: &str = "skipped";
+
+/// One row of `jobs`: a job, or a photo no remote can hold, skipped instead
+/// of queued (it has no job; it is listed where a user looks for one).
+#[derive(Debug)]
+pub enum JobListing {
+    Job(syncroll_core::job::Job),
+    Skipped(SkippedPhoto),
+}
+
+/// Sends keyset pages from `page(after)` (each item with the key to go on
+/// after) until one is empty; false when it stopped early (an error was
+/// sent, or the client went away).
+async fn send_pages<T, F, Fut>(tx: &mpsc::Sender<AppResult<T>>, page: F) -> bool
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(i64, T)>, Error>>,
+{
+    let mut after = 0;
+    loop {
+        let items = match page(after).await {
+            Ok(items) if items.is_empty() => return true,
+            Ok(items) => items,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return false;
+            }
+        };
+        for (key, item) in items {
+            after = key;
+            if tx.send(Ok(item)).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
 
 impl App {
     pub fn sync(&self) -> &SyncEngine {
@@ -588,13 +635,16 @@ impl App {
     }
 
     /// Pauses everything (`collection` empty) or one collection, until
-    /// resumed or for `for_seconds`. Returns the pause's end (0: none set).
-    pub async fn pause(&self, collection: &str, for_seconds: u64) -> AppResult<(i64, u64)> {
-        let until = if for_seconds == 0 {
-            None
-        } else {
-            Some(syncroll_core::unix_now() + for_seconds as i64)
-        };
+    /// resumed or for `duration` (the adapter keeps it within
+    /// [`MAX_PAUSE`]). Returns the pause's end (0: none set).
+    pub async fn pause(
+        &self,
+        collection: &str,
+        duration: Option<Duration>,
+    ) -> AppResult<(i64, u64)> {
+        let until = duration.map(|d| {
+            syncroll_core::unix_now().saturating_add(d.as_secs().min(i64::MAX as u64) as i64)
+        });
         let target = self.collection_id(collection).await?;
         let interrupted = self.sync.pause(target, Some(until)).await?;
         Ok((until.unwrap_or(0), interrupted))
@@ -606,9 +656,8 @@ impl App {
     }
 
     /// `cancel COLLECTION` or `cancel --job ID`.
-    pub async fn cancel(&self, collection: &str, job: u64) -> AppResult<u64> {
-        if job != 0 {
-            let id = syncroll_core::job::JobId(job as i64);
+    pub async fn cancel(&self, collection: &str, job: Option<JobId>) -> AppResult<u64> {
+        if let Some(id) = job {
             self.store.job(id).await?;
             return Ok(self.sync.cancel_job(id).await?);
         }
@@ -619,47 +668,60 @@ impl App {
             .await?)
     }
 
-    /// Streams jobs, optionally of one state and collection.
+    /// Streams jobs, optionally of one state and collection, then the
+    /// photos skipped instead of queued (state `skipped`).
     pub async fn list_jobs(
         &self,
         state: &str,
         collection: &str,
-    ) -> AppResult<mpsc::Receiver<AppResult<syncroll_core::job::Job>>> {
+    ) -> AppResult<mpsc::Receiver<AppResult<JobListing>>> {
         if !state.is_empty() && !JOB_STATES.contains(&state) {
             return Err(Error::InvalidJobState(state.to_owned()).into());
         }
+        let with_jobs = state != SKIPPED;
+        let with_skipped = state.is_empty() || state == SKIPPED;
         let state = (!state.is_empty()).then(|| state.to_owned());
         let collection = self.collection_id(collection).await?;
         let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
         let store = self.store.clone();
         tokio::spawn(async move {
-            let mut after = 0;
-            loop {
-                let page = match store
-                    .jobs_page(state.as_deref(), collection, after, PHOTO_PAGE)
-                    .await
-                {
-                    Ok(page) if page.is_empty() => return,
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
+            if with_jobs {
+                let pages = |after| {
+                    let store = store.clone();
+                    let state = state.clone();
+                    async move {
+                        let page = store
+                            .jobs_page(state.as_deref(), collection, after, PHOTO_PAGE)
+                            .await?;
+                        Ok(page
+                            .into_iter()
+                            .map(|j| (j.id.0, JobListing::Job(j)))
+                            .collect())
                     }
                 };
-                for job in page {
-                    after = job.id.0;
-                    if tx.send(Ok(job)).await.is_err() {
-                        return;
-                    }
+                if !send_pages(&tx, pages).await {
+                    return;
                 }
+            }
+            if with_skipped {
+                let pages = |after| {
+                    let store = store.clone();
+                    async move {
+                        let page = store.skipped_photos(collection, after, PHOTO_PAGE).await?;
+                        Ok(page
+                            .into_iter()
+                            .map(|(row, p)| (row, JobListing::Skipped(p)))
+                            .collect())
+                    }
+                };
+                send_pages(&tx, pages).await;
             }
         });
         Ok(rx)
     }
 
-    /// `retry ID` or `retry --all`.
-    pub async fn retry(&self, job: u64, all: bool) -> AppResult<u64> {
-        let target = (!all).then_some(syncroll_core::job::JobId(job as i64));
+    /// `retry ID` or `retry --all` (`None`).
+    pub async fn retry(&self, target: Option<JobId>) -> AppResult<u64> {
         let n = self.store.retry_jobs(target).await?;
         self.sync.wake();
         Ok(n)
@@ -715,6 +777,9 @@ impl App {
                 let dir = existing_path(&new.path)?;
                 if !dir.is_dir() {
                     return Err(Error::NotADirectory(dir).into());
+                }
+                if let Some(system) = syncroll_core::paths::system_folder(&dir) {
+                    return Err(Error::SystemFolder { path: dir, system }.into());
                 }
                 self.check_remote_apart(&new.name, &dir).await?;
                 serde_json::json!({ "path": dir }).to_string()

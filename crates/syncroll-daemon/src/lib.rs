@@ -5,6 +5,7 @@
 //! monitor, then serve. Shutdown runs it backwards.
 
 pub mod app;
+pub mod authority;
 pub mod config;
 pub mod credentials;
 pub mod remotes;

@@ -7,7 +7,7 @@ use syncroll_proto::v1 as pb;
 use super::{absolute_path, bytes, count};
 use crate::Client;
 use crate::cli::{RescanArgs, RootAcceptArgs, RootsCommand};
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(mut client: Client, command: RootsCommand, out: Output) -> Result<(), Failure> {
     match command {
@@ -20,7 +20,10 @@ pub async fn run(mut client: Client, command: RootsCommand, out: Output) -> Resu
                 .into_inner();
             out.document(&reply, || {
                 let path = reply.root.as_ref().map_or("", |r| r.path.as_str());
-                format!("added root {path}; scanning it now (see `syncroll status`)")
+                format!(
+                    "added root {}; scanning it now (see `syncroll status`)",
+                    shown(path)
+                )
             });
         }
         RootsCommand::List => {
@@ -50,7 +53,8 @@ pub async fn run(mut client: Client, command: RootsCommand, out: Output) -> Resu
                 .into_inner();
             out.document(&reply, || {
                 format!(
-                    "removed root {path}; forgot {} photos (files on disk untouched)",
+                    "removed root {}; forgot {} photos (files on disk untouched)",
+                    shown(&path),
                     count(reply.photos_forgotten)
                 )
             });
@@ -178,7 +182,10 @@ pub async fn rescan(mut client: Client, args: RescanArgs, out: Output) -> Result
             reply.photos_removed
         );
         for missing in &reply.missing_roots {
-            text.push_str(&format!("\nroot {missing} is missing; its photos are kept"));
+            text.push_str(&format!(
+                "\nroot {} is missing; its photos are kept",
+                shown(missing)
+            ));
         }
         text
     });
@@ -195,7 +202,8 @@ pub fn root_line(root: &pb::Root) -> String {
     if root.state == "missing" {
         format!(
             "{}  MISSING: {} ({totals} kept)",
-            root.path, root.missing_reason
+            shown(&root.path),
+            shown(&root.missing_reason)
         )
     } else {
         let watch = if root.watched {
@@ -203,6 +211,6 @@ pub fn root_line(root: &pb::Root) -> String {
         } else {
             "not watched"
         };
-        format!("{}  {}, {watch}  {totals}", root.path, root.state)
+        format!("{}  {}, {watch}  {totals}", shown(&root.path), root.state)
     }
 }

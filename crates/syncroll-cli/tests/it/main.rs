@@ -1,6 +1,7 @@
 //! End-to-end tests of the catalog: the real `syncrolld` on temp dirs,
 //! driven through the real `syncroll` binary.
 
+mod bad_names;
 mod collections;
 mod errors;
 mod faults;
