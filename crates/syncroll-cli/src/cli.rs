@@ -51,8 +51,8 @@ pub enum Command {
     Pause {
         /// Only this collection
         collection: Option<String>,
-        /// Resume by itself after this long (e.g. 30m, 2h)
-        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        /// Resume by itself after this long (e.g. 30m, 2h; at most 100 years)
+        #[arg(long = "for", value_name = "DURATION", value_parser = pause_duration)]
         for_duration: Option<std::time::Duration>,
     },
     /// Resume after a pause
@@ -70,7 +70,7 @@ pub enum Command {
     },
     /// List sync jobs
     Jobs {
-        /// Only jobs in this state: queued, running, done, failed, cancelled
+        /// Only jobs in this state: queued, running, done, failed, cancelled, or skipped (photos no remote can hold, such as names with a newline)
         #[arg(long)]
         state: Option<String>,
         /// Only jobs of this collection
@@ -130,6 +130,21 @@ pub enum RootsCommand {
         /// The root's folder, as `roots list` shows it
         path: PathBuf,
     },
+    /// Take the folder now at a root's path as the root (a disk really
+    /// replaced), after showing what a scan of it would change
+    Accept(RootAcceptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RootAcceptArgs {
+    /// The root's folder, as `roots list` shows it
+    pub path: PathBuf,
+    /// Accept without a question (needed without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Only show what a scan would change; accept nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -230,4 +245,21 @@ pub struct RemoteAddArgs {
     /// webdav: the name of an environment variable holding the password (a Nextcloud app password, say)
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+}
+
+/// The longest `pause --for`, as the daemon allows it: 100 years of
+/// 365.25 days (humantime's `100y`).
+const MAX_PAUSE_SECS: u64 = 3_155_760_000;
+
+/// `pause --for`: a duration of at most 100 years. The daemon refuses a
+/// longer one too; saying so here names the flag rather than the field.
+fn pause_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.as_secs() > MAX_PAUSE_SECS {
+        return Err(
+            "a pause lasts at most 100 years; leave out --for to pause until `syncroll resume`"
+                .to_owned(),
+        );
+    }
+    Ok(duration)
 }

@@ -1,6 +1,9 @@
 //! How results and errors reach the user: human text, or `--json`.
-//! The one place that maps a failure to an exit code.
+//! The one place that maps a failure to an exit code, and the one that
+//! keeps control characters from names out of the terminal ([`shown`]).
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,7 +96,7 @@ impl Output {
             serde_json::to_string_pretty(value)
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
         } else {
-            human()
+            escaped_but_newlines(&human()).into_owned()
         };
         println_or_exit(&text);
     }
@@ -103,7 +106,7 @@ impl Output {
         let text = if self.json {
             serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
         } else {
-            human()
+            escaped_but_newlines(&human()).into_owned()
         };
         println_or_exit(&text);
     }
@@ -116,9 +119,59 @@ impl Output {
             let doc = serde_json::json!({ "error": { "code": code, "message": message } });
             println_or_exit(&doc.to_string());
         }
-        eprintln!("syncroll: {message}");
+        eprintln!("syncroll: {}", escaped_but_newlines(&message));
         ExitCode::from(exit)
     }
+}
+
+/// A name, path or key from the daemon as human output shows it: control
+/// characters and bidirectional controls escaped as `\n`, `\t`, `\x1b`,
+/// `\u{202e}`, so a file named `a\nb.jpg` or `\x1b[2J.jpg` cannot forge a
+/// line or drive the terminal, and `abc\u{202e}gpj.exe` cannot pass for
+/// `abcexe.jpg`. Joiners stay (they make emoji and Indic names), and so does
+/// a backslash. `--json` needs none of this: serde escapes control
+/// characters in JSON strings.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    escaped(text, |_| false)
+}
+
+/// Human text with every control character but the newlines that separate
+/// its lines escaped: the backstop for a name some line did not pass
+/// through [`shown`].
+fn escaped_but_newlines(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| c == '\n')
+}
+
+fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let needs = |c: char| (c.is_control() || is_bidi_control(c)) && !keep(c);
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !needs(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Bidirectional embeddings, overrides, isolates and marks: invisible, yet
+/// they reorder the text around them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+    )
 }
 
 /// `println!` panics on a closed pipe (`syncroll photos | head`); a closed
@@ -127,5 +180,33 @@ fn println_or_exit(text: &str) {
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{text}").is_err() {
         std::process::exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_without_raw_control_characters() {
+        assert_eq!(shown("Trip/a.jpg"), "Trip/a.jpg");
+        assert_eq!(shown("a\nb\tc\r.jpg"), "a\\nb\\tc\\r.jpg");
+        assert_eq!(shown("\x1b[2J\x07.jpg"), "\\x1b[2J\\x07.jpg");
+        assert_eq!(shown("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(shown("c1\u{85}é"), "c1\\u{85}é");
+        assert_eq!(shown("back\\slash"), "back\\slash");
+        // A family emoji is three emoji joined by U+200D.
+        assert_eq!(
+            shown("👨\u{200d}👩\u{200d}👧.jpg"),
+            "👨\u{200d}👩\u{200d}👧.jpg"
+        );
+    }
+
+    #[test]
+    fn human_text_keeps_its_own_newlines_only() {
+        assert_eq!(
+            escaped_but_newlines("one\ntwo \x1b[31m"),
+            "one\ntwo \\x1b[31m"
+        );
     }
 }

@@ -1,62 +1,123 @@
 //! The one error type of the core. Every message names the bad value, so a
-//! user reading it knows what to fix.
+//! user reading it knows what to fix; values are shown through
+//! [`crate::quoted`], escaped and at most 200 characters long.
 
 use std::path::PathBuf;
+
+use crate::quoted::{quoted, shown_path};
 
 /// Everything the catalog and store can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid {what} name {name:?}: {reason}")]
+    #[error("invalid {what} name {}: {reason}", quoted(.name))]
     InvalidName {
         what: &'static str,
         name: String,
         reason: &'static str,
     },
-    #[error("collection {0:?} does not exist")]
+    #[error("collection {} does not exist", quoted(.0))]
     CollectionNotFound(String),
-    #[error("collection {0:?} already exists")]
+    #[error("collection {} already exists", quoted(.0))]
     CollectionExists(String),
-    #[error("remote {0:?} does not exist")]
+    #[error("remote {} does not exist", quoted(.0))]
     RemoteNotFound(String),
-    #[error("remote kind {0:?} is not supported; use one of: fs, s3, webdav")]
+    #[error("remote kind {} is not supported; use one of: fs, s3, webdav", quoted(.0))]
     UnsupportedRemoteKind(String),
     #[error(
-        "remote {0:?} is the default remote (remotes.default in the config) and cannot be removed"
+        "remote {} is the default remote (remotes.default in the config) and cannot be removed",
+        quoted(.0)
     )]
     RemoteIsDefault(String),
-    #[error("unknown job state {0:?}; use one of: queued, running, done, failed, cancelled")]
+    #[error(
+        "unknown job state {}; use one of: queued, running, done, failed, cancelled, skipped",
+        quoted(.0)
+    )]
     InvalidJobState(String),
-    #[error("remote {0:?} already exists")]
+    #[error("remote {} already exists", quoted(.0))]
     RemoteExists(String),
-    #[error("remote {name:?} is used by collection(s) {collections}; move or delete them first")]
+    #[error("remote {} is used by collection(s) {collections}; move or delete them first", quoted(.name))]
     RemoteInUse { name: String, collections: String },
     #[error(
-        "collection {0:?} is synced; turn sync off first (`syncroll sync off NAME`, optionally --keep-remote)"
+        "collection {} is synced; turn sync off first (`syncroll sync off NAME`, optionally --keep-remote)",
+        quoted(.0)
     )]
     CollectionSynced(String),
-    #[error("{} is not under any root; add its folder first with `syncroll roots add`", .0.display())]
+    #[error("{} is not under any root; add its folder first with `syncroll roots add`", shown_path(.0))]
     OutsideRoots(PathBuf),
-    #[error("{} does not exist", .0.display())]
+    #[error("{} does not exist", shown_path(.0))]
     PathNotFound(PathBuf),
-    #[error("{} is not a directory", .0.display())]
+    #[error("{} is not a directory", shown_path(.0))]
     NotADirectory(PathBuf),
-    #[error("root path {} is not valid UTF-8; rename the folder or add a parent folder", .0.display())]
+    #[error("root path {} is not valid UTF-8; rename the folder or add a parent folder", shown_path(.0))]
     NonUtf8Root(PathBuf),
-    #[error("{} is not a photo (not one of the configured photo extensions)", .0.display())]
+    #[error("{} is not a photo (not one of the configured photo extensions)", shown_path(.0))]
     NotAPhoto(PathBuf),
-    #[error("path {0:?} is not absolute")]
+    #[error("path {} is not absolute", quoted(.0))]
     RelativePath(String),
-    #[error("{} is already a root", .0.display())]
+    #[error("path {} cannot be used: {reason}", quoted(.path))]
+    InvalidPath { path: String, reason: &'static str },
+    #[error(
+        "{} is {}; an fs remote needs a folder of its own (such as /mnt/backup/photos), \
+         where syncroll writes and deletes copies",
+        shown_path(.path),
+        .system
+    )]
+    SystemFolder { path: PathBuf, system: String },
+    #[error("{} is already a root", shown_path(.0))]
     RootExists(PathBuf),
-    #[error("{} overlaps root {}: roots may not contain one another", .path.display(), .other.display())]
+    #[error("{} overlaps root {}: roots may not contain one another", shown_path(.path), shown_path(.other))]
     RootOverlaps { path: PathBuf, other: PathBuf },
-    #[error("{} is not a root (see `syncroll roots list`)", .0.display())]
+    #[error("{} is not a root (see `syncroll roots list`)", shown_path(.0))]
     RootNotFound(PathBuf),
-    #[error("root {} is followed by folder collection(s) {collections}; delete them first", .root.display())]
+    #[error(
+        "root {} is missing or its folder changed since it was checked; its photos are left as they are",
+        shown_path(.0)
+    )]
+    RootNotVerified(PathBuf),
+    #[error("root {0} was removed while it was being scanned")]
+    RootGone(i64),
+    #[error("root {} cannot be read: {reason}", shown_path(.path))]
+    RootUnreadable {
+        path: PathBuf,
+        reason: crate::root_identity::MissingReason,
+    },
+    #[error(
+        "the folder {} holds no photos while the catalog holds {photos} from it; accepting it would \
+         read as all of them deleted. Mount or restore the photos, or forget the root with \
+         `syncroll roots remove`",
+        shown_path(.path)
+    )]
+    AcceptEmptyRoot { path: PathBuf, photos: u64 },
+    #[error(
+        "the folder {} changed since the preview (now {found}); run `syncroll roots accept` again",
+        shown_path(.path)
+    )]
+    AcceptChanged {
+        path: PathBuf,
+        found: crate::root_identity::FolderIdentity,
+    },
+    #[error(
+        "fs remote {} at {} overlaps root {}: a remote's folder may not be inside a root or \
+         hold one (syncroll would copy the remote into itself); choose folders apart",
+        quoted(.remote), shown_path(.remote_path), shown_path(.root)
+    )]
+    RemoteOverlapsRoot {
+        remote: String,
+        remote_path: PathBuf,
+        root: PathBuf,
+    },
+    #[error(
+        "{} holds syncroll's data dir {}: a root may not hold the catalog and the local remote; \
+         choose a folder apart, or move the data dir (--data-dir)",
+        shown_path(.path), shown_path(.data_dir)
+    )]
+    RootHoldsDataDir { path: PathBuf, data_dir: PathBuf },
+    #[error("root {} is followed by folder collection(s) {collections}; delete them first", shown_path(.root))]
     RootInUse { root: PathBuf, collections: String },
     #[error(
-        "collection {name:?} follows the folder {}; add or remove photos in that folder instead",
-        .folder.display()
+        "collection {} follows the folder {}; add or remove photos in that folder instead",
+        quoted(.name),
+        shown_path(.folder)
     )]
     FolderCollectionMembership { name: String, folder: PathBuf },
     #[error("job {0} does not exist")]
@@ -67,7 +128,7 @@ pub enum Error {
     JobNotRetryable { id: i64, state: &'static str },
     #[error(transparent)]
     IllegalTransition(#[from] crate::job::IllegalTransition),
-    #[error("cannot {action} {}: {source}", .path.display())]
+    #[error("cannot {action} {}: {source}", shown_path(.path))]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -28,6 +28,28 @@ pub fn object_key(prefix: &str, name: &str, rel_path: &RelPath) -> String {
     key
 }
 
+/// Why a photo at `rel_path` cannot have a key on any remote, if it cannot:
+/// every remote refuses a key holding a control character (a newline in a
+/// file name would split listings and logs), and keeps names ending in
+/// `.syncroll-part` for its temporaries. Such a photo is skipped, with this
+/// reason, instead of failing an upload again and again.
+pub fn unsyncable_reason(rel_path: &RelPath) -> Option<&'static str> {
+    // Bytes that are not UTF-8 are escaped into the key, so only real
+    // characters count; a replacement character is not a control one.
+    let text = String::from_utf8_lossy(rel_path.as_bytes());
+    if text.chars().any(char::is_control) {
+        Some("name holds a control character")
+    } else if text.split('/').any(|part| part.ends_with(RESERVED_SUFFIX)) {
+        Some("a folder name ends in .syncroll-part, which syncroll keeps for its temporaries")
+    } else {
+        None
+    }
+}
+
+/// Remotes' suffix for syncroll's temporaries (`syncroll_remote` refuses
+/// keys with a component ending in it).
+const RESERVED_SUFFIX: &str = ".syncroll-part";
+
 /// The key prefix (with trailing `/`) holding a collection's objects.
 pub fn collection_prefix(prefix: &str, name: &str) -> String {
     let prefix = prefix.trim_matches('/');
@@ -100,9 +122,73 @@ mod tests {
     }
 
     #[test]
+    fn names_no_remote_can_hold_are_unsyncable() {
+        assert_eq!(unsyncable_reason(&rel(b"2024/a.jpg")), None);
+        assert_eq!(unsyncable_reason(&rel(b"caf\xe9\x85.jpg")), None);
+        for name in [
+            &b"a\nb.jpg"[..],
+            b"\x1b[2Ja.jpg",
+            b"tab\t.jpg",
+            b"c1\xc2\x85.jpg",
+        ] {
+            assert_eq!(
+                unsyncable_reason(&rel(name)),
+                Some("name holds a control character"),
+                "{name:?}"
+            );
+        }
+        assert!(unsyncable_reason(&rel(b"x.syncroll-part/a.jpg")).is_some());
+    }
+
+    #[test]
     fn collisions_get_a_root_tag_before_the_extension() {
         assert_eq!(disambiguated("C/2024/a.jpg", RootId(3)), "C/2024/a~r3.jpg");
         assert_eq!(disambiguated("C/noext", RootId(2)), "C/noext~r2");
         assert_eq!(disambiguated("C/.x", RootId(2)), "C/.x~r2");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A file name as a file system may hold one: any bytes but '/' and
+    /// NUL, never empty, `.` or `..`.
+    fn file_name() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(1u8..=255, 1..12),
+            "[a-zA-Z0-9 ._~%-]{1,12}".prop_map(String::into_bytes),
+            ".{1,8}".prop_map(String::into_bytes),
+        ]
+        .prop_filter("a name is one component", |n| {
+            !n.contains(&b'/') && n != b"." && n != b".."
+        })
+    }
+
+    fn rel_path() -> impl Strategy<Value = RelPath> {
+        prop::collection::vec(file_name(), 1..5)
+            .prop_map(|parts| RelPath::from_bytes(parts.join(&b'/')))
+    }
+
+    proptest! {
+        #[test]
+        fn a_photo_the_planner_keeps_has_a_key_every_remote_accepts(
+            rel in rel_path(),
+            prefix in prop::sample::select(vec!["", "p", "a/b", "/p/"]),
+            root in 1i64..1000,
+        ) {
+            let key = object_key(prefix, "Trip", &rel);
+            let tagged = disambiguated(&key, RootId(root));
+            match unsyncable_reason(&rel) {
+                None => {
+                    prop_assert!(syncroll_remote::validate_key(&key).is_ok(), "{:?}", key);
+                    prop_assert!(syncroll_remote::validate_key(&tagged).is_ok(), "{:?}", tagged);
+                }
+                Some(_) => prop_assert!(syncroll_remote::validate_key(&key).is_err(), "{:?}", key),
+            }
+        }
+
     }
 }

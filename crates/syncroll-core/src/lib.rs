@@ -9,8 +9,11 @@ pub mod job;
 pub mod keys;
 pub mod media;
 pub mod names;
+pub mod paths;
 pub mod planner;
+pub mod quoted;
 pub mod reconcile;
+pub mod root_identity;
 pub mod store;
 pub mod types;
 

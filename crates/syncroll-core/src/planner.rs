@@ -20,7 +20,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::job::{JobId, JobOp};
-use crate::keys::{disambiguated, object_key};
+use crate::keys::{disambiguated, object_key, unsyncable_reason};
 use crate::types::{ContentHash, PhotoId, RelPath, RootId};
 
 /// A photo the collection wants at `key`.
@@ -150,10 +150,24 @@ pub struct GroupRows {
     pub blocked: Vec<Blocked>,
 }
 
+/// A member no remote can hold under its key (see
+/// [`crate::keys::unsyncable_reason`]): skipped, with the reason, rather
+/// than queued as an upload that can only fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub photo_id: PhotoId,
+    pub rel_path: RelPath,
+    pub key: String,
+    pub reason: &'static str,
+}
+
 /// The decision for some path groups.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct GroupPlan {
     pub actions: Actions,
+    /// Every member of these groups that cannot be synced: the groups'
+    /// complete list, replacing what was recorded for them before.
+    pub skipped: Vec<Skipped>,
     /// Groups to plan again when the named job leaves `running`: it was
     /// left alone now, and its outcome may call for more work.
     pub after_running: Vec<(RelPath, JobId)>,
@@ -204,8 +218,22 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
         }
     }
     let mut unreadable = HashSet::new();
+    let mut skipped = Vec::new();
     let wanted: Vec<Wanted> = member_keys(prefix, name, members)
         .into_iter()
+        // After keying: skipping a photo must not move another one's key.
+        .filter(|(m, key)| match unsyncable_reason(&m.rel_path) {
+            Some(reason) => {
+                skipped.push(Skipped {
+                    photo_id: m.photo_id,
+                    rel_path: m.rel_path.clone(),
+                    key: key.clone(),
+                    reason,
+                });
+                false
+            }
+            None => true,
+        })
         .map(|(m, key)| {
             if !m.readable {
                 unreadable.insert(m.photo_id);
@@ -238,6 +266,7 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
     });
     GroupPlan {
         actions,
+        skipped,
         after_running,
     }
 }
@@ -410,6 +439,35 @@ mod tests {
             .collect();
         assert_eq!(keys, ["C/new.jpg"]);
         assert!(plan.actions.deletes.is_empty() && plan.after_running.is_empty());
+    }
+
+    #[test]
+    fn a_member_no_remote_can_hold_is_skipped_not_uploaded() {
+        let rows = GroupRows {
+            members: vec![member(1, "a\nb.jpg", 1), member(1, "ok.jpg", 2)],
+            placed: vec![],
+            // An upload queued before the name was known to be unsyncable.
+            live: vec![job(4, JobOp::Upload, "C/a\nb.jpg", Some(1), false)],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows);
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
+        assert_eq!(keys, ["C/ok.jpg"]);
+        assert_eq!(plan.actions.cancel, [JobId(4)]);
+        assert_eq!(
+            plan.skipped,
+            [Skipped {
+                photo_id: PhotoId(1),
+                rel_path: RelPath::from_bytes(b"a\nb.jpg".to_vec()),
+                key: "C/a\nb.jpg".into(),
+                reason: "name holds a control character",
+            }]
+        );
     }
 
     #[test]

@@ -150,6 +150,10 @@ pub struct Root {
     pub id: RootId,
     pub path: PathBuf,
     pub state: RootState,
+    /// The folder's device and inode, recorded when the root was added;
+    /// `None` for a root added before identities were recorded, until its
+    /// first probe finds the folder present and not empty.
+    pub identity: Option<crate::root_identity::FolderIdentity>,
     pub photo_count: u64,
     pub total_bytes: u64,
     /// Unix seconds; 0 before the first finished scan.

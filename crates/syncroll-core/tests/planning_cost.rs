@@ -5,16 +5,23 @@
 
 use syncroll_core::job::JobState;
 use syncroll_core::reconcile::FoundFile;
+use syncroll_core::root_identity::{self, FolderIdentity, FolderProbe, VerifiedRoot};
 use syncroll_core::store::{
     Finished, Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork,
 };
 use syncroll_core::{CollectionId, ContentHash, FileStat, PhotoId, RelPath, Store};
 
+/// The photos folder's identity; the store only compares it.
+const FOLDER: FolderIdentity = FolderIdentity {
+    device: 1,
+    inode: 2,
+};
+
 struct Library {
     _dir: tempfile::TempDir,
     store: Store,
     collection: CollectionId,
-    root: syncroll_core::RootId,
+    root: VerifiedRoot,
 }
 
 /// A stand-in digest, distinct per seed.
@@ -45,7 +52,19 @@ async fn library(n: u64) -> Library {
         .unwrap();
     let remote = store.ensure_remote("local", "fs", "{}").await.unwrap();
     std::fs::create_dir(dir.path().join("photos")).unwrap();
-    let root = store.add_root(&dir.path().join("photos")).await.unwrap();
+    let root = store
+        .add_root(&dir.path().join("photos"), FOLDER)
+        .await
+        .unwrap();
+    let verified = root_identity::verify(
+        &root,
+        &FolderProbe::Present {
+            identity: FOLDER,
+            empty: false,
+        },
+        0,
+    )
+    .unwrap();
     let collection = store
         .create_collection(
             "Trip",
@@ -66,13 +85,16 @@ async fn library(n: u64) -> Library {
             added: batch.iter().map(|&i| (file(i, 1000), hash(i))).collect(),
             ..Default::default()
         };
-        store.apply_photo_changes(root.id, &changes).await.unwrap();
+        store
+            .apply_photo_changes(&verified, &changes)
+            .await
+            .unwrap();
     }
     let library = Library {
         _dir: dir,
         store,
         collection: collection.id,
-        root: root.id,
+        root: verified,
     };
     let queued = drain(&library.store).await;
     assert_eq!(queued, n, "every photo gets one upload");
@@ -143,7 +165,10 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         rehashed: vec![(PhotoId(7), file(6, 2000), hash(10_000_000))],
         ..Default::default()
     };
-    store.apply_photo_changes(lib.root, &changed).await.unwrap();
+    store
+        .apply_photo_changes(&lib.root, &changed)
+        .await
+        .unwrap();
     assert_eq!(drain(store).await, 1, "the changed photo is uploaded again");
     let one_change = minus(store.plan_work(), before);
 
@@ -157,7 +182,10 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         rehashed: vec![(photo, file(i, 3000), hash(20_000_000 + i))],
         ..Default::default()
     };
-    store.apply_photo_changes(lib.root, &changed).await.unwrap();
+    store
+        .apply_photo_changes(&lib.root, &changed)
+        .await
+        .unwrap();
     assert_eq!(
         drain(store).await,
         0,

@@ -3,22 +3,32 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use syncroll_core::job::JobId;
 use syncroll_core::media::PhotoFilter;
+use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{
     NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanOutcome,
-    RemoteRecord,
+    RemoteRecord, SkippedPhoto,
 };
 use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::credentials::RemoteSecrets;
-use crate::remotes::{NewRemote, Remotes, S3Json, WebDavJson};
-use crate::scanner::{ScanReason, ScanSummary, ScanTarget, ScannerHandle};
+use crate::remotes::{FsSettings, NewRemote, Remotes, S3Json, WebDavJson};
+use crate::scanner::{
+    RootPreview, ScanReason, ScanSummary, ScanTarget, ScannerHandle, probe_folder,
+};
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
 use crate::watcher::MonitorHandle;
+
+/// The longest pause: 100 years, like every interval of the config. A
+/// longer one means a typo (`--for 100000y`) or a client's overflow, and
+/// "until resumed" says it better anyway.
+pub const MAX_PAUSE: Duration = Duration::from_secs(crate::config::MAX_SECS);
 
 /// Photos fetched from SQLite per page of a streamed listing.
 const PHOTO_PAGE: u32 = 500;
@@ -35,15 +45,34 @@ pub enum AppError {
     Credentials(#[from] crate::credentials::CredentialsError),
     #[error(transparent)]
     Scan(Arc<Error>),
+    #[error("syncrolld is shutting down; try again when it is back")]
+    ShuttingDown,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// A root with what only the running daemon knows of it.
+#[derive(Debug, Clone)]
+pub struct RootStatus {
+    pub root: Root,
+    /// The monitor has a live watch on its folder now.
+    pub watched: bool,
+}
+
+/// What `roots accept` found, and whether it took the folder.
+#[derive(Debug)]
+pub struct AcceptOutcome {
+    pub root: RootStatus,
+    /// What a whole scan of the folder as it is now changes.
+    pub preview: RootPreview,
+    pub accepted: bool,
+}
 
 /// A point-in-time picture of the daemon for `status`.
 #[derive(Debug)]
 pub struct StatusSnapshot {
     pub uptime_seconds: u64,
-    pub roots: Vec<Root>,
+    pub roots: Vec<RootStatus>,
     pub photo_count: u64,
     pub collection_count: u64,
     pub scan: ScanStatus,
@@ -93,7 +122,7 @@ impl App {
     pub async fn status(&self) -> AppResult<StatusSnapshot> {
         Ok(StatusSnapshot {
             uptime_seconds: self.status.uptime_seconds(),
-            roots: self.store.roots().await?,
+            roots: self.roots().await?,
             photo_count: self.store.photo_count().await?,
             collection_count: self.store.collection_count().await?,
             scan: self.status.scan().clone(),
@@ -101,13 +130,16 @@ impl App {
         })
     }
 
-    /// Adds a root, starts watching it, and queues its first scan.
-    pub async fn add_root(&self, path: &str) -> AppResult<Root> {
+    /// Adds a root, records which folder it is (device and inode), starts
+    /// watching it, and queues its first scan.
+    pub async fn add_root(&self, path: &str) -> AppResult<RootStatus> {
         let path = existing_path(path)?;
         if !path.is_dir() {
             return Err(Error::NotADirectory(path).into());
         }
-        let root = self.store.add_root(&path).await?;
+        self.check_root_apart(&path).await?;
+        let identity = folder_identity(&path).await?;
+        let root = self.store.add_root(&path, identity).await?;
         // Watch before scanning, so nothing created during the scan is missed.
         self.monitor.refresh().await;
         self.scanner.request(
@@ -117,22 +149,156 @@ impl App {
             },
             ScanReason::RootAdded,
         );
-        Ok(root)
+        Ok(self.root_status(root))
     }
 
-    pub async fn roots(&self) -> AppResult<Vec<Root>> {
-        Ok(self.store.roots().await?)
+    pub async fn roots(&self) -> AppResult<Vec<RootStatus>> {
+        let roots = self.store.roots().await?;
+        Ok(roots.into_iter().map(|r| self.root_status(r)).collect())
     }
 
-    /// Forgets a root and its photos; the files are not touched.
-    pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
+    fn root_status(&self, root: Root) -> RootStatus {
+        let watched = self.status.is_watched(root.id);
+        RootStatus { root, watched }
+    }
+
+    /// The root stored under `path` as given, or as its canonical form.
+    async fn root_named(&self, path: &str) -> AppResult<Root> {
         let given = absolute_path(path)?;
-        let root = match self.store.root_by_path(&given).await {
+        Ok(match self.store.root_by_path(&given).await {
             Err(Error::RootNotFound(_)) => {
                 self.store.root_by_path(&canonical_or_given(&given)).await?
             }
             found => found?,
-        };
+        })
+    }
+
+    /// `roots accept PATH`: counts what a scan of the root's folder as it is
+    /// now would change and, unless `dry_run`, takes that folder's device
+    /// and inode as the root's identity (a disk really replaced), then scans
+    /// it. `expect` is the identity a dry run showed the user: if the folder
+    /// is another one by now, nothing is taken.
+    pub async fn accept_root(
+        &self,
+        path: &str,
+        dry_run: bool,
+        expect: Option<FolderIdentity>,
+    ) -> AppResult<AcceptOutcome> {
+        let root = self.root_named(path).await?;
+        let preview = self
+            .scanner
+            .preview(root.clone())
+            .await
+            .ok_or(AppError::ShuttingDown)?
+            .map_err(AppError::Scan)?;
+        let cataloged = self.store.root_photo_count(root.id).await?;
+        if preview.removed == cataloged && cataloged > 0 && preview.added + preview.renamed == 0 {
+            return Err(Error::AcceptEmptyRoot {
+                path: root.path,
+                photos: cataloged,
+            }
+            .into());
+        }
+        if dry_run {
+            return Ok(AcceptOutcome {
+                root: self.root_status(root),
+                preview,
+                accepted: false,
+            });
+        }
+        if let Some(expected) = expect
+            && expected != preview.found
+        {
+            return Err(Error::AcceptChanged {
+                path: root.path,
+                found: preview.found,
+            }
+            .into());
+        }
+        tracing::info!(root = %root.path.display(), identity = %preview.found,
+            was = ?root.identity, "root's folder accepted as its identity");
+        self.store
+            .accept_root_identity(root.id, preview.found)
+            .await?;
+        // Watch the accepted folder (the old watch is dropped), then scan it.
+        self.monitor.refresh().await;
+        self.scanner
+            .scan(
+                ScanTarget::Scopes {
+                    root: root.id,
+                    scopes: vec![RelPath::root()],
+                },
+                ScanReason::RootAccepted,
+            )
+            .await
+            .map_err(AppError::Scan)?;
+        let root = self.store.root_by_path(&root.path).await?;
+        Ok(AcceptOutcome {
+            root: self.root_status(root),
+            preview,
+            accepted: true,
+        })
+    }
+
+    /// Refuses a root that holds the data dir, or overlaps an `fs` remote's
+    /// folder: the remote would copy into the root, and the root's scan
+    /// would index the remote, without end.
+    async fn check_root_apart(&self, path: &Path) -> AppResult<()> {
+        let data_dir = canonical_or_given(&self.config.daemon.data_dir);
+        if data_dir.starts_with(path) {
+            return Err(Error::RootHoldsDataDir {
+                path: path.to_path_buf(),
+                data_dir,
+            }
+            .into());
+        }
+        for (name, folder) in self.fs_remote_folders().await? {
+            if nested(path, &folder) {
+                return Err(Error::RemoteOverlapsRoot {
+                    remote: name,
+                    remote_path: folder,
+                    root: path.to_path_buf(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an `fs` remote whose folder is inside a root or holds one.
+    async fn check_remote_apart(&self, name: &str, folder: &Path) -> AppResult<()> {
+        for root in self.store.roots_brief().await? {
+            let root_path = canonical_or_given(&root.path);
+            if nested(folder, &root_path) {
+                return Err(Error::RemoteOverlapsRoot {
+                    remote: name.to_owned(),
+                    remote_path: folder.to_path_buf(),
+                    root: root.path,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `fs` remote's name and folder (canonical where it exists).
+    async fn fs_remote_folders(&self) -> AppResult<Vec<(String, PathBuf)>> {
+        Ok(self
+            .store
+            .remotes()
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == "fs")
+            .filter_map(|r| {
+                let settings: FsSettings = serde_json::from_str(&r.settings_json).ok()?;
+                Some((r.name, canonical_or_given(&settings.path)))
+            })
+            .collect())
+    }
+
+    /// Forgets a root and its photos; the files are not touched.
+    pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
+        let root = self.root_named(path).await?;
         let forgotten = self.store.remove_root(&root).await?;
         self.monitor.refresh().await;
         Ok(forgotten)
@@ -335,18 +501,21 @@ impl App {
 }
 
 fn absolute_path(raw: &str) -> Result<PathBuf, Error> {
-    let path = Path::new(raw);
-    if !path.is_absolute() {
-        return Err(Error::RelativePath(raw.to_owned()));
-    }
-    Ok(path.to_path_buf())
+    syncroll_core::paths::absolute(raw)
 }
 
 /// The canonical form of a path that must exist.
 fn existing_path(raw: &str) -> Result<PathBuf, Error> {
     let path = absolute_path(raw)?;
     std::fs::canonicalize(&path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::PathNotFound(path.clone()),
+        // A file where a folder should be is as absent as no file at all.
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            Error::PathNotFound(path.clone())
+        }
+        std::io::ErrorKind::InvalidFilename => Error::InvalidPath {
+            path: raw.to_owned(),
+            reason: "a name in it is longer than the system allows (255 bytes)",
+        },
         _ => Error::Io {
             action: "resolve",
             path: path.clone(),
@@ -359,13 +528,70 @@ fn canonical_or_given(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// Whether one folder is the other or lies inside it (by whole components:
+/// `/a/bc` is not inside `/a/b`). Both canonical.
+pub fn nested(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// The device and inode of a folder that a caller just named.
+async fn folder_identity(path: &Path) -> Result<FolderIdentity, Error> {
+    use syncroll_core::root_identity::FolderProbe;
+    match probe_folder(path.to_path_buf()).await {
+        FolderProbe::Present { identity, .. } => Ok(identity),
+        FolderProbe::Absent => Err(Error::PathNotFound(path.to_path_buf())),
+        FolderProbe::NotAFolder => Err(Error::NotADirectory(path.to_path_buf())),
+        FolderProbe::Unreadable(error) => Err(Error::RootUnreadable {
+            path: path.to_path_buf(),
+            reason: syncroll_core::root_identity::MissingReason::Unreadable(error),
+        }),
+    }
+}
+
 fn file_name_bytes(path: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
     path.file_name().map_or(&[], |n| n.as_bytes())
 }
 
-/// A job state name a user may filter on.
-const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
+/// A job state name a user may filter on; `skipped` lists the photos
+/// skipped instead of queued.
+const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled", SKIPPED];
+const SKIPPED: &str = "skipped";
+
+/// One row of `jobs`: a job, or a photo no remote can hold, skipped instead
+/// of queued (it has no job; it is listed where a user looks for one).
+#[derive(Debug)]
+pub enum JobListing {
+    Job(syncroll_core::job::Job),
+    Skipped(SkippedPhoto),
+}
+
+/// Sends keyset pages from `page(after)` (each item with the key to go on
+/// after) until one is empty; false when it stopped early (an error was
+/// sent, or the client went away).
+async fn send_pages<T, F, Fut>(tx: &mpsc::Sender<AppResult<T>>, page: F) -> bool
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(i64, T)>, Error>>,
+{
+    let mut after = 0;
+    loop {
+        let items = match page(after).await {
+            Ok(items) if items.is_empty() => return true,
+            Ok(items) => items,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return false;
+            }
+        };
+        for (key, item) in items {
+            after = key;
+            if tx.send(Ok(item)).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
 
 impl App {
     pub fn sync(&self) -> &SyncEngine {
@@ -409,13 +635,16 @@ impl App {
     }
 
     /// Pauses everything (`collection` empty) or one collection, until
-    /// resumed or for `for_seconds`. Returns the pause's end (0: none set).
-    pub async fn pause(&self, collection: &str, for_seconds: u64) -> AppResult<(i64, u64)> {
-        let until = if for_seconds == 0 {
-            None
-        } else {
-            Some(syncroll_core::unix_now() + for_seconds as i64)
-        };
+    /// resumed or for `duration` (the adapter keeps it within
+    /// [`MAX_PAUSE`]). Returns the pause's end (0: none set).
+    pub async fn pause(
+        &self,
+        collection: &str,
+        duration: Option<Duration>,
+    ) -> AppResult<(i64, u64)> {
+        let until = duration.map(|d| {
+            syncroll_core::unix_now().saturating_add(d.as_secs().min(i64::MAX as u64) as i64)
+        });
         let target = self.collection_id(collection).await?;
         let interrupted = self.sync.pause(target, Some(until)).await?;
         Ok((until.unwrap_or(0), interrupted))
@@ -427,9 +656,8 @@ impl App {
     }
 
     /// `cancel COLLECTION` or `cancel --job ID`.
-    pub async fn cancel(&self, collection: &str, job: u64) -> AppResult<u64> {
-        if job != 0 {
-            let id = syncroll_core::job::JobId(job as i64);
+    pub async fn cancel(&self, collection: &str, job: Option<JobId>) -> AppResult<u64> {
+        if let Some(id) = job {
             self.store.job(id).await?;
             return Ok(self.sync.cancel_job(id).await?);
         }
@@ -440,47 +668,60 @@ impl App {
             .await?)
     }
 
-    /// Streams jobs, optionally of one state and collection.
+    /// Streams jobs, optionally of one state and collection, then the
+    /// photos skipped instead of queued (state `skipped`).
     pub async fn list_jobs(
         &self,
         state: &str,
         collection: &str,
-    ) -> AppResult<mpsc::Receiver<AppResult<syncroll_core::job::Job>>> {
+    ) -> AppResult<mpsc::Receiver<AppResult<JobListing>>> {
         if !state.is_empty() && !JOB_STATES.contains(&state) {
             return Err(Error::InvalidJobState(state.to_owned()).into());
         }
+        let with_jobs = state != SKIPPED;
+        let with_skipped = state.is_empty() || state == SKIPPED;
         let state = (!state.is_empty()).then(|| state.to_owned());
         let collection = self.collection_id(collection).await?;
         let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
         let store = self.store.clone();
         tokio::spawn(async move {
-            let mut after = 0;
-            loop {
-                let page = match store
-                    .jobs_page(state.as_deref(), collection, after, PHOTO_PAGE)
-                    .await
-                {
-                    Ok(page) if page.is_empty() => return,
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
+            if with_jobs {
+                let pages = |after| {
+                    let store = store.clone();
+                    let state = state.clone();
+                    async move {
+                        let page = store
+                            .jobs_page(state.as_deref(), collection, after, PHOTO_PAGE)
+                            .await?;
+                        Ok(page
+                            .into_iter()
+                            .map(|j| (j.id.0, JobListing::Job(j)))
+                            .collect())
                     }
                 };
-                for job in page {
-                    after = job.id.0;
-                    if tx.send(Ok(job)).await.is_err() {
-                        return;
-                    }
+                if !send_pages(&tx, pages).await {
+                    return;
                 }
+            }
+            if with_skipped {
+                let pages = |after| {
+                    let store = store.clone();
+                    async move {
+                        let page = store.skipped_photos(collection, after, PHOTO_PAGE).await?;
+                        Ok(page
+                            .into_iter()
+                            .map(|(row, p)| (row, JobListing::Skipped(p)))
+                            .collect())
+                    }
+                };
+                send_pages(&tx, pages).await;
             }
         });
         Ok(rx)
     }
 
-    /// `retry ID` or `retry --all`.
-    pub async fn retry(&self, job: u64, all: bool) -> AppResult<u64> {
-        let target = (!all).then_some(syncroll_core::job::JobId(job as i64));
+    /// `retry ID` or `retry --all` (`None`).
+    pub async fn retry(&self, target: Option<JobId>) -> AppResult<u64> {
         let n = self.store.retry_jobs(target).await?;
         self.sync.wake();
         Ok(n)
@@ -537,6 +778,10 @@ impl App {
                 if !dir.is_dir() {
                     return Err(Error::NotADirectory(dir).into());
                 }
+                if let Some(system) = syncroll_core::paths::system_folder(&dir) {
+                    return Err(Error::SystemFolder { path: dir, system }.into());
+                }
+                self.check_remote_apart(&new.name, &dir).await?;
                 serde_json::json!({ "path": dir }).to_string()
             }
             "s3" => {

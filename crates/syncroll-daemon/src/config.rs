@@ -120,7 +120,10 @@ pub struct CatalogConfig {
     /// A full rescan of every root this often, to catch what a watcher
     /// cannot see (network mounts); 0 turns it off.
     pub rescan_interval_secs: u64,
-    /// How often roots are checked for being unmounted or back online.
+    /// How often every root's folder is probed (present, readable, the
+    /// device and inode it was added with): an unmounted root is unwatched
+    /// and marked missing, one that is back is watched and rescanned. Kept
+    /// short because a probe costs a `stat` and one directory read.
     pub root_check_interval_secs: u64,
 }
 
@@ -238,40 +241,26 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        Self::parse(&text, path)
+    }
+
+    /// The config in `text` (read from `path`), not yet validated.
+    fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
             path: path.to_path_buf(),
             source,
         })
     }
 
+    /// Every number within its range: at least 1 where 0 would stall the
+    /// daemon, and no interval past 100 years, where a typo ends (and where
+    /// adding it to a clock would overflow).
     fn validate(&self) -> Result<(), ConfigError> {
-        let at_least_one: [(&'static str, u64); 7] = [
-            ("catalog.hash_workers", self.catalog.hash_workers as u64),
-            (
-                "catalog.root_check_interval_secs",
-                self.catalog.root_check_interval_secs,
-            ),
-            ("sync.concurrency", self.sync.concurrency as u64),
-            ("sync.offline_retry_secs", self.sync.offline_retry_secs),
-            ("sync.max_attempts", u64::from(self.sync.max_attempts)),
-            (
-                "watcher.fallback_rescan_interval_secs",
-                self.watcher.fallback_rescan_interval_secs,
-            ),
-            ("watcher.debounce_ms", self.watcher.debounce_ms),
-        ];
-        if let Some((key, value)) = at_least_one.into_iter().find(|(_, value)| *value == 0) {
+        if let Some((key, value, rule)) = self.ranges().into_iter().find_map(NumberRange::fault) {
             return Err(ConfigError::Invalid {
                 key,
                 value: value.to_string(),
-                rule: "must be at least 1",
-            });
-        }
-        if self.remotes.part_size_bytes < 5 << 20 {
-            return Err(ConfigError::Invalid {
-                key: "remotes.part_size_bytes",
-                value: self.remotes.part_size_bytes.to_string(),
-                rule: "must be at least 5242880 (5 MiB, the S3 minimum)",
+                rule,
             });
         }
         if self.remotes.transfer_memory_bytes < self.remotes.part_size_bytes {
@@ -292,9 +281,126 @@ impl Config {
         Ok(())
     }
 
+    /// Every number of the config with the range it must be in.
+    fn ranges(&self) -> [NumberRange; 15] {
+        let (c, w, s, r) = (&self.catalog, &self.watcher, &self.sync, &self.remotes);
+        let secs = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS);
+        let ms = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS * 1000);
+        [
+            NumberRange::workers("catalog.hash_workers", c.hash_workers),
+            secs("catalog.rescan_interval_secs", c.rescan_interval_secs, 0),
+            secs(
+                "catalog.root_check_interval_secs",
+                c.root_check_interval_secs,
+                1,
+            ),
+            ms("watcher.debounce_ms", w.debounce_ms, 1),
+            secs(
+                "watcher.fallback_rescan_interval_secs",
+                w.fallback_rescan_interval_secs,
+                1,
+            ),
+            NumberRange::workers("sync.concurrency", s.concurrency),
+            NumberRange::new(
+                "sync.max_attempts",
+                u64::from(s.max_attempts),
+                1,
+                u64::MAX,
+                "",
+            ),
+            ms("sync.retry_base_ms", s.retry_base_ms, 0),
+            secs("sync.retry_max_secs", s.retry_max_secs, 0),
+            secs("sync.offline_retry_secs", s.offline_retry_secs, 1),
+            secs("sync.replan_interval_secs", s.replan_interval_secs, 0),
+            secs("sync.reconcile_interval_secs", s.reconcile_interval_secs, 0),
+            NumberRange::interval(
+                "sync.keep_finished_jobs_days",
+                s.keep_finished_jobs_days,
+                0,
+                MAX_SECS / 86_400,
+            ),
+            NumberRange::new(
+                "remotes.multipart_threshold_bytes",
+                r.multipart_threshold_bytes,
+                0,
+                u64::MAX,
+                "",
+            ),
+            NumberRange::new(
+                "remotes.part_size_bytes",
+                r.part_size_bytes,
+                MIN_PART_BYTES,
+                MAX_PART_BYTES,
+                "must be from 5242880 (5 MiB, the S3 minimum) to 5368709120 (5 GiB, the S3 maximum)",
+            ),
+        ]
+    }
+
     /// The effective config as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+/// The longest interval any setting may be: 100 years of 365.25 days.
+pub const MAX_SECS: u64 = 3_155_760_000;
+/// The most workers of one kind: each holds a file or a connection open.
+const MAX_WORKERS: u64 = 256;
+/// S3's smallest and largest multipart part.
+const MIN_PART_BYTES: u64 = 5 << 20;
+const MAX_PART_BYTES: u64 = 5 << 30;
+
+/// A number of the config and the range it must be in.
+#[derive(Debug)]
+struct NumberRange {
+    key: &'static str,
+    value: u64,
+    least: u64,
+    most: u64,
+    /// The range in words; empty for the generic "at least 1".
+    rule: &'static str,
+}
+
+impl NumberRange {
+    fn new(key: &'static str, value: u64, least: u64, most: u64, rule: &'static str) -> Self {
+        Self {
+            key,
+            value,
+            least,
+            most,
+            rule,
+        }
+    }
+
+    /// An interval: 0 allowed or not (`least`), at most `most` (100 years).
+    fn interval(key: &'static str, value: u64, least: u64, most: u64) -> Self {
+        let rule = if least == 0 {
+            "must be at most 100 years"
+        } else {
+            "must be at least 1 and at most 100 years"
+        };
+        Self::new(key, value, least, most, rule)
+    }
+
+    fn workers(key: &'static str, value: usize) -> Self {
+        Self::new(
+            key,
+            value as u64,
+            1,
+            MAX_WORKERS,
+            "must be at least 1 and at most 256",
+        )
+    }
+
+    /// The key, value and rule when the value is out of range.
+    fn fault(self) -> Option<(&'static str, u64, &'static str)> {
+        let inside = (self.least..=self.most).contains(&self.value);
+        let rule = if self.rule.is_empty() {
+            "must be at least 1"
+        } else {
+            self.rule
+        };
+        (!inside).then_some((self.key, self.value, rule))
     }
 }
 
@@ -321,5 +427,116 @@ pub fn default_socket(data_dir: &Path) -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(run) if !run.is_empty() => PathBuf::from(run).join("syncroll").join("syncroll.sock"),
         _ => data_dir.join("syncroll.sock"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Every numeric key of the config file, by section.
+    const NUMBER_KEYS: &[(&str, &str)] = &[
+        ("catalog", "hash_workers"),
+        ("catalog", "rescan_interval_secs"),
+        ("catalog", "root_check_interval_secs"),
+        ("watcher", "debounce_ms"),
+        ("watcher", "fallback_rescan_interval_secs"),
+        ("watcher", "max_watched_dirs"),
+        ("sync", "concurrency"),
+        ("sync", "max_attempts"),
+        ("sync", "retry_base_ms"),
+        ("sync", "retry_max_secs"),
+        ("sync", "offline_retry_secs"),
+        ("sync", "replan_interval_secs"),
+        ("sync", "reconcile_interval_secs"),
+        ("sync", "keep_finished_jobs_days"),
+        ("remotes", "multipart_threshold_bytes"),
+        ("remotes", "part_size_bytes"),
+    ];
+
+    fn parsed(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse(text, Path::new("syncrolld.toml"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// TOML integers are i64: every one, with the edges and the ranges'
+    /// bounds likely.
+    fn number() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            Just(0),
+            Just(1),
+            Just(-1),
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(MAX_SECS as i64),
+            Just(MAX_SECS as i64 + 1),
+            Just(MAX_SECS as i64 * 1000 + 1),
+            0i64..1_000_000,
+            any::<i64>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_number_is_accepted_in_range_or_refused_naming_its_key(
+            entry in prop::sample::select(NUMBER_KEYS),
+            value in number(),
+        ) {
+            let (section, key) = entry;
+            match parsed(&format!("[{section}]\n{key} = {value}\n")) {
+                Ok(config) => {
+                    // Every interval can be waited for: added to a clock
+                    // and scaled to milliseconds without overflow.
+                    let now = Instant::now();
+                    for range in config.ranges() {
+                        prop_assert!(range.value <= range.most);
+                    }
+                    let s = &config.sync;
+                    for secs in [
+                        s.offline_retry_secs,
+                        s.replan_interval_secs,
+                        s.reconcile_interval_secs,
+                        s.retry_max_secs,
+                        config.catalog.rescan_interval_secs,
+                        config.catalog.root_check_interval_secs,
+                        config.watcher.fallback_rescan_interval_secs,
+                    ] {
+                        prop_assert!(now.checked_add(Duration::from_secs(secs)).is_some());
+                        prop_assert!((secs as i64).checked_mul(1000).is_some());
+                    }
+                    // What --print-config shows reads back as the same.
+                    let again = parsed(&config.to_toml()).expect("printed config parses");
+                    prop_assert_eq!(again.to_toml(), config.to_toml());
+                }
+                Err(err) => {
+                    let message = err.to_string();
+                    prop_assert!(message.contains(key), "{}", message);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_is_a_config_or_an_error_never_a_panic(text in "\\PC{0,200}|[\\[\\]a-z_=\" 0-9.\n-]{0,200}") {
+            let _ = parsed(&text);
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn an_interval_past_a_century_is_refused() {
+        let err = parsed("[sync]\nreplan_interval_secs = 3155760001\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sync.replan_interval_secs = 3155760001 must be at most 100 years"
+        );
     }
 }

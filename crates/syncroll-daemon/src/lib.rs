@@ -5,6 +5,7 @@
 //! monitor, then serve. Shutdown runs it backwards.
 
 pub mod app;
+pub mod authority;
 pub mod config;
 pub mod credentials;
 pub mod remotes;
@@ -64,6 +65,13 @@ pub enum DaemonError {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error(
+        "the data dir {} is inside root {}: the root's scans would index syncroll's own catalog \
+         and local remote. Use a data dir outside every root (--data-dir), or forget the root \
+         with `syncroll roots remove` from a daemon on another data dir",
+        .data_dir.display(), .root.display()
+    )]
+    DataDirInsideRoot { data_dir: PathBuf, root: PathBuf },
     #[error("cannot {action} {}: {source}", .path.display())]
     Io {
         action: &'static str,
@@ -90,6 +98,7 @@ pub async fn run(
     // Before anything else touches remotes: refuse secrets others can read.
     let credentials = Credentials::load(&data_dir)?;
     let store = Store::open(&data_dir.join("catalog.sqlite")).await?;
+    refuse_data_dir_inside_root(&store, &data_dir).await?;
     let cloud = data_dir.join("cloud");
     std::fs::create_dir_all(&cloud).map_err(|source| DaemonError::Io {
         action: "create the local remote's folder",
@@ -216,6 +225,23 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// A data dir inside a root would be scanned as photos and, through the
+/// `local` remote under it, copied into itself; refused at start (roots add
+/// refuses such a root too, but an older catalog may hold one).
+async fn refuse_data_dir_inside_root(store: &Store, data_dir: &Path) -> Result<(), DaemonError> {
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    for root in store.roots_brief().await? {
+        let root_path = std::fs::canonicalize(&root.path).unwrap_or(root.path);
+        if data_dir.starts_with(&root_path) {
+            return Err(DaemonError::DataDirInsideRoot {
+                data_dir,
+                root: root_path,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Takes the data dir's instance lock, held until the returned file drops.

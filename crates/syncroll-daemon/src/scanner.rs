@@ -3,9 +3,13 @@
 //! two scans never reconcile the same rows at once.
 //!
 //! Invariants:
-//! - A root that cannot be read, or reads as empty while the catalog holds
-//!   photos for it, is marked missing; its photos are kept. Absence is never
-//!   read as deletion.
+//! - Every scan, whole or partial, first asks [`check_root`] whether the
+//!   folder at the root's path is the root's folder (present, readable, the
+//!   device and inode recorded when it was added, not empty while the
+//!   catalog holds photos for it), and asks again after its walk. A root
+//!   that fails is marked missing and nothing of it changes: absence is
+//!   never read as deletion. Photo rows change only with the
+//!   [`VerifiedRoot`] the check returns.
 //! - A file is hashed only when its (size, mtime, inode) changed.
 //! - Scan results land in batches of at most [`APPLY_BATCH`] files, each one
 //!   transaction, so progress is visible and memory stays bounded.
@@ -19,6 +23,9 @@ use std::time::Instant;
 
 use syncroll_core::media::{PhotoFilter, is_ignored_name};
 use syncroll_core::reconcile::{self, FoundFile};
+use syncroll_core::root_identity::{
+    self, FolderIdentity, FolderProbe, MissingReason, VerifiedRoot, WholeWalk,
+};
 use syncroll_core::store::PhotoChanges;
 use syncroll_core::{ContentHash, FileStat, RelPath, Root, RootId, RootState, Store, unix_now};
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +52,7 @@ pub enum ScanReason {
     Rescan,
     RootAdded,
     RootOnline,
+    RootAccepted,
     WatcherEvent,
     WatcherFallback,
     Periodic,
@@ -57,6 +65,7 @@ impl ScanReason {
             Self::Rescan => "rescan",
             Self::RootAdded => "root-added",
             Self::RootOnline => "root-online",
+            Self::RootAccepted => "root-accepted",
             Self::WatcherEvent => "watcher",
             Self::WatcherFallback => "watcher-fallback",
             Self::Periodic => "periodic",
@@ -105,6 +114,21 @@ pub enum ScanTarget {
     Scopes { root: RootId, scopes: Vec<RelPath> },
 }
 
+/// What a whole scan of a root would change, counted without hashing or
+/// writing anything (`roots accept` shows it before taking a new folder).
+#[derive(Debug, Clone)]
+pub struct RootPreview {
+    /// The identity the folder has now.
+    pub found: FolderIdentity,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub renamed: u64,
+    pub unchanged: u64,
+}
+
+type PreviewResult = Result<RootPreview, Arc<syncroll_core::Error>>;
+
 #[derive(Debug)]
 struct ScanRequest {
     target: ScanTarget,
@@ -112,35 +136,54 @@ struct ScanRequest {
     done: Option<oneshot::Sender<ScanResult>>,
 }
 
+/// What the scanner task is asked to do, one at a time.
+#[derive(Debug)]
+enum ScannerRequest {
+    Scan(ScanRequest),
+    Preview {
+        root: Root,
+        done: oneshot::Sender<PreviewResult>,
+    },
+}
+
 /// Queues scans on the one scanner task.
 #[derive(Debug, Clone)]
 pub struct ScannerHandle {
-    tx: mpsc::UnboundedSender<ScanRequest>,
+    tx: mpsc::UnboundedSender<ScannerRequest>,
 }
 
 impl ScannerHandle {
     /// Queues a scan and returns at once.
     pub fn request(&self, target: ScanTarget, reason: ScanReason) {
         // A closed channel means the daemon is shutting down; nothing to do.
-        let _ = self.tx.send(ScanRequest {
+        let _ = self.tx.send(ScannerRequest::Scan(ScanRequest {
             target,
             reason,
             done: None,
-        });
+        }));
     }
 
     /// Queues a scan and waits for it to finish.
     pub async fn scan(&self, target: ScanTarget, reason: ScanReason) -> ScanResult {
         let (done, wait) = oneshot::channel();
-        let request = ScanRequest {
+        let request = ScannerRequest::Scan(ScanRequest {
             target,
             reason,
             done: Some(done),
-        };
+        });
         if self.tx.send(request).is_err() {
             return Ok(ScanSummary::default());
         }
         wait.await.unwrap_or_else(|_| Ok(ScanSummary::default()))
+    }
+
+    /// Counts what a whole scan of `root`'s folder as it is now would
+    /// change, whatever its identity; changes nothing. `None` when the
+    /// scanner has stopped (the daemon is shutting down).
+    pub async fn preview(&self, root: Root) -> Option<PreviewResult> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(ScannerRequest::Preview { root, done }).ok()?;
+        wait.await.ok()
     }
 }
 
@@ -187,7 +230,7 @@ impl Scanner {
         (ScannerHandle { tx }, task)
     }
 
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<ScanRequest>) {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<ScannerRequest>) {
         loop {
             let request = tokio::select! {
                 request = rx.recv() => match request {
@@ -195,6 +238,15 @@ impl Scanner {
                     None => return,
                 },
                 () = self.cancel.cancelled() => return,
+            };
+            let request = match request {
+                ScannerRequest::Scan(request) => request,
+                ScannerRequest::Preview { root, done } => {
+                    let span = info_span!("preview", root = %root.path.display());
+                    let result = self.preview(&root).instrument(span).await;
+                    let _ = done.send(result.map_err(Arc::new));
+                    continue;
+                }
             };
             let span =
                 info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
@@ -269,7 +321,8 @@ impl Scanner {
         Ok(summary)
     }
 
-    /// Scans `scopes` of one root and applies what changed.
+    /// Scans `scopes` of one root and applies what changed, if the folder
+    /// at its path is its folder before and after the walk.
     async fn scan_root(
         &self,
         root: &Root,
@@ -277,11 +330,10 @@ impl Scanner {
     ) -> Result<ScanSummary, syncroll_core::Error> {
         self.status.scan().current_root = root.path.display().to_string();
         let mut summary = ScanSummary::default();
-        if let Err(reason) = probe_root(&root.path) {
-            self.set_missing(root, reason).await?;
-            summary.missing_roots.push(root.path.clone());
-            return Ok(summary);
-        }
+        let before = match check_root(&self.store, root, None, false).await? {
+            Ok(verified) => verified,
+            Err(reason) => return self.missing(root, reason, summary).await,
+        };
         let whole_root = scopes.iter().any(RelPath::is_root);
 
         let mut found = Vec::new();
@@ -296,28 +348,35 @@ impl Scanner {
         summary.files_seen = found.len() as u64;
         self.status.scan().unreadable_entries += unreadable.len() as u64;
 
-        if whole_root && found.is_empty() && !indexed.is_empty() {
-            let reason = format!(
-                "the folder is empty but the catalog holds {} photos from it: is the disk mounted?",
-                indexed.len()
-            );
-            self.set_missing(root, reason).await?;
-            summary.missing_roots.push(root.path.clone());
-            return Ok(summary);
-        }
-        if root.state != RootState::Online {
-            info!(root = %root.path.display(), "root is back online");
-            self.store
-                .set_root_state(root.id, &RootState::Online)
-                .await?;
+        // Look again: a disk unmounted or a folder swapped during the walk
+        // makes what it found worthless.
+        let walked_empty = whole_root && found.is_empty();
+        let verified = match check_root(&self.store, root, Some(&before), walked_empty).await? {
+            Ok(verified) => verified,
+            Err(reason) => return self.missing(root, reason, summary).await,
+        };
+        let cataloged = indexed.len() as u64;
+        let plan = reconcile::plan(indexed, found, &unreadable);
+        let walk = whole_root.then_some(WholeWalk {
+            cataloged,
+            recognised: plan.unchanged + (plan.changed_files.len() + plan.renamed.len()) as u64,
+        });
+        let verified = match root_identity::confirm_first_identity(verified, walk) {
+            Ok(verified) => verified,
+            Err(reason) => return self.missing(root, reason, summary).await,
+        };
+        if root.state != RootState::Online || verified.records_identity() {
+            if root.state != RootState::Online {
+                info!(root = %root.path.display(), "root is back online");
+            }
+            self.store.set_root_online(&verified).await?;
         }
 
-        let plan = reconcile::plan(indexed, found, &unreadable);
         summary.removed = plan.removed.len() as u64;
         summary.renamed = plan.renamed.len() as u64;
         self.store
             .apply_photo_changes(
-                root.id,
+                &verified,
                 &PhotoChanges {
                     removed: plan.removed,
                     renamed: plan.renamed,
@@ -331,22 +390,62 @@ impl Scanner {
             .into_iter()
             .map(|(id, file)| (Some(id), file))
             .chain(plan.new_files.into_iter().map(|file| (None, file)));
-        self.hash_and_apply(root, to_hash, &mut summary).await?;
+        self.hash_and_apply(root, &verified, to_hash, &mut summary)
+            .await?;
         if whole_root && !self.cancel.is_cancelled() {
             self.store.mark_root_scanned(root.id).await?;
         }
         Ok(summary)
     }
 
-    async fn set_missing(&self, root: &Root, reason: String) -> Result<(), syncroll_core::Error> {
-        let state = RootState::Missing { reason };
-        if root.state != state {
-            if let RootState::Missing { reason } = &state {
-                warn!(root = %root.path.display(), %reason, "root is missing; its photos are kept");
-            }
-            self.store.set_root_state(root.id, &state).await?;
+    /// Marks `root` missing (if it was not already, for this reason) and
+    /// ends its scan having changed nothing else.
+    async fn missing(
+        &self,
+        root: &Root,
+        reason: MissingReason,
+        mut summary: ScanSummary,
+    ) -> Result<ScanSummary, syncroll_core::Error> {
+        let unchanged =
+            matches!(&root.state, RootState::Missing { reason: was } if *was == reason.to_string());
+        if !unchanged {
+            warn!(root = %root.path.display(), %reason, "root is missing; its photos are kept");
+            self.store.set_root_missing(root.id, &reason).await?;
         }
-        Ok(())
+        summary.files_seen = 0;
+        summary.missing_roots.push(root.path.clone());
+        Ok(summary)
+    }
+
+    /// Counts what a whole scan of `root` would change if its folder, as it
+    /// is now, were taken as the root's.
+    async fn preview(&self, root: &Root) -> Result<RootPreview, syncroll_core::Error> {
+        let probe = probe_folder(root.path.clone()).await;
+        let FolderProbe::Present { identity, .. } = probe else {
+            // The same words as a missing root's reason.
+            let as_new = Root {
+                identity: None,
+                ..root.clone()
+            };
+            let reason = root_identity::verify(&as_new, &probe, 0)
+                .err()
+                .unwrap_or(MissingReason::NotAFolder);
+            return Err(syncroll_core::Error::RootUnreadable {
+                path: root.path.clone(),
+                reason,
+            });
+        };
+        let walked = self.walk(&root.path, &RelPath::root()).await;
+        let indexed = self.store.indexed_files(root.id, &RelPath::root()).await?;
+        let plan = reconcile::plan(indexed, walked.found, &walked.unreadable);
+        Ok(RootPreview {
+            found: identity,
+            added: plan.new_files.len() as u64,
+            removed: plan.removed.len() as u64,
+            changed: plan.changed_files.len() as u64,
+            renamed: plan.renamed.len() as u64,
+            unchanged: plan.unchanged,
+        })
     }
 
     async fn walk(&self, root: &Path, scope: &RelPath) -> Walked {
@@ -367,6 +466,7 @@ impl Scanner {
     async fn hash_and_apply(
         &self,
         root: &Root,
+        verified: &VerifiedRoot,
         files: impl Iterator<Item = (Option<syncroll_core::PhotoId>, FoundFile)>,
         summary: &mut ScanSummary,
     ) -> Result<(), syncroll_core::Error> {
@@ -407,11 +507,11 @@ impl Scanner {
             }
             if batch.rehashed.len() + batch.added.len() >= APPLY_BATCH {
                 self.store
-                    .apply_photo_changes(root.id, &std::mem::take(&mut batch))
+                    .apply_photo_changes(verified, &std::mem::take(&mut batch))
                     .await?;
             }
         }
-        self.store.apply_photo_changes(root.id, &batch).await
+        self.store.apply_photo_changes(verified, &batch).await
     }
 }
 
@@ -429,17 +529,59 @@ fn minimal_scopes(scopes: &[RelPath]) -> Vec<RelPath> {
     kept
 }
 
-/// Ok when the root folder can be listed; otherwise why not, in words.
-pub fn probe_root(path: &Path) -> Result<(), String> {
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err("the folder does not exist: is the disk unmounted?".to_owned())
-        }
-        Err(e) => Err(format!("cannot read the folder: {e}")),
-        Ok(meta) if !meta.is_dir() => Err("the path is no longer a folder".to_owned()),
-        Ok(_) => std::fs::read_dir(path)
-            .map(|_| ())
-            .map_err(|e| format!("cannot list the folder: {e}")),
+/// Whether `root`'s folder, as it is now, is the root's folder: the one
+/// check every scan (whole, partial, watcher-driven, `rescan PATH`) and the
+/// monitor's probe go through. `first` is this scan's earlier verdict, which
+/// the folder must still match; `walked_empty` says a walk of the whole root
+/// found no photo. The outer error is the catalog's; the inner one why the
+/// root is missing.
+pub async fn check_root(
+    store: &Store,
+    root: &Root,
+    first: Option<&VerifiedRoot>,
+    walked_empty: bool,
+) -> Result<Result<VerifiedRoot, MissingReason>, syncroll_core::Error> {
+    let mut probe = probe_folder(root.path.clone()).await;
+    if let FolderProbe::Present { empty, .. } = &mut probe {
+        *empty |= walked_empty;
+    }
+    // Counting costs a pass over the root's rows; only an empty folder
+    // needs it.
+    let cataloged = match probe {
+        FolderProbe::Present { empty: true, .. } => store.root_photo_count(root.id).await?,
+        _ => 0,
+    };
+    Ok(match first {
+        None => root_identity::verify(root, &probe, cataloged),
+        Some(first) => root_identity::reverify(first, root, &probe, cataloged),
+    })
+}
+
+/// Looks at a root's folder: does it exist, is it a folder that can be
+/// listed, which device and inode is it, does it hold anything. Off the
+/// runtime's threads, since a hung network mount can block a `stat`.
+pub async fn probe_folder(path: PathBuf) -> FolderProbe {
+    tokio::task::spawn_blocking(move || probe_folder_blocking(&path))
+        .await
+        .unwrap_or_else(|e| FolderProbe::Unreadable(format!("probe failed: {e}")))
+}
+
+fn probe_folder_blocking(path: &Path) -> FolderProbe {
+    let meta = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return FolderProbe::Absent,
+        Err(e) => return FolderProbe::Unreadable(e.to_string()),
+        Ok(meta) if !meta.is_dir() => return FolderProbe::NotAFolder,
+        Ok(meta) => meta,
+    };
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => FolderProbe::Present {
+            identity: FolderIdentity {
+                device: meta.dev(),
+                inode: meta.ino(),
+            },
+            empty: entries.next().is_none(),
+        },
+        Err(e) => FolderProbe::Unreadable(format!("cannot list it: {e}")),
     }
 }
 

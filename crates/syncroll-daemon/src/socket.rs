@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, warn};
 
+use crate::authority::LocalAuthority;
+
 /// Why the socket could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -101,8 +103,9 @@ pub async fn bind(path: &Path, dir_is_ours: bool) -> Result<UnixListener, Socket
 }
 
 /// Accepts connections, dropping any whose peer is not this user, and yields
-/// the rest as a stream for tonic.
-pub fn owner_only(listener: UnixListener) -> ReceiverStream<std::io::Result<UnixStream>> {
+/// the rest as a stream for tonic, each with its HTTP/2 authority mended for
+/// clients that send the socket's path as one ([`LocalAuthority`]).
+pub fn owner_only(listener: UnixListener) -> ReceiverStream<std::io::Result<LocalAuthority>> {
     let (tx, rx) = mpsc::channel(16);
     let me = nix::unistd::geteuid().as_raw();
     tokio::spawn(async move {
@@ -129,7 +132,7 @@ pub fn owner_only(listener: UnixListener) -> ReceiverStream<std::io::Result<Unix
                     continue;
                 }
             }
-            if tx.send(Ok(stream)).await.is_err() {
+            if tx.send(Ok(LocalAuthority::new(stream))).await.is_err() {
                 return;
             }
         }

@@ -1,8 +1,11 @@
 //! Live daemon state that is not in the database: scan progress and watcher
 //! health. Shared by the scanner, the watcher and the status RPC.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::Instant;
+use syncroll_core::RootId;
 
 /// Progress of the running scan, and a summary of the last one.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +54,9 @@ pub struct LiveStatus {
     started: Instant,
     scan: Arc<Mutex<ScanStatus>>,
     watcher: Arc<Mutex<WatcherStatus>>,
+    /// Roots with a live watch, so `roots list` and `status` never claim a
+    /// root is watched while the monitor has dropped it (missing, unmounted).
+    watched_roots: Arc<Mutex<HashSet<RootId>>>,
 }
 
 impl LiveStatus {
@@ -63,6 +69,7 @@ impl LiveStatus {
         Self {
             started: Instant::now(),
             scan: Arc::default(),
+            watched_roots: Arc::default(),
             watcher: Arc::new(Mutex::new(WatcherStatus {
                 state,
                 detail: String::new(),
@@ -83,5 +90,23 @@ impl LiveStatus {
 
     pub fn watcher(&self) -> MutexGuard<'_, WatcherStatus> {
         self.watcher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records whether the monitor watches a root now.
+    pub fn set_watched(&self, root: RootId, watched: bool) {
+        let mut roots = self.watched_roots.lock().unwrap_or_else(|p| p.into_inner());
+        if watched {
+            roots.insert(root);
+        } else {
+            roots.remove(&root);
+        }
+    }
+
+    /// Whether the monitor watches a root now.
+    pub fn is_watched(&self, root: RootId) -> bool {
+        self.watched_roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&root)
     }
 }

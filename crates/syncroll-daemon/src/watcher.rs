@@ -3,6 +3,14 @@
 //! schedules periodic and fallback rescans. It only asks the scanner to
 //! scan; the scanner alone changes the catalog.
 //!
+//! It probes every root each `catalog.root_check_interval_secs`, on watcher
+//! errors and when a root folder itself changes, with the scanner's
+//! [`check_root`]: a root whose folder is gone or is not the folder it was
+//! (an unmount leaves the bare mount point, on another device) is unwatched
+//! at once and a scan is asked for, which marks it missing. A watch that
+//! followed a folder moved away is dropped with it. When the root's own
+//! folder is back it is watched again and rescanned.
+//!
 //! When the watcher cannot do its job (the system's watch limit is reached,
 //! or its event queue overflowed), it says so in the log and in `status`,
 //! and rescans instead.
@@ -16,6 +24,7 @@ use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use syncroll_core::media::is_ignored_name;
+use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::{RelPath, RootId, RootState, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Interval, MissedTickBehavior, interval};
@@ -23,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::{CatalogConfig, WatcherConfig};
-use crate::scanner::{ScanReason, ScanTarget, ScannerHandle, probe_root};
+use crate::scanner::{ScanReason, ScanTarget, ScannerHandle, check_root};
 use crate::status::{LiveStatus, WatcherState};
 
 /// Asks the monitor to look at the roots again now (after one was added or
@@ -42,6 +51,17 @@ impl MonitorHandle {
     }
 }
 
+/// One root's live watch.
+#[derive(Debug)]
+struct Watch {
+    path: PathBuf,
+    /// The folder the watch was set on; a root whose folder is another one
+    /// now (accepted anew) is watched again.
+    identity: FolderIdentity,
+    /// Folders it costs against `watcher.max_watched_dirs`.
+    dirs: u64,
+}
+
 /// Everything the monitor task owns.
 pub struct Monitor {
     store: Store,
@@ -51,8 +71,8 @@ pub struct Monitor {
     catalog_config: CatalogConfig,
     skip_dirs: Vec<PathBuf>,
     debouncer: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
-    /// Roots with a live watch, by id, with the folders each one costs.
-    watched: HashMap<RootId, (PathBuf, u64)>,
+    /// Roots with a live watch, by id.
+    watched: HashMap<RootId, Watch>,
     /// Every known root, for mapping event paths to roots.
     roots: BTreeMap<PathBuf, RootId>,
     watched_dirs: u64,
@@ -135,7 +155,11 @@ impl Monitor {
                     self.check_roots().await;
                     let _ = done.send(());
                 }
-                Some(result) = events.recv() => self.handle_events(result),
+                Some(result) = events.recv() => {
+                    if self.handle_events(result) {
+                        self.check_roots().await;
+                    }
+                }
                 _ = root_check.tick() => self.check_roots().await,
                 _ = periodic.tick(), if self.catalog_config.rescan_interval_secs > 0 => {
                     self.scanner.request(ScanTarget::All, ScanReason::Periodic);
@@ -152,8 +176,8 @@ impl Monitor {
     }
 
     /// Probes every root: asks for a scan where the catalog's idea of it
-    /// (online or missing) is out of date, and watches exactly the online
-    /// ones.
+    /// (online or missing) is out of date, and watches exactly the roots
+    /// whose own folder is there.
     async fn check_roots(&mut self) {
         let roots = match self.store.roots_brief().await {
             Ok(roots) => roots,
@@ -163,11 +187,17 @@ impl Monitor {
             }
         };
         self.roots = roots.iter().map(|r| (r.path.clone(), r.id)).collect();
-        let mut online = HashMap::new();
+        let mut present = HashMap::new();
         for root in &roots {
-            let readable = probe_root(&root.path).is_ok();
-            if readable != (root.state == RootState::Online) {
-                let reason = if readable {
+            let verdict = match check_root(&self.store, root, None, false).await {
+                Ok(verdict) => verdict,
+                Err(e) => {
+                    warn!(root = %root.path.display(), error = %e, "cannot check root");
+                    continue;
+                }
+            };
+            if verdict.is_ok() != (root.state == RootState::Online) {
+                let reason = if verdict.is_ok() {
                     ScanReason::RootOnline
                 } else {
                     ScanReason::Rescan
@@ -180,27 +210,29 @@ impl Monitor {
                     reason,
                 );
             }
-            if readable {
-                online.insert(root.id, root.path.clone());
+            if let Ok(verified) = verdict {
+                present.insert(root.id, (root.path.clone(), verified.identity()));
             }
         }
         let stale: Vec<RootId> = self
             .watched
-            .keys()
-            .filter(|id| !online.contains_key(id))
-            .copied()
+            .iter()
+            .filter(|(id, watch)| {
+                present.get(id).map(|(_, identity)| *identity) != Some(watch.identity)
+            })
+            .map(|(id, _)| *id)
             .collect();
         for id in stale {
             self.unwatch(id);
         }
-        for (id, path) in online {
+        for (id, (path, identity)) in present {
             if !self.watched.contains_key(&id) {
-                self.watch(id, path);
+                self.watch(id, path, identity);
             }
         }
     }
 
-    fn watch(&mut self, id: RootId, path: PathBuf) {
+    fn watch(&mut self, id: RootId, path: PathBuf, identity: FolderIdentity) {
         let Some(debouncer) = self.debouncer.as_mut() else {
             return;
         };
@@ -217,7 +249,15 @@ impl Monitor {
             Ok(()) => {
                 debug!(root = %path.display(), "watching");
                 self.watched_dirs += dirs;
-                self.watched.insert(id, (path, dirs));
+                self.watched.insert(
+                    id,
+                    Watch {
+                        path,
+                        identity,
+                        dirs,
+                    },
+                );
+                self.status.set_watched(id, true);
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => self.degrade(format!(
                 "the system's file watch limit was reached while watching {} \
@@ -230,22 +270,20 @@ impl Monitor {
         }
     }
 
+    /// Drops a root's watch, including the watches of subfolders that
+    /// followed its folder if it was moved away (their events would
+    /// otherwise keep arriving under the root's path).
     fn unwatch(&mut self, id: RootId) {
-        let Some((path, dirs)) = self.forget_watch(id) else {
+        let Some(watch) = self.watched.remove(&id) else {
             return;
         };
+        self.watched_dirs = self.watched_dirs.saturating_sub(watch.dirs);
+        self.status.set_watched(id, false);
         if let Some(debouncer) = self.debouncer.as_mut() {
-            // The watch may already be gone with its folder (unmount).
-            let _ = debouncer.unwatch(&path);
+            // The watch may already be gone with its folder (deleted).
+            let _ = debouncer.unwatch(&watch.path);
         }
-        debug!(root = %path.display(), dirs, "stopped watching");
-    }
-
-    /// Drops a root from the watched set, returning what it cost.
-    fn forget_watch(&mut self, id: RootId) -> Option<(PathBuf, u64)> {
-        let (path, dirs) = self.watched.remove(&id)?;
-        self.watched_dirs = self.watched_dirs.saturating_sub(dirs);
-        Some((path, dirs))
+        debug!(root = %watch.path.display(), dirs = watch.dirs, "stopped watching");
     }
 
     /// Falls back to rescans and says why, once per reason.
@@ -264,7 +302,10 @@ impl Monitor {
             .request(ScanTarget::All, ScanReason::WatcherFallback);
     }
 
-    fn handle_events(&mut self, result: DebounceEventResult) {
+    /// Turns events into scan requests. Returns whether the roots need a
+    /// probe now: the watcher failed, or a root folder itself changed
+    /// (deleted, moved away, unmounted).
+    fn handle_events(&mut self, result: DebounceEventResult) -> bool {
         let events = match result {
             Ok(events) => events,
             Err(errors) => {
@@ -272,12 +313,13 @@ impl Monitor {
                     if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
                         self.degrade("the system's file watch limit was reached (raise fs.inotify.max_user_watches)".to_owned());
                     } else {
-                        warn!(error = %e, "file watcher error");
+                        warn!(error = %e, "file watcher error; checking the roots");
                     }
                 }
-                return;
+                return true;
             }
         };
+        let mut probe_roots = false;
         let mut scopes: HashMap<RootId, Vec<RelPath>> = HashMap::new();
         for event in events {
             if event.need_rescan() {
@@ -297,21 +339,23 @@ impl Monitor {
             }
             for path in &event.paths {
                 if let Some((root, rel)) = self.relevant_path(path) {
-                    if rel.is_root() {
-                        // The root itself changed (deleted, unmounted): its
-                        // watch is gone; re-establish it on the next check.
-                        self.forget_watch(root);
-                    }
+                    // The root folder itself changed (deleted, moved away,
+                    // replaced): its watch may be following it elsewhere.
+                    // The probe unwatches a root whose folder is not its own.
+                    probe_roots |= rel.is_root();
                     scopes.entry(root).or_default().push(rel);
                 }
             }
         }
+        // A scan of a root checks its folder first, so an event from a
+        // watch that followed a folder moved away changes nothing.
         for (root, scopes) in scopes {
             self.scanner.request(
                 ScanTarget::Scopes { root, scopes },
                 ScanReason::WatcherEvent,
             );
         }
+        probe_roots
     }
 
     /// The root and relative path of an event path worth scanning.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The key breaks the key rules (see [`validate_key`](crate::validate_key)).
-    #[error("invalid remote key {key:?}: {reason}")]
+    #[error("invalid remote key {}: {reason}", shown(.key))]
     InvalidKey { key: String, reason: &'static str },
     /// The remote cannot be reached at all, e.g. its folder is missing because
     /// the NAS is not mounted. Transient.
@@ -53,7 +53,7 @@ pub enum RemoteError {
     /// A remote's settings are unusable: `field` holds `value`, which breaks
     /// `reason`. Permanent until the settings change. Secrets are never
     /// echoed: their `value` is `***`.
-    #[error("invalid remote setting {field} = {value:?}: {reason}")]
+    #[error("invalid remote setting {field} = {}: {reason}", shown(.value))]
     InvalidSettings {
         field: &'static str,
         value: String,
@@ -63,7 +63,8 @@ pub enum RemoteError {
     /// syncroll never creates buckets, just as it never creates an `fs`
     /// remote's root folder.
     #[error(
-        "the bucket {bucket:?} does not exist on the remote; create it or correct the bucket name in the remote's settings"
+        "the bucket {} does not exist on the remote; create it or correct the bucket name in the remote's settings",
+        shown(.bucket)
     )]
     BucketMissing { bucket: String },
     /// The server is busy or in maintenance (429 or 503) and said how long
@@ -91,6 +92,24 @@ pub enum RemoteError {
         #[source]
         source: io::Error,
     },
+}
+
+/// The most characters of a setting or key a message echoes.
+const MAX_SHOWN_CHARS: usize = 200;
+
+/// `value` as `{:?}` shows it, cut after [`MAX_SHOWN_CHARS`] characters
+/// with its length named: a 1 MiB setting sent over the API gets a short
+/// error back. (The same rule as `syncroll_core::quoted`, which this crate
+/// does not depend on.)
+fn shown(value: &str) -> String {
+    match value.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => {
+            let head = format!("{:?}", &value[..cut]);
+            let total = value.chars().count();
+            format!("{}…\" ({total} characters)", &head[..head.len() - 1])
+        }
+    }
 }
 
 impl RemoteError {
@@ -175,6 +194,27 @@ mod tests {
             key: "a/b.jpg".into(),
             source: kind.into(),
         }
+    }
+
+    #[test]
+    fn a_huge_setting_is_echoed_cut_with_its_length() {
+        let err = RemoteError::InvalidSettings {
+            field: "endpoint",
+            value: format!("http://{}", "x".repeat(1 << 20)),
+            reason: "not a URL",
+        };
+        let message = err.to_string();
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("…\" (1048583 characters)"), "{message}");
+        let short = RemoteError::InvalidSettings {
+            field: "endpoint",
+            value: "a\nb".into(),
+            reason: "not a URL",
+        };
+        assert_eq!(
+            short.to_string(),
+            "invalid remote setting endpoint = \"a\\nb\": not a URL"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! one condition wait ([`wait_until`]), and servers to sync to: in-process
 //! S3 ([`S3Server`]) and WebDAV ([`WebDavServer`]) servers, a
 //! fault-injecting proxy ([`FaultProxy`]), and independent servers,
-//! rclone's ([`RcloneServer`]).
+//! rclone's ([`RcloneServer`]), and clients, Python's grpcio
+//! ([`python_with_grpcio`]).
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.
@@ -19,10 +20,12 @@ use tempfile::TempDir;
 
 mod background;
 mod proxy;
+mod python;
 mod rclone;
 mod s3;
 mod webdav;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
+pub use python::{GRPCIO_PIN, python_with_grpcio};
 pub use rclone::{RcloneProtocol, RcloneServer, rclone_path};
 pub use s3::{S3Server, Seen};
 pub use webdav::WebDavServer;

@@ -5,7 +5,7 @@ use syncroll_proto::v1 as pb;
 use super::{absolute_path, bytes, count};
 use crate::Client;
 use crate::cli::CollectionsCommand;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(
     mut client: Client,
@@ -119,16 +119,16 @@ pub async fn run(
 
 fn describe(c: &pb::Collection) -> String {
     let kind = if c.kind == "folder" {
-        format!("folder {}", c.folder)
+        format!("folder {}", shown(&c.folder))
     } else {
         "manual".to_owned()
     };
     format!(
         "{}  ({kind})  {} photos, {}  -> {}  sync {}",
-        c.name,
+        shown(&c.name),
         count(c.photo_count),
         bytes(c.total_bytes),
-        c.remote,
+        shown(&c.remote),
         sync_state(c)
     )
 }
@@ -150,13 +150,13 @@ fn sync_state(c: &pb::Collection) -> String {
 
 fn details(c: &pb::Collection) -> String {
     let mut lines = vec![
-        format!("name     {}", c.name),
+        format!("name     {}", shown(&c.name)),
         format!("kind     {}", c.kind),
     ];
     if c.kind == "folder" {
-        lines.push(format!("folder   {}", c.folder));
+        lines.push(format!("folder   {}", shown(&c.folder)));
     }
-    lines.push(format!("remote   {}", c.remote));
+    lines.push(format!("remote   {}", shown(&c.remote)));
     lines.push(format!("sync     {}", sync_state(c)));
     lines.push(format!(
         "photos   {} ({})",

@@ -6,7 +6,7 @@ use syncroll_proto::v1 as pb;
 use super::bytes;
 use crate::Client;
 use crate::cli::PhotosArgs;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(mut client: Client, args: PhotosArgs, out: Output) -> Result<(), Failure> {
     if args.synced {
@@ -33,8 +33,8 @@ fn line(photo: &pb::Photo) -> String {
     format!(
         "{:>10}  {hash}  {}/{}{missing}",
         bytes(photo.size),
-        photo.root.trim_end_matches('/'),
-        photo.path
+        shown(photo.root.trim_end_matches('/')),
+        shown(&photo.path)
     )
 }
 
@@ -48,7 +48,7 @@ async fn synced(mut client: Client, limit: u64, out: Output) -> Result<(), Failu
             let states: Vec<String> = item
                 .collections
                 .iter()
-                .map(|c| format!("{}: {}", c.collection, c.state))
+                .map(|c| format!("{}: {}", shown(&c.collection), c.state))
                 .collect();
             let photo = item.photo.as_ref().map(line).unwrap_or_default();
             format!("{photo}  [{}]", states.join(", "))

@@ -5,7 +5,7 @@ use syncroll_proto::v1 as pb;
 use super::absolute_path;
 use crate::Client;
 use crate::cli::{RemoteAddArgs, RemotesCommand};
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Result<(), Failure> {
     let rpc = &mut client.remotes;
@@ -110,10 +110,10 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
             if !reply.ok {
                 return Err(Failure::Input(format!(
                     "remote {name:?} failed its test: {}",
-                    reply.detail
+                    shown(&reply.detail)
                 )));
             }
-            out.document(&reply, || format!("ok: {}", reply.detail));
+            out.document(&reply, || format!("ok: {}", shown(&reply.detail)));
         }
         RemotesCommand::Remove { name } => {
             let reply = rpc
@@ -132,6 +132,9 @@ fn line(r: &pb::Remote) -> String {
     let default = if r.is_default { " (default)" } else { "" };
     format!(
         "{}{default}  {}  {}  {} collections",
-        r.name, r.kind, r.location, r.collection_count
+        shown(&r.name),
+        r.kind,
+        shown(&r.location),
+        r.collection_count
     )
 }

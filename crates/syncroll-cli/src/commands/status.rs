@@ -7,7 +7,7 @@ use syncroll_proto::v1 as pb;
 
 use super::{bytes, count};
 use crate::Client;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn run(mut client: Client, out: Output) -> Result<(), Failure> {
     let status = client
@@ -23,8 +23,8 @@ fn human(s: &pb::GetStatusResponse) -> String {
     let mut text = String::new();
     let uptime = indicatif::HumanDuration(Duration::from_secs(s.uptime_seconds));
     let _ = writeln!(text, "syncrolld {}, up {uptime}", s.version);
-    let _ = writeln!(text, "data dir   {}", s.data_dir);
-    let _ = writeln!(text, "socket     {}", s.socket_path);
+    let _ = writeln!(text, "data dir   {}", shown(&s.data_dir));
+    let _ = writeln!(text, "socket     {}", shown(&s.socket_path));
     let _ = writeln!(
         text,
         "catalog    {} photos in {} roots, {} collections",
@@ -44,8 +44,13 @@ fn human(s: &pb::GetStatusResponse) -> String {
     }
     if let Some(watcher) = &s.watcher {
         let _ = write!(text, "watcher    {}", watcher.state);
+        // A missing root is not watched; say so rather than claim all are.
+        let watched = s.roots.iter().filter(|r| r.watched).count();
+        if watcher.state == "watching" && watched < s.roots.len() {
+            let _ = write!(text, " {watched} of {} roots", s.roots.len());
+        }
         if !watcher.detail.is_empty() {
-            let _ = write!(text, ": {}", watcher.detail);
+            let _ = write!(text, ": {}", shown(&watcher.detail));
         }
         if watcher.fallback_rescans > 0 {
             let _ = write!(text, " ({} fallback rescans)", watcher.fallback_rescans);
@@ -69,7 +74,7 @@ fn scan_line(scan: &pb::ScanProgress) -> String {
     if scan.scanning {
         return format!(
             "scanning {} ({}): {} files seen, {} hashed ({})",
-            scan.current_root,
+            shown(&scan.current_root),
             scan.reason,
             count(scan.files_seen),
             count(scan.files_hashed),
@@ -111,8 +116,8 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
         let _ = writeln!(
             text,
             "  {} -> {} ({state}): {}/{} photos, {}/{} synced; {} queued, {} running, {} failed",
-            c.name,
-            c.remote,
+            shown(&c.name),
+            shown(&c.remote),
             count(c.synced_count),
             count(c.photo_count),
             bytes(c.synced_bytes),
@@ -128,7 +133,27 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
             let _ = writeln!(
                 text,
                 "  job {} ({}, {}) {}: {}",
-                e.job_id, e.state, e.collection, e.key, e.error
+                e.job_id,
+                e.state,
+                shown(&e.collection),
+                shown(&e.key),
+                shown(&e.error)
+            );
+        }
+    }
+    if sync.skipped > 0 {
+        let _ = writeln!(
+            text,
+            "skipped    {} photos (see `syncroll jobs --state skipped`)",
+            count(sync.skipped)
+        );
+        for p in &sync.skipped_photos {
+            let _ = writeln!(
+                text,
+                "  {} {}: {}",
+                shown(&p.collection),
+                shown(&p.key),
+                shown(&p.reason)
             );
         }
     }

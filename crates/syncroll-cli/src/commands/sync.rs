@@ -10,7 +10,7 @@ use syncroll_proto::v1 as pb;
 use super::{bytes, count};
 use crate::Client;
 use crate::cli::SyncCommand;
-use crate::output::{Failure, Output};
+use crate::output::{Failure, Output, shown};
 
 pub async fn set(mut client: Client, command: SyncCommand, out: Output) -> Result<(), Failure> {
     let (name, enabled, keep_remote) = match command {
@@ -119,16 +119,21 @@ pub async fn jobs(
             let error = if job.error.is_empty() {
                 String::new()
             } else {
-                format!("  ({})", job.error)
+                format!("  ({})", shown(&job.error))
+            };
+            // A skipped photo has no job, so no id.
+            let id = if job.id == 0 {
+                "-".to_owned()
+            } else {
+                job.id.to_string()
             };
             format!(
-                "{:>6}  {:<9}  {:<6}  {:>10}  {}  {}{error}",
-                job.id,
+                "{id:>6}  {:<9}  {:<6}  {:>10}  {}  {}{error}",
                 job.state,
                 job.op,
                 bytes(job.bytes_total),
-                job.collection,
-                job.key
+                shown(&job.collection),
+                shown(&job.key)
             )
         });
     }
@@ -215,13 +220,16 @@ async fn follow(
 /// One line about the queue.
 pub fn summary(s: &pb::SyncStatus) -> String {
     let mut line = format!(
-        "{}: {} queued, {} running, {} failed; {} to send",
+        "{}: {} queued, {} running, {} failed",
         s.state,
         count(s.queued),
         s.running,
         s.failed,
-        bytes(s.bytes_pending)
     );
+    if s.skipped > 0 {
+        line.push_str(&format!(", {} skipped", count(s.skipped)));
+    }
+    line.push_str(&format!("; {} to send", bytes(s.bytes_pending)));
     if s.rate_bytes_per_second >= 1.0 {
         line.push_str(&format!(" at {}/s", bytes(s.rate_bytes_per_second as u64)));
     }
@@ -298,7 +306,7 @@ impl Bars {
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
                             .progress_chars("=> "),
                     );
-                    bar.set_message(c.name.clone());
+                    bar.set_message(shown(&c.name).into_owned());
                     self.collections.push((c.name.clone(), bar.clone()));
                     bar
                 }

@@ -1,10 +1,12 @@
 //! End-to-end tests of the catalog: the real `syncrolld` on temp dirs,
 //! driven through the real `syncroll` binary.
 
+mod bad_names;
 mod collections;
 mod errors;
 mod faults;
 mod photos;
+mod root_safety;
 mod roots;
 mod s3;
 mod sync;

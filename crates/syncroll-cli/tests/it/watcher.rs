@@ -103,15 +103,23 @@ fn watch_limit_falls_back_to_rescans_and_says_so() {
 }
 
 #[test]
-fn files_inside_the_data_dir_are_never_indexed() {
+fn a_root_holding_the_data_dir_is_refused() {
     let daemon = Daemon::start();
-    // A root that contains the daemon's own data dir (and its SQLite files).
+    // A root would contain the daemon's own data dir (its SQLite files and
+    // the `local` remote's folder).
     let parent = daemon.data_dir.parent().unwrap().to_path_buf();
     write_file(&parent.join("shots/x.jpg"), b"x");
-    write_file(&daemon.data_dir.join("cloud/mine.jpg"), b"syncroll's own");
-    daemon.cli(&["roots", "add", s(&parent)]).ok();
-    daemon.json(&["rescan"]);
-    assert_eq!(daemon.photo_paths(None), ["shots/x.jpg"]);
+    let refused = daemon.cli(&["roots", "add", s(&parent)]).fails_with(1);
+    assert!(
+        refused.stderr.contains(s(&parent)) && refused.stderr.contains(s(&daemon.data_dir)),
+        "names both folders: {refused:?}"
+    );
+    assert!(
+        daemon.json(&["roots", "list"])["roots"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod photos;
 mod plan;
 mod remotes;
 mod roots;
+mod skipped;
 mod sync;
 
 use std::path::Path;
@@ -31,6 +32,7 @@ pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;
+pub use skipped::{SkippedPhoto, skip_message};
 pub use sync::{Overtaken, PausedUntil, PhotoSyncState};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

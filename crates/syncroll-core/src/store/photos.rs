@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use sqlx::{Sqlite, Transaction};
 
 use super::Store;
-use crate::error::{DbContext, Result};
+use crate::error::{DbContext, Error, Result};
 use crate::reconcile::{FoundFile, IndexedFile};
+use crate::root_identity::VerifiedRoot;
 use crate::types::{
     CollectionId, ContentHash, FileStat, Photo, PhotoId, RelPath, RootId, unix_now,
 };
@@ -96,18 +97,31 @@ impl Store {
             .collect())
     }
 
-    /// Applies one batch of scan results to `root` in one transaction, and
+    /// Applies one batch of scan results to a root in one transaction, and
     /// keeps folder collections following their folders.
-    pub async fn apply_photo_changes(&self, root: RootId, changes: &PhotoChanges) -> Result<()> {
+    ///
+    /// The one way photo rows of a root change (besides `roots remove`), so
+    /// the one place that holds the missing-root rule: it takes a
+    /// [`VerifiedRoot`], which only `root_identity::verify` makes, and in
+    /// the same transaction refuses the batch unless the root is still
+    /// online with that identity, so a root marked missing or accepted with
+    /// a new identity since the check loses nothing.
+    pub async fn apply_photo_changes(
+        &self,
+        verified: &VerifiedRoot,
+        changes: &PhotoChanges,
+    ) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
+        let root = verified.id();
         let now = unix_now();
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .db("starting a transaction")?;
+        check_still_verified(&mut tx, verified).await?;
         let folders = folder_collections(&mut tx, root).await?;
         // Removals first, then renames, so a path freed by one can be taken
         // by another within the batch without a uniqueness conflict.
@@ -210,6 +224,32 @@ impl Store {
         }
         Ok(photos)
     }
+}
+
+/// Refuses unless the root is online and its recorded identity is the one
+/// `verified` found (or none is recorded yet, for an empty legacy root).
+async fn check_still_verified(
+    tx: &mut Transaction<'_, Sqlite>,
+    verified: &VerifiedRoot,
+) -> Result<()> {
+    let row: Option<(String, String, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT path, state, device, inode FROM roots WHERE id = ?")
+            .bind(verified.id().0)
+            .fetch_optional(&mut **tx)
+            .await
+            .db("checking a root before changing its photos")?;
+    let Some((path, state, device, inode)) = row else {
+        return Err(Error::RootGone(verified.id().0));
+    };
+    let identity = verified.identity();
+    let same_folder = match device.zip(inode) {
+        Some((device, inode)) => device as u64 == identity.device && inode as u64 == identity.inode,
+        None => true,
+    };
+    if state != "online" || !same_folder {
+        return Err(Error::RootNotVerified(PathBuf::from(path)));
+    }
+    Ok(())
 }
 
 /// The folder collections following a folder of `root`: (id, folder).

@@ -261,6 +261,7 @@ impl Store {
         let plan = planner::plan_groups(&t.prefix, &t.name, rows);
 
         let now = now_ms();
+        super::skipped::record_skipped(tx, t.id, &json, &plan.skipped, now).await?;
         let mut outcome = PlanOutcome::default();
         for id in &plan.actions.cancel {
             let event = JobEvent::Cancelled {

@@ -4,12 +4,23 @@ use std::path::{Path, PathBuf};
 
 use super::Store;
 use crate::error::{DbContext, Error, Result};
+use crate::root_identity::{FolderIdentity, MissingReason, VerifiedRoot};
 use crate::types::{RelPath, Root, RootId, RootState, unix_now};
 
-type RootRow = (i64, String, String, String, i64, i64, i64);
+type RootRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    i64,
+);
 
 const SELECT_ROOTS: &str = "
-    SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at,
+    SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at, r.device, r.inode,
            (SELECT COUNT(*) FROM photos p WHERE p.root_id = r.id),
            (SELECT COALESCE(SUM(p.size), 0) FROM photos p WHERE p.root_id = r.id)
     FROM roots r";
@@ -17,17 +28,26 @@ const SELECT_ROOTS: &str = "
 /// Roots without their totals: what the scanner and the watcher need, at
 /// no cost per photo (the totals scan every photo row).
 const SELECT_ROOTS_BRIEF: &str = "
-    SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at, 0, 0 FROM roots r";
+    SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at, r.device, r.inode, 0, 0
+    FROM roots r";
 
-fn root_from_row((id, path, state, reason, last_scan_at, count, bytes): RootRow) -> Root {
+fn root_from_row(
+    (id, path, state, reason, last_scan_at, device, inode, count, bytes): RootRow,
+) -> Root {
     let state = match state.as_str() {
         "missing" => RootState::Missing { reason },
         _ => RootState::Online,
     };
+    // Unsigned values kept bit for bit in SQLite's signed integers.
+    let identity = device.zip(inode).map(|(device, inode)| FolderIdentity {
+        device: device as u64,
+        inode: inode as u64,
+    });
     Root {
         id: RootId(id),
         path: PathBuf::from(path),
         state,
+        identity,
         photo_count: count as u64,
         total_bytes: bytes as u64,
         last_scan_at,
@@ -36,8 +56,9 @@ fn root_from_row((id, path, state, reason, last_scan_at, count, bytes): RootRow)
 
 impl Store {
     /// Adds a root at `path`, which the caller has made absolute and
-    /// canonical. Roots may not nest: a photo must belong to one root only.
-    pub async fn add_root(&self, path: &Path) -> Result<Root> {
+    /// canonical, whose folder has `identity` now. Roots may not nest: a
+    /// photo must belong to one root only.
+    pub async fn add_root(&self, path: &Path, identity: FolderIdentity) -> Result<Root> {
         let text = path
             .to_str()
             .ok_or_else(|| Error::NonUtf8Root(path.to_path_buf()))?;
@@ -52,9 +73,11 @@ impl Store {
                 });
             }
         }
-        sqlx::query("INSERT INTO roots (path, added_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO roots (path, added_at, device, inode) VALUES (?, ?, ?, ?)")
             .bind(text)
             .bind(unix_now())
+            .bind(identity.device as i64)
+            .bind(identity.inode as i64)
             .execute(&self.pool)
             .await
             .db("adding a root")?;
@@ -129,20 +152,59 @@ impl Store {
         Ok(root.photo_count)
     }
 
-    /// Records whether a root can be read now.
-    pub async fn set_root_state(&self, id: RootId, state: &RootState) -> Result<()> {
-        let reason = match state {
-            RootState::Online => "",
-            RootState::Missing { reason } => reason.as_str(),
-        };
-        sqlx::query("UPDATE roots SET state = ?, missing_reason = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(reason)
+    /// Sets a root online, which only a verified folder can do, and records
+    /// the folder's identity if the root had none yet.
+    pub async fn set_root_online(&self, root: &VerifiedRoot) -> Result<()> {
+        let identity = root.identity();
+        sqlx::query(
+            "UPDATE roots SET state = 'online', missing_reason = '',
+                 device = CASE WHEN ?1 THEN ?2 ELSE device END,
+                 inode = CASE WHEN ?1 THEN ?3 ELSE inode END
+             WHERE id = ?4",
+        )
+        .bind(root.records_identity())
+        .bind(identity.device as i64)
+        .bind(identity.inode as i64)
+        .bind(root.id().0)
+        .execute(&self.pool)
+        .await
+        .db("setting a root online")?;
+        Ok(())
+    }
+
+    /// Marks a root missing, saying why; its photos are kept.
+    pub async fn set_root_missing(&self, id: RootId, reason: &MissingReason) -> Result<()> {
+        sqlx::query("UPDATE roots SET state = 'missing', missing_reason = ? WHERE id = ?")
+            .bind(reason.to_string())
             .bind(id.0)
             .execute(&self.pool)
             .await
-            .db("updating a root's state")?;
+            .db("marking a root missing")?;
         Ok(())
+    }
+
+    /// Takes `identity` as the root's folder from now on (`roots accept`:
+    /// a disk that was really replaced). The state is left to the scan that
+    /// follows, which verifies the folder against it.
+    pub async fn accept_root_identity(&self, id: RootId, identity: FolderIdentity) -> Result<()> {
+        sqlx::query("UPDATE roots SET device = ?, inode = ? WHERE id = ?")
+            .bind(identity.device as i64)
+            .bind(identity.inode as i64)
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .db("recording a root's identity")?;
+        Ok(())
+    }
+
+    /// How many photos the catalog holds for one root.
+    pub async fn root_photo_count(&self, id: RootId) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE root_id = ?")
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await
+            .db("counting a root's photos")?;
+        Ok(n as u64)
     }
 
     /// Records that a full scan of the root finished now.
@@ -154,5 +216,111 @@ impl Store {
             .await
             .db("recording a finished scan")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::FoundFile;
+    use crate::root_identity::{FolderProbe, verify};
+    use crate::store::PhotoChanges;
+    use crate::types::{ContentHash, FileStat};
+
+    const ADDED: FolderIdentity = FolderIdentity {
+        device: 40,
+        inode: 1,
+    };
+
+    async fn store_with_root() -> (tempfile::TempDir, Store, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.sqlite")).await.unwrap();
+        let root = store
+            .add_root(&dir.path().join("photos"), ADDED)
+            .await
+            .unwrap();
+        (dir, store, root)
+    }
+
+    fn present(identity: FolderIdentity) -> FolderProbe {
+        FolderProbe::Present {
+            identity,
+            empty: false,
+        }
+    }
+
+    fn one_photo(name: &str) -> PhotoChanges {
+        let file = FoundFile {
+            rel_path: RelPath::from_bytes(name.as_bytes().to_vec()),
+            stat: FileStat {
+                size: 1,
+                mtime_ns: 1,
+                inode: 7,
+            },
+        };
+        PhotoChanges {
+            added: vec![(file, ContentHash([1; 32]))],
+            ..PhotoChanges::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_root_records_the_identity_it_was_added_with() {
+        let (_dir, store, root) = store_with_root().await;
+        assert_eq!(root.identity, Some(ADDED));
+        assert_eq!(store.roots_brief().await.unwrap()[0].identity, Some(ADDED));
+    }
+
+    #[tokio::test]
+    async fn a_root_from_before_identities_takes_the_first_non_empty_folder() {
+        let (_dir, store, root) = store_with_root().await;
+        sqlx::query("UPDATE roots SET device = NULL, inode = NULL")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let legacy = store.root_by_path(&root.path).await.unwrap();
+        assert_eq!(legacy.identity, None);
+        let verified = verify(&legacy, &present(ADDED), 0).unwrap();
+        store.set_root_online(&verified).await.unwrap();
+        assert_eq!(
+            store.root_by_path(&root.path).await.unwrap().identity,
+            Some(ADDED)
+        );
+    }
+
+    #[tokio::test]
+    async fn photo_rows_of_a_root_marked_missing_since_its_check_are_left_alone() {
+        let (_dir, store, root) = store_with_root().await;
+        let verified = verify(&root, &present(ADDED), 0).unwrap();
+        store
+            .apply_photo_changes(&verified, &one_photo("a.jpg"))
+            .await
+            .unwrap();
+        store
+            .set_root_missing(root.id, &MissingReason::Absent)
+            .await
+            .unwrap();
+        let refused = store
+            .apply_photo_changes(&verified, &one_photo("b.jpg"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::RootNotVerified(_)), "{refused}");
+        assert_eq!(store.root_photo_count(root.id).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn photo_rows_are_left_alone_once_another_folder_was_accepted() {
+        let (_dir, store, root) = store_with_root().await;
+        let verified = verify(&root, &present(ADDED), 0).unwrap();
+        let replaced = FolderIdentity {
+            device: 41,
+            inode: 1,
+        };
+        store.accept_root_identity(root.id, replaced).await.unwrap();
+        let refused = store
+            .apply_photo_changes(&verified, &one_photo("a.jpg"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::RootNotVerified(_)), "{refused}");
     }
 }

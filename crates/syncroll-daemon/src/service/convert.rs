@@ -1,19 +1,22 @@
 //! The only place that knows both the core types and the wire types.
 
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
-use syncroll_core::job::{Job, JobState};
-use syncroll_core::store::{JobCounts, PausedUntil, PhotoSyncState, RemoteRecord};
+use syncroll_core::job::{Job, JobId, JobOp, JobState};
+use syncroll_core::root_identity::FolderIdentity;
+use syncroll_core::store::{JobCounts, PausedUntil, PhotoSyncState, RemoteRecord, SkippedPhoto};
 use syncroll_core::{Collection, Error, Photo, Root, RootState};
 use syncroll_proto::v1 as pb;
 use tonic::{Code, Status};
 
-use crate::app::{AppError, StatusSnapshot};
+use crate::app::{AcceptOutcome, AppError, JobListing, MAX_PAUSE, RootStatus, StatusSnapshot};
 use crate::remotes::NewRemote;
 use crate::scanner::ScanSummary;
 use crate::sync::SyncSnapshot;
 
-pub fn root(root: &Root) -> pb::Root {
+pub fn root(status: &RootStatus) -> pb::Root {
+    let root: &Root = &status.root;
     let missing_reason = match &root.state {
         RootState::Online => String::new(),
         RootState::Missing { reason } => reason.clone(),
@@ -25,6 +28,38 @@ pub fn root(root: &Root) -> pb::Root {
         photo_count: root.photo_count,
         total_bytes: root.total_bytes,
         last_scan_at: root.last_scan_at,
+        watched: status.watched,
+        identity: root.identity.map(folder_identity),
+    }
+}
+
+pub fn folder_identity(identity: FolderIdentity) -> pb::FolderIdentity {
+    pb::FolderIdentity {
+        device: identity.device,
+        inode: identity.inode,
+    }
+}
+
+pub fn folder_identity_from(identity: pb::FolderIdentity) -> FolderIdentity {
+    FolderIdentity {
+        device: identity.device,
+        inode: identity.inode,
+    }
+}
+
+pub fn accept_root(outcome: &AcceptOutcome) -> pb::AcceptRootResponse {
+    let preview = &outcome.preview;
+    pb::AcceptRootResponse {
+        root: Some(root(&outcome.root)),
+        found: Some(folder_identity(preview.found)),
+        preview: Some(pb::ScanPreview {
+            photos_added: preview.added,
+            photos_removed: preview.removed,
+            photos_changed: preview.changed,
+            photos_renamed: preview.renamed,
+            photos_unchanged: preview.unchanged,
+        }),
+        accepted: outcome.accepted,
     }
 }
 
@@ -100,10 +135,18 @@ fn job_counts(counts: &JobCounts) -> pb::JobCounts {
     }
 }
 
+/// The photos synced collections skip: how many, and the first few.
+#[derive(Debug)]
+pub struct Skipped {
+    pub count: u64,
+    pub first: Vec<(i64, SkippedPhoto)>,
+}
+
 pub fn sync_status(
     snapshot: SyncSnapshot,
     collections: &[Collection],
     failures: &[Job],
+    skipped: &Skipped,
 ) -> pb::SyncStatus {
     let (paused, paused_until) = paused_until(snapshot.paused);
     let state = if paused {
@@ -174,6 +217,16 @@ pub fn sync_status(
                 bytes_total: t.bytes_total,
             })
             .collect(),
+        skipped: skipped.count,
+        skipped_photos: skipped
+            .first
+            .iter()
+            .map(|(_, p)| pb::SkippedPhoto {
+                collection: p.collection_name.clone(),
+                key: p.key.clone(),
+                reason: p.reason.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -203,6 +256,28 @@ pub fn job(job: &Job) -> pb::Job {
         error,
         created_at_ms: job.created_at_ms,
         updated_at_ms: job.updated_at_ms,
+    }
+}
+
+pub fn job_listing(listing: &JobListing) -> pb::Job {
+    match listing {
+        JobListing::Job(j) => job(j),
+        JobListing::Skipped(photo) => skipped_job(photo),
+    }
+}
+
+/// A skipped photo as a row of `jobs`: the upload it would have been.
+fn skipped_job(photo: &SkippedPhoto) -> pb::Job {
+    pb::Job {
+        id: 0,
+        collection: photo.collection_name.clone(),
+        op: JobOp::Upload.as_str().to_owned(),
+        key: photo.key.clone(),
+        state: "skipped".to_owned(),
+        error: photo.reason.clone(),
+        created_at_ms: photo.since_ms,
+        updated_at_ms: photo.since_ms,
+        ..pb::Job::default()
     }
 }
 
@@ -289,14 +364,96 @@ impl From<AppError> for Status {
             AppError::Scan(e) => code(e),
             AppError::Remote(_) => Code::InvalidArgument,
             AppError::Credentials(_) => Code::Internal,
+            AppError::ShuttingDown => Code::Unavailable,
         };
-        Status::new(code, error.to_string())
+        Status::new(code, bounded(error.to_string()))
+    }
+}
+
+/// The longest error message sent, in bytes. Core errors cut the values
+/// they echo at 200 characters; this is the backstop for any message that
+/// did not, so a reply can never outgrow a client's header limit (a
+/// message travels in the `grpc-message` header).
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+fn bounded(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let total = message.len();
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.truncate(cut);
+    message.push_str(&format!("… ({total} bytes in all)"));
+    message
+}
+
+/// A request's number outside the range its field allows.
+fn out_of_range(field: &str, value: impl std::fmt::Display, range: &str) -> Status {
+    Status::invalid_argument(format!("{field} = {value} is out of range: {range}"))
+}
+
+/// `PauseRequest.for_seconds`: 0 is until resumed, else at most
+/// [`MAX_PAUSE`].
+pub fn pause_duration(for_seconds: u64) -> Result<Option<Duration>, Status> {
+    match for_seconds {
+        0 => Ok(None),
+        s if s > MAX_PAUSE.as_secs() => Err(out_of_range(
+            "for_seconds",
+            s,
+            &format!(
+                "a pause lasts at most {} seconds (100 years); use 0 to pause until resumed",
+                MAX_PAUSE.as_secs()
+            ),
+        )),
+        s => Ok(Some(Duration::from_secs(s))),
+    }
+}
+
+/// A job id field: 0 is none; ids are SQLite rowids, so at most `i64::MAX`.
+pub fn job_id(id: u64) -> Result<Option<JobId>, Status> {
+    match i64::try_from(id) {
+        Ok(0) => Ok(None),
+        Ok(id) => Ok(Some(JobId(id))),
+        Err(_) => Err(out_of_range(
+            "job_id",
+            id,
+            "job ids are at most 9223372036854775807",
+        )),
+    }
+}
+
+/// `RetryJobsRequest`: one job, or `None` for every failed one (`all`).
+pub fn retry_target(id: u64, all: bool) -> Result<Option<JobId>, Status> {
+    match (job_id(id)?, all) {
+        (_, true) => Ok(None),
+        (Some(id), false) => Ok(Some(id)),
+        (None, false) => Err(Status::invalid_argument(
+            "job_id = 0: name a job to retry, or set all",
+        )),
+    }
+}
+
+/// `WatchSyncRequest.interval_ms`: 100 ms to a minute; 0 is 100 ms.
+pub fn watch_interval(interval_ms: u32) -> Result<Duration, Status> {
+    match interval_ms {
+        0 => Ok(Duration::from_millis(100)),
+        ms @ 100..=60_000 => Ok(Duration::from_millis(u64::from(ms))),
+        ms => Err(out_of_range(
+            "interval_ms",
+            ms,
+            "use 100 to 60000 (or 0 for 100)",
+        )),
     }
 }
 
 fn code(error: &Error) -> Code {
     match error {
         Error::InvalidName { .. }
+        | Error::InvalidPath { .. }
+        | Error::SystemFolder { .. }
         | Error::UnsupportedRemoteKind(_)
         | Error::InvalidJobState(_)
         | Error::RelativePath(_)
@@ -304,7 +461,9 @@ fn code(error: &Error) -> Code {
         | Error::NotADirectory(_)
         | Error::NotAPhoto(_)
         | Error::OutsideRoots(_)
-        | Error::FolderCollectionMembership { .. } => Code::InvalidArgument,
+        | Error::FolderCollectionMembership { .. }
+        | Error::RemoteOverlapsRoot { .. }
+        | Error::RootHoldsDataDir { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
@@ -320,7 +479,16 @@ fn code(error: &Error) -> Code {
         Error::RootInUse { .. }
         | Error::RemoteInUse { .. }
         | Error::RemoteIsDefault(_)
-        | Error::CollectionSynced(_) => Code::FailedPrecondition,
+        | Error::CollectionSynced(_)
+        | Error::RootNotVerified(_)
+        | Error::RootUnreadable { .. }
+        | Error::AcceptEmptyRoot { .. }
+        | Error::AcceptChanged { .. } => Code::FailedPrecondition,
+        Error::RootGone(_) => Code::NotFound,
+        // A path the daemon's user may not read is the caller's to fix.
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Code::PermissionDenied
+        }
         Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
     }
 }

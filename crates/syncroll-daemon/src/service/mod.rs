@@ -73,6 +73,19 @@ impl CatalogService for Control {
         Ok(Response::new(pb::RemoveRootResponse { photos_forgotten }))
     }
 
+    async fn accept_root(
+        &self,
+        request: Request<pb::AcceptRootRequest>,
+    ) -> Reply<pb::AcceptRootResponse> {
+        let request = request.into_inner();
+        let expect = request.expect.map(convert::folder_identity_from);
+        let outcome = self
+            .app
+            .accept_root(&request.path, request.dry_run, expect)
+            .await?;
+        Ok(Response::new(convert::accept_root(&outcome)))
+    }
+
     async fn rescan(&self, request: Request<pb::RescanRequest>) -> Reply<pb::RescanResponse> {
         let request = request.into_inner();
         let summary = self.app.rescan(&request.path, request.wait).await?;
@@ -198,13 +211,21 @@ impl Control {
     async fn sync_status(&self) -> Result<pb::SyncStatus, Status> {
         let snapshot = self.app.sync().snapshot().await.map_err(AppError::from)?;
         let collections = self.app.collections().await?;
-        let failures = self
-            .app
-            .store()
-            .recent_failures(5)
-            .await
-            .map_err(AppError::from)?;
-        Ok(convert::sync_status(snapshot, &collections, &failures))
+        let store = self.app.store();
+        let failures = store.recent_failures(5).await.map_err(AppError::from)?;
+        let skipped = convert::Skipped {
+            count: store.skipped_count().await.map_err(AppError::from)?,
+            first: store
+                .skipped_photos(None, 0, 5)
+                .await
+                .map_err(AppError::from)?,
+        };
+        Ok(convert::sync_status(
+            snapshot,
+            &collections,
+            &failures,
+            &skipped,
+        ))
     }
 }
 
@@ -230,10 +251,9 @@ impl SyncService for Control {
 
     async fn pause(&self, request: Request<pb::PauseRequest>) -> Reply<pb::PauseResponse> {
         let request = request.into_inner();
-        let (paused_until, transfers_interrupted) = self
-            .app
-            .pause(&request.collection, request.for_seconds)
-            .await?;
+        let duration = convert::pause_duration(request.for_seconds)?;
+        let (paused_until, transfers_interrupted) =
+            self.app.pause(&request.collection, duration).await?;
         Ok(Response::new(pb::PauseResponse {
             paused_until,
             transfers_interrupted,
@@ -247,7 +267,8 @@ impl SyncService for Control {
 
     async fn cancel(&self, request: Request<pb::CancelRequest>) -> Reply<pb::CancelResponse> {
         let request = request.into_inner();
-        let jobs_cancelled = self.app.cancel(&request.collection, request.job_id).await?;
+        let job = convert::job_id(request.job_id)?;
+        let jobs_cancelled = self.app.cancel(&request.collection, job).await?;
         Ok(Response::new(pb::CancelResponse { jobs_cancelled }))
     }
 
@@ -262,8 +283,8 @@ impl SyncService for Control {
             .app
             .list_jobs(&request.state, &request.collection)
             .await?;
-        let stream = ReceiverStream::new(jobs).map(|job| match job {
-            Ok(job) => Ok(convert::job(&job)),
+        let stream = ReceiverStream::new(jobs).map(|listing| match listing {
+            Ok(listing) => Ok(convert::job_listing(&listing)),
             Err(e) => Err(Status::from(e)),
         });
         Ok(Response::new(Box::pin(stream)))
@@ -274,7 +295,8 @@ impl SyncService for Control {
         request: Request<pb::RetryJobsRequest>,
     ) -> Reply<pb::RetryJobsResponse> {
         let request = request.into_inner();
-        let jobs_retried = self.app.retry(request.job_id, request.all).await?;
+        let target = convert::retry_target(request.job_id, request.all)?;
+        let jobs_retried = self.app.retry(target).await?;
         Ok(Response::new(pb::RetryJobsResponse { jobs_retried }))
     }
 
@@ -284,9 +306,7 @@ impl SyncService for Control {
         &self,
         request: Request<pb::WatchSyncRequest>,
     ) -> Reply<Self::WatchSyncStream> {
-        let interval = std::time::Duration::from_millis(u64::from(
-            request.into_inner().interval_ms.clamp(100, 60_000),
-        ));
+        let interval = convert::watch_interval(request.into_inner().interval_ms)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let this = self.clone();
         tokio::spawn(async move {

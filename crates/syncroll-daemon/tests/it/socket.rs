@@ -201,3 +201,26 @@ fn health_and_reflection_are_served() {
         }
     });
 }
+
+/// A gRPC client in another language works with its defaults: Python's
+/// grpcio on `unix:PATH` sends the socket path, percent-encoded, as the
+/// HTTP/2 `:authority`, which is no valid host, and must not need
+/// `grpc.default_authority` set to be served.
+#[test]
+fn a_stock_python_grpcio_client_is_served() {
+    let python = syncroll_testkit::python_with_grpcio();
+    let daemon = Daemon::start();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/grpcio_client.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&daemon.socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the grpcio client failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
