@@ -262,11 +262,16 @@ fn an_s3_sync_through_a_faulty_network_converges_with_nothing_lost_or_duplicated
 
 #[test]
 fn sync_off_through_a_faulty_network_removes_every_copy_and_only_those() {
-    // Deletes are small requests: cuts come after fewer bytes.
+    // Deletes are small requests: cuts come after fewer bytes. They are
+    // also few (the deletes claimed together go in one DeleteObjects), on
+    // connections kept from the uploads: new connections, where resets
+    // happen, come only after cuts, so resets are drawn more often.
     let plan = FaultPlan {
         request_gap_bytes: 1 << 10,
         stall_one_in: 2,
         reply_gap_bytes: 512,
+        reset_one_in: 2,
+        max_faults: 48,
         ..FaultPlan::default()
     };
     let setup = Setup::start(plan, |trip| {
