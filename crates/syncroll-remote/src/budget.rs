@@ -16,7 +16,7 @@ const UNIT: u64 = 64 * 1024;
 
 /// The default budget: what keeps a loopback S3 server busy with a few
 /// parts in flight.
-pub const DEFAULT_TRANSFER_MEMORY: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_TRANSFER_MEMORY: u64 = 24 * 1024 * 1024;
 
 /// The shared budget; cheap to clone.
 #[derive(Debug, Clone)]
