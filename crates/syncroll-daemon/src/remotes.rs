@@ -183,7 +183,7 @@ fn open(
                     source,
                 }
             })?;
-            Ok(Arc::new(remote))
+            Ok(Arc::new(remote.with_budget(budget.clone())))
         }
         kind => Err(OpenError::UnknownKind {
             name: record.name.clone(),

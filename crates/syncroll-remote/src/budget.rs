@@ -31,6 +31,18 @@ pub struct Reservation {
     permit: Option<OwnedSemaphorePermit>,
 }
 
+/// Bytes and the reservation that counts them.
+struct Held {
+    buf: Vec<u8>,
+    _reservation: Reservation,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
 impl Default for TransferBudget {
     fn default() -> Self {
         Self::new(DEFAULT_TRANSFER_MEMORY)
@@ -120,6 +132,15 @@ impl Reservation {
         Self {
             permit: permit.split(want),
         }
+    }
+
+    /// `buf` as [`Bytes`] that keep this reservation until the last clone
+    /// of them is dropped (when the request that sends them is done).
+    pub fn hold(self, buf: Vec<u8>) -> bytes::Bytes {
+        bytes::Bytes::from_owner(Held {
+            buf,
+            _reservation: self,
+        })
     }
 
     /// Adds `other`'s bytes to this reservation.

@@ -47,6 +47,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::TransferBudget;
 use crate::error::source_error;
 use crate::key::validate_prefix;
 use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, Secret, validate_key};
@@ -72,6 +73,10 @@ const TEMPORARY_STATE: &str = r#"{"webdav":"temporary"}"#;
 #[derive(Clone)]
 pub struct WebDavRemote {
     inner: Arc<Inner>,
+    /// Bounds the bytes uploads hold in memory (the chunks on their way);
+    /// shared with other remotes when given with
+    /// [`WebDavRemote::with_budget`].
+    budget: TransferBudget,
 }
 
 struct Inner {
@@ -145,7 +150,16 @@ impl WebDavRemote {
                 password: settings.password,
                 folders: Mutex::default(),
             }),
+            budget: TransferBudget::default(),
         })
+    }
+
+    /// Uploads hold their chunks within `budget`, shared with whoever else
+    /// holds it (the daemon gives all its remotes one).
+    #[must_use]
+    pub fn with_budget(mut self, budget: TransferBudget) -> Self {
+        self.budget = budget;
+        self
     }
 
     fn target(&self) -> Target<'_> {
@@ -304,7 +318,7 @@ impl WebDavRemote {
             .map_err(|e| source_error(source, e))?
             .len();
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let reading = read_into(file, source, len, tx, progress, cancel);
+        let reading = read_into(file, source, len, tx, &self.budget, progress, cancel);
         let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
         let timeout =
             REQUEST_BASE_TIMEOUT + Duration::from_secs(len / SLOWEST_UPLINK_BYTES_PER_SEC);
@@ -491,6 +505,7 @@ async fn read_into(
     source: &FsPath,
     len: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    budget: &TransferBudget,
     progress: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
@@ -501,6 +516,14 @@ async fn read_into(
             return Err(RemoteError::Cancelled);
         }
         let want = left.min(CHUNK_BYTES as u64) as usize;
+        // Reserved before it is read, given back once the request has sent
+        // it (the chunk carries its reservation). The chunks before it are
+        // on their way and need nothing more, so this wait always ends.
+        let reservation = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(RemoteError::Cancelled),
+            reservation = budget.reserve(want as u64) => reservation,
+        };
         let mut buf = vec![0; want];
         let mut filled = 0;
         while filled < want {
@@ -523,7 +546,7 @@ async fn read_into(
             filled += n;
         }
         hasher.update(&buf);
-        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+        if tx.send(Ok(reservation.hold(buf))).await.is_err() {
             // The request ended early; its error says why.
             break;
         }

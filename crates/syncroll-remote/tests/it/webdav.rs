@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use syncroll_remote::{PutReport, Remote, RemoteError, Secret, WebDavRemote, WebDavSettings};
+use syncroll_remote::{
+    PutReport, Remote, RemoteError, Secret, TransferBudget, WebDavRemote, WebDavSettings,
+};
 use syncroll_testkit::{EVENT_TIMEOUT, WebDavServer, wait_until_async as wait_until};
 
 use crate::local::{Local, keys, pattern};
@@ -136,6 +138,47 @@ async fn a_new_upload_replaces_the_object_through_a_temporary() {
         "bytes go to a temporary, never straight to the key: {puts:#?}"
     );
     assert_eq!(seen.iter().filter(|r| r.method == "MOVE").count(), 2);
+}
+
+/// Uploads sharing a budget of two chunks all land, each waiting for room
+/// as its chunks go, and the budget is whole again at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_sharing_a_small_budget_all_land() {
+    let f = fixture();
+    let budget = TransferBudget::new(2 * MIB as u64);
+    let remote = f.remote().with_budget(budget.clone());
+    let files: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|i| {
+            let key = format!("Shoot/{i}.raw");
+            (key.clone(), pattern((i % 4) * 2 * MIB + 1, &key))
+        })
+        .collect();
+    let mut uploads = tokio::task::JoinSet::new();
+    for (key, bytes) in &files {
+        let source = f.source(&key.replace('/', "_"), bytes);
+        let (remote, key) = (remote.clone(), key.clone());
+        uploads.spawn(async move {
+            let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+            let put = remote.put_file(&key, &source, &progress, &cancel).await;
+            (key, put)
+        });
+    }
+    let all = async {
+        while let Some(joined) = uploads.join_next().await {
+            let (key, put) = joined.expect("an upload task");
+            put.unwrap_or_else(|err| panic!("putting {key}: {err}"));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(300), all)
+        .await
+        .expect("uploads waited on one another for ever");
+    for (key, bytes) in &files {
+        assert!(
+            stored(&f.server, key) == *bytes,
+            "{key}: the stored bytes differ"
+        );
+    }
+    assert_eq!(budget.in_use(), 0, "every reservation was given back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
