@@ -10,6 +10,24 @@ use clap::Parser;
 use syncroll_daemon::config::{Config, Overrides};
 use tracing_subscriber::EnvFilter;
 
+/// glibc gives each thread that allocates its own arena (up to eight per
+/// core) and keeps what is freed in it: the transfer budget's buffers, read
+/// on blocking threads and freed on the runtime's, left peak RSS about
+/// 11 MB above the budget. Two arenas measured the same speed. Called
+/// before any thread exists.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called once,
+    // first thing in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 /// The syncroll daemon: watches photo folders, keeps the catalog, serves
 /// the control socket. Runs in the foreground; service managers supervise it.
 #[derive(Debug, Parser)]
@@ -33,6 +51,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
