@@ -24,6 +24,38 @@ impl Local {
         self.0.path()
     }
 
+    /// Uploads every `(key, bytes)` of `files` at once through `remote`,
+    /// each from a file of its own; returns the reports in `files`' order.
+    /// Panics naming the key of a failed upload, or when the uploads wait
+    /// on one another for ever (five minutes without all of them done).
+    pub async fn put_all_at_once<R: Remote + Clone + 'static>(
+        &self,
+        remote: &R,
+        files: &[(String, Vec<u8>)],
+    ) -> Vec<PutReport> {
+        let mut uploads = tokio::task::JoinSet::new();
+        for (at, (key, bytes)) in files.iter().enumerate() {
+            let source = self.source(&key.replace('/', "_"), bytes);
+            let (remote, key) = (remote.clone(), key.clone());
+            uploads.spawn(async move {
+                let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+                let put = remote.put_file(&key, &source, &progress, &cancel).await;
+                (at, put.unwrap_or_else(|err| panic!("putting {key}: {err}")))
+            });
+        }
+        let all = async {
+            let mut reports: Vec<Option<PutReport>> = vec![None; files.len()];
+            while let Some(joined) = uploads.join_next().await {
+                let (at, report) = joined.expect("an upload task");
+                reports[at] = Some(report);
+            }
+            reports.into_iter().map(Option::unwrap).collect()
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(300), all)
+            .await
+            .expect("uploads waited on one another for ever")
+    }
+
     /// Writes `bytes` to a file called `name`.
     pub fn source(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.0.path().join(name);

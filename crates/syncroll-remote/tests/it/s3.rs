@@ -258,29 +258,7 @@ async fn uploads_sharing_a_budget_of_one_part_all_land() {
             (key.clone(), pattern(sizes[i % sizes.len()], &key))
         })
         .collect();
-    let mut uploads = tokio::task::JoinSet::new();
-    for (key, bytes) in &files {
-        let source = f.source(&key.replace('/', "_"), bytes);
-        let (remote, key) = (remote.clone(), key.clone());
-        uploads.spawn(async move {
-            let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
-            let put = remote.put_file(&key, &source, &progress, &cancel).await;
-            (key, put)
-        });
-    }
-    let all = async {
-        let mut reports = std::collections::HashMap::new();
-        while let Some(joined) = uploads.join_next().await {
-            let (key, report) = joined.expect("an upload task");
-            let report = report.unwrap_or_else(|err| panic!("putting {key}: {err}"));
-            reports.insert(key, report);
-        }
-        reports
-    };
-    let mut reports = tokio::time::timeout(std::time::Duration::from_secs(300), all)
-        .await
-        .expect("uploads waited on one another for ever");
-    let reports = files.iter().map(|(key, _)| reports.remove(key).unwrap());
+    let reports = f.local.put_all_at_once(&remote, &files).await;
     for ((key, bytes), report) in files.iter().zip(reports) {
         assert_eq!(report.size, bytes.len() as u64, "{key}");
         assert!(f.stored(key) == *bytes, "{key}: the stored bytes differ");

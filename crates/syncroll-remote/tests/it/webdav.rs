@@ -153,25 +153,7 @@ async fn uploads_sharing_a_small_budget_all_land() {
             (key.clone(), pattern((i % 4) * 2 * MIB + 1, &key))
         })
         .collect();
-    let mut uploads = tokio::task::JoinSet::new();
-    for (key, bytes) in &files {
-        let source = f.source(&key.replace('/', "_"), bytes);
-        let (remote, key) = (remote.clone(), key.clone());
-        uploads.spawn(async move {
-            let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
-            let put = remote.put_file(&key, &source, &progress, &cancel).await;
-            (key, put)
-        });
-    }
-    let all = async {
-        while let Some(joined) = uploads.join_next().await {
-            let (key, put) = joined.expect("an upload task");
-            put.unwrap_or_else(|err| panic!("putting {key}: {err}"));
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(300), all)
-        .await
-        .expect("uploads waited on one another for ever");
+    f.local.put_all_at_once(&remote, &files).await;
     for (key, bytes) in &files {
         assert!(
             stored(&f.server, key) == *bytes,
