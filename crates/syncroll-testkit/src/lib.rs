@@ -19,11 +19,13 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod background;
+mod mount;
 mod proxy;
 mod python;
 mod rclone;
 mod s3;
 mod webdav;
+pub use mount::Mount;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use python::{GRPCIO_PIN, python_with_grpcio};
 pub use rclone::{RcloneProtocol, RcloneServer, rclone_path};

@@ -12,75 +12,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use syncroll_testkit::{
-    DAEMON_TIMEOUT, Daemon, EVENT_TIMEOUT, bin_path, s, wait_until, write_file, write_photos,
+    DAEMON_TIMEOUT, Daemon, EVENT_TIMEOUT, Mount, bin_path, s, wait_until, write_file, write_photos,
 };
 
 use crate::objects;
-
-/// A mount made by a test, unmounted when dropped (lazily if busy), so a
-/// failing test leaves no mount behind.
-struct Mount {
-    target: PathBuf,
-    mounted: bool,
-}
-
-impl Mount {
-    /// A fresh tmpfs at `target`: a "disk".
-    fn tmpfs(target: &Path) -> Self {
-        Self::run_mount(
-            &["-t", "tmpfs", "-o", "size=64m", "tmpfs", s(target)],
-            target,
-        )
-    }
-
-    /// `source` mounted again at `target`: the same folder (device and
-    /// inode), so unmounting and binding again is a disk unplugged and
-    /// plugged back with its photos.
-    fn bind(source: &Path, target: &Path) -> Self {
-        Self::run_mount(&["--bind", s(source), s(target)], target)
-    }
-
-    fn run_mount(args: &[&str], target: &Path) -> Self {
-        let output = Command::new("mount")
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs root and `mount`: cannot run mount: {e}"));
-        assert!(
-            output.status.success(),
-            "this test needs root (CI runs it as root): `mount {}` was refused: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self {
-            target: target.to_path_buf(),
-            mounted: true,
-        }
-    }
-
-    fn unmount(&mut self) {
-        let status = Command::new("umount")
-            .arg(&self.target)
-            .status()
-            .expect("run umount");
-        assert!(status.success(), "umount {} failed", self.target.display());
-        self.mounted = false;
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if !self.mounted {
-            return;
-        }
-        let unmounted = Command::new("umount")
-            .arg(&self.target)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.target).status();
-        }
-    }
-}
 
 /// The root at `path` as `roots list --json` shows it.
 fn root_entry(daemon: &Daemon, path: &Path) -> Value {

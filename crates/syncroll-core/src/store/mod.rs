@@ -37,6 +37,25 @@ pub use sync::{Overtaken, PausedUntil, PhotoSyncState};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Whether a connection handed back to the pool can serve again: not when
+/// it is still inside a transaction. That happens when a write fails with
+/// the disk full: SQLite rolls the transaction back by itself, sqlx's
+/// ROLLBACK then fails, and sqlx still counts the transaction open, so
+/// every later `BEGIN` on that connection would fail ("attempted to call
+/// begin_with at non-zero transaction depth") until a restart. Such a
+/// connection is closed instead, and the pool opens a fresh one.
+async fn still_usable(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::sqlite::SqliteTransactionManager;
+    use sqlx::{Connection, TransactionManager};
+    if SqliteTransactionManager::get_transaction_depth(conn) == 0 {
+        return Ok(true);
+    }
+    // A dropped transaction's ROLLBACK may still be queued on the
+    // connection's thread: let it run (costs a round trip only here).
+    conn.ping().await?;
+    Ok(SqliteTransactionManager::get_transaction_depth(conn) == 0)
+}
+
 /// Handle to the catalog database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -59,6 +78,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_release(|conn, _| Box::pin(still_usable(conn)))
             .connect_with(options)
             .await
             .map_err(|source| match source {
