@@ -264,8 +264,9 @@ fn an_s3_sync_through_a_faulty_network_converges_with_nothing_lost_or_duplicated
 fn sync_off_through_a_faulty_network_removes_every_copy_and_only_those() {
     // Deletes are small requests: cuts come after fewer bytes. They are
     // also few (the deletes claimed together go in one DeleteObjects), on
-    // connections kept from the uploads: new connections, where resets
-    // happen, come only after cuts, so resets are drawn more often.
+    // connections kept from the uploads, so whether a new connection comes
+    // to be reset depends on timing: resets at accept are the upload
+    // test's to prove, this one wants cuts and stalls.
     let plan = FaultPlan {
         request_gap_bytes: 1 << 10,
         stall_one_in: 2,
@@ -299,5 +300,8 @@ fn sync_off_through_a_faulty_network_removes_every_copy_and_only_those() {
     setup.assert_idle_without_failures();
     let counts = setup.proxy.counts();
     eprintln!("fault proxy: {counts:?}");
-    assert_every_kind_injected(counts);
+    assert!(
+        counts.cut_requests > 0 && counts.cut_replies > 0 && counts.stalls > 0,
+        "cuts and stalls were injected: {counts:?}"
+    );
 }

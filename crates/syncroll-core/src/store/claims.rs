@@ -9,6 +9,11 @@
 //! are recorded together in one transaction of three statements. The
 //! states still come from [`JobState::next`]; each update is guarded by the
 //! state the jobs came from, as `transition` does for one job.
+//!
+//! Every statement here finds its rows by primary key from the batch's ids,
+//! so it costs the same with 10 or 1,000,000 jobs queued: the `+` before a
+//! state column keeps SQLite from preferring the state index, which would
+//! scan every queued job (checked with `EXPLAIN QUERY PLAN`).
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;
@@ -102,6 +107,29 @@ const CLAIM_COLUMNS: &str = "
 const CLAIM_JOINS: &str = "
     LEFT JOIN photos p ON p.id = j.photo_id AND j.op = 'upload'
     LEFT JOIN roots r ON r.id = p.root_id";
+
+/// Moves the jobs of a batch (`?3`, ids) from `?4` to `?1`.
+const CLAIM_BY_ID: &str =
+    "UPDATE jobs SET state = ?1, next_attempt_at = 0, last_error = '', updated_at = ?2
+             WHERE id IN (SELECT value FROM json_each(?3)) AND +state = ?4
+             RETURNING id";
+
+/// Forgets the ledger rows of the keys a batch of delete jobs (ids) removed.
+const FORGET_DELETED_KEYS: &str = "DELETE FROM remote_objects WHERE id IN
+                     (SELECT o.id FROM json_each(?) v
+                      CROSS JOIN jobs j ON j.id = v.value
+                      CROSS JOIN remote_objects o ON o.remote_id = j.remote_id AND o.key = j.key)";
+
+/// Moves the jobs of a batch (`?3`, ids) from `?5` to `?1`, with what
+/// landed for each upload (`?4`).
+const FINISH_BY_ID: &str =
+    "UPDATE jobs SET state = ?1, next_attempt_at = 0, last_error = '', updated_at = ?2,
+         transfer = COALESCE(l.value ->> 'transfer', jobs.transfer),
+         bytes_done = COALESCE(l.value ->> 'size', jobs.bytes_done)
+     FROM (SELECT value AS id FROM json_each(?3)) f
+          LEFT JOIN json_each(?4) l ON l.value ->> 'id' = f.id
+     WHERE jobs.id = f.id AND +jobs.state = ?5
+     RETURNING jobs.id";
 
 /// `ids` as a JSON array, for `json_each`: one bound parameter for a whole
 /// batch.
@@ -211,18 +239,14 @@ impl Store {
         let from = JobState::Queued { not_before: now };
         let to = from.next(JobEvent::Claimed, now)?;
         let ids = id_array(rows.iter().map(|r| r.job.id));
-        let moved: Vec<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET state = ?1, next_attempt_at = 0, last_error = '', updated_at = ?2
-             WHERE id IN (SELECT value FROM json_each(?3)) AND state = ?4
-             RETURNING id",
-        )
-        .bind(to.name())
-        .bind(now)
-        .bind(ids)
-        .bind(from.name())
-        .fetch_all(&self.pool)
-        .await
-        .db("claiming jobs")?;
+        let moved: Vec<i64> = sqlx::query_scalar(CLAIM_BY_ID)
+            .bind(to.name())
+            .bind(now)
+            .bind(ids)
+            .bind(from.name())
+            .fetch_all(&self.pool)
+            .await
+            .db("claiming jobs")?;
         let moved: HashSet<i64> = moved.into_iter().collect();
         Ok(rows
             .into_iter()
@@ -298,32 +322,21 @@ impl Store {
             .db("recording uploads in the ledger")?;
         }
         if !deleted.is_empty() {
-            sqlx::query(
-                "DELETE FROM remote_objects WHERE (remote_id, key) IN
-                     (SELECT remote_id, key FROM jobs WHERE id IN (SELECT value FROM json_each(?)))",
-            )
-            .bind(id_array(deleted))
-            .execute(&mut *tx)
-            .await
-            .db("removing ledger entries")?;
+            sqlx::query(FORGET_DELETED_KEYS)
+                .bind(id_array(deleted))
+                .execute(&mut *tx)
+                .await
+                .db("removing ledger entries")?;
         }
-        let done: Vec<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET state = ?1, next_attempt_at = 0, last_error = '', updated_at = ?2,
-                 transfer = COALESCE(l.value ->> 'transfer', jobs.transfer),
-                 bytes_done = COALESCE(l.value ->> 'size', jobs.bytes_done)
-             FROM (SELECT value AS id FROM json_each(?3)) f
-                  LEFT JOIN json_each(?4) l ON l.value ->> 'id' = f.id
-             WHERE jobs.id = f.id AND jobs.state = ?5
-             RETURNING jobs.id",
-        )
-        .bind(to.name())
-        .bind(now)
-        .bind(&ids)
-        .bind(&landed)
-        .bind(from.name())
-        .fetch_all(&mut *tx)
-        .await
-        .db("recording finished jobs")?;
+        let done: Vec<i64> = sqlx::query_scalar(FINISH_BY_ID)
+            .bind(to.name())
+            .bind(now)
+            .bind(&ids)
+            .bind(&landed)
+            .bind(from.name())
+            .fetch_all(&mut *tx)
+            .await
+            .db("recording finished jobs")?;
         let done: HashSet<i64> = done.into_iter().collect();
         // Groups planning left alone while these jobs ran are due now; so is
         // the group of a job that was no longer running when its bytes
@@ -492,6 +505,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(replanned, [b"b.jpg".to_vec()]);
+    }
+
+    /// The statements every transfer pays find their rows by primary key,
+    /// never by scanning the queue or the ledger.
+    #[tokio::test]
+    async fn batch_statements_look_rows_up_by_primary_key() {
+        let (_dir, store) = three_running_jobs().await;
+        for sql in [CLAIM_BY_ID, FORGET_DELETED_KEYS, FINISH_BY_ID] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap();
+            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+            for step in &steps {
+                // "SEARCH <table or alias> USING ...", "SCAN <table> ..."
+                let table = step.split_whitespace().nth(1).unwrap_or_default();
+                let on_queue_or_ledger = ["jobs", "j", "remote_objects", "o"].contains(&table);
+                let by_key =
+                    step.contains("PRIMARY KEY") || step.contains("(remote_id=? AND key=?)");
+                assert!(!on_queue_or_ledger || by_key, "{sql}: {steps:#?}");
+            }
+        }
     }
 
     /// A claim moves only queued jobs, reads each upload's photo and a

@@ -371,11 +371,11 @@ async fn settle(
     let event = match result {
         Ok(Outcome::Uploaded(landed)) => {
             info!(bytes = landed.size, transfer = landed.transfer, "uploaded");
-            return finish(inner, job, Finished::Uploaded(landed)).await;
+            return finish(inner, job, Finished::Uploaded(landed), stop).await;
         }
         Ok(Outcome::Deleted) => {
             info!("deleted from the remote");
-            return finish(inner, job, Finished::Deleted).await;
+            return finish(inner, job, Finished::Deleted, stop).await;
         }
         Ok(Outcome::Changed(landed)) => {
             info!("the file changed during the upload; sending it again");
@@ -401,6 +401,8 @@ async fn settle(
             match stopped {
                 Some(Stop::Cancel { reason, hold: true }) => {
                     store.cancel_and_hold(job.id, &reason).await?;
+                    // Plans parked on the job are released with it.
+                    inner.plan.request();
                     super::abort_abandoned_uploads(inner);
                     return Ok(());
                 }
@@ -437,8 +439,29 @@ async fn settle(
 
 /// Records a transfer that ended well, in a batch with the others that
 /// finish meanwhile.
-async fn finish(inner: &Inner, job: &Job, finished: Finished) -> Result<(), RecordFailed> {
-    let recorded = inner.recorder.record(job.id, finished).await?;
+///
+/// What landed must reach the ledger: while the catalog cannot be written
+/// (its disk full), this tries again, less and less often, until it can or
+/// the daemon shuts down (then the job, still `running`, is requeued at the
+/// next start and its bytes sent again).
+async fn finish(
+    inner: &Inner,
+    job: &Job,
+    finished: Finished,
+    stop: &Mutex<Option<Stop>>,
+) -> Result<(), RecordFailed> {
+    let mut wait = std::time::Duration::from_secs(1);
+    let recorded = loop {
+        match inner.recorder.record(job.id, finished.clone()).await {
+            Ok(recorded) => break recorded,
+            Err(RecordError::Catalog(reason)) if !matches!(*lock(stop), Some(Stop::Shutdown)) => {
+                warn!(%reason, retry_in = ?wait, "cannot record the finished transfer; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     if !recorded.done {
         // Cancelled while its bytes were landing: the ledger holds them all
         // the same (or they could never be cleaned up), and the key's group
