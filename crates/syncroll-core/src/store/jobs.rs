@@ -357,25 +357,6 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// A key on `remote` that already holds these bytes, for a server-side
-    /// copy instead of an upload.
-    pub async fn ledger_key_with_hash(
-        &self,
-        remote: RemoteId,
-        hash: &ContentHash,
-        not_key: &str,
-    ) -> Result<Option<String>> {
-        sqlx::query_scalar(
-            "SELECT key FROM remote_objects WHERE remote_id = ? AND blake3 = ? AND key != ? ORDER BY id LIMIT 1",
-        )
-        .bind(remote.0)
-        .bind(&hash.0[..])
-        .bind(not_key)
-        .fetch_optional(&self.pool)
-        .await
-        .db("reading the ledger")
-    }
-
     /// Forgets a ledger source that turned out to be gone from the remote.
     pub async fn forget_ledger_key(&self, remote: RemoteId, key: &str) -> Result<()> {
         let mut tx = self
