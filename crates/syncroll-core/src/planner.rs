@@ -431,14 +431,15 @@ mod tests {
             }],
         };
         let plan = plan_groups("", "C", rows);
-        let keys: Vec<&str> = plan
-            .actions
-            .uploads
-            .iter()
-            .map(|w| w.key.as_str())
-            .collect();
+        let keys = upload_keys(&plan);
         assert_eq!(keys, ["C/new.jpg"]);
         assert!(plan.actions.deletes.is_empty() && plan.after_running.is_empty());
+    }
+
+    /// The keys a plan uploads, in its order.
+    fn upload_keys(plan: &GroupPlan) -> Vec<&str> {
+        let uploads = plan.actions.uploads.iter();
+        uploads.map(|w| w.key.as_str()).collect()
     }
 
     #[test]
@@ -451,12 +452,7 @@ mod tests {
             blocked: vec![],
         };
         let plan = plan_groups("", "C", rows);
-        let keys: Vec<&str> = plan
-            .actions
-            .uploads
-            .iter()
-            .map(|w| w.key.as_str())
-            .collect();
+        let keys = upload_keys(&plan);
         assert_eq!(keys, ["C/ok.jpg"]);
         assert_eq!(plan.actions.cancel, [JobId(4)]);
         assert_eq!(
