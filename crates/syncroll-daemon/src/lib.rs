@@ -97,7 +97,9 @@ pub async fn run(
 
     // Before anything else touches remotes: refuse secrets others can read.
     let credentials = Credentials::load(&data_dir)?;
-    let store = Store::open(&data_dir.join("catalog.sqlite")).await?;
+    let store = Store::open(&data_dir.join("catalog.sqlite"))
+        .await?
+        .with_brake_policy(config.sync.brake.policy());
     refuse_data_dir_inside_root(&store, &data_dir).await?;
     let cloud = data_dir.join("cloud");
     std::fs::create_dir_all(&cloud).map_err(|source| DaemonError::Io {

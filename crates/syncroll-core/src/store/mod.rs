@@ -9,6 +9,7 @@
 
 mod claims;
 mod collections;
+mod holds;
 mod jobs;
 mod photos;
 mod plan;
@@ -28,6 +29,7 @@ use crate::error::{DbContext, Error, Result};
 
 pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
+pub use holds::{CopiesOfRoot, HeldKey, Hold, HoldState};
 pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
@@ -61,6 +63,8 @@ async fn still_usable(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
 pub struct Store {
     pool: SqlitePool,
     counters: std::sync::Arc<plan::PlanCounters>,
+    /// When planned deletions are held for the user (see [`crate::brake`]).
+    brake: crate::brake::BrakePolicy,
 }
 
 impl Store {
@@ -96,9 +100,21 @@ impl Store {
         let store = Self {
             pool,
             counters: std::sync::Arc::default(),
+            brake: crate::brake::BrakePolicy::default(),
         };
         store.name_unnamed_ledger_rows().await?;
         Ok(store)
+    }
+
+    /// The store with deletions braked by `policy` instead of the default.
+    pub fn with_brake_policy(mut self, policy: crate::brake::BrakePolicy) -> Self {
+        self.brake = policy;
+        self
+    }
+
+    /// The policy the deletion brake applies.
+    pub fn brake_policy(&self) -> &crate::brake::BrakePolicy {
+        &self.brake
     }
 
     /// Closes every connection, checkpointing the WAL.
