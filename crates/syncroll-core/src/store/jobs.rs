@@ -922,6 +922,24 @@ mod tests {
         sqlx::query(sql).execute(&store.pool).await.unwrap();
     }
 
+    /// A state this build does not know (a newer schema, a damaged row) is
+    /// an error, not taken for some other state.
+    #[tokio::test]
+    async fn an_unknown_state_read_from_the_database_is_an_error() {
+        let (_dir, store) = store_with_job("queued", 1_000).await;
+        let mut conn = store.pool.acquire().await.unwrap();
+        for sql in [
+            "PRAGMA ignore_check_constraints = ON",
+            "UPDATE jobs SET state = 'paused'",
+            "PRAGMA ignore_check_constraints = OFF",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        let err = store.job(JobId(1)).await.unwrap_err();
+        assert!(err.to_string().contains("paused"), "{err}");
+    }
+
     #[tokio::test]
     async fn dismissed_jobs_and_jobs_holding_an_upload_are_not_pruned() {
         for column in ["state = 'dismissed'", "multipart_state = '{}'"] {
