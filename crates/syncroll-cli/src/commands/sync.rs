@@ -319,7 +319,12 @@ impl Bars {
         let sent = s.bytes_sent;
         total.set_length(sent + s.bytes_pending);
         total.set_position(sent);
-        total.set_message(format!("all ({})", s.state));
+        let held: u64 = s.holds.iter().map(|h| h.deletions).sum();
+        if held > 0 {
+            total.set_message(format!("all ({}; {held} deletions held)", s.state));
+        } else {
+            total.set_message(format!("all ({})", s.state));
+        }
         for c in &s.collections {
             let bar = match self.collections.iter().find(|(name, _)| *name == c.name) {
                 Some((_, bar)) => bar.clone(),

@@ -297,3 +297,29 @@ fn roots_remove_asks_then_deletes_what_was_confirmed() {
     let all = daemon.json(&["holds", "--all"]);
     assert_eq!(all["holds"].as_array().unwrap().len(), 0, "{all}");
 }
+
+/// `kill -9` while an approved hold's deletions run: after the restart the
+/// remote holds exactly the wanted copies, and nothing failed.
+#[test]
+fn kill_9_during_a_hold_s_approval_converges() {
+    let mut setup = Setup::synced(NO_WATCHER);
+    setup.vanish(0..120);
+    setup.wait_exits(5);
+    setup.daemon.json(&["holds", "approve", "1"]);
+    // Some deletions done, some queued or running: cut it off there.
+    setup.daemon.kill();
+    let left = setup.copies();
+    assert!(left <= 200, "{left}");
+    setup.daemon.restart();
+    setup.wait_exits(0);
+    assert_eq!(setup.copies(), 80);
+    let failed = setup
+        .daemon
+        .cli(&["--json", "jobs", "--state", "failed"])
+        .ok()
+        .json_lines();
+    assert!(failed.is_empty(), "{failed:?}");
+    let all = setup.daemon.json(&["holds", "--all"]);
+    assert_eq!(all["holds"][0]["state"], "approved", "{all}");
+    assert_eq!(all["holds"][0]["deletions"], 120, "{all}");
+}
