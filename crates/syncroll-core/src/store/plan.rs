@@ -125,21 +125,8 @@ async fn target(tx: &mut Tx<'_>, id: CollectionId) -> Result<Option<Target>> {
 /// Paths as a JSON array of hex strings: a set SQLite can join against
 /// (`json_each`, `unhex`) in one statement, whatever bytes the paths hold.
 pub(crate) fn paths_json(paths: &[Vec<u8>]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(2 + paths.iter().map(|p| p.len() * 2 + 3).sum::<usize>());
-    out.push('[');
-    for (i, path) in paths.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        for b in path {
-            let _ = write!(out, "{b:02x}");
-        }
-        out.push('"');
-    }
-    out.push(']');
-    out
+    let hexed: Vec<String> = paths.iter().map(|p| format!("\"{}\"", hex(p))).collect();
+    format!("[{}]", hexed.join(","))
 }
 
 fn hash_of(bytes: &[u8]) -> ContentHash {
@@ -281,13 +268,6 @@ impl Store {
             outcome.cancelled += 1;
         }
         let mut after = plan.after_running;
-        for want in &plan.actions.uploads {
-            let job = NewJobRow::upload(t, want);
-            match insert_job(tx, &job, None, now).await? {
-                Inserted::Queued => outcome.uploads += 1,
-                Inserted::KeyBusy(holder) => after.push((want.rel_path.clone(), holder)),
-            }
-        }
         for id in &plan.released {
             transition(tx, *id, JobEvent::Released, now).await?;
         }
@@ -299,19 +279,28 @@ impl Store {
         } else {
             (plan.actions.deletes.iter().collect(), None)
         };
-        // A plain Vec, not an iterator chain held across the awaits below:
-        // the future must stay `Send` for every lifetime.
-        let mut deletes: Vec<(&Placed, Option<(i64, &'static str)>)> =
-            run.into_iter().map(|place| (place, None)).collect();
+        // Plain Vecs, not iterator chains held across the awaits below: the
+        // future must stay `Send` for every lifetime.
+        let mut jobs: Vec<(NewJobRow<'_>, Option<(i64, &'static str)>)> = Vec::new();
+        jobs.extend(
+            plan.actions
+                .uploads
+                .iter()
+                .map(|w| (NewJobRow::upload(t, w), None)),
+        );
+        jobs.extend(run.into_iter().map(|p| (NewJobRow::delete(t, p), None)));
         if let Some((hold, places)) = held {
-            deletes.extend(places.into_iter().map(|(p, why)| (p, Some((hold, why)))));
+            let held = places
+                .into_iter()
+                .map(|(p, why)| (NewJobRow::delete(t, p), Some((hold, why))));
+            jobs.extend(held);
         }
-        for (place, held) in deletes {
-            let job = NewJobRow::delete(t, place);
-            match insert_job(tx, &job, held, now).await? {
-                Inserted::Queued if held.is_some() => outcome.held += 1,
-                Inserted::Queued => outcome.deletes += 1,
-                Inserted::KeyBusy(holder) => after.push((place.rel_path.clone(), holder)),
+        for ((job, held), inserted) in jobs.iter().zip(insert_jobs(tx, &jobs, now).await?) {
+            match (inserted, job.op, held) {
+                (Inserted::Queued, JobOp::Upload, _) => outcome.uploads += 1,
+                (Inserted::Queued, JobOp::Delete, Some(_)) => outcome.held += 1,
+                (Inserted::Queued, JobOp::Delete, None) => outcome.deletes += 1,
+                (Inserted::KeyBusy(holder), ..) => after.push((job.rel_path.clone(), holder)),
             }
         }
         if !plan.actions.cancel.is_empty() {
@@ -734,52 +723,83 @@ enum Inserted {
     KeyBusy(JobId),
 }
 
-/// Queues `job`, or with `held` (a hold and the reason), holds it for the
-/// user's decision.
-async fn insert_job(
+/// Queues `jobs`, those with a hold and a reason in state `held`, in one
+/// statement however many (each statement is a round trip to SQLite's
+/// thread, the main cost of planning); returns for each whether it was
+/// queued or another live job holds its key.
+async fn insert_jobs(
     tx: &mut Tx<'_>,
-    job: &NewJobRow<'_>,
-    held: Option<(i64, &str)>,
+    jobs: &[(NewJobRow<'_>, Option<(i64, &str)>)],
     now: i64,
-) -> Result<Inserted> {
-    let state = match held {
-        Some((hold, _)) => JobState::Held { hold },
-        None => JobState::Queued { not_before: 0 },
-    };
-    let done = sqlx::query(
+) -> Result<Vec<Inserted>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|(job, held)| {
+            let state = match held {
+                Some((hold, _)) => JobState::Held { hold: *hold },
+                None => JobState::Queued { not_before: 0 },
+            };
+            serde_json::json!({
+                "collection": job.collection.0,
+                "photo": job.photo.map(|p| p.0),
+                "remote": job.remote.0,
+                "op": job.op.as_str(),
+                "key": job.key,
+                "rel": hex(job.rel_path.as_bytes()),
+                "hash": job.hash.map(|h| h.to_hex()),
+                "size": job.size,
+                "state": state.name(),
+                "hold": held.map(|(hold, _)| hold),
+                "why": held.map_or("", |(_, why)| why),
+            })
+        })
+        .collect();
+    let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT OR IGNORE INTO jobs (collection_id, photo_id, remote_id, op, key, rel_path, blake3,
                                      bytes_total, created_at, updated_at, state, hold_id, last_error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT v.value ->> 'collection', v.value ->> 'photo', v.value ->> 'remote',
+                v.value ->> 'op', v.value ->> 'key', unhex(v.value ->> 'rel'),
+                unhex(v.value ->> 'hash'), v.value ->> 'size', ?1, ?1, v.value ->> 'state',
+                v.value ->> 'hold', v.value ->> 'why'
+         FROM json_each(?2) v WHERE true
+         RETURNING key",
     )
-    .bind(job.collection.0)
-    .bind(job.photo.map(|p| p.0))
-    .bind(job.remote.0)
-    .bind(job.op.as_str())
-    .bind(job.key)
-    .bind(job.rel_path.as_bytes())
-    .bind(job.hash.map(|h| h.0.to_vec()))
-    .bind(job.size as i64)
     .bind(now)
-    .bind(now)
-    .bind(state.name())
-    .bind(held.map(|(hold, _)| hold))
-    .bind(held.map_or("", |(_, why)| why))
-    .execute(&mut **tx)
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut **tx)
     .await
-    .db("queueing a job")?;
-    if done.rows_affected() == 1 {
-        return Ok(Inserted::Queued);
+    .db("queueing jobs")?;
+    let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    for (job, _) in jobs {
+        if inserted.contains(job.key) {
+            out.push(Inserted::Queued);
+            continue;
+        }
+        let holder: i64 = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE remote_id = ? AND key = ?
+               AND state IN ('queued', 'running', 'cancelling', 'held')",
+        )
+        .bind(job.remote.0)
+        .bind(job.key)
+        .fetch_one(&mut **tx)
+        .await
+        .db("finding the job that holds a key")?;
+        out.push(Inserted::KeyBusy(JobId(holder)));
     }
-    let holder: i64 = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE remote_id = ? AND key = ?
-           AND state IN ('queued', 'running', 'cancelling', 'held')",
-    )
-    .bind(job.remote.0)
-    .bind(job.key)
-    .fetch_one(&mut **tx)
-    .await
-    .db("finding the job that holds a key")?;
-    Ok(Inserted::KeyBusy(JobId(holder)))
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -377,8 +377,12 @@ impl SyncEngine {
                 () = self.inner.wake.notified() => {}
                 Some(job) = done_rx.recv() => {
                     // Jobs recorded in one batch finish together: claim
-                    // their successors together too.
+                    // their successors together too, once the other
+                    // workers of the batch (woken with this one) had their
+                    // turn to say so. One claim round is two statements,
+                    // however many jobs it takes.
                     self.finished(job);
+                    tokio::task::yield_now().await;
                     while let Ok(job) = done_rx.try_recv() {
                         self.finished(job);
                     }

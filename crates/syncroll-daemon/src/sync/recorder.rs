@@ -17,6 +17,9 @@ use tracing::warn;
 /// is held, well above what finishes within one commit.
 const MAX_BATCH: usize = 256;
 
+/// How long a batch waits for more finished transfers before it is written.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(3);
+
 type Reply = oneshot::Sender<Result<Recorded, RecordError>>;
 
 /// Why a finished transfer could not be recorded; its job stays `running`
@@ -60,6 +63,18 @@ async fn record_batches(
 ) {
     let mut batch = Vec::new();
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Group commit: transfers of small photos finish a few milliseconds
+        // apart, and each transaction costs the same however many it holds,
+        // so a short wait for the next ones saves more than it costs.
+        if batch.len() < MAX_BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < MAX_BATCH {
+                match incoming.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
         let finished: Vec<(JobId, Finished)> = batch
             .iter()
             .map(|(job, finished, _)| (*job, finished.clone()))
