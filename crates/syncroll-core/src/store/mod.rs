@@ -9,6 +9,7 @@
 
 mod claims;
 mod collections;
+mod health;
 mod jobs;
 mod photos;
 mod plan;
@@ -56,6 +57,34 @@ async fn still_usable(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
     Ok(SqliteTransactionManager::get_transaction_depth(conn) == 0)
 }
 
+/// A catalog up to this size is checked at every start: `quick_check`
+/// reads every page, about 0.7 s warm (3 s from a cold cache) at this
+/// size. Above it (1,000,000 photos make about 600 MB: 3.3 s warm, 14.5 s
+/// cold) the check runs only after an unclean shutdown.
+pub const QUICK_CHECK_ALWAYS_BYTES: u64 = 128 << 20;
+
+/// Whether opening the catalog at `path` checks it: when it is small, or
+/// when the last run did not close it (its WAL file is still there; a
+/// clean close checkpoints and removes it), the one time damage is likely.
+fn quick_check_due(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    Path::new(&wal).exists() || size <= QUICK_CHECK_ALWAYS_BYTES
+}
+
+/// A database error that says the file is damaged, as
+/// [`Error::CatalogDamaged`]; any other error as it is.
+fn damaged_as_such(error: Error, path: &Path) -> Error {
+    if error.is_corruption() {
+        return Error::CatalogDamaged {
+            path: path.to_path_buf(),
+            detail: error.to_string(),
+        };
+    }
+    error
+}
+
 /// Handle to the catalog database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -64,8 +93,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the catalog at `path` and migrates it.
+    /// Opens (creating if needed) the catalog at `path`, checks it when
+    /// [`quick_check_due`] (`PRAGMA quick_check`; a damaged one is
+    /// [`Error::CatalogDamaged`]) and migrates it.
     pub async fn open(path: &Path) -> Result<Self> {
+        // Looked at before connecting, which creates the WAL file.
+        let check = quick_check_due(path);
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
             .db("parsing the database path")?
@@ -91,12 +124,21 @@ impl Store {
                     action: "opening",
                     source,
                 },
-            })?;
-        MIGRATOR.run(&pool).await?;
+            })
+            .map_err(|e| damaged_as_such(e, path))?;
         let store = Self {
             pool,
             counters: std::sync::Arc::default(),
         };
+        // Before the migrations, which would fail on a damaged file with a
+        // message that does not say what to do.
+        if check {
+            store.quick_check(path).await?;
+        }
+        MIGRATOR
+            .run(&store.pool)
+            .await
+            .map_err(|e| damaged_as_such(e.into(), path))?;
         store.name_unnamed_ledger_rows().await?;
         Ok(store)
     }
