@@ -165,8 +165,17 @@ impl DataDirGuard {
     /// Blocks sync (or refreshes the reason); logs only when it starts.
     fn block(&self, fault: StorageFault, view: Option<DiskView>) {
         let reason = describe(fault, view, &self.inner.data_dir);
-        let was = self.inner.blocked.send_replace(Some(reason.clone()));
-        if was.is_none() {
+        let mut was_blocked = false;
+        // Subscribers hear of a new reason, not of every report of the same.
+        self.inner.blocked.send_if_modified(|state| {
+            was_blocked = state.is_some();
+            let changed = state.as_deref() != Some(reason.as_str());
+            if changed {
+                *state = Some(reason.clone());
+            }
+            changed
+        });
+        if !was_blocked {
             warn!(%reason, check_every = ?self.inner.interval,
                 "the data dir cannot be written; sync is paused until it can");
         }

@@ -3,6 +3,7 @@
 
 mod bad_names;
 mod collections;
+mod data_dir;
 mod errors;
 mod faults;
 mod photos;

@@ -391,6 +391,7 @@ impl SyncEngine {
         }
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
         let mut data_dir = self.inner.guard.subscribe();
+        let mut blocked = false;
         loop {
             self.sample_rate();
             if let Err(e) = self.start_runnable(&done_tx).await
@@ -401,8 +402,12 @@ impl SyncEngine {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Ok(()) = data_dir.changed() => {
-                    let blocked = data_dir.borrow_and_update().is_some();
-                    self.data_dir_changed(blocked);
+                    // A new reason (less room) is no news here.
+                    let now = data_dir.borrow_and_update().is_some();
+                    if now != blocked {
+                        blocked = now;
+                        self.data_dir_changed(blocked);
+                    }
                 }
                 () = self.inner.wake.notified() => {}
                 Some(job) = done_rx.recv() => {
