@@ -43,21 +43,30 @@ pub enum BackupError {
     },
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error(
+        "not enough room in {} for a backup: about {needed} bytes needed (the catalog and \
+         {} to spare), {free} free",
+        .dir.display(), crate::datadir::MIN_FREE_BYTES
+    )]
+    NoRoom { dir: PathBuf, needed: u64, free: u64 },
 }
 
 /// Writes and rotates the catalog's backups.
 #[derive(Debug, Clone)]
 pub struct Backups {
     store: Store,
+    /// The catalog file, whose size (with its WAL) bounds a backup's.
+    catalog: PathBuf,
     dir: PathBuf,
     every: Duration,
     kept: usize,
 }
 
 impl Backups {
-    pub fn new(store: Store, data_dir: &Path, every: Duration, kept: usize) -> Self {
+    pub fn new(store: Store, catalog: &Path, data_dir: &Path, every: Duration, kept: usize) -> Self {
         Self {
             store,
+            catalog: catalog.to_path_buf(),
             dir: data_dir.join(BACKUP_DIR),
             every,
             kept,
@@ -117,22 +126,49 @@ impl Backups {
     /// path.
     pub async fn backup_now(&self) -> Result<PathBuf, BackupError> {
         create_private_dir(&self.dir)?;
+        self.ensure_room()?;
         let name = backup_name(SystemTime::now());
         let path = self.dir.join(&name);
         let temp = self
             .dir
             .join(format!(".{}{TEMP_SUFFIX}", name.trim_end_matches(SUFFIX)));
         let started = std::time::Instant::now();
-        let written = self.write(&temp, &path).await;
-        if written.is_err() {
-            // A partial copy is worthless and takes the room a full disk
-            // lacks.
-            let _ = fs::remove_file(&temp);
-        }
-        written?;
+        self.write_or_remove(&temp, &path).await?;
         info!(path = %path.display(), ms = started.elapsed().as_millis() as u64, "catalog backed up");
         rotate(&self.dir, self.kept);
         Ok(path)
+    }
+
+    /// Refuses a backup that would fill the disk: sync would pause for it
+    /// (see the data-dir guard), and it would fail anyway.
+    fn ensure_room(&self) -> Result<(), BackupError> {
+        let size = |suffix: &str| {
+            let mut name = self.catalog.as_os_str().to_owned();
+            name.push(suffix);
+            fs::metadata(name).map_or(0, |m| m.len())
+        };
+        // VACUUM INTO writes the live pages only: at most the file and its
+        // WAL together.
+        let needed = size("") + size("-wal") + crate::datadir::MIN_FREE_BYTES;
+        match crate::datadir::free_bytes(&self.dir) {
+            Some(free) if free < needed => Err(BackupError::NoRoom {
+                dir: self.dir.clone(),
+                needed,
+                free,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes the backup through `temp` to `path`, removing `temp` if that
+    /// fails: a partial copy is worthless and takes the room a full disk
+    /// lacks.
+    async fn write_or_remove(&self, temp: &Path, path: &Path) -> Result<(), BackupError> {
+        let written = self.write(temp, path).await;
+        if written.is_err() {
+            let _ = fs::remove_file(temp);
+        }
+        written
     }
 
     async fn write(&self, temp: &Path, path: &Path) -> Result<(), BackupError> {
@@ -298,6 +334,36 @@ mod tests {
         ] {
             assert!(!is_backup_name(other), "{other}");
         }
+    }
+
+    /// Needs root to mount (CI runs as root): a refused mount fails the
+    /// test saying so.
+    #[tokio::test]
+    async fn a_backup_that_does_not_fit_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("catalog.sqlite");
+        let store = Store::open(&catalog).await.unwrap();
+        let data_dir = dir.path().join("data");
+        let backups = Backups::new(store.clone(), &catalog, &data_dir, Duration::from_secs(60), 7);
+        fs::create_dir_all(&backups.dir).unwrap();
+        // Smaller than the freshly migrated catalog.
+        let _disk = syncroll_testkit::Mount::tmpfs_of(&backups.dir, "64k");
+
+        let refused = backups.backup_now().await;
+        assert!(matches!(refused, Err(BackupError::NoRoom { .. })), "{refused:?}");
+        // Past that check (another writer took the room meanwhile), SQLite
+        // itself runs out of room.
+        let temp = backups.dir.join(".catalog-x.db.tmp");
+        let failed = backups
+            .write_or_remove(&temp, &backups.dir.join("catalog-x.db"))
+            .await;
+        assert!(
+            matches!(&failed, Err(BackupError::Catalog(e)) if e.is_storage_exhausted()),
+            "{failed:?}"
+        );
+        let left: Vec<_> = fs::read_dir(&backups.dir).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        store.close().await;
     }
 
     #[test]

@@ -195,6 +195,12 @@ impl DiskView {
     }
 }
 
+/// Free bytes on the file system under `dir`, as the daemon may use them;
+/// `None` when they cannot be read.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    disk_view(dir).map(|v| v.free_bytes)
+}
+
 /// Free space and the read-only flag of the file system under `dir`;
 /// `None` when it cannot be read.
 fn disk_view(dir: &Path) -> Option<DiskView> {

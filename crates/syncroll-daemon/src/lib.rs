@@ -162,6 +162,7 @@ pub async fn run(
     let guard_task = guard.spawn(scanner.clone(), cancel.clone());
     let backup_task = Backups::new(
         store.clone(),
+        &catalog,
         &data_dir,
         Duration::from_secs(config.catalog.backup_interval_hours.saturating_mul(3600)),
         config.catalog.backups_kept as usize,
