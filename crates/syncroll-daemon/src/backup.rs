@@ -48,7 +48,11 @@ pub enum BackupError {
          {} to spare), {free} free",
         .dir.display(), crate::datadir::MIN_FREE_BYTES
     )]
-    NoRoom { dir: PathBuf, needed: u64, free: u64 },
+    NoRoom {
+        dir: PathBuf,
+        needed: u64,
+        free: u64,
+    },
 }
 
 /// Writes and rotates the catalog's backups.
@@ -63,7 +67,13 @@ pub struct Backups {
 }
 
 impl Backups {
-    pub fn new(store: Store, catalog: &Path, data_dir: &Path, every: Duration, kept: usize) -> Self {
+    pub fn new(
+        store: Store,
+        catalog: &Path,
+        data_dir: &Path,
+        every: Duration,
+        kept: usize,
+    ) -> Self {
         Self {
             store,
             catalog: catalog.to_path_buf(),
@@ -344,13 +354,22 @@ mod tests {
         let catalog = dir.path().join("catalog.sqlite");
         let store = Store::open(&catalog).await.unwrap();
         let data_dir = dir.path().join("data");
-        let backups = Backups::new(store.clone(), &catalog, &data_dir, Duration::from_secs(60), 7);
+        let backups = Backups::new(
+            store.clone(),
+            &catalog,
+            &data_dir,
+            Duration::from_secs(60),
+            7,
+        );
         fs::create_dir_all(&backups.dir).unwrap();
         // Smaller than the freshly migrated catalog.
         let _disk = syncroll_testkit::Mount::tmpfs_of(&backups.dir, "64k");
 
         let refused = backups.backup_now().await;
-        assert!(matches!(refused, Err(BackupError::NoRoom { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(BackupError::NoRoom { .. })),
+            "{refused:?}"
+        );
         // Past that check (another writer took the room meanwhile), SQLite
         // itself runs out of room.
         let temp = backups.dir.join(".catalog-x.db.tmp");

@@ -177,7 +177,7 @@ impl DataDirGuard {
         });
         if !was_blocked {
             warn!(%reason, check_every = ?self.inner.interval,
-                "the data dir cannot be written; sync is paused until it can");
+                "sync paused until the data dir takes writes again");
         }
     }
 }
@@ -193,6 +193,13 @@ impl DiskView {
             None
         }
     }
+}
+
+/// The reason to show for `error` when the disk under `data_dir` refused
+/// it (full, read-only); `None` for any other error.
+pub fn reason_for(error: &syncroll_core::Error, data_dir: &Path) -> Option<BlockedReason> {
+    let fault = error.storage_fault()?;
+    Some(describe(fault, disk_view(data_dir), data_dir))
 }
 
 /// Free bytes on the file system under `dir`, as the daemon may use them;

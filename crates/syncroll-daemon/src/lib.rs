@@ -72,6 +72,12 @@ pub enum DaemonError {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error(
+        "cannot open the catalog {}: {reason}; free some space there (or make it writable) and \
+         start syncrolld again",
+        .catalog.display()
+    )]
+    DataDirUnwritable { catalog: PathBuf, reason: String },
     #[error("{}", damaged_catalog_message(.catalog, .detail, .backup.as_deref()))]
     CatalogDamaged {
         catalog: PathBuf,
@@ -118,7 +124,14 @@ pub async fn run(
             detail,
             backup: backup::newest_backup(&data_dir.join(backup::BACKUP_DIR)),
         },
-        e => e.into(),
+        // SQLite cannot even set up its WAL index on a full disk.
+        e => match datadir::reason_for(&e, &data_dir) {
+            Some(reason) => DaemonError::DataDirUnwritable {
+                catalog: catalog.clone(),
+                reason,
+            },
+            None => e.into(),
+        },
     })?;
     refuse_data_dir_inside_root(&store, &data_dir).await?;
     let cloud = data_dir.join("cloud");

@@ -441,7 +441,7 @@ impl SyncEngine {
             let n = self.interrupt(|_, _| true, Stop::DataDir);
             info!(
                 interrupted = n,
-                "sync paused: the data dir cannot be written"
+                "transfers stopped until the data dir takes writes again"
             );
         } else {
             self.inner.plan.request();
