@@ -189,7 +189,7 @@ fn a_data_dir_filled_during_a_sync_pauses_it_until_freed_and_nothing_is_lost() {
     assert!(failed.is_empty(), "jobs failed: {failed:?}");
     let log = daemon.log();
     assert_eq!(
-        log.matches("the data dir cannot be written; sync is paused")
+        log.matches("sync paused until the data dir takes writes again")
             .count(),
         1,
         "the reason is logged once per episode:\n{log}"
