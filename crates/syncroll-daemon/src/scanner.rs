@@ -206,6 +206,10 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a handle the scanner task owns; a struct of them would be built in one place only"
+    )]
     pub fn new(
         store: Store,
         filter: PhotoFilter,
