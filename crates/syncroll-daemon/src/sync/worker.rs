@@ -271,14 +271,10 @@ async fn settle_or_warn(
         warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
         return;
     }
-    debug!(error = %e, "the data dir cannot be written; the job waits to go back to the queue");
+    debug!(error = %e, "the data dir cannot be written; the job waits to be recorded");
     while data_dir_writable(inner).await {
-        match inner
-            .store
-            .apply_job_event(job.id, JobEvent::Interrupted)
-            .await
-        {
-            Ok(_) => {
+        match record_stopped(inner, job, stop).await {
+            Ok(()) => {
                 inner.plan.request();
                 return;
             }
@@ -289,6 +285,38 @@ async fn settle_or_warn(
             }
         }
     }
+}
+
+/// Records a job whose outcome could not be written while the data dir
+/// refused writes: cancelled if the user cancelled it meanwhile (the
+/// request must not be lost), else back to the queue, no attempt counted.
+async fn record_stopped(
+    inner: &Arc<Inner>,
+    job: &Job,
+    stop: &Mutex<Option<Stop>>,
+) -> syncroll_core::Result<()> {
+    // Not held across an await: the guard is not `Send`.
+    let stopped = lock(stop).clone();
+    match stopped {
+        Some(Stop::Cancel { reason, hold: true }) => {
+            inner.store.cancel_and_hold(job.id, &reason).await?;
+        }
+        Some(Stop::Cancel {
+            reason,
+            hold: false,
+        }) => {
+            let event = JobEvent::Cancelled { reason };
+            inner.store.apply_job_event(job.id, event).await?;
+        }
+        _ => {
+            let event = JobEvent::Interrupted;
+            inner.store.apply_job_event(job.id, event).await?;
+            return Ok(());
+        }
+    }
+    // The upload this job leaves unfinished, if any, goes now.
+    super::abort_abandoned_uploads(inner);
+    Ok(())
 }
 
 /// Waits until the data dir takes writes again: `false` when the engine
