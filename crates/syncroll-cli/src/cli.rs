@@ -41,7 +41,7 @@ pub enum Command {
         #[arg(long)]
         until_idle: bool,
     },
-    /// Block until the queue is drained: exit 0 if no job failed, 1 if some failed, 4 on timeout
+    /// Block until the queue is drained: exit 0 if no job failed, 1 if some failed, 4 on timeout, 5 if deletions are held for a decision
     Wait {
         /// Give up after this long (e.g. 90s, 10m) [default: no limit]
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -70,7 +70,7 @@ pub enum Command {
     },
     /// List sync jobs
     Jobs {
-        /// Only jobs in this state: queued, running, done, failed, cancelled, or skipped (photos no remote can hold, such as names with a newline)
+        /// Only jobs in this state: queued, running, held (deletions waiting for `syncroll holds`), done, failed, cancelled, dismissed (cancelled by you), or skipped (photos no remote can hold, such as names with a newline)
         #[arg(long)]
         state: Option<String>,
         /// Only jobs of this collection
@@ -89,6 +89,24 @@ pub enum Command {
     /// Where collections sync to
     #[command(subcommand)]
     Remotes(RemotesCommand),
+    /// Deletions of remote copies held by the brake for your decision
+    Holds {
+        #[command(subcommand)]
+        command: Option<HoldsCommand>,
+        /// List decided holds too, not only pending ones
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldsCommand {
+    /// Every key a hold would delete, with why
+    Show { id: u64 },
+    /// Run the held deletions
+    Approve { id: u64 },
+    /// Keep the copies; the same deletions are not planned again until the photos change
+    Reject { id: u64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +119,9 @@ pub enum SyncCommand {
         /// Leave the remote copies in place
         #[arg(long)]
         keep_remote: bool,
+        /// Delete the remote copies without asking, however many (needed off a terminal when there are more than the deletion brake lets run unasked)
+        #[arg(long, conflicts_with = "keep_remote")]
+        yes: bool,
     },
 }
 
@@ -125,10 +146,13 @@ pub enum RootsCommand {
     },
     /// List roots with their state and totals
     List,
-    /// Forget a root and its photos (files on disk are not touched)
+    /// Forget a root and its photos (files on disk are not touched); their copies in synced collections are deleted from the remotes
     Remove {
         /// The root's folder, as `roots list` shows it
         path: PathBuf,
+        /// Delete the remote copies of its photos without asking, however many (needed off a terminal when there are more than the deletion brake lets run unasked)
+        #[arg(long)]
+        yes: bool,
     },
     /// Take the folder now at a root's path as the root (a disk really
     /// replaced), after showing what a scan of it would change

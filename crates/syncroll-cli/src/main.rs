@@ -118,5 +118,6 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         }
         Command::Retry { id, all } => commands::sync::retry(client, id, all, out).await,
         Command::Remotes(command) => commands::remotes::run(client, command, out).await,
+        Command::Holds { command, all } => commands::holds::run(client, command, all, out).await,
     }
 }

@@ -15,6 +15,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     pub const UNREACHABLE: u8 = 3;
     pub const TIMEOUT: u8 = 4;
+    /// `wait`: idle, but held deletions need a decision.
+    pub const HELD: u8 = 5;
 }
 
 /// A failure of a command, with what the user should read.
@@ -30,6 +32,8 @@ pub enum Failure {
     Timeout(std::time::Duration),
     /// The queue drained with jobs in `failed`.
     JobsFailed(u64),
+    /// The queue drained, but the brake holds deletions: (id, reason).
+    DeletionsHeld(Vec<(u64, String)>),
 }
 
 impl From<tonic::Status> for Failure {
@@ -45,6 +49,7 @@ impl Failure {
             Failure::Input(_) => (exit::FAILED, "invalid_argument"),
             Failure::Timeout(_) => (exit::TIMEOUT, "deadline_exceeded"),
             Failure::JobsFailed(_) => (exit::FAILED, "jobs_failed"),
+            Failure::DeletionsHeld(_) => (exit::HELD, "deletions_held"),
             Failure::Rpc(status) => match status.code() {
                 tonic::Code::Unavailable => (exit::UNREACHABLE, "unavailable"),
                 tonic::Code::DeadlineExceeded => (exit::TIMEOUT, "deadline_exceeded"),
@@ -78,6 +83,17 @@ impl Failure {
             Failure::JobsFailed(n) => {
                 format!(
                     "{n} jobs failed; see `syncroll jobs --state failed`, fix the cause, then `syncroll retry --all`"
+                )
+            }
+            Failure::DeletionsHeld(holds) => {
+                let lines: Vec<String> = holds
+                    .iter()
+                    .map(|(id, reason)| format!("hold {id}: {}", shown(reason)))
+                    .collect();
+                format!(
+                    "idle, but deletions are held for your decision: {}. Review with \
+                     `syncroll holds show ID`, then `syncroll holds approve ID` or `syncroll holds reject ID`",
+                    lines.join("; ")
                 )
             }
         }

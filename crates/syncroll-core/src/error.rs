@@ -124,6 +124,25 @@ pub enum Error {
     JobNotFound(i64),
     #[error("job {0} changed state while it was being updated")]
     JobConflict(i64),
+    #[error(
+        "{action} would delete {count} remote copies ({bytes} bytes) of collection {} on remote \
+         {}; confirm with --yes{alternative}",
+        quoted(.collection),
+        quoted(.remote)
+    )]
+    NeedsConfirmation {
+        action: &'static str,
+        /// What else the user can do, after ", or ".
+        alternative: &'static str,
+        count: u64,
+        bytes: u64,
+        collection: String,
+        remote: String,
+    },
+    #[error("no hold with id {0} (see `syncroll holds`)")]
+    HoldNotFound(i64),
+    #[error("hold {id} is {state}: only a pending hold can be approved or rejected")]
+    HoldDecided { id: i64, state: &'static str },
     #[error("job {id} is {state}; only failed or cancelled jobs can be retried")]
     JobNotRetryable { id: i64, state: &'static str },
     #[error(transparent)]

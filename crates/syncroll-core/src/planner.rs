@@ -130,12 +130,17 @@ pub struct Member {
 }
 
 /// Work that must not be planned again: a failed job (until `retry`) or one
-/// the user cancelled (held), by key, operation and bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// the user dismissed (cancelled, or a held deletion rejected), by key,
+/// operation and bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
+    pub id: JobId,
     pub key: String,
     pub op: JobOp,
     pub hash: Option<ContentHash>,
+    /// Dismissed by the user (not failed): a deletion dismissed so is
+    /// released when its photo comes back, so that it can vanish again.
+    pub dismissed: bool,
 }
 
 /// Everything the store knows about some path groups of one collection:
@@ -171,6 +176,10 @@ pub struct GroupPlan {
     /// Groups to plan again when the named job leaves `running`: it was
     /// left alone now, and its outcome may call for more work.
     pub after_running: Vec<(RelPath, JobId)>,
+    /// Dismissed deletions whose key is wanted again (the photo came
+    /// back): they no longer block, so a later vanishing is planned (and
+    /// braked) anew.
+    pub released: Vec<JobId>,
 }
 
 /// The keys the members of a collection take: `P/NAME/<path>`, and when
@@ -247,27 +256,30 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
             }
         })
         .collect();
+    let released = blocked
+        .iter()
+        .filter(|b| b.dismissed && b.op == JobOp::Delete)
+        .filter(|b| wanted.iter().any(|w| w.key == b.key))
+        .map(|b| b.id)
+        .collect::<Vec<_>>();
     let mut actions = diff(wanted, placed, live);
-    let blocked: HashSet<Blocked> = blocked.into_iter().collect();
+    let blocked: HashSet<(String, JobOp, Option<ContentHash>)> = blocked
+        .into_iter()
+        .filter(|b| !released.contains(&b.id))
+        .map(|b| (b.key, b.op, b.hash))
+        .collect();
     actions.uploads.retain(|w| {
         !unreadable.contains(&w.photo_id)
-            && !blocked.contains(&Blocked {
-                key: w.key.clone(),
-                op: JobOp::Upload,
-                hash: Some(w.hash),
-            })
+            && !blocked.contains(&(w.key.clone(), JobOp::Upload, Some(w.hash)))
     });
-    actions.deletes.retain(|p| {
-        !blocked.contains(&Blocked {
-            key: p.key.clone(),
-            op: JobOp::Delete,
-            hash: None,
-        })
-    });
+    actions
+        .deletes
+        .retain(|p| !blocked.contains(&(p.key.clone(), JobOp::Delete, None)));
     GroupPlan {
         actions,
         skipped,
         after_running,
+        released,
     }
 }
 
@@ -425,15 +437,49 @@ mod tests {
             placed: vec![placed("C/done.jpg", 3)],
             live: vec![],
             blocked: vec![Blocked {
+                id: JobId(9),
                 key: "C/failed.jpg".into(),
                 op: JobOp::Upload,
                 hash: Some(h(2)),
+                dismissed: false,
             }],
         };
         let plan = plan_groups("", "C", rows);
         let keys = upload_keys(&plan);
         assert_eq!(keys, ["C/new.jpg"]);
         assert!(plan.actions.deletes.is_empty() && plan.after_running.is_empty());
+    }
+
+    /// A rejected deletion keeps its copy while the photo stays away, and
+    /// stops blocking once the photo is back, so that a later vanishing is
+    /// planned (and braked) anew.
+    #[test]
+    fn a_dismissed_deletion_blocks_until_its_photo_returns() {
+        let rejected = Blocked {
+            id: JobId(7),
+            key: "C/a.jpg".into(),
+            op: JobOp::Delete,
+            hash: None,
+            dismissed: true,
+        };
+        let away = GroupRows {
+            members: vec![],
+            placed: vec![placed("C/a.jpg", 1)],
+            live: vec![],
+            blocked: vec![rejected.clone()],
+        };
+        let plan = plan_groups("", "C", away);
+        assert!(plan.actions.is_empty() && plan.released.is_empty());
+
+        let back = GroupRows {
+            members: vec![member(1, "a.jpg", 1)],
+            placed: vec![placed("C/a.jpg", 1)],
+            live: vec![],
+            blocked: vec![rejected],
+        };
+        let plan = plan_groups("", "C", back);
+        assert!(plan.actions.is_empty());
+        assert_eq!(plan.released, vec![JobId(7)]);
     }
 
     /// The keys a plan uploads, in its order.

@@ -9,8 +9,8 @@ use syncroll_core::job::JobId;
 use syncroll_core::media::PhotoFilter;
 use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{
-    NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState, PlanOutcome,
-    RemoteRecord, SkippedPhoto,
+    HeldKey, Hold, NewCollectionSource, PhotoFilterQuery, PhotoPageCursor, PhotoSyncState,
+    PlanOutcome, RemoteRecord, SkippedPhoto,
 };
 use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
 use tokio::sync::mpsc;
@@ -297,9 +297,30 @@ impl App {
     }
 
     /// Forgets a root and its photos; the files are not touched.
-    pub async fn remove_root(&self, path: &str) -> AppResult<u64> {
+    pub async fn remove_root(&self, path: &str, confirmed: bool) -> AppResult<u64> {
         let root = self.root_named(path).await?;
-        let forgotten = self.store.remove_root(&root).await?;
+        // The copies its photos have in synced collections go with it: past
+        // the brake's thresholds the user confirms that first, and then the
+        // brake lets exactly those run.
+        let copies = self.store.root_copies(root.id).await?;
+        let policy = self.store.brake_policy();
+        let tripped = copies
+            .iter()
+            .find(|c| policy.trips(c.count, c.collection_copies).is_some());
+        if let (Some(c), false) = (tripped, confirmed) {
+            return Err(Error::NeedsConfirmation {
+                action: "roots remove",
+                alternative: "",
+                count: c.count,
+                bytes: c.bytes,
+                collection: c.collection_name.clone(),
+                remote: c.remote_name.clone(),
+            }
+            .into());
+        }
+        let forgotten = self.store.remove_root(&root, &copies).await?;
+        // Its photos left their collections: their copies are due to go.
+        self.sync.request_plan();
         self.monitor.refresh().await;
         Ok(forgotten)
     }
@@ -382,7 +403,7 @@ impl App {
         if !sync {
             return Ok(collection);
         }
-        Ok(self.set_sync(name, true, false).await?.0)
+        Ok(self.set_sync(name, true, false, false).await?.0)
     }
 
     async fn create_collection_unsynced(
@@ -554,8 +575,19 @@ fn file_name_bytes(path: &Path) -> &[u8] {
 }
 
 /// A job state name a user may filter on; `skipped` lists the photos
-/// skipped instead of queued.
-const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled", SKIPPED];
+/// skipped instead of queued. `running` takes in `cancelling` jobs, and
+/// `cancelled` the dismissed ones (see `Store::jobs_page`).
+const JOB_STATES: &[&str] = &[
+    "queued",
+    "running",
+    "cancelling",
+    "held",
+    "done",
+    "failed",
+    "cancelled",
+    "dismissed",
+    SKIPPED,
+];
 const SKIPPED: &str = "skipped";
 
 /// One row of `jobs`: a job, or a photo no remote can hold, skipped instead
@@ -608,8 +640,25 @@ impl App {
         name: &str,
         enabled: bool,
         keep_remote: bool,
+        confirmed: bool,
     ) -> AppResult<(Collection, PlanOutcome)> {
         let collection = self.store.collection(name).await?;
+        if !enabled && !keep_remote && !confirmed {
+            // Deleting more copies than the brake lets run unasked is the
+            // user's to confirm, as the brake would ask after the fact.
+            let (count, bytes) = self.store.collection_copies(collection.id).await?;
+            if self.store.brake_policy().trips(count, count).is_some() {
+                return Err(Error::NeedsConfirmation {
+                    action: "sync off",
+                    alternative: ", or keep them with --keep-remote",
+                    count,
+                    bytes,
+                    collection: collection.name.clone(),
+                    remote: collection.remote_name.clone(),
+                }
+                .into());
+            }
+        }
         let outcome = if enabled {
             self.store
                 .set_sync_enabled(collection.id, true, false)
@@ -623,11 +672,9 @@ impl App {
                 .sync
                 .cancel_collection(collection.id, "sync turned off", false)
                 .await?;
-            let mut outcome = if keep_remote {
-                PlanOutcome::default()
-            } else {
-                self.sync.plan_now(collection.id).await?
-            };
+            // Keeping the copies plans nothing, but still settles the
+            // reconciliation the change asked for, so the queue reads idle.
+            let mut outcome = self.sync.plan_now(collection.id).await?;
             outcome.cancelled += cancelled;
             outcome
         };
@@ -718,6 +765,41 @@ impl App {
             }
         });
         Ok(rx)
+    }
+
+    /// Holds: the pending ones, or every one with `all`.
+    pub async fn holds(&self, all: bool) -> AppResult<Vec<Hold>> {
+        Ok(self.store.holds(!all).await?)
+    }
+
+    /// Streams every key of a hold.
+    pub async fn hold_keys(&self, id: i64) -> AppResult<mpsc::Receiver<AppResult<HeldKey>>> {
+        self.store.hold(id).await?;
+        let (tx, rx) = mpsc::channel(PHOTO_PAGE as usize);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let pages = |after| {
+                let store = store.clone();
+                async move {
+                    let page = store.hold_keys(id, after, PHOTO_PAGE).await?;
+                    Ok(page.into_iter().map(|k| (k.job.0, k)).collect())
+                }
+            };
+            send_pages(&tx, pages).await;
+        });
+        Ok(rx)
+    }
+
+    /// `holds approve ID` (the deletions run) or `holds reject ID` (the
+    /// copies stay). Returns the hold as decided and its deletions.
+    pub async fn decide_hold(&self, id: i64, approve: bool) -> AppResult<(Hold, u64)> {
+        let deletions = self.store.decide_hold(id, approve).await?;
+        let verdict = if approve { "approved" } else { "rejected" };
+        tracing::info!(hold = id, deletions, "hold {verdict}");
+        if approve {
+            self.sync.wake();
+        }
+        Ok((self.store.hold(id).await?, deletions))
     }
 
     /// `retry ID` or `retry --all` (`None`).

@@ -68,6 +68,50 @@ pub struct SyncConfig {
     /// Done and cancelled jobs are forgotten after this many days (failed
     /// ones stay until retried); the ledger keeps what was uploaded.
     pub keep_finished_jobs_days: u64,
+    /// When deletions of remote copies are held for review.
+    pub brake: BrakeConfig,
+}
+
+/// The deletion brake: deletions of remote copies the daemon plans on its
+/// own (photos vanished from disk or left a collection) are held for the
+/// user's decision (`syncroll holds`) when, within one window, they are
+/// more than `max_count`, or more than `max_share` of a collection's
+/// copies. `sync off` and `collections delete` ask first past the same
+/// thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrakeConfig {
+    /// Deletions planned this long ago still count, so a slow drip adds up.
+    pub window_secs: u64,
+    /// From 0 to 1: the share of a collection's copies.
+    pub max_share: f64,
+    pub max_count: u64,
+    /// Never hold this many deletions or fewer.
+    pub min_count: u64,
+}
+
+impl Default for BrakeConfig {
+    fn default() -> Self {
+        let policy = syncroll_core::brake::BrakePolicy::default();
+        Self {
+            window_secs: (policy.window_ms / 1000) as u64,
+            max_share: policy.max_share,
+            max_count: policy.max_count,
+            min_count: policy.min_count,
+        }
+    }
+}
+
+impl BrakeConfig {
+    /// The policy the store applies.
+    pub fn policy(&self) -> syncroll_core::brake::BrakePolicy {
+        syncroll_core::brake::BrakePolicy {
+            window_ms: (self.window_secs as i64).saturating_mul(1000),
+            max_share: self.max_share,
+            max_count: self.max_count,
+            min_count: self.min_count,
+        }
+    }
 }
 
 impl Default for SyncConfig {
@@ -81,6 +125,7 @@ impl Default for SyncConfig {
             replan_interval_secs: 60,
             reconcile_interval_secs: 6 * 3600,
             keep_finished_jobs_days: 7,
+            brake: BrakeConfig::default(),
         }
     }
 }
@@ -282,6 +327,14 @@ impl Config {
                 rule: "must hold at least one part (remotes.part_size_bytes)",
             });
         }
+        let share = self.sync.brake.max_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(ConfigError::Invalid {
+                key: "sync.brake.max_share",
+                value: share.to_string(),
+                rule: "must be from 0 to 1 (a share of a collection's copies: 0.25 is a quarter)",
+            });
+        }
         if self.catalog.photo_extensions.is_empty() {
             return Err(ConfigError::Invalid {
                 key: "catalog.photo_extensions",
@@ -294,7 +347,7 @@ impl Config {
     }
 
     /// Every number of the config with the range it must be in.
-    fn ranges(&self) -> [NumberRange; 18] {
+    fn ranges(&self) -> [NumberRange; 21] {
         let (c, w, s, r) = (&self.catalog, &self.watcher, &self.sync, &self.remotes);
         let secs = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS);
         let ms = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS * 1000);
@@ -349,6 +402,9 @@ impl Config {
                 0,
                 MAX_SECS / 86_400,
             ),
+            secs("sync.brake.window_secs", s.brake.window_secs, 1),
+            NumberRange::new("sync.brake.max_count", s.brake.max_count, 0, u64::MAX, ""),
+            NumberRange::new("sync.brake.min_count", s.brake.min_count, 0, u64::MAX, ""),
             NumberRange::new(
                 "remotes.multipart_threshold_bytes",
                 r.multipart_threshold_bytes,
@@ -489,6 +545,9 @@ mod tests {
         ("sync", "replan_interval_secs"),
         ("sync", "reconcile_interval_secs"),
         ("sync", "keep_finished_jobs_days"),
+        ("sync.brake", "window_secs"),
+        ("sync.brake", "max_count"),
+        ("sync.brake", "min_count"),
         ("remotes", "multipart_threshold_bytes"),
         ("remotes", "part_size_bytes"),
     ];
@@ -542,6 +601,7 @@ mod tests {
                         config.catalog.data_dir_check_interval_secs,
                         config.catalog.backup_interval_hours.saturating_mul(3600),
                         config.watcher.fallback_rescan_interval_secs,
+                        s.brake.window_secs,
                     ] {
                         prop_assert!(now.checked_add(Duration::from_secs(secs)).is_some());
                         prop_assert!((secs as i64).checked_mul(1000).is_some());
@@ -566,6 +626,17 @@ mod tests {
     #[test]
     fn the_defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_brake_share_outside_0_to_1_is_refused_naming_it() {
+        for share in ["1.5", "-0.1", "nan"] {
+            let err = parsed(&format!("[sync.brake]\nmax_share = {share}\n")).unwrap_err();
+            assert!(err.to_string().contains("sync.brake.max_share"), "{err}");
+        }
+        let ok = parsed("[sync.brake]\nmax_share = 0.5\nmax_count = 100\n").unwrap();
+        assert_eq!(ok.sync.brake.policy().max_share, 0.5);
+        assert_eq!(ok.sync.brake.policy().max_count, 100);
     }
 
     #[test]

@@ -118,21 +118,9 @@ pub async fn run(
     // Before anything else touches remotes: refuse secrets others can read.
     let credentials = Credentials::load(&data_dir)?;
     let catalog = data_dir.join(CATALOG_FILE);
-    let store = Store::open(&catalog).await.map_err(|e| match e {
-        syncroll_core::Error::CatalogDamaged { path, detail } => DaemonError::CatalogDamaged {
-            catalog: path,
-            detail,
-            backup: backup::newest_backup(&data_dir.join(backup::BACKUP_DIR)),
-        },
-        // SQLite cannot even set up its WAL index on a full disk.
-        e => match datadir::reason_for(&e, &data_dir) {
-            Some(reason) => DaemonError::DataDirUnwritable {
-                catalog: catalog.clone(),
-                reason,
-            },
-            None => e.into(),
-        },
-    })?;
+    let store = open_catalog(&catalog, &data_dir)
+        .await?
+        .with_brake_policy(config.sync.brake.policy());
     refuse_data_dir_inside_root(&store, &data_dir).await?;
     let cloud = data_dir.join("cloud");
     std::fs::create_dir_all(&cloud).map_err(|source| DaemonError::Io {
@@ -282,6 +270,26 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Opens (and checks) the catalog; a damaged one, or one on a disk that
+/// refuses writes, is an error that says what to do.
+async fn open_catalog(catalog: &Path, data_dir: &Path) -> Result<Store, DaemonError> {
+    Store::open(catalog).await.map_err(|e| match e {
+        syncroll_core::Error::CatalogDamaged { path, detail } => DaemonError::CatalogDamaged {
+            catalog: path,
+            detail,
+            backup: backup::newest_backup(&data_dir.join(backup::BACKUP_DIR)),
+        },
+        // SQLite cannot even set up its WAL index on a full disk.
+        e => match datadir::reason_for(&e, data_dir) {
+            Some(reason) => DaemonError::DataDirUnwritable {
+                catalog: catalog.to_path_buf(),
+                reason,
+            },
+            None => e.into(),
+        },
+    })
 }
 
 /// What to do about a damaged catalog: the exact commands that put the

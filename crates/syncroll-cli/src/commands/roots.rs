@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use syncroll_proto::v1 as pb;
 
-use super::{absolute_path, bytes, count};
+use super::{absolute_path, bytes, confirmed_on_terminal, count, needs_confirmation};
 use crate::Client;
 use crate::cli::{RescanArgs, RootAcceptArgs, RootsCommand};
 use crate::output::{Failure, Output, shown};
@@ -44,13 +44,23 @@ pub async fn run(mut client: Client, command: RootsCommand, out: Output) -> Resu
                     .join("\n")
             });
         }
-        RootsCommand::Remove { path } => {
+        RootsCommand::Remove { path, yes } => {
             let path = absolute_path(&path)?;
-            let reply = client
-                .catalog
-                .remove_root(pb::RemoveRootRequest { path: path.clone() })
-                .await?
-                .into_inner();
+            let mut request = pb::RemoveRootRequest {
+                path: path.clone(),
+                confirmed: yes,
+            };
+            let reply = match client.catalog.remove_root(request.clone()).await {
+                Ok(reply) => reply,
+                Err(status)
+                    if needs_confirmation(&status) && confirmed_on_terminal(&status, out)? =>
+                {
+                    request.confirmed = true;
+                    client.catalog.remove_root(request).await?
+                }
+                Err(status) => return Err(status.into()),
+            }
+            .into_inner();
             out.document(&reply, || {
                 format!(
                     "removed root {}; forgot {} photos (files on disk untouched)",

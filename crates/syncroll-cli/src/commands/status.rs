@@ -148,6 +148,16 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
             );
         }
     }
+    if !sync.holds.is_empty() {
+        let _ = writeln!(
+            text,
+            "held       deletions wait for your decision (`syncroll holds show ID`, then \
+             `holds approve ID` or `holds reject ID`)"
+        );
+        for h in &sync.holds {
+            let _ = writeln!(text, "  hold {}: {}", h.id, shown(&h.reason));
+        }
+    }
     if sync.skipped > 0 {
         let _ = writeln!(
             text,

@@ -7,22 +7,35 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use syncroll_proto::v1 as pb;
 
-use super::{bytes, count};
+use super::{bytes, confirmed_on_terminal, count, needs_confirmation};
 use crate::Client;
 use crate::cli::SyncCommand;
 use crate::output::{Failure, Output, shown};
 
 pub async fn set(mut client: Client, command: SyncCommand, out: Output) -> Result<(), Failure> {
-    let (name, enabled, keep_remote) = match command {
-        SyncCommand::On { name } => (name, true, false),
-        SyncCommand::Off { name, keep_remote } => (name, false, keep_remote),
+    let (name, enabled, keep_remote, yes) = match command {
+        SyncCommand::On { name } => (name, true, false, false),
+        SyncCommand::Off {
+            name,
+            keep_remote,
+            yes,
+        } => (name, false, keep_remote, yes),
     };
-    let request = pb::SetSyncRequest {
+    let mut request = pb::SetSyncRequest {
         name: name.clone(),
         enabled,
         keep_remote,
+        confirmed: yes,
     };
-    let reply = client.sync.set_sync(request).await?.into_inner();
+    let reply = match client.sync.set_sync(request.clone()).await {
+        Ok(reply) => reply,
+        Err(status) if needs_confirmation(&status) && confirmed_on_terminal(&status, out)? => {
+            request.confirmed = true;
+            client.sync.set_sync(request).await?
+        }
+        Err(status) => return Err(status.into()),
+    };
+    let reply = reply.into_inner();
     out.document(&reply, || {
         if enabled {
             format!(
@@ -185,6 +198,10 @@ fn finish(last: &pb::SyncStatus, out: Output, echo: bool) -> Result<(), Failure>
     if last.failed > 0 {
         return Err(Failure::JobsFailed(last.failed));
     }
+    if !last.holds.is_empty() {
+        let holds = last.holds.iter().map(|h| (h.id, h.reason.clone()));
+        return Err(Failure::DeletionsHeld(holds.collect()));
+    }
     Ok(())
 }
 
@@ -228,6 +245,13 @@ pub fn summary(s: &pb::SyncStatus) -> String {
     );
     if s.skipped > 0 {
         line.push_str(&format!(", {} skipped", count(s.skipped)));
+    }
+    let held: u64 = s.holds.iter().map(|h| h.deletions).sum();
+    if held > 0 {
+        line.push_str(&format!(
+            ", {} deletions held (see `syncroll holds`)",
+            count(held)
+        ));
     }
     line.push_str(&format!("; {} to send", bytes(s.bytes_pending)));
     if s.rate_bytes_per_second >= 1.0 {

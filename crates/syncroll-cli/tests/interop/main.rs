@@ -127,7 +127,7 @@ fn round_trip(server: &RcloneServer, base: &str, add_remote: impl Fn(&Daemon)) {
         "rclone check compared sizes only: {check:#?}"
     );
 
-    daemon.cli(&["sync", "off", COLLECTION]).ok();
+    daemon.cli(&["sync", "off", COLLECTION, "--yes"]).ok();
     daemon.cli(&["wait", "--timeout", SYNC_TIMEOUT]).ok();
     assert_eq!(
         server.lsf_files(base),

@@ -287,7 +287,7 @@ fn sync_off_through_a_faulty_network_removes_every_copy_and_only_those() {
     write_file(&setup.server.bucket_dir().join(foreign), b"foreign");
 
     setup.proxy.set_faults(true);
-    let off = setup.daemon.json(&["sync", "off", "Trip"]);
+    let off = setup.daemon.json(&["sync", "off", "Trip", "--yes"]);
     assert_eq!(off["deletes_queued"], 40);
     setup.wait();
 

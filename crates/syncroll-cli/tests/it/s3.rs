@@ -101,7 +101,7 @@ fn a_collection_syncs_to_s3_and_sync_off_removes_only_its_objects() {
         b"foreign",
     );
     let before = server.seen().len();
-    daemon.cli(&["sync", "off", "Trip"]).ok();
+    daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(
         objects(&server.bucket_dir().join("backup")),

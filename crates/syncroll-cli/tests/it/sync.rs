@@ -117,7 +117,7 @@ fn sync_off_removes_exactly_this_collections_objects() {
     );
     let other = write_file(&cloud.join("Other/x.jpg"), b"someone else's");
 
-    let off = daemon.json(&["sync", "off", "Trip"]);
+    let off = daemon.json(&["sync", "off", "Trip", "--yes"]);
     assert_eq!(off["deletes_queued"], 40);
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(
@@ -468,7 +468,7 @@ fn sync_off_while_uploading_leaves_no_copies_behind() {
         let n = walk(&cloud).len();
         if n > 0 { Ok(()) } else { Err(n) }
     });
-    daemon.cli(&["sync", "off", "Trip"]).ok();
+    daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert!(walk(&cloud).is_empty(), "{:?}", walk(&cloud));
     let deleting = daemon.cli(&["collections", "delete", "Trip"]).ok();

@@ -87,7 +87,7 @@ fn a_collection_syncs_to_webdav_and_sync_off_removes_only_its_objects() {
         &server.folder().join("backup/Trip/trip/by-hand.jpg"),
         b"foreign",
     );
-    daemon.cli(&["sync", "off", "Trip"]).ok();
+    daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(
         objects(&server.folder().join("backup")),

@@ -3,15 +3,25 @@
 //! it came from, so two actors can never both move one job.
 //!
 //! ```text
-//!            Claimed              Succeeded
-//!  Queued ───────────▶ Running ─────────────▶ Done
-//!    ▲  │                │ │ │
-//!    │  │ Cancelled      │ │ └─ PermanentFailure ─▶ Failed ──Retried──▶ Queued
-//!    │  ▼                │ └─── Cancelled ────────▶ Cancelled
-//!    │ Cancelled         │
-//!    └── TransientFailure (backoff) / Deferred (offline) / Interrupted (pause, crash) ──┘
+//!  (brake) Held ──Approved──▶ Queued ◀──── TransientFailure (backoff) / Deferred (offline) /
+//!           │ │                 │  ▲             Interrupted (pause, crash) ─────────┐
+//!           │ └─Dismissed─┐     │  └──────── Retried ◀── Failed, Cancelled, Dismissed │
+//!           │  (rejected) │     │ Claimed                                           │
+//!   Cancelled (no longer  │     ▼                  Succeeded                          │
+//!    wanted)              │   Running ───────────────────────────────▶ Done          │
+//!                         │     │ │ └── PermanentFailure ─▶ Failed                    │
+//!                         │     │ └──── Cancelled ───────▶ Cancelled                  │
+//!                         │     │ CancelRequested  ───────────────────────────────────┘
+//!                         │     ▼
+//!                         │   Cancelling ──Succeeded──▶ Done
+//!                         ▼     │ any other end
+//!                     Dismissed ◀┘
 //! ```
-//! A failed or cancelled job can be retried on request; done is final.
+//! A queued job can also be cancelled or dismissed directly. `Dismissed` is
+//! a cancel the user asked for (or a held deletion they rejected): the
+//! planner does not plan the same work again until `retry` or the photo
+//! changes. A failed, cancelled or dismissed job can be retried on request;
+//! done is final.
 
 use std::fmt;
 
@@ -28,6 +38,16 @@ pub enum JobState {
     Running {
         since: TimestampMs,
     },
+    /// Running, and the user asked to cancel it: the worker stops it, or
+    /// if its bytes land first it is done after all.
+    Cancelling {
+        since: TimestampMs,
+    },
+    /// A deletion the brake stopped, waiting for the user's decision on
+    /// hold `hold` (`holds approve` or `holds reject`).
+    Held {
+        hold: i64,
+    },
     Done {
         at: TimestampMs,
     },
@@ -37,6 +57,12 @@ pub enum JobState {
         reason: String,
     },
     Cancelled {
+        at: TimestampMs,
+        reason: String,
+    },
+    /// Cancelled by the user, or a held deletion they rejected: not planned
+    /// again until `retry` or the photo changes.
+    Dismissed {
         at: TimestampMs,
         reason: String,
     },
@@ -73,6 +99,18 @@ pub enum JobEvent {
     },
     /// The user asked to run a failed or cancelled job again.
     Retried,
+    /// The user cancelled the job (`cancel`): it is not planned again until
+    /// retried. A running job is first asked to stop ([`Self::CancelRequested`]).
+    Dismissed {
+        reason: String,
+    },
+    /// The user cancelled a job a worker is running.
+    CancelRequested,
+    /// The user approved the hold that held this deletion.
+    Approved,
+    /// What kept a dismissed job's work from being planned again is gone:
+    /// the collection's sync was turned off or on, or the photo came back.
+    Released,
 }
 
 impl JobEvent {
@@ -86,6 +124,10 @@ impl JobEvent {
             Self::Interrupted => "interrupted",
             Self::Cancelled { .. } => "cancelled",
             Self::Retried => "retried",
+            Self::Dismissed { .. } => "dismissed",
+            Self::CancelRequested => "cancel-requested",
+            Self::Approved => "approved",
+            Self::Released => "released",
         }
     }
 }
@@ -98,21 +140,50 @@ pub struct IllegalTransition {
     pub event: &'static str,
 }
 
+/// Why a job the user cancelled while it ran ended.
+pub const CANCELLED_BY_USER: &str = "cancelled by the user";
+
 impl JobState {
+    /// Every state's name, as the `state` column holds it.
+    pub const NAMES: [&'static str; 8] = [
+        "queued",
+        "running",
+        "cancelling",
+        "held",
+        "done",
+        "failed",
+        "cancelled",
+        "dismissed",
+    ];
+
     /// The state's name, as stored and shown.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Queued { .. } => "queued",
             Self::Running { .. } => "running",
+            Self::Cancelling { .. } => "cancelling",
+            Self::Held { .. } => "held",
             Self::Done { .. } => "done",
             Self::Failed { .. } => "failed",
             Self::Cancelled { .. } => "cancelled",
+            Self::Dismissed { .. } => "dismissed",
         }
     }
 
-    /// True while the job still has work to do.
+    /// True while the job still has work to do (or waits for a decision).
     pub fn is_live(&self) -> bool {
-        matches!(self, Self::Queued { .. } | Self::Running { .. })
+        matches!(
+            self,
+            Self::Queued { .. }
+                | Self::Running { .. }
+                | Self::Cancelling { .. }
+                | Self::Held { .. }
+        )
+    }
+
+    /// True while a worker runs the job.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Self::Running { .. } | Self::Cancelling { .. })
     }
 
     /// The only transition function.
@@ -132,7 +203,32 @@ impl JobState {
             }
             (S::Running { .. }, E::Interrupted) => Ok(S::Queued { not_before: now }),
             (S::Running { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
-            (S::Failed { .. } | S::Cancelled { .. }, E::Retried) => {
+            (S::Queued { .. } | S::Running { .. } | S::Held { .. }, E::Dismissed { reason }) => {
+                Ok(S::Dismissed { at: now, reason })
+            }
+            (S::Running { since }, E::CancelRequested) => Ok(S::Cancelling { since: *since }),
+            (S::Cancelling { .. }, E::Succeeded) => Ok(S::Done { at: now }),
+            (S::Cancelling { .. }, E::Dismissed { reason } | E::Cancelled { reason }) => {
+                Ok(S::Dismissed { at: now, reason })
+            }
+            // Whatever else ends the transfer, the user wanted it stopped.
+            (
+                S::Cancelling { .. },
+                E::TransientFailure { .. }
+                | E::Deferred { .. }
+                | E::PermanentFailure { .. }
+                | E::Interrupted,
+            ) => Ok(S::Dismissed {
+                at: now,
+                reason: CANCELLED_BY_USER.to_owned(),
+            }),
+            (S::Held { .. }, E::Approved) => Ok(S::Queued { not_before: now }),
+            (S::Held { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
+            (S::Dismissed { reason, .. }, E::Released) => Ok(S::Cancelled {
+                at: now,
+                reason: reason.clone(),
+            }),
+            (S::Failed { .. } | S::Cancelled { .. } | S::Dismissed { .. }, E::Retried) => {
                 Ok(S::Queued { not_before: now })
             }
             (from, event) => Err(IllegalTransition {
@@ -157,12 +253,18 @@ mod tests {
         vec![
             JobState::Queued { not_before: 0 },
             JobState::Running { since: 0 },
+            JobState::Cancelling { since: 0 },
+            JobState::Held { hold: 1 },
             JobState::Done { at: 0 },
             JobState::Failed {
                 at: 0,
                 reason: "r".into(),
             },
             JobState::Cancelled {
+                at: 0,
+                reason: "r".into(),
+            },
+            JobState::Dismissed {
                 at: 0,
                 reason: "r".into(),
             },
@@ -185,6 +287,10 @@ mod tests {
             JobEvent::Interrupted,
             JobEvent::Cancelled { reason: "c".into() },
             JobEvent::Retried,
+            JobEvent::Dismissed { reason: "u".into() },
+            JobEvent::CancelRequested,
+            JobEvent::Approved,
+            JobEvent::Released,
         ]
     }
 
@@ -200,8 +306,23 @@ mod tests {
             ("running", "permanent-failure", Some("failed")),
             ("running", "interrupted", Some("queued")),
             ("running", "cancelled", Some("cancelled")),
+            ("running", "dismissed", Some("dismissed")),
+            ("running", "cancel-requested", Some("cancelling")),
+            ("queued", "dismissed", Some("dismissed")),
+            ("cancelling", "succeeded", Some("done")),
+            ("cancelling", "transient-failure", Some("dismissed")),
+            ("cancelling", "deferred", Some("dismissed")),
+            ("cancelling", "permanent-failure", Some("dismissed")),
+            ("cancelling", "interrupted", Some("dismissed")),
+            ("cancelling", "cancelled", Some("dismissed")),
+            ("cancelling", "dismissed", Some("dismissed")),
+            ("held", "approved", Some("queued")),
+            ("held", "cancelled", Some("cancelled")),
+            ("held", "dismissed", Some("dismissed")),
             ("failed", "retried", Some("queued")),
             ("cancelled", "retried", Some("queued")),
+            ("dismissed", "retried", Some("queued")),
+            ("dismissed", "released", Some("cancelled")),
         ];
         for state in states() {
             for event in events() {
@@ -219,6 +340,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_state_name_is_listed() {
+        let names: Vec<&str> = states().iter().map(JobState::name).collect();
+        assert_eq!(names, JobState::NAMES);
     }
 
     #[test]

@@ -120,15 +120,15 @@ const FORGET_DELETED_KEYS: &str = "DELETE FROM remote_objects WHERE id IN
                       CROSS JOIN jobs j ON j.id = v.value
                       CROSS JOIN remote_objects o ON o.remote_id = j.remote_id AND o.key = j.key)";
 
-/// Moves the jobs of a batch (`?3`, ids) from `?5` to `?1`, with what
-/// landed for each upload (`?4`).
+/// Moves the jobs of a batch (`?3`, ids) from `?5` or `?6` to `?1`, with
+/// what landed for each upload (`?4`).
 const FINISH_BY_ID: &str =
     "UPDATE jobs SET state = ?1, next_attempt_at = 0, last_error = '', updated_at = ?2,
          transfer = COALESCE(l.value ->> 'transfer', jobs.transfer),
          bytes_done = COALESCE(l.value ->> 'size', jobs.bytes_done)
      FROM (SELECT value AS id FROM json_each(?3)) f
           LEFT JOIN json_each(?4) l ON l.value ->> 'id' = f.id
-     WHERE jobs.id = f.id AND +jobs.state = ?5
+     WHERE jobs.id = f.id AND +jobs.state IN (?5, ?6)
      RETURNING jobs.id";
 
 /// `ids` as a JSON array, for `json_each`: one bound parameter for a whole
@@ -277,8 +277,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let now = now_ms();
+        // A job the user cancelled while its bytes were landing is done
+        // all the same: what landed is on the remote.
         let from = JobState::Running { since: now };
         let to = from.next(JobEvent::Succeeded, now)?;
+        let cancelling = JobState::Cancelling { since: now };
+        debug_assert_eq!(cancelling.next(JobEvent::Succeeded, now)?.name(), to.name());
         let mut landed = Vec::new();
         let mut deleted = Vec::new();
         for (job, how) in finished {
@@ -334,6 +338,7 @@ impl Store {
             .bind(&ids)
             .bind(&landed)
             .bind(from.name())
+            .bind(cancelling.name())
             .fetch_all(&mut *tx)
             .await
             .db("recording finished jobs")?;

@@ -38,6 +38,8 @@ pub struct JobCounts {
     pub done: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// Deletions the brake holds for a decision.
+    pub held: u64,
     /// Bytes of queued and running uploads.
     pub bytes_pending: u64,
 }
@@ -54,7 +56,7 @@ pub fn now_ms() -> TimestampMs {
 pub(crate) const JOB_COLUMNS: &str = "
     j.id, j.collection_id, c.name, j.photo_id, j.remote_id, j.op, j.key, j.blake3, j.state,
     j.attempts, j.next_attempt_at, j.bytes_done, j.bytes_total, j.transfer, j.last_error,
-    j.created_at, j.updated_at, j.multipart_state";
+    j.created_at, j.updated_at, j.multipart_state, j.hold_id";
 
 /// The tables of [`JOB_COLUMNS`].
 pub(crate) const JOBS_FROM: &str = "FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id";
@@ -69,7 +71,7 @@ pub(crate) struct JobRow {
     op: String,
     key: String,
     blake3: Option<Vec<u8>>,
-    state: String,
+    state: StateColumn,
     attempts: i64,
     pub(super) next_attempt_at: i64,
     bytes_done: i64,
@@ -79,23 +81,83 @@ pub(crate) struct JobRow {
     created_at: i64,
     updated_at: i64,
     multipart_state: Option<String>,
+    hold_id: Option<i64>,
 }
 
-fn state_from(state: &str, next_attempt_at: i64, updated_at: i64, last_error: String) -> JobState {
-    match state {
-        "queued" => JobState::Queued {
-            not_before: next_attempt_at,
-        },
-        "running" => JobState::Running { since: updated_at },
-        "done" => JobState::Done { at: updated_at },
-        "failed" => JobState::Failed {
-            at: updated_at,
-            reason: last_error,
-        },
-        _ => JobState::Cancelled {
-            at: updated_at,
-            reason: last_error,
-        },
+/// The `state` column: a [`JobState`]'s name. Reading a name this build
+/// does not know (a newer schema, a damaged row) fails, rather than pass
+/// the job off as some other state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub(crate) enum StateColumn {
+    Queued,
+    Running,
+    Cancelling,
+    Held,
+    Done,
+    Failed,
+    Cancelled,
+    Dismissed,
+}
+
+impl StateColumn {
+    /// The name as stored (and as [`JobState::name`] gives it).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Cancelling => "cancelling",
+            Self::Held => "held",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Dismissed => "dismissed",
+        }
+    }
+}
+
+/// The columns a job's state is made of.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StateRow {
+    pub(crate) state: StateColumn,
+    pub(crate) next_attempt_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) last_error: String,
+    pub(crate) hold_id: Option<i64>,
+}
+
+impl StateRow {
+    pub(crate) fn state(self) -> JobState {
+        let Self {
+            state,
+            next_attempt_at,
+            updated_at,
+            last_error,
+            hold_id,
+        } = self;
+        match state {
+            StateColumn::Queued => JobState::Queued {
+                not_before: next_attempt_at,
+            },
+            StateColumn::Running => JobState::Running { since: updated_at },
+            StateColumn::Cancelling => JobState::Cancelling { since: updated_at },
+            StateColumn::Held => JobState::Held {
+                hold: hold_id.unwrap_or(0),
+            },
+            StateColumn::Done => JobState::Done { at: updated_at },
+            StateColumn::Failed => JobState::Failed {
+                at: updated_at,
+                reason: last_error,
+            },
+            StateColumn::Cancelled => JobState::Cancelled {
+                at: updated_at,
+                reason: last_error,
+            },
+            StateColumn::Dismissed => JobState::Dismissed {
+                at: updated_at,
+                reason: last_error,
+            },
+        }
     }
 }
 
@@ -119,6 +181,7 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         created_at,
         updated_at,
         multipart_state,
+        hold_id,
     } = row;
     Job {
         id: JobId(id),
@@ -131,7 +194,14 @@ pub(crate) fn job_from_row(row: JobRow) -> Job {
         hash: hash
             .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
             .map(ContentHash),
-        state: state_from(&state, next_attempt_at, updated_at, last_error.clone()),
+        state: StateRow {
+            state,
+            next_attempt_at,
+            updated_at,
+            last_error: last_error.clone(),
+            hold_id,
+        }
+        .state(),
         last_error,
         attempts: attempts as u32,
         bytes_done: bytes_done as u64,
@@ -150,30 +220,29 @@ pub(crate) async fn transition(
     event: JobEvent,
     now: TimestampMs,
 ) -> Result<JobState> {
-    transition_from(tx, id, None, event, now).await
+    transition_from(tx, id, &[], event, now).await
 }
 
-/// [`transition`], but only from the state named `expect` (when given):
+/// [`transition`], but only from the states named in `expect` (when any):
 /// cancelling "a queued job" must not cancel one a worker just claimed.
 pub(crate) async fn transition_from(
     tx: &mut Transaction<'_, Sqlite>,
     id: JobId,
-    expect: Option<&str>,
+    expect: &[&str],
     event: JobEvent,
     now: TimestampMs,
 ) -> Result<JobState> {
-    let row: Option<(String, i64, i64, String)> = sqlx::query_as(
-        "SELECT state, next_attempt_at, updated_at, last_error FROM jobs WHERE id = ?",
+    let row: Option<StateRow> = sqlx::query_as(
+        "SELECT state, next_attempt_at, updated_at, last_error, hold_id FROM jobs WHERE id = ?",
     )
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await
     .db("reading a job")?;
-    let (state, next_attempt_at, updated_at, last_error) = row.ok_or(Error::JobNotFound(id.0))?;
-    if expect.is_some_and(|expected| expected != state) {
+    let from = row.ok_or(Error::JobNotFound(id.0))?.state();
+    if !expect.is_empty() && !expect.contains(&from.name()) {
         return Err(Error::JobConflict(id.0));
     }
-    let from = state_from(&state, next_attempt_at, updated_at, last_error);
     let counts_attempt = matches!(
         event,
         JobEvent::TransientFailure { .. } | JobEvent::PermanentFailure { .. }
@@ -188,7 +257,9 @@ pub(crate) async fn transition_from(
     let to = from.next(event, now)?;
     let (not_before, reason) = match &to {
         JobState::Queued { not_before } => (*not_before, error_text.unwrap_or_default()),
-        JobState::Failed { reason, .. } | JobState::Cancelled { reason, .. } => (0, reason.clone()),
+        JobState::Failed { reason, .. }
+        | JobState::Cancelled { reason, .. }
+        | JobState::Dismissed { reason, .. } => (0, reason.clone()),
         _ => (0, String::new()),
     };
     let done = sqlx::query(
@@ -210,7 +281,7 @@ pub(crate) async fn transition_from(
     if done.rows_affected() != 1 {
         return Err(Error::JobConflict(id.0));
     }
-    if matches!(from, JobState::Running { .. }) && !matches!(to, JobState::Running { .. }) {
+    if from.is_running() && !to.is_running() {
         // Groups planning left alone while this job ran are due now.
         sqlx::query("UPDATE plan_queue SET after_job = NULL WHERE after_job = ?")
             .bind(id.0)
@@ -219,6 +290,55 @@ pub(crate) async fn transition_from(
             .db("releasing plans that waited for a job")?;
     }
     Ok(to)
+}
+
+/// Which jobs [`transition_all`] moves: `?1` in `sql` is bound to `arg`.
+pub(crate) struct JobsWhere<'a> {
+    pub sql: &'a str,
+    pub arg: i64,
+}
+
+/// Applies `event` to every job in the state of `from` that `which`
+/// selects, in one statement guarded by that state: the batch form of
+/// [`transition`], for events whose outcome does not depend on the row
+/// (checked once with [`JobState::next`]). A reason the new state carries
+/// replaces the row's; otherwise the row keeps its own.
+pub(crate) async fn transition_all(
+    tx: &mut Transaction<'_, Sqlite>,
+    from: &JobState,
+    event: JobEvent,
+    which: JobsWhere<'_>,
+    now: TimestampMs,
+) -> Result<u64> {
+    let carries_reason = matches!(
+        event,
+        JobEvent::Cancelled { .. } | JobEvent::Dismissed { .. }
+    );
+    let to = from.next(event, now)?;
+    let (not_before, reason) = match &to {
+        JobState::Queued { not_before } => (*not_before, Some(String::new())),
+        JobState::Cancelled { reason, .. } | JobState::Dismissed { reason, .. } => {
+            (0, carries_reason.then(|| reason.clone()))
+        }
+        _ => (0, None),
+    };
+    let sql = format!(
+        "UPDATE jobs SET state = ?2, next_attempt_at = ?3, last_error = COALESCE(?4, last_error),
+             updated_at = ?5
+         WHERE +state = ?6 AND id IN (SELECT j.id FROM jobs j WHERE {})",
+        which.sql
+    );
+    let moved = sqlx::query(&sql)
+        .bind(which.arg)
+        .bind(to.name())
+        .bind(not_before)
+        .bind(reason)
+        .bind(now)
+        .bind(from.name())
+        .execute(&mut **tx)
+        .await
+        .db("moving jobs")?;
+    Ok(moved.rows_affected())
 }
 
 /// Records in the ledger that `landed` is under the job's key.
@@ -264,10 +384,11 @@ impl Store {
     /// Jobs found running at start-up were cut off by a crash: back to the
     /// queue, no attempt counted.
     pub async fn requeue_interrupted_jobs(&self) -> Result<u64> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'running'")
-            .fetch_all(&self.pool)
-            .await
-            .db("finding interrupted jobs")?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM jobs WHERE state IN ('running', 'cancelling')")
+                .fetch_all(&self.pool)
+                .await
+                .db("finding interrupted jobs")?;
         for id in &ids {
             self.apply_job_event(JobId(*id), JobEvent::Interrupted)
                 .await?;
@@ -287,7 +408,9 @@ impl Store {
     }
 
     /// A page of jobs after `after_id`, optionally in one state and one
-    /// collection, oldest first.
+    /// collection, oldest first. `running` takes in `cancelling` jobs and
+    /// `cancelled` the dismissed ones: the states a user asks for by those
+    /// names.
     pub async fn jobs_page(
         &self,
         state: Option<&str>,
@@ -296,7 +419,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Job>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.id > ?1 AND (?2 IS NULL OR j.state = ?2)
+            "SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.id > ?1
+               AND (?2 IS NULL OR j.state = ?2 OR (?2 = 'running' AND j.state = 'cancelling')
+                    OR (?2 = 'cancelled' AND j.state = 'dismissed'))
                AND (?3 IS NULL OR j.collection_id = ?3)
              ORDER BY j.id LIMIT ?4"
         ))
@@ -312,12 +437,14 @@ impl Store {
 
     /// Records how far a running transfer got.
     pub async fn set_job_progress(&self, id: JobId, bytes_done: u64) -> Result<()> {
-        sqlx::query("UPDATE jobs SET bytes_done = ? WHERE id = ? AND state = 'running'")
-            .bind(bytes_done as i64)
-            .bind(id.0)
-            .execute(&self.pool)
-            .await
-            .db("recording progress")?;
+        sqlx::query(
+            "UPDATE jobs SET bytes_done = ? WHERE id = ? AND state IN ('running', 'cancelling')",
+        )
+        .bind(bytes_done as i64)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .db("recording progress")?;
         Ok(())
     }
 
@@ -384,17 +511,20 @@ impl Store {
         tx.commit().await.db("committing a ledger change")
     }
 
-    /// Cancels every queued job of a collection (or all collections) at once;
-    /// returns the running ones, which the scheduler must interrupt. `hold`:
-    /// see [`Store::hold_job`].
+    /// Cancels every waiting (queued or held) job of a collection (or all
+    /// collections) at once; returns the running ones, which the scheduler
+    /// must interrupt. `by_user`: the user asked (`cancel`), so the jobs
+    /// are dismissed, not just cancelled (see [`JobState::Dismissed`]), and
+    /// running ones are marked `cancelling` first.
     pub async fn cancel_live_jobs(
         &self,
         collection: Option<CollectionId>,
         reason: &str,
-        hold: bool,
+        by_user: bool,
     ) -> Result<(u64, Vec<JobId>)> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, state FROM jobs WHERE state IN ('queued', 'running') AND (?1 IS NULL OR collection_id = ?1)",
+        let rows: Vec<(i64, StateColumn)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE state IN ('queued', 'held', 'running', 'cancelling')
+               AND (?1 IS NULL OR collection_id = ?1)",
         )
         .bind(collection.map(|c| c.0))
         .fetch_all(&self.pool)
@@ -403,12 +533,13 @@ impl Store {
         let mut cancelled = 0;
         let mut running = Vec::new();
         for (id, state) in rows {
-            if state == "queued" && self.cancel_if_queued(JobId(id), reason, hold).await? {
+            let waiting = matches!(state, StateColumn::Queued | StateColumn::Held);
+            if waiting && self.cancel_if_waiting(JobId(id), reason, by_user).await? {
                 cancelled += 1;
                 continue;
             }
             // Running, or claimed meanwhile: the scheduler interrupts it.
-            if hold {
+            if by_user {
                 self.request_cancel(JobId(id)).await?;
             }
             running.push(JobId(id));
@@ -416,28 +547,34 @@ impl Store {
         Ok((cancelled, running))
     }
 
-    /// Records that the user cancelled a running job (`held` on a running
-    /// job), for a worker that the interruption cannot reach yet because it
-    /// is only about to start: it finds the request
-    /// ([`Store::claim_overtaken`]) and cancels the job instead of running it.
+    /// Marks a running job the user cancelled `cancelling`, for a worker
+    /// that the interruption cannot reach yet because it is only about to
+    /// start: it finds the request ([`Store::claim_overtaken`]) and cancels
+    /// the job instead of running it. Nothing when it is no longer running.
     pub async fn request_cancel(&self, id: JobId) -> Result<()> {
-        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ? AND state = 'running'")
-            .bind(id.0)
-            .execute(&self.pool)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .db("recording a cancel")?;
-        Ok(())
+            .db("starting a transaction")?;
+        let event = JobEvent::CancelRequested;
+        match transition_from(&mut tx, id, &["running"], event, now_ms()).await {
+            Ok(_) => tx.commit().await.db("committing a cancel"),
+            Err(Error::JobConflict(_) | Error::JobNotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Forgets done and cancelled jobs last changed before `cutoff`, so the
-    /// queue does not grow by a row per transfer forever. Failed and held
-    /// jobs stay until retried: they are the user's to see, and a held job
-    /// keeps its work from being planned again. Returns how many went.
+    /// queue does not grow by a row per transfer forever. Failed and
+    /// dismissed jobs stay until retried: they are the user's to see, and a
+    /// dismissed job keeps its work from being planned again. Returns how
+    /// many went.
     pub async fn prune_finished_jobs(&self, cutoff: TimestampMs) -> Result<u64> {
         // Not while an unfinished upload still needs aborting on its remote.
         let done = sqlx::query(
             "DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < ?
-                 AND multipart_state IS NULL AND NOT (state = 'cancelled' AND held = 1)",
+                 AND multipart_state IS NULL",
         )
         .bind(cutoff)
         .execute(&self.pool)
@@ -447,7 +584,8 @@ impl Store {
         // removed with it) are due now rather than never.
         sqlx::query(
             "UPDATE plan_queue SET after_job = NULL WHERE after_job IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = after_job AND state = 'running')",
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = after_job
+                               AND state IN ('running', 'cancelling'))",
         )
         .execute(&self.pool)
         .await
@@ -469,7 +607,7 @@ impl Store {
     }
 
     /// Unfinished uploads nobody will continue, to abort on their remotes:
-    /// those of cancelled (or, defensively, done) jobs, and of failed jobs
+    /// those of cancelled or dismissed (or, defensively, done) jobs, and of failed jobs
     /// whose collection no longer syncs or is gone, or that a newer job of
     /// the same key superseded. Any other failed job keeps its upload for
     /// `retry`.
@@ -478,7 +616,7 @@ impl Store {
             "SELECT j.id, j.remote_id, j.key, j.multipart_state
              FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
              WHERE j.multipart_state IS NOT NULL
-               AND (j.state IN ('cancelled', 'done')
+               AND (j.state IN ('cancelled', 'dismissed', 'done')
                     OR (j.state = 'failed'
                         AND (c.id IS NULL OR c.sync_enabled = 0
                              -- superseded: a newer job has the key, so this
@@ -512,26 +650,24 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels a job only if it is still queued; false when a worker has
-    /// claimed it (or it ended) meanwhile, so a running transfer is never
-    /// marked cancelled behind its worker's back.
-    pub async fn cancel_if_queued(&self, id: JobId, reason: &str, hold: bool) -> Result<bool> {
-        let event = JobEvent::Cancelled {
-            reason: reason.to_owned(),
+    /// Cancels a job only if it is still waiting (queued, or held by the
+    /// brake); false when a worker has claimed it (or it ended) meanwhile,
+    /// so a running transfer is never marked cancelled behind its worker's
+    /// back. `by_user`: dismissed rather than cancelled.
+    pub async fn cancel_if_waiting(&self, id: JobId, reason: &str, by_user: bool) -> Result<bool> {
+        let reason = reason.to_owned();
+        let event = if by_user {
+            JobEvent::Dismissed { reason }
+        } else {
+            JobEvent::Cancelled { reason }
         };
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .db("starting a transaction")?;
-        match transition_from(&mut tx, id, Some("queued"), event, now_ms()).await {
+        match transition_from(&mut tx, id, &["queued", "held"], event, now_ms()).await {
             Ok(_) => {
-                sqlx::query("UPDATE jobs SET held = ? WHERE id = ?")
-                    .bind(hold)
-                    .bind(id.0)
-                    .execute(&mut *tx)
-                    .await
-                    .db("holding a cancelled job")?;
                 tx.commit().await.db("committing a cancel")?;
                 Ok(true)
             }
@@ -540,37 +676,27 @@ impl Store {
         }
     }
 
-    /// Cancels a running job the user cancelled, and holds it, in one
-    /// transaction: the planner does not plan the same work again until
-    /// `retry` (or sync off or on) releases it, or a cancel would last only
-    /// until the next pass.
-    pub async fn cancel_and_hold(&self, id: JobId, reason: &str) -> Result<()> {
-        let event = JobEvent::Cancelled {
+    /// Ends a running job the user cancelled: dismissed, so the planner
+    /// does not plan the same work again until `retry` (or sync off or on)
+    /// releases it, or a cancel would last only until the next pass.
+    pub async fn dismiss_running(&self, id: JobId, reason: &str) -> Result<()> {
+        let event = JobEvent::Dismissed {
             reason: reason.to_owned(),
         };
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .db("starting a transaction")?;
-        transition(&mut tx, id, event, now_ms()).await?;
-        sqlx::query("UPDATE jobs SET held = 1 WHERE id = ?")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .db("holding a cancelled job")?;
-        tx.commit().await.db("committing a cancel")
+        self.apply_job_event(id, event).await.map(drop)
     }
 
-    /// Puts failed jobs, and held cancelled ones, back in the queue (one, or
-    /// all).
+    /// Puts failed and dismissed jobs back in the queue (one, or all; a
+    /// cancelled one only by id).
     pub async fn retry_jobs(&self, id: Option<JobId>) -> Result<u64> {
         let ids: Vec<i64> = match id {
             Some(id) => {
                 let job = self.job(id).await?;
                 if !matches!(
                     job.state,
-                    JobState::Failed { .. } | JobState::Cancelled { .. }
+                    JobState::Failed { .. }
+                        | JobState::Cancelled { .. }
+                        | JobState::Dismissed { .. }
                 ) {
                     return Err(Error::JobNotRetryable {
                         id: id.0,
@@ -579,12 +705,12 @@ impl Store {
                 }
                 vec![id.0]
             }
-            None => sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE state = 'failed' OR (state = 'cancelled' AND held = 1)",
-            )
-            .fetch_all(&self.pool)
-            .await
-            .db("finding failed jobs")?,
+            None => {
+                sqlx::query_scalar("SELECT id FROM jobs WHERE state IN ('failed', 'dismissed')")
+                    .fetch_all(&self.pool)
+                    .await
+                    .db("finding failed jobs")?
+            }
         };
         let mut retried = 0;
         for id in ids {
@@ -597,12 +723,6 @@ impl Store {
                 }) if db.is_unique_violation() => {}
                 Err(e) => return Err(e),
             }
-            // Requeued or obsolete: either way no longer held.
-            sqlx::query("UPDATE jobs SET held = 0 WHERE id = ?")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .db("releasing a held job")?;
         }
         Ok(retried)
     }
@@ -611,13 +731,15 @@ impl Store {
     /// from the tallies the schema keeps: a few rows, however long the
     /// queue.
     pub async fn job_counts(&self) -> Result<Vec<(CollectionId, JobCounts)>> {
-        let rows: Vec<(i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT collection_id,
                     SUM(CASE state WHEN 'queued' THEN jobs ELSE 0 END),
-                    SUM(CASE state WHEN 'running' THEN jobs ELSE 0 END),
+                    SUM(CASE WHEN state IN ('running', 'cancelling') THEN jobs ELSE 0 END),
                     SUM(CASE state WHEN 'done' THEN jobs ELSE 0 END),
                     SUM(CASE state WHEN 'failed' THEN jobs ELSE 0 END),
-                    SUM(CASE state WHEN 'cancelled' THEN jobs ELSE 0 END),
+                    SUM(CASE WHEN state IN ('cancelled', 'dismissed') THEN jobs ELSE 0 END),
+                    SUM(CASE state WHEN 'held' THEN jobs ELSE 0 END),
                     SUM(bytes_pending)
              FROM job_tallies WHERE collection_id != 0
              GROUP BY collection_id HAVING SUM(jobs) > 0",
@@ -627,19 +749,22 @@ impl Store {
         .db("counting jobs")?;
         Ok(rows
             .into_iter()
-            .map(|(c, queued, running, done, failed, cancelled, pending)| {
-                (
-                    CollectionId(c),
-                    JobCounts {
-                        queued: queued.max(0) as u64,
-                        running: running.max(0) as u64,
-                        done: done.max(0) as u64,
-                        failed: failed.max(0) as u64,
-                        cancelled: cancelled.max(0) as u64,
-                        bytes_pending: pending.max(0) as u64,
-                    },
-                )
-            })
+            .map(
+                |(c, queued, running, done, failed, cancelled, held, pending)| {
+                    (
+                        CollectionId(c),
+                        JobCounts {
+                            queued: queued.max(0) as u64,
+                            running: running.max(0) as u64,
+                            done: done.max(0) as u64,
+                            failed: failed.max(0) as u64,
+                            cancelled: cancelled.max(0) as u64,
+                            held: held.max(0) as u64,
+                            bytes_pending: pending.max(0) as u64,
+                        },
+                    )
+                },
+            )
             .collect())
     }
 
@@ -668,7 +793,7 @@ impl Store {
     pub async fn queue_totals(&self) -> Result<(u64, u64, u64)> {
         let (queued, running, failed): (i64, i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(CASE state WHEN 'queued' THEN jobs END), 0),
-                    COALESCE(SUM(CASE state WHEN 'running' THEN jobs END), 0),
+                    COALESCE(SUM(CASE WHEN state IN ('running', 'cancelling') THEN jobs END), 0),
                     COALESCE(SUM(CASE state WHEN 'failed' THEN jobs END), 0)
              FROM job_tallies",
         )
@@ -797,9 +922,27 @@ mod tests {
         sqlx::query(sql).execute(&store.pool).await.unwrap();
     }
 
+    /// A state this build does not know (a newer schema, a damaged row) is
+    /// an error, not taken for some other state.
     #[tokio::test]
-    async fn held_jobs_and_jobs_holding_an_upload_are_not_pruned() {
-        for column in ["held = 1", "multipart_state = '{}'"] {
+    async fn an_unknown_state_read_from_the_database_is_an_error() {
+        let (_dir, store) = store_with_job("queued", 1_000).await;
+        let mut conn = store.pool.acquire().await.unwrap();
+        for sql in [
+            "PRAGMA ignore_check_constraints = ON",
+            "UPDATE jobs SET state = 'paused'",
+            "PRAGMA ignore_check_constraints = OFF",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        drop(conn);
+        let err = store.job(JobId(1)).await.unwrap_err();
+        assert!(err.to_string().contains("paused"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn dismissed_jobs_and_jobs_holding_an_upload_are_not_pruned() {
+        for column in ["state = 'dismissed'", "multipart_state = '{}'"] {
             let (_dir, store) = store_with_job("cancelled", 1_000).await;
             set(&store, &format!("UPDATE jobs SET {column}")).await;
             assert_eq!(
@@ -849,7 +992,7 @@ mod tests {
             store.claim_overtaken(&job).await.unwrap(),
             Some(Overtaken::Cancelled)
         );
-        set(&store, "UPDATE jobs SET held = 0").await;
+        set(&store, "UPDATE jobs SET state = 'running'").await;
 
         set(&store, "UPDATE collections SET paused_until = -1").await;
         assert_eq!(

@@ -10,6 +10,7 @@
 mod claims;
 mod collections;
 mod health;
+mod holds;
 mod jobs;
 mod photos;
 mod plan;
@@ -29,6 +30,7 @@ use crate::error::{DbContext, Error, Result};
 
 pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
+pub use holds::{CopiesOfRoot, HeldKey, Hold, HoldState};
 pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
@@ -92,6 +94,8 @@ fn damaged_as_such(error: Error, path: &Path) -> Error {
 pub struct Store {
     pool: SqlitePool,
     counters: std::sync::Arc<plan::PlanCounters>,
+    /// When planned deletions are held for the user (see [`crate::brake`]).
+    brake: crate::brake::BrakePolicy,
 }
 
 impl Store {
@@ -131,6 +135,7 @@ impl Store {
         let store = Self {
             pool,
             counters: std::sync::Arc::default(),
+            brake: crate::brake::BrakePolicy::default(),
         };
         // Before the migrations, which would fail on a damaged file with a
         // message that does not say what to do.
@@ -143,6 +148,17 @@ impl Store {
             .map_err(|e| damaged_as_such(e.into(), path))?;
         store.name_unnamed_ledger_rows().await?;
         Ok(store)
+    }
+
+    /// The store with deletions braked by `policy` instead of the default.
+    pub fn with_brake_policy(mut self, policy: crate::brake::BrakePolicy) -> Self {
+        self.brake = policy;
+        self
+    }
+
+    /// The policy the deletion brake applies.
+    pub fn brake_policy(&self) -> &crate::brake::BrakePolicy {
+        &self.brake
     }
 
     /// Closes every connection, checkpointing the WAL.

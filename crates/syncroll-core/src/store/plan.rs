@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::{Sqlite, Transaction};
 
 use super::Store;
-use super::jobs::{now_ms, transition};
+use super::jobs::{StateColumn, now_ms, transition};
 use crate::error::{DbContext, Result};
-use crate::job::{JobEvent, JobId, JobOp};
+use crate::job::{JobEvent, JobId, JobOp, JobState};
 use crate::keys::{collection_prefix, disambiguated, object_key};
 use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, Wanted};
 use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId};
@@ -45,6 +45,8 @@ pub struct PlanOutcome {
     pub uploads: u64,
     pub deletes: u64,
     pub cancelled: u64,
+    /// Deletions the brake held for the user's decision.
+    pub held: u64,
 }
 
 impl PlanOutcome {
@@ -52,6 +54,7 @@ impl PlanOutcome {
         self.uploads += other.uploads;
         self.deletes += other.deletes;
         self.cancelled += other.cancelled;
+        self.held += other.held;
     }
 }
 
@@ -121,7 +124,7 @@ async fn target(tx: &mut Tx<'_>, id: CollectionId) -> Result<Option<Target>> {
 
 /// Paths as a JSON array of hex strings: a set SQLite can join against
 /// (`json_each`, `unhex`) in one statement, whatever bytes the paths hold.
-fn paths_json(paths: &[Vec<u8>]) -> String {
+pub(crate) fn paths_json(paths: &[Vec<u8>]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(2 + paths.iter().map(|p| p.len() * 2 + 3).sum::<usize>());
     out.push('[');
@@ -145,14 +148,13 @@ fn hash_of(bytes: &[u8]) -> ContentHash {
 
 /// (photo id, root id, path, blake3, size, root state).
 type MemberRow = (i64, i64, Vec<u8>, Vec<u8>, i64, String);
-/// (id, op, key, blake3, state, held, path).
+/// (id, op, key, blake3, state, path).
 type JobRow = (
     i64,
     String,
     String,
     Option<Vec<u8>>,
-    String,
-    bool,
+    StateColumn,
     Option<Vec<u8>>,
 );
 
@@ -187,9 +189,9 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     .await
     .db("reading the ledger")?;
     let jobs: Vec<JobRow> = sqlx::query_as(
-        "SELECT j.id, j.op, j.key, j.blake3, j.state, j.held, j.rel_path FROM json_each(?2) g
+        "SELECT j.id, j.op, j.key, j.blake3, j.state, j.rel_path FROM json_each(?2) g
          CROSS JOIN jobs j ON j.collection_id = ?1 AND j.rel_path = unhex(g.value)
-         WHERE j.state IN ('queued', 'running', 'failed') OR (j.state = 'cancelled' AND j.held = 1)",
+         WHERE j.state IN ('queued', 'running', 'cancelling', 'held', 'failed', 'dismissed')",
     )
     .bind(t.id.0)
     .bind(paths)
@@ -222,19 +224,27 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
             hash: hash_of(&hash),
         })
         .collect();
-    for (id, op, key, hash, state, _held, rel) in jobs {
+    for (id, op, key, hash, state, rel) in jobs {
         let op = JobOp::parse(&op).unwrap_or(JobOp::Upload);
         let hash = hash.as_deref().map(hash_of);
-        match state.as_str() {
-            "queued" | "running" => rows.live.push(LiveJob {
-                id: JobId(id),
+        let id = JobId(id);
+        match state {
+            StateColumn::Failed | StateColumn::Dismissed => rows.blocked.push(Blocked {
+                id,
+                key,
+                op,
+                hash,
+                dismissed: state == StateColumn::Dismissed,
+            }),
+            // Only live states are read besides those two.
+            _ => rows.live.push(LiveJob {
+                id,
                 op,
                 key,
                 rel_path: rel.map(RelPath::from_bytes),
                 hash,
-                running: state == "running",
+                running: matches!(state, StateColumn::Running | StateColumn::Cancelling),
             }),
-            _ => rows.blocked.push(Blocked { key, op, hash }),
         }
     }
     Ok(rows)
@@ -273,17 +283,40 @@ impl Store {
         let mut after = plan.after_running;
         for want in &plan.actions.uploads {
             let job = NewJobRow::upload(t, want);
-            match insert_job(tx, &job, now).await? {
+            match insert_job(tx, &job, None, now).await? {
                 Inserted::Queued => outcome.uploads += 1,
                 Inserted::KeyBusy(holder) => after.push((want.rel_path.clone(), holder)),
             }
         }
-        for place in &plan.actions.deletes {
+        for id in &plan.released {
+            transition(tx, *id, JobEvent::Released, now).await?;
+        }
+        // Deletions the daemon decided on its own go through the brake;
+        // removing every copy (`sync off`) is the user's decision.
+        let (run, held) = if t.goal == Some(PlanGoal::Mirror) {
+            let deletes = &plan.actions.deletes;
+            super::holds::brake_deletes(tx, t.id, t.remote, deletes, &self.brake, now).await?
+        } else {
+            (plan.actions.deletes.iter().collect(), None)
+        };
+        // A plain Vec, not an iterator chain held across the awaits below:
+        // the future must stay `Send` for every lifetime.
+        let mut deletes: Vec<(&Placed, Option<(i64, &'static str)>)> =
+            run.into_iter().map(|place| (place, None)).collect();
+        if let Some((hold, places)) = held {
+            deletes.extend(places.into_iter().map(|(p, why)| (p, Some((hold, why)))));
+        }
+        for (place, held) in deletes {
             let job = NewJobRow::delete(t, place);
-            match insert_job(tx, &job, now).await? {
+            match insert_job(tx, &job, held, now).await? {
+                Inserted::Queued if held.is_some() => outcome.held += 1,
                 Inserted::Queued => outcome.deletes += 1,
                 Inserted::KeyBusy(holder) => after.push((place.rel_path.clone(), holder)),
             }
+        }
+        if !plan.actions.cancel.is_empty() {
+            // Photos that came back cancel their held deletions.
+            super::holds::withdraw_emptied(tx, t.id, now).await?;
         }
         for (rel, job) in after {
             sqlx::query(
@@ -497,7 +530,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO plan_queue (collection_id, rel_path, after_job)
              SELECT collection_id, rel_path, id FROM jobs INDEXED BY jobs_by_collection
-             WHERE collection_id = ?1 AND state = 'running' AND rel_path IS NOT NULL
+             WHERE collection_id = ?1 AND state IN ('running', 'cancelling') AND rel_path IS NOT NULL
              ON CONFLICT (collection_id, rel_path) DO UPDATE SET after_job = excluded.after_job",
         )
         .bind(collection.0)
@@ -701,11 +734,22 @@ enum Inserted {
     KeyBusy(JobId),
 }
 
-async fn insert_job(tx: &mut Tx<'_>, job: &NewJobRow<'_>, now: i64) -> Result<Inserted> {
+/// Queues `job`, or with `held` (a hold and the reason), holds it for the
+/// user's decision.
+async fn insert_job(
+    tx: &mut Tx<'_>,
+    job: &NewJobRow<'_>,
+    held: Option<(i64, &str)>,
+    now: i64,
+) -> Result<Inserted> {
+    let state = match held {
+        Some((hold, _)) => JobState::Held { hold },
+        None => JobState::Queued { not_before: 0 },
+    };
     let done = sqlx::query(
         "INSERT OR IGNORE INTO jobs (collection_id, photo_id, remote_id, op, key, rel_path, blake3,
-                                     state, bytes_total, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                                     bytes_total, created_at, updated_at, state, hold_id, last_error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(job.collection.0)
     .bind(job.photo.map(|p| p.0))
@@ -717,6 +761,9 @@ async fn insert_job(tx: &mut Tx<'_>, job: &NewJobRow<'_>, now: i64) -> Result<In
     .bind(job.size as i64)
     .bind(now)
     .bind(now)
+    .bind(state.name())
+    .bind(held.map(|(hold, _)| hold))
+    .bind(held.map_or("", |(_, why)| why))
     .execute(&mut **tx)
     .await
     .db("queueing a job")?;
@@ -724,7 +771,8 @@ async fn insert_job(tx: &mut Tx<'_>, job: &NewJobRow<'_>, now: i64) -> Result<In
         return Ok(Inserted::Queued);
     }
     let holder: i64 = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE remote_id = ? AND key = ? AND state IN ('queued', 'running')",
+        "SELECT id FROM jobs WHERE remote_id = ? AND key = ?
+           AND state IN ('queued', 'running', 'cancelling', 'held')",
     )
     .bind(job.remote.0)
     .bind(job.key)

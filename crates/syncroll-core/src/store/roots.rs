@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Store;
+use super::holds::CopiesOfRoot;
 use crate::error::{DbContext, Error, Result};
 use crate::root_identity::{FolderIdentity, MissingReason, VerifiedRoot};
 use crate::types::{RelPath, Root, RootId, RootState, unix_now};
@@ -126,7 +127,7 @@ impl Store {
 
     /// Forgets a root and every photo in it (the files are not touched).
     /// Refused while a folder collection follows a folder in it.
-    pub async fn remove_root(&self, root: &Root) -> Result<u64> {
+    pub async fn remove_root(&self, root: &Root, confirmed: &[CopiesOfRoot]) -> Result<u64> {
         let followers: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM collections WHERE folder_root_id = ? ORDER BY name",
         )
@@ -144,11 +145,18 @@ impl Store {
                     .join(", "),
             });
         }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        super::holds::allow_deletions(&mut tx, confirmed, super::jobs::now_ms()).await?;
         sqlx::query("DELETE FROM roots WHERE id = ?")
             .bind(root.id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .db("removing a root")?;
+        tx.commit().await.db("committing a root's removal")?;
         Ok(root.photo_count)
     }
 

@@ -2,8 +2,10 @@
 //! `plan.rs`.
 
 use super::Store;
-use super::jobs::now_ms;
+use super::holds::HoldState;
+use super::jobs::{JobsWhere, now_ms, transition_all};
 use crate::error::{DbContext, Result};
+use crate::job::{JobEvent, JobState};
 use crate::types::{CollectionId, PhotoId};
 
 /// Pause deadlines: `None` not paused, `Some(None)` until resumed,
@@ -51,23 +53,49 @@ impl Store {
         enabled: bool,
         remove_remote_copies: bool,
     ) -> Result<()> {
+        let removing = !enabled && remove_remote_copies;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         sqlx::query(
             "UPDATE collections SET sync_enabled = ?, remove_remote_copies = ? WHERE id = ?",
         )
         .bind(enabled)
-        .bind(!enabled && remove_remote_copies)
+        .bind(removing)
         .bind(collection.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db("changing sync")?;
+        let now = now_ms();
+        let mine = || JobsWhere {
+            sql: "j.collection_id = ?1",
+            arg: collection.0,
+        };
         // Turning sync on or off says anew what the user wants: earlier
         // cancels no longer hold.
-        sqlx::query("UPDATE jobs SET held = 0 WHERE collection_id = ? AND held = 1")
-            .bind(collection.0)
-            .execute(&self.pool)
-            .await
-            .db("releasing held jobs")?;
-        Ok(())
+        let dismissed = JobState::Dismissed {
+            at: 0,
+            reason: String::new(),
+        };
+        transition_all(&mut tx, &dismissed, JobEvent::Released, mine(), now).await?;
+        // Turning sync off decides held deletions: removing the copies is
+        // the user's own decision to delete them; keeping them, to keep.
+        if !enabled {
+            let held = JobState::Held { hold: 0 };
+            let (event, hold_state) = if removing {
+                (JobEvent::Approved, HoldState::Approved)
+            } else {
+                let event = JobEvent::Cancelled {
+                    reason: "sync turned off, keeping the remote copies".to_owned(),
+                };
+                (event, HoldState::Withdrawn)
+            };
+            transition_all(&mut tx, &held, event, mine(), now).await?;
+            super::holds::decide_pending(&mut tx, collection, hold_state, now).await?;
+        }
+        tx.commit().await.db("committing a sync change")
     }
 
     /// Pauses or resumes one collection.
@@ -108,10 +136,10 @@ impl Store {
     pub async fn claim_overtaken(&self, job: &crate::job::Job) -> Result<Option<Overtaken>> {
         // One statement: it runs before every transfer.
         let row: Option<OvertakenRow> = sqlx::query_as(
-            "SELECT j.held, (SELECT value FROM settings WHERE name = ?2),
+            "SELECT j.state = 'cancelling', (SELECT value FROM settings WHERE name = ?2),
                     c.sync_enabled, c.paused_until
              FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
-             WHERE j.id = ?1 AND j.state = 'running'",
+             WHERE j.id = ?1 AND j.state IN ('running', 'cancelling')",
         )
         .bind(job.id.0)
         .bind(GLOBAL_PAUSE)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use syncroll_core::job::{Job, JobId, JobOp, JobState};
 use syncroll_core::root_identity::FolderIdentity;
-use syncroll_core::store::{JobCounts, PausedUntil, PhotoSyncState, RemoteRecord, SkippedPhoto};
+use syncroll_core::store::{
+    HeldKey, Hold, JobCounts, PausedUntil, PhotoSyncState, RemoteRecord, SkippedPhoto,
+};
 use syncroll_core::{Collection, Error, Photo, Root, RootState};
 use syncroll_proto::v1 as pb;
 use tonic::{Code, Status};
@@ -132,6 +134,7 @@ fn job_counts(counts: &JobCounts) -> pb::JobCounts {
         failed: counts.failed,
         cancelled: counts.cancelled,
         bytes_pending: counts.bytes_pending,
+        held: counts.held,
     }
 }
 
@@ -163,6 +166,8 @@ pub fn sync_status(
         0
     };
     pb::SyncStatus {
+        // Filled by the caller.
+        holds: Vec::new(),
         state: state.to_owned(),
         paused,
         paused_until,
@@ -232,7 +237,11 @@ pub fn sync_status(
 
 fn job_error(job: &Job) -> String {
     match &job.state {
-        JobState::Failed { reason, .. } | JobState::Cancelled { reason, .. } => reason.clone(),
+        JobState::Failed { reason, .. }
+        | JobState::Cancelled { reason, .. }
+        | JobState::Dismissed { reason, .. } => reason.clone(),
+        // Why the brake held it.
+        JobState::Held { .. } => job.last_error.clone(),
         _ => String::new(),
     }
 }
@@ -367,9 +376,20 @@ impl From<AppError> for Status {
             AppError::Credentials(_) => Code::Internal,
             AppError::ShuttingDown => Code::Unavailable,
         };
-        Status::new(code, bounded(error.to_string()))
+        let mut status = Status::new(code, bounded(error.to_string()));
+        if matches!(error, AppError::Core(Error::NeedsConfirmation { .. })) {
+            // Tells a client it may ask the user and send the request again
+            // confirmed, rather than parse the message.
+            status
+                .metadata_mut()
+                .insert(CONFIRM_METADATA, "required".parse().expect("ASCII"));
+        }
+        status
     }
 }
+
+/// Metadata of a FailedPrecondition that a confirmation would lift.
+pub const CONFIRM_METADATA: &str = "syncroll-confirm";
 
 /// The longest error message sent, in bytes. Core errors cut the values
 /// they echo at 200 characters; this is the backstop for any message that
@@ -426,6 +446,45 @@ pub fn job_id(id: u64) -> Result<Option<JobId>, Status> {
     }
 }
 
+/// A hold id: 1 to 2^63 - 1.
+pub fn hold_id(id: u64) -> Result<i64, Status> {
+    match i64::try_from(id) {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(out_of_range(
+            "hold_id",
+            id,
+            "hold ids are from 1 to 9223372036854775807 (see `syncroll holds`)",
+        )),
+    }
+}
+
+pub fn hold(hold: &Hold) -> pb::Hold {
+    pb::Hold {
+        id: hold.id as u64,
+        collection: hold.collection_name.clone(),
+        remote: hold.remote_name.clone(),
+        state: hold.state.as_str().to_owned(),
+        deletions: hold.deletions,
+        bytes: hold.bytes,
+        synced_copies: hold.synced_copies,
+        vanished: hold.vanished,
+        left_collection: hold.left,
+        reason: hold.reason(),
+        created_at_ms: hold.created_at_ms,
+        decided_at_ms: hold.decided_at_ms.unwrap_or(0),
+    }
+}
+
+pub fn held_key(key: &HeldKey) -> pb::HeldKey {
+    pb::HeldKey {
+        key: key.key.clone(),
+        bytes: key.bytes,
+        reason: key.reason.clone(),
+        state: key.state.to_owned(),
+        job_id: key.job.0 as u64,
+    }
+}
+
 /// `RetryJobsRequest`: one job, or `None` for every failed one (`all`).
 pub fn retry_target(id: u64, all: bool) -> Result<Option<JobId>, Status> {
     match (job_id(id)?, all) {
@@ -471,10 +530,13 @@ fn code(error: &Error) -> Code {
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
         | Error::PathNotFound(_)
-        | Error::JobNotFound(_) => Code::NotFound,
-        Error::JobNotRetryable { .. } | Error::IllegalTransition(_) | Error::JobConflict(_) => {
-            Code::FailedPrecondition
-        }
+        | Error::JobNotFound(_)
+        | Error::HoldNotFound(_) => Code::NotFound,
+        Error::JobNotRetryable { .. }
+        | Error::IllegalTransition(_)
+        | Error::JobConflict(_)
+        | Error::HoldDecided { .. }
+        | Error::NeedsConfirmation { .. } => Code::FailedPrecondition,
         Error::CollectionExists(_)
         | Error::RemoteExists(_)
         | Error::RootExists(_)

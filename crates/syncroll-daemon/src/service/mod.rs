@@ -70,7 +70,11 @@ impl CatalogService for Control {
         &self,
         request: Request<pb::RemoveRootRequest>,
     ) -> Reply<pb::RemoveRootResponse> {
-        let photos_forgotten = self.app.remove_root(&request.into_inner().path).await?;
+        let request = request.into_inner();
+        let photos_forgotten = self
+            .app
+            .remove_root(&request.path, request.confirmed)
+            .await?;
         Ok(Response::new(pb::RemoveRootResponse { photos_forgotten }))
     }
 
@@ -221,18 +225,17 @@ impl Control {
                 .await
                 .map_err(AppError::from)?,
         };
-        Ok(convert::sync_status(
-            snapshot,
-            &collections,
-            &failures,
-            &skipped,
-        ))
+        let holds = self.app.holds(false).await?;
+        let mut status = convert::sync_status(snapshot, &collections, &failures, &skipped);
+        status.holds = holds.iter().map(convert::hold).collect();
+        Ok(status)
     }
 }
 
 type JobStream = Pin<Box<dyn Stream<Item = Result<pb::Job, Status>> + Send>>;
 type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncStatus, Status>> + Send>>;
 type SyncedPhotoStream = Pin<Box<dyn Stream<Item = Result<pb::SyncedPhoto, Status>> + Send>>;
+type HeldKeyStream = Pin<Box<dyn Stream<Item = Result<pb::HeldKey, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl SyncService for Control {
@@ -240,7 +243,12 @@ impl SyncService for Control {
         let request = request.into_inner();
         let (collection, outcome) = self
             .app
-            .set_sync(&request.name, request.enabled, request.keep_remote)
+            .set_sync(
+                &request.name,
+                request.enabled,
+                request.keep_remote,
+                request.confirmed,
+            )
             .await?;
         Ok(Response::new(pb::SetSyncResponse {
             collection: Some(convert::collection(&collection)),
@@ -338,6 +346,60 @@ impl SyncService for Control {
             Err(e) => Err(Status::from(e)),
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_holds(
+        &self,
+        request: Request<pb::ListHoldsRequest>,
+    ) -> Reply<pb::ListHoldsResponse> {
+        let holds = self.app.holds(request.into_inner().all).await?;
+        Ok(Response::new(pb::ListHoldsResponse {
+            holds: holds.iter().map(convert::hold).collect(),
+        }))
+    }
+
+    type ListHoldKeysStream = HeldKeyStream;
+
+    async fn list_hold_keys(
+        &self,
+        request: Request<pb::ListHoldKeysRequest>,
+    ) -> Reply<Self::ListHoldKeysStream> {
+        let id = convert::hold_id(request.into_inner().hold_id)?;
+        let keys = self.app.hold_keys(id).await?;
+        let stream = ReceiverStream::new(keys).map(|item| match item {
+            Ok(key) => Ok(convert::held_key(&key)),
+            Err(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn approve_hold(
+        &self,
+        request: Request<pb::DecideHoldRequest>,
+    ) -> Reply<pb::DecideHoldResponse> {
+        self.decide_hold(request.into_inner(), true).await
+    }
+
+    async fn reject_hold(
+        &self,
+        request: Request<pb::DecideHoldRequest>,
+    ) -> Reply<pb::DecideHoldResponse> {
+        self.decide_hold(request.into_inner(), false).await
+    }
+}
+
+impl Control {
+    async fn decide_hold(
+        &self,
+        request: pb::DecideHoldRequest,
+        approve: bool,
+    ) -> Reply<pb::DecideHoldResponse> {
+        let id = convert::hold_id(request.hold_id)?;
+        let (hold, deletions) = self.app.decide_hold(id, approve).await?;
+        Ok(Response::new(pb::DecideHoldResponse {
+            hold: Some(convert::hold(&hold)),
+            deletions,
+        }))
     }
 }
 

@@ -686,7 +686,12 @@ impl SyncEngine {
         if self.interrupt(|id, _| *id == job, stop()) > 0 {
             return Ok(1);
         }
-        if self.inner.store.cancel_if_queued(job, reason, true).await? {
+        if self
+            .inner
+            .store
+            .cancel_if_waiting(job, reason, true)
+            .await?
+        {
             abort_abandoned_uploads(&self.inner);
             return Ok(1);
         }
@@ -696,10 +701,7 @@ impl SyncEngine {
         if self.interrupt(|id, _| *id == job, stop()) > 0 {
             return Ok(1);
         }
-        if matches!(
-            self.inner.store.job(job).await?.state,
-            syncroll_core::job::JobState::Running { .. }
-        ) {
+        if self.inner.store.job(job).await?.state.is_running() {
             return Ok(1);
         }
         let state = self.inner.store.job(job).await?.state;
@@ -782,8 +784,12 @@ impl SyncEngine {
             .sum::<u64>()
             .saturating_sub(in_flight);
         let scanning = self.inner.status.scan().scanning;
-        let planning =
-            busy_before || plan.busy() || plan.passes.load(Ordering::SeqCst) != passes_before;
+        // Changes wait in `plan_queue` (or a reconciliation is under way)
+        // until a pass takes them, whether or not one was asked for yet.
+        let planning = busy_before
+            || store.planning_pending().await?
+            || plan.busy()
+            || plan.passes.load(Ordering::SeqCst) != passes_before;
         // A worker leaves the running set only after it recorded its outcome
         // and asked for any follow-up pass.
         let workers = !transfers.is_empty() || !lock(&self.inner.running).is_empty();

@@ -299,7 +299,7 @@ async fn record_stopped(
     let stopped = lock(stop).clone();
     match stopped {
         Some(Stop::Cancel { reason, hold: true }) => {
-            inner.store.cancel_and_hold(job.id, &reason).await?;
+            inner.store.dismiss_running(job.id, &reason).await?;
         }
         Some(Stop::Cancel {
             reason,
@@ -497,7 +497,7 @@ async fn settle(
             let stopped = lock(stop).clone();
             match stopped {
                 Some(Stop::Cancel { reason, hold: true }) => {
-                    store.cancel_and_hold(job.id, &reason).await?;
+                    store.dismiss_running(job.id, &reason).await?;
                     // Plans parked on the job are released with it.
                     inner.plan.request();
                     super::abort_abandoned_uploads(inner);
