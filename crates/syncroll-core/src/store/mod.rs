@@ -161,8 +161,16 @@ impl Store {
         &self.brake
     }
 
-    /// Closes every connection, checkpointing the WAL.
+    /// Closes every connection, checkpointing the WAL and removing it.
     pub async fn close(&self) {
+        use sqlx::{ConnectOptions, Connection};
         self.pool.close().await;
+        // Connections that close at the same moment may each leave the WAL
+        // to the other. One more, alone, checkpoints it and removes it, so
+        // the next open can tell a clean shutdown ([`quick_check_due`]).
+        let options = (*self.pool.connect_options()).clone();
+        if let Ok(last) = options.connect().await {
+            let _ = last.close().await;
+        }
     }
 }
