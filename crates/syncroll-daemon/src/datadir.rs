@@ -95,6 +95,17 @@ impl DataDirGuard {
         storage
     }
 
+    /// Whether sync is blocked, after a fresh look at the disk (a `statvfs`,
+    /// no write): a transfer that failed may have failed because the disk
+    /// under the data dir just filled up (the `local` remote lives there).
+    pub fn blocked_now(&self) -> bool {
+        let view = disk_view(&self.inner.data_dir);
+        if let Some(fault) = view.and_then(DiskView::fault) {
+            self.block(fault, view);
+        }
+        self.is_blocked()
+    }
+
     /// Why sync is blocked, if it is.
     pub fn reason(&self) -> Option<BlockedReason> {
         self.inner.blocked.borrow().clone()

@@ -18,7 +18,7 @@ use syncroll_testkit::{
     DAEMON_TIMEOUT, Daemon, EVENT_TIMEOUT, bin_path, s, wait_until, write_photos,
 };
 
-use crate::objects;
+use crate::{create_trip, objects};
 
 /// The reason `status` gives while the data dir cannot be written.
 fn blocked_reason(daemon: &Daemon) -> String {
@@ -39,6 +39,14 @@ fn fill(path: &Path) {
             Err(e) => panic!("filling the disk: {e}"),
         }
     }
+}
+
+/// Fills the disk under `path` with it, then gives back `room` bytes.
+fn fill_leaving(path: &Path, room: u64) {
+    fill(path);
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len.saturating_sub(room)).unwrap();
 }
 
 /// Our backups in the data dir, oldest first.
@@ -195,6 +203,55 @@ fn a_data_dir_filled_during_a_sync_pauses_it_until_freed_and_nothing_is_lost() {
         "the reason is logged once per episode:\n{log}"
     );
     eprintln!("{on_remote_when_full} of 300 photos were on the remote when the data dir filled up");
+}
+
+#[test]
+fn the_local_remote_filling_the_data_dir_pauses_sync_and_fails_no_job() {
+    let daemon = Daemon::builder()
+        .data_dir_on_tmpfs("24m")
+        .config("[catalog]\ndata_dir_check_interval_secs = 1\n[sync]\nconcurrency = 4\n")
+        .start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", 64, 128 * 1024);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    // 8 MiB of photos for the built-in `local` remote, under the data dir,
+    // with 4 MiB of room: the copies themselves fill the disk midway.
+    let filler = daemon.data_dir.join("filler");
+    fill_leaving(&filler, 4 << 20);
+    create_trip(&daemon, &root, &["--sync"]);
+    let reason = wait_until(EVENT_TIMEOUT, "status to say the data dir is full", || {
+        let reason = blocked_reason(&daemon);
+        if reason.is_empty() {
+            Err(reason)
+        } else {
+            Ok(reason)
+        }
+    });
+    assert!(reason.starts_with("data dir full: "), "{reason}");
+
+    fs::remove_file(&filler).unwrap();
+    wait_until(EVENT_TIMEOUT, "sync to resume by itself", || {
+        let reason = blocked_reason(&daemon);
+        if reason.is_empty() {
+            Ok(())
+        } else {
+            Err(reason)
+        }
+    });
+    // `wait` exits 1 if any job failed.
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let copies = objects(&daemon.data_dir.join("cloud/Trip"));
+    assert!(
+        copies == objects(&root),
+        "{} copies of 64 photos",
+        copies.len()
+    );
+    let failed = daemon
+        .cli(&["--json", "jobs", "--state", "failed"])
+        .ok()
+        .json_lines();
+    assert!(failed.is_empty(), "jobs failed: {failed:?}");
 }
 
 /// Starts `syncrolld` on `data_dir` with its socket in `socket_dir`.

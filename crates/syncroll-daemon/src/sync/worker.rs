@@ -512,7 +512,7 @@ async fn settle(
         }
         // Whatever failed while the catalog could not be written may have
         // failed for that: tried again, no attempt counted.
-        Err(failure) if failure.storage_fault().is_some() || inner.guard.is_blocked() => {
+        Err(failure) if failure.storage_fault().is_some() || inner.guard.blocked_now() => {
             if let Some(e) = failure.storage_fault() {
                 inner.guard.report(e);
             }
