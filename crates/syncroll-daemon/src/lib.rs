@@ -395,3 +395,32 @@ fn lock_instance(data_dir: &Path) -> Result<File, DaemonError> {
     writeln!(file, "{}", std::process::id()).map_err(io("write the instance lock"))?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_commands_are_quoted_only_when_the_shell_would_split_them() {
+        assert_eq!(
+            shell_quoted("/var/lib/syncroll/catalog.sqlite"),
+            "/var/lib/syncroll/catalog.sqlite"
+        );
+        assert_eq!(shell_quoted("/home/me/My Data"), "'/home/me/My Data'");
+        assert_eq!(shell_quoted("/it's"), r"'/it'\''s'");
+        assert_eq!(shell_quoted("/a;rm -rf ~"), "'/a;rm -rf ~'");
+        assert_eq!(shell_quoted(""), "''");
+    }
+
+    #[test]
+    fn without_a_backup_the_message_says_how_to_start_over() {
+        let message = damaged_catalog_message(Path::new("/d/catalog.sqlite"), "bad page", None);
+        assert!(message.contains("there is no backup"), "{message}");
+        assert!(
+            message.contains(
+                "mv /d/catalog.sqlite /d/catalog.sqlite.damaged && rm -f /d/catalog.sqlite-wal /d/catalog.sqlite-shm"
+            ),
+            "{message}"
+        );
+    }
+}
