@@ -49,6 +49,9 @@ struct Inner {
     /// A scan failed while blocked: what it would have found is found by a
     /// full rescan once writes work again.
     rescan: AtomicBool,
+    /// The disk was read-only while blocked: connections SQLite opened
+    /// meanwhile are read-only for good, and are renewed before probing.
+    read_only: AtomicBool,
 }
 
 /// What the disk under the data dir looks like now.
@@ -68,6 +71,7 @@ impl DataDirGuard {
                 interval,
                 blocked,
                 rescan: AtomicBool::new(false),
+                read_only: AtomicBool::new(false),
             }),
         }
     }
@@ -157,8 +161,16 @@ impl DataDirGuard {
         if !self.is_blocked() {
             return false;
         }
+        // SQLite opens a file read-only while its disk is, and such a
+        // connection stays read-only: renewed after a read-only spell, and
+        // only then, since on a full disk closing every connection would
+        // remove the WAL index that reads need and a new one cannot create.
+        if self.inner.read_only.load(Ordering::SeqCst) {
+            self.inner.store.renew_connections();
+        }
         match self.inner.store.probe_write().await {
             Ok(()) => {
+                self.inner.read_only.store(false, Ordering::SeqCst);
                 self.inner.blocked.send_replace(None);
                 info!(data_dir = %self.inner.data_dir.display(), "the data dir takes writes again; sync resumes");
                 true
@@ -176,6 +188,9 @@ impl DataDirGuard {
     /// Blocks sync (or refreshes the reason); logs only when it starts.
     fn block(&self, fault: StorageFault, view: Option<DiskView>) {
         let reason = describe(fault, view, &self.inner.data_dir);
+        if fault == StorageFault::ReadOnly || view.is_some_and(|v| v.read_only) {
+            self.inner.read_only.store(true, Ordering::SeqCst);
+        }
         let mut was_blocked = false;
         // Subscribers hear of a new reason, not of every report of the same.
         self.inner.blocked.send_if_modified(|state| {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use syncroll_testkit::{
-    DAEMON_TIMEOUT, Daemon, EVENT_TIMEOUT, bin_path, s, wait_until, write_photos,
+    DAEMON_TIMEOUT, Daemon, EVENT_TIMEOUT, Mount, bin_path, s, wait_until, write_photos,
 };
 
 use crate::{create_trip, objects};
@@ -246,6 +246,88 @@ fn the_local_remote_filling_the_data_dir_pauses_sync_and_fails_no_job() {
         copies == objects(&root),
         "{} copies of 64 photos",
         copies.len()
+    );
+    let failed = daemon
+        .cli(&["--json", "jobs", "--state", "failed"])
+        .ok()
+        .json_lines();
+    assert!(failed.is_empty(), "jobs failed: {failed:?}");
+}
+
+#[test]
+fn a_read_only_data_dir_pauses_sync_until_it_is_writable_again() {
+    let daemon = Daemon::builder()
+        .data_dir_on_tmpfs("64m")
+        .config("[catalog]\ndata_dir_check_interval_secs = 1\n[sync]\nconcurrency = 2\n")
+        .start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", 200, 64 * 1024);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    let nas = daemon.scratch("nas");
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)])
+        .ok();
+    let trip = s(&root.join("trip")).to_owned();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            &trip,
+            "--remote",
+            "nas",
+            "--sync",
+        ])
+        .ok();
+
+    // The data dir's path made read-only, as a disk remounted read-only
+    // after errors looks to the daemon: `statvfs` says so, and what SQLite
+    // opens from now on is read-only.
+    let mut read_only = Mount::bind(&daemon.data_dir, &daemon.data_dir);
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro,bind"])
+        .arg(&daemon.data_dir)
+        .status()
+        .unwrap();
+    assert!(remounted.success(), "mount -o remount,ro,bind was refused");
+    let expected = format!("data dir read-only: {}", s(&daemon.data_dir));
+    wait_until(
+        EVENT_TIMEOUT,
+        "status to say the data dir is read-only",
+        || {
+            let reason = blocked_reason(&daemon);
+            if reason == expected {
+                Ok(())
+            } else {
+                Err(reason)
+            }
+        },
+    );
+    daemon.cli(&["roots", "list"]).ok();
+    assert_eq!(daemon.json(&["status"])["sync"]["paused"], false);
+
+    read_only.unmount();
+    wait_until(EVENT_TIMEOUT, "sync to resume by itself", || {
+        let reason = blocked_reason(&daemon);
+        if reason.is_empty() {
+            Ok(())
+        } else {
+            Err(reason)
+        }
+    });
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let local: Vec<(String, Vec<u8>)> = objects(&root)
+        .into_iter()
+        .map(|(path, bytes)| (format!("Trip/{path}"), bytes))
+        .collect();
+    let remote = objects(&nas);
+    assert!(
+        remote == local,
+        "{} copies of {} photos",
+        remote.len(),
+        local.len()
     );
     let failed = daemon
         .cli(&["--json", "jobs", "--state", "failed"])

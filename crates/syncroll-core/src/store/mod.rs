@@ -89,10 +89,51 @@ fn damaged_as_such(error: Error, path: &Path) -> Error {
     error
 }
 
+/// Which connections the pool may still serve: none opened before the last
+/// [`Store::renew_connections`]. SQLite opens a file read-only while its
+/// file system is, and such a connection stays read-only after the file
+/// system is writable again.
+#[derive(Debug)]
+struct Renewal {
+    base: std::time::Instant,
+    /// Connections opened before this, in nanoseconds after `base`, are
+    /// closed; 0 when none has been asked for.
+    cutoff_ns: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Renewal {
+    fn default() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            cutoff_ns: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Renewal {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn renew(&self) {
+        let now = self.now_ns();
+        self.cutoff_ns
+            .store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a connection opened `age` ago may serve.
+    fn current(&self, age: Duration) -> bool {
+        let cutoff = self.cutoff_ns.load(std::sync::atomic::Ordering::SeqCst);
+        let age = u64::try_from(age.as_nanos()).unwrap_or(u64::MAX);
+        cutoff == 0 || self.now_ns().saturating_sub(age) >= cutoff
+    }
+}
+
 /// Handle to the catalog database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    renewal: std::sync::Arc<Renewal>,
     counters: std::sync::Arc<plan::PlanCounters>,
     /// When planned deletions are held for the user (see [`crate::brake`]).
     brake: crate::brake::BrakePolicy,
@@ -115,9 +156,18 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let renewal = std::sync::Arc::new(Renewal::default());
+        let (on_acquire, on_release) = (renewal.clone(), renewal.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .after_release(|conn, _| Box::pin(still_usable(conn)))
+            .before_acquire(move |_, meta| {
+                let current = on_acquire.current(meta.age);
+                Box::pin(async move { Ok(current) })
+            })
+            .after_release(move |conn, meta| {
+                let current = on_release.current(meta.age);
+                Box::pin(async move { Ok(current && still_usable(conn).await?) })
+            })
             .connect_with(options)
             .await
             .map_err(|source| match source {
@@ -134,6 +184,7 @@ impl Store {
             .map_err(|e| damaged_as_such(e, path))?;
         let store = Self {
             pool,
+            renewal,
             counters: std::sync::Arc::default(),
             brake: crate::brake::BrakePolicy::default(),
         };
@@ -159,6 +210,13 @@ impl Store {
     /// The policy the deletion brake applies.
     pub fn brake_policy(&self) -> &crate::brake::BrakePolicy {
         &self.brake
+    }
+
+    /// Has every connection opened until now closed instead of served
+    /// again (each as it is next taken or handed back), so the next ones
+    /// open the file afresh: after the disk under it was read-only.
+    pub fn renew_connections(&self) {
+        self.renewal.renew();
     }
 
     /// Closes every connection, checkpointing the WAL and removing it.
