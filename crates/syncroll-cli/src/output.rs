@@ -58,6 +58,7 @@ impl Failure {
                 tonic::Code::AlreadyExists => (exit::FAILED, "already_exists"),
                 tonic::Code::FailedPrecondition => (exit::FAILED, "failed_precondition"),
                 tonic::Code::PermissionDenied => (exit::FAILED, "permission_denied"),
+                tonic::Code::ResourceExhausted => (exit::FAILED, "resource_exhausted"),
                 _ => (exit::FAILED, "internal"),
             },
         }

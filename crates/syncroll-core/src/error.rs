@@ -162,6 +162,98 @@ pub enum Error {
     },
     #[error("catalog database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the catalog {} is damaged: {detail}", shown_path(.path))]
+    CatalogDamaged { path: PathBuf, detail: String },
+}
+
+/// How the disk under the catalog refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    /// No space left (SQLite FULL, ENOSPC, EDQUOT).
+    Full,
+    /// The file system or the database file is read-only (SQLite READONLY,
+    /// EROFS).
+    ReadOnly,
+    /// A write, sync or shared-memory resize failed without saying why
+    /// (SQLite IOERR). SQLite does not pass the OS error on; the caller
+    /// looks at the disk to tell.
+    WriteFailed,
+}
+
+// SQLite result codes (https://www.sqlite.org/rescode.html); sqlx reports
+// the extended code, whose low byte is the primary one.
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_NOTADB: i64 = 26;
+/// The IOERR codes of writing: plain IOERR, WRITE, FSYNC, DIR_FSYNC,
+/// TRUNCATE, SHMOPEN, SHMSIZE. A failed read is not the disk refusing writes.
+const IOERR_OF_WRITING: [i64; 7] = [10, 778, 1034, 1290, 1546, 4618, 4874];
+
+impl Error {
+    /// Whether the catalog could not be written because of the disk under
+    /// it (full, read-only, failing writes), and which; `None` for every
+    /// other error. The daemon pauses sync on these until a write works.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Database { source, .. } => sqlx_storage_fault(source),
+            Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => {
+                sqlx_storage_fault(source)
+            }
+            Self::Io { source, .. } => io_storage_fault(source),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`Error::storage_fault`] being `Some`.
+    pub fn is_storage_exhausted(&self) -> bool {
+        self.storage_fault().is_some()
+    }
+
+    /// Whether SQLite found the database file damaged (CORRUPT, NOTADB).
+    pub fn is_corruption(&self) -> bool {
+        let source = match self {
+            Self::Database { source, .. } => source,
+            Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => source,
+            Self::CatalogDamaged { .. } => return true,
+            _ => return false,
+        };
+        matches!(
+            sqlite_code(source).map(|c| c & 0xff),
+            Some(SQLITE_CORRUPT | SQLITE_NOTADB)
+        )
+    }
+}
+
+fn sqlite_code(error: &sqlx::Error) -> Option<i64> {
+    match error {
+        sqlx::Error::Database(db) => db.code()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn sqlx_storage_fault(error: &sqlx::Error) -> Option<StorageFault> {
+    if let sqlx::Error::Io(io) = error {
+        return io_storage_fault(io);
+    }
+    let code = sqlite_code(error)?;
+    match code & 0xff {
+        SQLITE_FULL => Some(StorageFault::Full),
+        SQLITE_READONLY => Some(StorageFault::ReadOnly),
+        SQLITE_IOERR if IOERR_OF_WRITING.contains(&code) => Some(StorageFault::WriteFailed),
+        _ => None,
+    }
+}
+
+fn io_storage_fault(error: &std::io::Error) -> Option<StorageFault> {
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            Some(StorageFault::Full)
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => Some(StorageFault::ReadOnly),
+        _ => None,
+    }
 }
 
 /// Result with the core [`Error`].

@@ -18,6 +18,6 @@ pub mod root_identity;
 pub mod store;
 pub mod types;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageFault};
 pub use store::Store;
 pub use types::*;

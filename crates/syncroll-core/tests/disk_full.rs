@@ -13,7 +13,7 @@ use std::path::Path;
 use syncroll_core::reconcile::FoundFile;
 use syncroll_core::root_identity::{self, FolderIdentity, FolderProbe, VerifiedRoot};
 use syncroll_core::store::PhotoChanges;
-use syncroll_core::{ContentHash, FileStat, RelPath, Store};
+use syncroll_core::{ContentHash, FileStat, RelPath, StorageFault, Store};
 use syncroll_testkit::Mount;
 
 /// The photos folder's identity; the store only compares it.
@@ -86,17 +86,35 @@ async fn writes_work_again_once_a_full_disk_has_room() {
     fill(&filler);
     let mut refused = 0;
     for batch in 1..=20 {
-        if store
+        if let Err(e) = store
             .apply_photo_changes(&root, &photos(batch * 1000, 500))
             .await
-            .is_err()
         {
+            // What tells the daemon to pause sync rather than fail jobs.
+            assert_eq!(e.storage_fault(), Some(StorageFault::Full), "{e}");
             refused += 1;
         }
     }
     assert!(refused > 0, "a full disk refused no write");
+    // The probe the daemon tries while blocked fails the same way, even
+    // when a small write might still fit in the WAL: the disk is full.
+    let probed = store.probe_write().await;
+    let backup = store.backup_into(&disk.join("backup.db")).await;
+    assert!(
+        backup
+            .as_ref()
+            .is_err_and(|e| e.storage_fault() == Some(StorageFault::Full)),
+        "a backup on a full disk: {backup:?}"
+    );
 
     std::fs::remove_file(&filler).unwrap();
+    if let Err(e) = probed {
+        assert!(e.is_storage_exhausted(), "{e}");
+    }
+    store
+        .probe_write()
+        .await
+        .unwrap_or_else(|e| panic!("the probe once the disk had room again: {e}"));
     // More writes than the pool has connections, so each one serves.
     for batch in 100..112 {
         store

@@ -170,6 +170,15 @@ pub struct CatalogConfig {
     /// and marked missing, one that is back is watched and rescanned. Kept
     /// short because a probe costs a `stat` and one directory read.
     pub root_check_interval_secs: u64,
+    /// While the data dir cannot be written (its disk full or read-only),
+    /// sync is paused and a small write is tried this often; sync resumes
+    /// by itself when one commits. Free space is looked at this often too.
+    pub data_dir_check_interval_secs: u64,
+    /// An online backup of the catalog is written to `<data-dir>/backups`
+    /// this often (and at start when the newest is older).
+    pub backup_interval_hours: u64,
+    /// Backups kept; older ones are deleted. 0 turns backups off.
+    pub backups_kept: u64,
 }
 
 impl Default for CatalogConfig {
@@ -182,6 +191,9 @@ impl Default for CatalogConfig {
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             rescan_interval_secs: 6 * 3600,
             root_check_interval_secs: 5,
+            data_dir_check_interval_secs: 30,
+            backup_interval_hours: 24,
+            backups_kept: 7,
         }
     }
 }
@@ -335,7 +347,7 @@ impl Config {
     }
 
     /// Every number of the config with the range it must be in.
-    fn ranges(&self) -> [NumberRange; 18] {
+    fn ranges(&self) -> [NumberRange; 21] {
         let (c, w, s, r) = (&self.catalog, &self.watcher, &self.sync, &self.remotes);
         let secs = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS);
         let ms = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS * 1000);
@@ -346,6 +358,24 @@ impl Config {
                 "catalog.root_check_interval_secs",
                 c.root_check_interval_secs,
                 1,
+            ),
+            secs(
+                "catalog.data_dir_check_interval_secs",
+                c.data_dir_check_interval_secs,
+                1,
+            ),
+            NumberRange::interval(
+                "catalog.backup_interval_hours",
+                c.backup_interval_hours,
+                1,
+                MAX_SECS / 3600,
+            ),
+            NumberRange::new(
+                "catalog.backups_kept",
+                c.backups_kept,
+                0,
+                MAX_BACKUPS,
+                "must be at most 1000",
             ),
             ms("watcher.debounce_ms", w.debounce_ms, 1),
             secs(
@@ -400,6 +430,8 @@ impl Config {
 
 /// The longest interval any setting may be: 100 years of 365.25 days.
 pub const MAX_SECS: u64 = 3_155_760_000;
+/// The most catalog backups kept: each is a full copy of the catalog.
+const MAX_BACKUPS: u64 = 1000;
 /// The most workers of one kind: each holds a file or a connection open.
 const MAX_WORKERS: u64 = 256;
 /// S3's smallest and largest multipart part.
@@ -499,6 +531,9 @@ mod tests {
         ("catalog", "hash_workers"),
         ("catalog", "rescan_interval_secs"),
         ("catalog", "root_check_interval_secs"),
+        ("catalog", "data_dir_check_interval_secs"),
+        ("catalog", "backup_interval_hours"),
+        ("catalog", "backups_kept"),
         ("watcher", "debounce_ms"),
         ("watcher", "fallback_rescan_interval_secs"),
         ("watcher", "max_watched_dirs"),
@@ -563,6 +598,8 @@ mod tests {
                         s.retry_max_secs,
                         config.catalog.rescan_interval_secs,
                         config.catalog.root_check_interval_secs,
+                        config.catalog.data_dir_check_interval_secs,
+                        config.catalog.backup_interval_hours.saturating_mul(3600),
                         config.watcher.fallback_rescan_interval_secs,
                         s.brake.window_secs,
                     ] {

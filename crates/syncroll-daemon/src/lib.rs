@@ -6,8 +6,10 @@
 
 pub mod app;
 pub mod authority;
+pub mod backup;
 pub mod config;
 pub mod credentials;
+pub mod datadir;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
@@ -34,8 +36,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::app::App;
+use crate::backup::Backups;
 use crate::config::Config;
 use crate::credentials::Credentials;
+use crate::datadir::DataDirGuard;
 use crate::remotes::Remotes;
 use crate::scanner::{ScanReason, ScanTarget, Scanner};
 use crate::service::Control;
@@ -43,6 +47,9 @@ use crate::socket::SocketError;
 use crate::status::LiveStatus;
 use crate::sync::{PlanSignal, SyncEngine};
 use crate::watcher::Monitor;
+
+/// The catalog's file name in the data dir.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
 
 /// How long in-flight RPCs get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -65,6 +72,19 @@ pub enum DaemonError {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error(
+        "cannot open the catalog {}: {reason}; free some space there (or make it writable) and \
+         start syncrolld again",
+        .catalog.display()
+    )]
+    DataDirUnwritable { catalog: PathBuf, reason: String },
+    #[error("{}", damaged_catalog_message(.catalog, .detail, .backup.as_deref()))]
+    CatalogDamaged {
+        catalog: PathBuf,
+        detail: String,
+        /// The newest backup, if there is one.
+        backup: Option<PathBuf>,
+    },
     #[error(
         "the data dir {} is inside root {}: the root's scans would index syncroll's own catalog \
          and local remote. Use a data dir outside every root (--data-dir), or forget the root \
@@ -97,7 +117,8 @@ pub async fn run(
 
     // Before anything else touches remotes: refuse secrets others can read.
     let credentials = Credentials::load(&data_dir)?;
-    let store = Store::open(&data_dir.join("catalog.sqlite"))
+    let catalog = data_dir.join(CATALOG_FILE);
+    let store = open_catalog(&catalog, &data_dir)
         .await?
         .with_brake_policy(config.sync.brake.policy());
     refuse_data_dir_inside_root(&store, &data_dir).await?;
@@ -123,6 +144,11 @@ pub async fn run(
         socket_path.parent().unwrap_or(Path::new("/")).to_path_buf(),
     ];
     let plan = Arc::new(PlanSignal::default());
+    let guard = DataDirGuard::new(
+        store.clone(),
+        data_dir.clone(),
+        Duration::from_secs(config.catalog.data_dir_check_interval_secs),
+    );
     let (scanner, scanner_task) = Scanner::new(
         store.clone(),
         PhotoFilter::new(&config.catalog.photo_extensions),
@@ -131,8 +157,18 @@ pub async fn run(
         skip_dirs.clone(),
         cancel.clone(),
         plan.clone(),
+        guard.clone(),
     )
     .spawn();
+    let guard_task = guard.spawn(scanner.clone(), cancel.clone());
+    let backup_task = Backups::new(
+        store.clone(),
+        &catalog,
+        &data_dir,
+        Duration::from_secs(config.catalog.backup_interval_hours.saturating_mul(3600)),
+        config.catalog.backups_kept as usize,
+    )
+    .spawn(guard.clone(), cancel.clone());
     let (monitor, monitor_task) = Monitor::new(
         store.clone(),
         scanner.clone(),
@@ -154,6 +190,7 @@ pub async fn run(
         status.clone(),
         plan,
         config.sync.clone(),
+        guard,
     );
     let sync_task = sync.spawn(cancel.clone());
     let app = Arc::new(App::new(
@@ -216,7 +253,13 @@ pub async fn run(
             }
         },
     };
-    let _ = tokio::join!(scanner_task, monitor_task, sync_task);
+    let _ = tokio::join!(
+        scanner_task,
+        monitor_task,
+        sync_task,
+        guard_task,
+        backup_task
+    );
     store.close().await;
     let _ = std::fs::remove_file(&socket_path);
     info!("stopped");
@@ -227,6 +270,75 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Opens (and checks) the catalog; a damaged one, or one on a disk that
+/// refuses writes, is an error that says what to do.
+async fn open_catalog(catalog: &Path, data_dir: &Path) -> Result<Store, DaemonError> {
+    Store::open(catalog).await.map_err(|e| match e {
+        syncroll_core::Error::CatalogDamaged { path, detail } => DaemonError::CatalogDamaged {
+            catalog: path,
+            detail,
+            backup: backup::newest_backup(&data_dir.join(backup::BACKUP_DIR)),
+        },
+        // SQLite cannot even set up its WAL index on a full disk.
+        e => match datadir::reason_for(&e, data_dir) {
+            Some(reason) => DaemonError::DataDirUnwritable {
+                catalog: catalog.to_path_buf(),
+                reason,
+            },
+            None => e.into(),
+        },
+    })
+}
+
+/// What to do about a damaged catalog: the exact commands that put the
+/// newest backup in its place (keeping the damaged file beside it, and
+/// removing its WAL and shared-memory files, which belong to the damaged
+/// file and would be replayed onto the backup).
+fn damaged_catalog_message(catalog: &Path, detail: &str, backup: Option<&Path>) -> String {
+    let q = |p: &Path| shell_quoted(&p.display().to_string());
+    let with_suffix = |suffix: &str| {
+        let mut name = catalog.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let move_aside = format!(
+        "mv {} {} && rm -f {} {}",
+        q(catalog),
+        q(&with_suffix(".damaged")),
+        q(&with_suffix("-wal")),
+        q(&with_suffix("-shm"))
+    );
+    let what = format!(
+        "the catalog {} is damaged ({detail}); syncrolld stopped without changing it",
+        catalog.display()
+    );
+    match backup {
+        Some(backup) => format!(
+            "{what}. The newest backup is {}. To restore it (syncrolld is not running), run:\n  \
+             {move_aside} && cp {} {}\nthen start syncrolld again: photos added or changed since \
+             the backup are found again by its first scan",
+            backup.display(),
+            q(backup),
+            q(catalog)
+        ),
+        None => format!(
+            "{what}, and there is no backup of it. To start over with an empty catalog (the damaged \
+             file kept beside it), run:\n  {move_aside}\nthen start syncrolld again and add the \
+             roots, remotes and collections again"
+        ),
+    }
+}
+
+/// `text` as one shell word: as it is when it holds only safe characters,
+/// else in single quotes.
+fn shell_quoted(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// A data dir inside a root would be scanned as photos and, through the
@@ -282,4 +394,33 @@ fn lock_instance(data_dir: &Path) -> Result<File, DaemonError> {
     file.set_len(0).map_err(io("write the instance lock"))?;
     writeln!(file, "{}", std::process::id()).map_err(io("write the instance lock"))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_commands_are_quoted_only_when_the_shell_would_split_them() {
+        assert_eq!(
+            shell_quoted("/var/lib/syncroll/catalog.sqlite"),
+            "/var/lib/syncroll/catalog.sqlite"
+        );
+        assert_eq!(shell_quoted("/home/me/My Data"), "'/home/me/My Data'");
+        assert_eq!(shell_quoted("/it's"), r"'/it'\''s'");
+        assert_eq!(shell_quoted("/a;rm -rf ~"), "'/a;rm -rf ~'");
+        assert_eq!(shell_quoted(""), "''");
+    }
+
+    #[test]
+    fn without_a_backup_the_message_says_how_to_start_over() {
+        let message = damaged_catalog_message(Path::new("/d/catalog.sqlite"), "bad page", None);
+        assert!(message.contains("there is no backup"), "{message}");
+        assert!(
+            message.contains(
+                "mv /d/catalog.sqlite /d/catalog.sqlite.damaged && rm -f /d/catalog.sqlite-wal /d/catalog.sqlite-shm"
+            ),
+            "{message}"
+        );
+    }
 }

@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::datadir::DataDirGuard;
 use crate::status::LiveStatus;
 use crate::sync::PlanSignal;
 
@@ -200,9 +201,15 @@ pub struct Scanner {
     /// Told whenever a scan changed the catalog, so synced collections are
     /// planned again.
     plan: Arc<PlanSignal>,
+    /// Told when a scan could not write: the data dir is full or read-only.
+    guard: DataDirGuard,
 }
 
 impl Scanner {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a handle the scanner task owns; a struct of them would be built in one place only"
+    )]
     pub fn new(
         store: Store,
         filter: PhotoFilter,
@@ -211,6 +218,7 @@ impl Scanner {
         skip_dirs: Vec<PathBuf>,
         cancel: CancellationToken,
         plan: Arc<PlanSignal>,
+        guard: DataDirGuard,
     ) -> Self {
         Self {
             store,
@@ -220,6 +228,7 @@ impl Scanner {
             skip_dirs: Arc::new(skip_dirs),
             cancel,
             plan,
+            guard,
         }
     }
 
@@ -251,8 +260,13 @@ impl Scanner {
             let span =
                 info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
             let result = self.handle(&request).instrument(span).await;
-            if let Err(e) = &result {
-                warn!(error = %e, "scan failed");
+            match &result {
+                // Logged once by the guard; a rescan follows recovery.
+                Err(e) if self.guard.report_scan(e) => {
+                    debug!(error = %e, "scan stopped: the data dir cannot be written")
+                }
+                Err(e) => warn!(error = %e, "scan failed"),
+                Ok(_) => {}
             }
             if let Some(done) = request.done {
                 let _ = done.send(result);

@@ -161,6 +161,7 @@ impl CliRun {
 pub struct DaemonBuilder {
     config_toml: String,
     socket: Option<PathBuf>,
+    data_dir_tmpfs: Option<String>,
 }
 
 impl DaemonBuilder {
@@ -177,6 +178,13 @@ impl DaemonBuilder {
         self
     }
 
+    /// The data dir on a fresh tmpfs of `size` (as `mount -o size=` takes
+    /// it): a small disk to fill. Needs root, like [`Mount`].
+    pub fn data_dir_on_tmpfs(mut self, size: &str) -> Self {
+        self.data_dir_tmpfs = Some(size.to_owned());
+        self
+    }
+
     /// Starts `syncrolld` and waits until it answers `syncroll status`.
     pub fn start(self) -> Daemon {
         let dir = tempfile::Builder::new()
@@ -189,7 +197,12 @@ impl DaemonBuilder {
             .unwrap_or_else(|| data_dir.join("syncroll.sock"));
         let config = dir.path().join("syncrolld.toml");
         fs::write(&config, &self.config_toml).expect("write config");
+        let data_disk = self.data_dir_tmpfs.map(|size| {
+            fs::create_dir_all(&data_dir).expect("create the data dir");
+            Mount::tmpfs_of(&data_dir, &size)
+        });
         let mut daemon = Daemon {
+            _data_disk: data_disk,
             dir,
             data_dir,
             socket,
@@ -204,6 +217,9 @@ impl DaemonBuilder {
 /// A real `syncrolld` on a temp dir, killed when dropped.
 #[derive(Debug)]
 pub struct Daemon {
+    /// Before `dir`: fields drop in order, and the disk must be unmounted
+    /// before its mount point is removed.
+    _data_disk: Option<Mount>,
     dir: TempDir,
     pub data_dir: PathBuf,
     pub socket: PathBuf,

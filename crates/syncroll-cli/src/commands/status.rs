@@ -58,7 +58,7 @@ fn human(s: &pb::GetStatusResponse) -> String {
         text.push('\n');
     }
     if let Some(sync) = &s.sync {
-        sync_lines(&mut text, sync);
+        sync_lines(&mut text, sync, &s.sync_blocked_reason);
     }
     let _ = writeln!(text, "roots");
     if s.roots.is_empty() {
@@ -91,7 +91,7 @@ fn scan_line(scan: &pb::ScanProgress) -> String {
     )
 }
 
-fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
+fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
     let _ = writeln!(text, "sync       {}", super::sync::summary(sync));
     if sync.paused {
         let until = if sync.paused_until > 0 {
@@ -105,6 +105,13 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus) {
             "until `syncroll resume`".to_owned()
         };
         let _ = writeln!(text, "           paused {until}");
+    }
+    if !blocked_reason.is_empty() {
+        let _ = writeln!(
+            text,
+            "           waiting: {}; sync resumes by itself once it can be written",
+            shown(blocked_reason)
+        );
     }
     for c in &sync.collections {
         let jobs = c.jobs.unwrap_or_default();

@@ -4,6 +4,7 @@
 mod bad_names;
 mod brake;
 mod collections;
+mod data_dir;
 mod errors;
 mod faults;
 mod photos;

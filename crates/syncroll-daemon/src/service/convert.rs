@@ -363,6 +363,7 @@ pub fn status(
         }),
         // Filled in by the service, which owns the sync engine's view.
         sync: None,
+        sync_blocked_reason: String::new(),
     }
 }
 
@@ -510,6 +511,8 @@ pub fn watch_interval(interval_ms: u32) -> Result<Duration, Status> {
 
 fn code(error: &Error) -> Code {
     match error {
+        // The data dir is full or read-only: the request may work later.
+        _ if error.is_storage_exhausted() => Code::ResourceExhausted,
         Error::InvalidName { .. }
         | Error::InvalidPath { .. }
         | Error::SystemFolder { .. }
@@ -551,7 +554,10 @@ fn code(error: &Error) -> Code {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             Code::PermissionDenied
         }
-        Error::Io { .. } | Error::Database { .. } | Error::Migrate(_) => Code::Internal,
+        Error::Io { .. }
+        | Error::Database { .. }
+        | Error::Migrate(_)
+        | Error::CatalogDamaged { .. } => Code::Internal,
     }
 }
 

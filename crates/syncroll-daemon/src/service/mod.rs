@@ -43,6 +43,7 @@ impl DaemonService for Control {
             daemon.socket.display().to_string(),
         );
         reply.sync = Some(sync);
+        reply.sync_blocked_reason = self.app.sync().blocked_reason().unwrap_or_default();
         Ok(Response::new(reply))
     }
 }

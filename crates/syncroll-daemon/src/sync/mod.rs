@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::SyncConfig;
+use crate::datadir::DataDirGuard;
 use crate::remotes::Remotes;
 use crate::scanner::ScannerHandle;
 use crate::status::LiveStatus;
@@ -95,6 +96,9 @@ impl PlanSignal {
 enum Stop {
     Pause,
     Shutdown,
+    /// The data dir cannot be written: back to the queue, like a pause,
+    /// but the user's pause stays as it was.
+    DataDir,
     /// `hold`: the user cancelled, so the work is not planned again until
     /// `retry` (see `Store::hold_job`).
     Cancel {
@@ -160,6 +164,10 @@ struct Inner {
     /// its change is in the catalog and before the running transfers are
     /// looked at: a claim that saw no count change cannot have missed one.
     interruptions: AtomicU64,
+    /// Sync waits while the catalog cannot be written.
+    guard: DataDirGuard,
+    /// Fires when the engine stops, for workers waiting on the data dir.
+    shutdown: CancellationToken,
 }
 
 /// Handle to the sync engine; cheap to clone.
@@ -195,10 +203,13 @@ impl SyncEngine {
         status: LiveStatus,
         plan: Arc<PlanSignal>,
         config: SyncConfig,
+        guard: DataDirGuard,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                recorder: recorder::Recorder::spawn(store.clone()),
+                recorder: recorder::Recorder::spawn(store.clone(), guard.clone()),
+                guard,
+                shutdown: CancellationToken::new(),
                 store,
                 remotes,
                 scanner,
@@ -275,17 +286,24 @@ impl SyncEngine {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.inner.plan.notify.notified() => {}
-                () = tokio::time::sleep(every) => {
+                () = tokio::time::sleep(every), if !self.inner.guard.is_blocked() => {
                     // The safety net, and what keeps the queue from growing.
                     self.prune_finished_jobs().await;
                     abort_abandoned_uploads(&self.inner);
                     if Instant::now() >= next_reconcile {
                         next_reconcile = Instant::now() + reconcile_every;
-                        if let Err(e) = self.inner.store.request_reconcile(None, false).await {
+                        if let Err(e) = self.inner.store.request_reconcile(None, false).await
+                            && !self.inner.guard.report(&e)
+                        {
                             warn!(error = %e, "cannot ask for a reconciliation");
                         }
                     }
                 }
+            }
+            if self.inner.guard.is_blocked() {
+                // Planning writes: it waits, and the scheduler asks for a
+                // pass when the data dir takes writes again.
+                continue;
             }
             let plan = &self.inner.plan;
             plan.planning.store(true, Ordering::SeqCst);
@@ -295,6 +313,10 @@ impl SyncEngine {
                 // sweep that failed earlier is tried again on the timer.
                 Ok(cancelled) if cancelled > 0 => abort_abandoned_uploads(&self.inner),
                 Ok(_) => {}
+                Err(e) if self.inner.guard.report(&e) => {
+                    debug!(error = %e, "planning stopped: the data dir cannot be written");
+                    plan.dirty.store(true, Ordering::SeqCst);
+                }
                 Err(e) => warn!(error = %e, "planning failed; trying again on the next change"),
             }
             plan.passes.fetch_add(1, Ordering::SeqCst);
@@ -353,6 +375,7 @@ impl SyncEngine {
         match self.inner.store.prune_finished_jobs(cutoff).await {
             Ok(0) => {}
             Ok(n) => debug!(jobs = n, "forgot finished jobs"),
+            Err(e) if self.inner.guard.report(&e) => {}
             Err(e) => warn!(error = %e, "cannot prune finished jobs"),
         }
     }
@@ -367,13 +390,25 @@ impl SyncEngine {
             Err(e) => warn!(error = %e, "cannot requeue interrupted jobs"),
         }
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
+        let mut data_dir = self.inner.guard.subscribe();
+        let mut blocked = false;
         loop {
             self.sample_rate();
-            if let Err(e) = self.start_runnable(&done_tx).await {
+            if let Err(e) = self.start_runnable(&done_tx).await
+                && !self.inner.guard.report(&e)
+            {
                 warn!(error = %e, "cannot start jobs");
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                Ok(()) = data_dir.changed() => {
+                    // A new reason (less room) is no news here.
+                    let now = data_dir.borrow_and_update().is_some();
+                    if now != blocked {
+                        blocked = now;
+                        self.data_dir_changed(blocked);
+                    }
+                }
                 () = self.inner.wake.notified() => {}
                 Some(job) = done_rx.recv() => {
                     // Jobs recorded in one batch finish together: claim
@@ -392,12 +427,28 @@ impl SyncEngine {
             }
         }
         self.interrupt(|_, _| true, Stop::Shutdown);
+        self.inner.shutdown.cancel();
         // Let workers record their interruption before the store closes.
         while !lock(&self.inner.running).is_empty() {
             match tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await {
                 Ok(Some(job)) => self.finished(job),
                 _ => break,
             }
+        }
+    }
+
+    /// Stops every transfer when the data dir stops taking writes (their
+    /// workers requeue them once it does); plans again when it takes them
+    /// again, for what waited meanwhile.
+    fn data_dir_changed(&self, blocked: bool) {
+        if blocked {
+            let n = self.interrupt(|_, _| true, Stop::DataDir);
+            info!(
+                interrupted = n,
+                "transfers stopped until the data dir takes writes again"
+            );
+        } else {
+            self.inner.plan.request();
         }
     }
 
@@ -414,6 +465,10 @@ impl SyncEngine {
         &self,
         done: &tokio::sync::mpsc::UnboundedSender<JobId>,
     ) -> syncroll_core::Result<()> {
+        // Claiming writes, and so would every outcome.
+        if self.inner.guard.is_blocked() {
+            return Ok(());
+        }
         // `claim_jobs` claims nothing while the daemon-wide pause is on.
         let free = self
             .inner
@@ -697,6 +752,11 @@ impl SyncEngine {
             .map(|r| r.progress.load(Ordering::Relaxed))
             .sum();
         self.inner.bytes_finished.load(Ordering::Relaxed) + in_flight
+    }
+
+    /// Why sync is paused by the data dir (full, read-only), if it is.
+    pub fn blocked_reason(&self) -> Option<String> {
+        self.inner.guard.reason()
     }
 
     /// Queue-wide figures for `status` and `watch`.

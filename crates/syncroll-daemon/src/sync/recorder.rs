@@ -13,6 +13,8 @@ use syncroll_core::store::{Finished, Recorded};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+use crate::datadir::DataDirGuard;
+
 /// At most this many jobs a transaction: a bound on how long the write lock
 /// is held, well above what finishes within one commit.
 const MAX_BATCH: usize = 256;
@@ -41,9 +43,9 @@ pub(super) struct Recorder {
 impl Recorder {
     /// Starts the recording task; it ends when the last `Recorder` is
     /// dropped, after recording what was handed to it.
-    pub fn spawn(store: Store) -> Self {
+    pub fn spawn(store: Store, guard: DataDirGuard) -> Self {
         let (queue, incoming) = mpsc::unbounded_channel();
-        tokio::spawn(record_batches(store, incoming));
+        tokio::spawn(record_batches(store, guard, incoming));
         Self { queue }
     }
 
@@ -59,6 +61,7 @@ impl Recorder {
 
 async fn record_batches(
     store: Store,
+    guard: DataDirGuard,
     mut incoming: mpsc::UnboundedReceiver<(JobId, Finished, Reply)>,
 ) {
     let mut batch = Vec::new();
@@ -86,9 +89,12 @@ async fn record_batches(
                 }
             }
             Err(e) => {
-                // Each job learns it: it stays `running`, and the next start
-                // requeues it.
-                warn!(error = %e, jobs = batch.len(), "cannot record finished transfers");
+                // Each job learns it: it stays `running`, and its worker
+                // tries again (once the data dir takes writes, when that was
+                // the fault, which the guard logs).
+                if !guard.report(&e) {
+                    warn!(error = %e, jobs = batch.len(), "cannot record finished transfers");
+                }
                 let error = RecordError::Catalog(e.to_string());
                 for (_, _, reply) in batch.drain(..) {
                     let _ = reply.send(Err(error.clone()));

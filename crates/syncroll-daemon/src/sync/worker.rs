@@ -41,6 +41,14 @@ enum Failure {
 }
 
 impl Failure {
+    /// The catalog refused a write because of its disk.
+    fn storage_fault(&self) -> Option<&syncroll_core::Error> {
+        match self {
+            Self::Catalog(e) if e.is_storage_exhausted() => Some(e),
+            _ => None,
+        }
+    }
+
     /// The remote or the photo's root is not there right now.
     fn is_offline(&self) -> bool {
         matches!(
@@ -65,6 +73,18 @@ enum RecordFailed {
     Catalog(#[from] syncroll_core::Error),
     #[error(transparent)]
     Recorder(#[from] RecordError),
+}
+
+impl RecordFailed {
+    /// Tells the guard; whether the disk under the catalog refused the write.
+    fn report(&self, guard: &crate::datadir::DataDirGuard) -> bool {
+        match self {
+            Self::Catalog(e) => guard.report(e),
+            // The recorder told the guard already.
+            Self::Recorder(RecordError::Catalog(_)) => guard.is_blocked(),
+            Self::Recorder(RecordError::ShuttingDown) => false,
+        }
+    }
 }
 
 /// Runs one claimed job. `recheck`: a pause, cancel or `sync off` came
@@ -162,16 +182,26 @@ pub(super) async fn run_deletes(
                     result => record(inner, job, result, stop).await,
                 }
             }
-            // The deletes that went through, in one transaction.
-            match inner.store.finish_transfers(&deleted).await {
-                Ok(recorded) => {
-                    info!(keys = deleted.len(), "deleted from the remote");
-                    if recorded.iter().any(|r| r.planning_due) {
-                        inner.plan.request();
+            // The deletes that went through, in one transaction; while the
+            // data dir cannot be written, once it can.
+            let recorded = loop {
+                match inner.store.finish_transfers(&deleted).await {
+                    Err(e) if inner.guard.report(&e) => {
+                        if !data_dir_writable(inner).await {
+                            break None;
+                        }
                     }
+                    Err(e) => {
+                        warn!(error = %e, "cannot record the deletes; they are retried after a restart");
+                        break None;
+                    }
+                    Ok(recorded) => break Some(recorded),
                 }
-                Err(e) => {
-                    warn!(error = %e, "cannot record the deletes; they are retried after a restart")
+            };
+            if let Some(recorded) = recorded {
+                info!(keys = deleted.len(), "deleted from the remote");
+                if recorded.iter().any(|r| r.planning_due) {
+                    inner.plan.request();
                 }
             }
         }
@@ -225,15 +255,76 @@ async fn record(
 }
 
 /// Records the outcome; a store that cannot leaves the job `running`, which
-/// the next start requeues.
+/// the next start requeues. When the data dir refused the write, the job
+/// goes back to the queue as soon as the data dir takes writes again, no
+/// attempt counted, and runs again then.
 async fn settle_or_warn(
     inner: &Arc<Inner>,
     job: &Job,
     result: Result<Outcome, Failure>,
     stop: &Mutex<Option<Stop>>,
 ) {
-    if let Err(e) = settle(inner, job, result, stop).await {
+    let Err(e) = settle(inner, job, result, stop).await else {
+        return;
+    };
+    if !e.report(&inner.guard) {
         warn!(error = %e, "cannot record the job's outcome; it is retried after a restart");
+        return;
+    }
+    debug!(error = %e, "the data dir cannot be written; the job waits to be recorded");
+    while data_dir_writable(inner).await {
+        match record_stopped(inner, job, stop).await {
+            Ok(()) => {
+                inner.plan.request();
+                return;
+            }
+            Err(e) if inner.guard.report(&e) => {}
+            Err(e) => {
+                warn!(error = %e, "cannot requeue the job; it is retried after a restart");
+                return;
+            }
+        }
+    }
+}
+
+/// Records a job whose outcome could not be written while the data dir
+/// refused writes: cancelled if the user cancelled it meanwhile (the
+/// request must not be lost), else back to the queue, no attempt counted.
+async fn record_stopped(
+    inner: &Arc<Inner>,
+    job: &Job,
+    stop: &Mutex<Option<Stop>>,
+) -> syncroll_core::Result<()> {
+    // Not held across an await: the guard is not `Send`.
+    let stopped = lock(stop).clone();
+    match stopped {
+        Some(Stop::Cancel { reason, hold: true }) => {
+            inner.store.dismiss_running(job.id, &reason).await?;
+        }
+        Some(Stop::Cancel {
+            reason,
+            hold: false,
+        }) => {
+            let event = JobEvent::Cancelled { reason };
+            inner.store.apply_job_event(job.id, event).await?;
+        }
+        _ => {
+            let event = JobEvent::Interrupted;
+            inner.store.apply_job_event(job.id, event).await?;
+            return Ok(());
+        }
+    }
+    // The upload this job leaves unfinished, if any, goes now.
+    super::abort_abandoned_uploads(inner);
+    Ok(())
+}
+
+/// Waits until the data dir takes writes again: `false` when the engine
+/// stops first.
+async fn data_dir_writable(inner: &Inner) -> bool {
+    tokio::select! {
+        () = inner.guard.writable() => true,
+        () = inner.shutdown.cancelled() => false,
     }
 }
 
@@ -302,6 +393,7 @@ async fn execute(
             let path = photo.rel_path.under(&photo.root_path);
             let journal = JobJournal {
                 store: inner.store.clone(),
+                guard: inner.guard.clone(),
                 job: job.id,
                 saved: job.upload_state.clone(),
                 holds_state: std::sync::atomic::AtomicBool::new(job.upload_state.is_some()),
@@ -333,6 +425,7 @@ async fn execute(
 #[derive(Debug)]
 struct JobJournal {
     store: syncroll_core::Store,
+    guard: crate::datadir::DataDirGuard,
     job: syncroll_core::job::JobId,
     saved: Option<String>,
     /// Whether the row holds a state now: clearing one that was never
@@ -355,7 +448,11 @@ impl UploadJournal for JobJournal {
         self.store
             .save_upload_state(self.job, state.as_deref())
             .await
-            .map_err(|e| JournalError(e.to_string()))?;
+            .map_err(|e| {
+                // The upload fails, and is requeued once the guard lets go.
+                self.guard.report(&e);
+                JournalError(e.to_string())
+            })?;
         self.holds_state.store(state.is_some(), Ordering::SeqCst);
         Ok(())
     }
@@ -413,6 +510,15 @@ async fn settle(
                 _ => JobEvent::Interrupted,
             }
         }
+        // Whatever failed while the catalog could not be written may have
+        // failed for that: tried again, no attempt counted.
+        Err(failure) if failure.storage_fault().is_some() || inner.guard.blocked_now() => {
+            if let Some(e) = failure.storage_fault() {
+                inner.guard.report(e);
+            }
+            debug!(error = %failure, "stopped while the data dir cannot be written");
+            JobEvent::Interrupted
+        }
         Err(failure) => failure_event(inner, job, &failure),
     };
     match &event {
@@ -454,6 +560,13 @@ async fn finish(
     let recorded = loop {
         match inner.recorder.record(job.id, finished.clone()).await {
             Ok(recorded) => break recorded,
+            Err(RecordError::Catalog(reason)) if inner.guard.is_blocked() => {
+                // The recorder told the guard, which logged it once.
+                debug!(%reason, "the finished transfer waits for the data dir to take writes");
+                if !data_dir_writable(inner).await {
+                    return Err(RecordError::ShuttingDown.into());
+                }
+            }
             Err(RecordError::Catalog(reason)) if !matches!(*lock(stop), Some(Stop::Shutdown)) => {
                 warn!(%reason, retry_in = ?wait, "cannot record the finished transfer; trying again");
                 tokio::time::sleep(wait).await;
