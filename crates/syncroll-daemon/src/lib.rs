@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
+pub mod settling;
 pub mod socket;
 pub mod status;
 pub mod sync;
@@ -129,6 +130,7 @@ pub async fn run(
         skip_dirs.clone(),
         cancel.clone(),
         plan.clone(),
+        Duration::from_millis(config.watcher.settle_ms),
     )
     .spawn();
     let (monitor, monitor_task) = Monitor::new(
