@@ -5,6 +5,7 @@ mod bad_names;
 mod collections;
 mod errors;
 mod faults;
+mod load;
 mod photos;
 mod root_safety;
 mod roots;
