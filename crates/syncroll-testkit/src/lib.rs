@@ -19,12 +19,14 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod background;
+mod catalog_lock;
 mod mount;
 mod proxy;
 mod python;
 mod rclone;
 mod s3;
 mod webdav;
+pub use catalog_lock::CatalogLock;
 pub use mount::Mount;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use python::{GRPCIO_PIN, python_with_grpcio};

@@ -3,6 +3,7 @@
 
 mod bad_names;
 mod collections;
+mod crash;
 mod errors;
 mod faults;
 mod load;
