@@ -621,7 +621,7 @@ impl App {
                 .await?;
             let cancelled = self
                 .sync
-                .cancel_collection(collection.id, "sync turned off", false)
+                .cancel_collection(collection.id, syncroll_core::job::SYNC_TURNED_OFF, false)
                 .await?;
             let mut outcome = if keep_remote {
                 PlanOutcome::default()

@@ -305,7 +305,8 @@ impl Scanner {
                 reason: ScanReason::Settled,
                 done: None,
             };
-            let span = info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
+            let span =
+                info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
             if let Err(e) = self.handle(&request).instrument(span).await {
                 warn!(error = %e, "scan failed");
             }

@@ -175,10 +175,11 @@ impl Crash {
         }
     }
 
+    /// Objects on the remote, temporaries (dot-files) left out.
     fn remote_count(&self) -> usize {
         match &self.dest {
-            Dest::Fs(dir) => count_files(dir, true),
-            Dest::S3(server) => count_files(&server.bucket_dir(), false),
+            Dest::Fs(dir) => count_files(dir),
+            Dest::S3(server) => count_files(&server.bucket_dir()),
         }
     }
 
@@ -198,7 +199,11 @@ impl Crash {
     fn wait_status(&self, what: &str, probe: impl Fn(&Value) -> bool) -> Value {
         wait_until(EVENT_TIMEOUT, what, || {
             let status = self.status();
-            if probe(&status) { Ok(status) } else { Err(status) }
+            if probe(&status) {
+                Ok(status)
+            } else {
+                Err(status)
+            }
         })
     }
 
@@ -218,19 +223,30 @@ impl Crash {
         })
     }
 
-    /// Holds the catalog's write lock, then waits until the remote changed
-    /// (an object landed or went) while it was held: that change is on the
-    /// remote and cannot be in the ledger.
-    fn lock_until_the_remote_changes(&self) -> CatalogLock {
-        let lock = CatalogLock::take(&self.daemon.data_dir);
-        let before = self.remote_count();
-        wait_until(
+    /// Takes the catalog's write lock at a moment when the remote is
+    /// ahead of the ledger: `unrecorded(objects on the remote, rows in the
+    /// ledger)` says so (transfers landed, or deletions done, that the
+    /// ledger does not hold yet). While the lock is held nothing can be
+    /// recorded, so the kill finds them so. Until then the lock is let go
+    /// again at once and the sync goes on.
+    fn lock_with_unrecorded(&self, unrecorded: impl Fn(usize, i64) -> bool) -> CatalogLock {
+        let (lock, remote, ledger) = wait_until(
             EVENT_TIMEOUT,
-            "the remote to change while the catalog is locked",
+            "the remote to be ahead of the ledger",
             || {
-                let now = self.remote_count();
-                if now != before { Ok(now) } else { Err(now) }
+                let lock = CatalogLock::take(&self.daemon.data_dir);
+                let ledger = lock.count("SELECT count(*) FROM remote_objects");
+                let remote = self.remote_count();
+                if unrecorded(remote, ledger) {
+                    Ok((lock, remote, ledger))
+                } else {
+                    Err((remote, ledger))
+                }
             },
+        );
+        println!(
+            "{}: {remote} objects on the remote, {ledger} in the ledger",
+            self.name
         );
         lock
     }
@@ -311,8 +327,8 @@ fn files_under(dir: &Path, hidden: bool) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn count_files(dir: &Path, hidden: bool) -> usize {
-    paths_under(dir, hidden).len()
+fn count_files(dir: &Path) -> usize {
+    paths_under(dir, false).len()
 }
 
 fn paths_under(dir: &Path, hidden: bool) -> Vec<PathBuf> {
@@ -414,7 +430,7 @@ fn between_a_transfer_and_its_ledger_commit(mut case: Crash) {
     case.index();
     case.create(true);
     case.wait_remote_at_least(PHOTOS / 10);
-    let lock = case.lock_until_the_remote_changes();
+    let lock = case.lock_with_unrecorded(|remote, ledger| remote as i64 > ledger);
     case.kill_and_restart(Some(lock));
     let wanted = case.wanted_synced("Trip");
     case.check(&wanted);
@@ -440,13 +456,14 @@ fn during_the_deletions_of_sync_off(mut case: Crash) {
 }
 
 /// Killed with deletions done on the remote whose ledger commit is waiting
-/// for the catalog.
+/// for the catalog (`fs`: each deletion is its own operation, so one is
+/// caught by looking).
 fn between_a_deletion_and_its_ledger_commit(mut case: Crash) {
     case.write_small_photos();
     case.synced();
     case.daemon.cli(&["sync", "off", "Trip"]).ok();
     case.wait_remote_at_most(PHOTOS - 1);
-    let lock = case.lock_until_the_remote_changes();
+    let lock = case.lock_with_unrecorded(|remote, ledger| (remote as i64) < ledger);
     case.kill_and_restart(Some(lock));
     case.check(&[]);
 }
@@ -516,9 +533,40 @@ fn crash_fs_between_a_deletion_and_its_ledger_commit() {
     between_a_deletion_and_its_ledger_commit(Crash::fs("fs/deletion before ledger"));
 }
 
+/// S3 deletes a batch in one request, too quickly to be caught between
+/// request and record by looking: the server holds the request until the
+/// catalog is locked, then applies it.
 #[test]
 fn crash_s3_between_a_deletion_and_its_ledger_commit() {
-    between_a_deletion_and_its_ledger_commit(Crash::s3("s3/deletion before ledger"));
+    let mut case = Crash::s3("s3/deletion before ledger");
+    case.write_small_photos();
+    case.synced();
+    let server = case.server();
+    server.hold_bulk_deletes();
+    let before = server.seen().len();
+    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    wait_until(EVENT_TIMEOUT, "a DeleteObjects request held", || {
+        let seen = server.seen();
+        if seen[before..].iter().any(|r| r.deletes_objects()) {
+            Ok(())
+        } else {
+            Err(seen.len())
+        }
+    });
+    let lock = CatalogLock::take(&case.daemon.data_dir);
+    let ledger = lock.count("SELECT count(*) FROM remote_objects");
+    server.pass_held();
+    let remote = case.wait_remote_at_most(PHOTOS - 1);
+    assert!(
+        (remote as i64) < ledger,
+        "deleted on the server ({remote} left), not in the ledger ({ledger} rows)"
+    );
+    println!(
+        "{}: {remote} objects on the remote, {ledger} in the ledger",
+        case.name
+    );
+    case.kill_and_restart(Some(lock));
+    case.check(&[]);
 }
 
 /// `fs`: killed while a large photo is half written to its temporary.
@@ -589,9 +637,7 @@ fn again_while_recovering(mut case: Crash) {
     case.wait_remote_at_least(PHOTOS / 5);
     case.kill_and_restart(None);
     let first = case.remote_count();
-    case.wait_status("transfers running after the restart", |st| {
-        running(st) > 0
-    });
+    case.wait_status("transfers running after the restart", |st| running(st) > 0);
     case.wait_remote_at_least(first + 1);
     case.kill_and_restart(None);
     let wanted = case.wanted_synced("Trip");

@@ -86,7 +86,8 @@ async fn watch_stream(socket: PathBuf, started: Instant, until: Instant) -> Watc
                 }
             }
             Ok(Ok(None)) => {
-                run.errors.push("the stream ended during the load".to_owned());
+                run.errors
+                    .push("the stream ended during the load".to_owned());
                 return run;
             }
             Ok(Err(e)) => {

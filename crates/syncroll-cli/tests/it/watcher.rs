@@ -192,20 +192,30 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
         std::io::Write::write_all(&mut file, &chunk).unwrap();
         drop(file);
         written.extend_from_slice(&chunk);
-        wait_until(EVENT_TIMEOUT, "the daemon to see the write and wait", || {
-            let seen = settling_looks(&daemon, "shoot/big.jpg");
-            if seen > seen_before { Ok(()) } else { Err(seen) }
-        });
+        wait_until(
+            EVENT_TIMEOUT,
+            "the daemon to see the write and wait",
+            || {
+                let seen = settling_looks(&daemon, "shoot/big.jpg");
+                if seen > seen_before {
+                    Ok(())
+                } else {
+                    Err(seen)
+                }
+            },
+        );
     }
 
     let copy = nas.join("Shoot/shoot/big.jpg");
-    wait_until(EVENT_TIMEOUT, "the complete photo on the remote", || {
-        match fs::read(&copy) {
+    wait_until(
+        EVENT_TIMEOUT,
+        "the complete photo on the remote",
+        || match fs::read(&copy) {
             Ok(bytes) if bytes == written => Ok(()),
             Ok(bytes) => Err(format!("{} bytes", bytes.len())),
             Err(e) => Err(e.to_string()),
-        }
-    });
+        },
+    );
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     let jobs = daemon.cli(&["--json", "jobs"]).ok().json_lines();
     let uploads: Vec<_> = jobs
@@ -215,7 +225,10 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
     assert_eq!(uploads.len(), 1, "one job for the photo: {jobs:?}");
     assert_eq!(uploads[0]["state"], "done", "{uploads:?}");
     let log = daemon.log();
-    let sent = log.lines().filter(|l| l.contains("uploaded bytes=")).count();
+    let sent = log
+        .lines()
+        .filter(|l| l.contains("uploaded bytes="))
+        .count();
     assert_eq!(sent, 1, "one upload in all, with no restart:\n{log}");
     assert!(!log.contains("changed during the upload"), "{log}");
     assert_eq!(fs::read(&copy).unwrap(), written);

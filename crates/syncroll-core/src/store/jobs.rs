@@ -262,17 +262,38 @@ impl Store {
     }
 
     /// Jobs found running at start-up were cut off by a crash: back to the
-    /// queue, no attempt counted.
-    pub async fn requeue_interrupted_jobs(&self) -> Result<u64> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'running'")
-            .fetch_all(&self.pool)
-            .await
-            .db("finding interrupted jobs")?;
-        for id in &ids {
-            self.apply_job_event(JobId(*id), JobEvent::Interrupted)
-                .await?;
+    /// queue, no attempt counted, unless a cancel was on its way to them
+    /// ([`crate::job::after_crash`]); a job the user cancelled stays held.
+    /// Returns how many were queued again and how many cancelled.
+    pub async fn requeue_interrupted_jobs(&self) -> Result<(u64, u64)> {
+        let rows: Vec<(i64, String, bool, Option<bool>)> = sqlx::query_as(
+            "SELECT j.id, j.op, j.held, c.sync_enabled
+             FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
+             WHERE j.state = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("finding interrupted jobs")?;
+        let (mut requeued, mut cancelled) = (0, 0);
+        for (id, op, cancel_requested, sync_enabled) in rows {
+            let op = JobOp::parse(&op).unwrap_or(JobOp::Upload);
+            match crate::job::after_crash(op, cancel_requested, sync_enabled) {
+                JobEvent::Cancelled { reason } if cancel_requested => {
+                    // Held, as the worker would have left it.
+                    self.cancel_and_hold(JobId(id), &reason).await?;
+                    cancelled += 1;
+                }
+                event @ JobEvent::Cancelled { .. } => {
+                    self.apply_job_event(JobId(id), event).await?;
+                    cancelled += 1;
+                }
+                event => {
+                    self.apply_job_event(JobId(id), event).await?;
+                    requeued += 1;
+                }
+            }
         }
-        Ok(ids.len() as u64)
+        Ok((requeued, cancelled))
     }
 
     /// The job with this id.
@@ -833,6 +854,39 @@ mod tests {
         assert_eq!(abandoned[0].state, "{\"upload_id\":\"u1\"}");
         store.forget_abandoned_upload(&abandoned[0]).await.unwrap();
         assert_eq!(store.abandoned_uploads().await.unwrap(), Vec::new());
+    }
+
+    /// A crash between `sync off` (or a cancel) and the worker's record of
+    /// it leaves the job running; the restart finishes the cancel rather
+    /// than running the upload.
+    #[tokio::test]
+    async fn a_restart_cancels_the_running_jobs_a_cancel_was_stopping() {
+        let state = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let job = store.job(JobId(1)).await.unwrap();
+                let held: bool = sqlx::query_scalar("SELECT held FROM jobs WHERE id = 1")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
+                (job.state.name(), held)
+            }
+        };
+        let (_dir, store) = store_with_job("running", 1_000).await;
+        synced_trip(&store).await;
+        set(&store, "UPDATE jobs SET collection_id = 1").await;
+        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (1, 0));
+        assert_eq!(state(&store).await, ("queued", false));
+
+        set(&store, "UPDATE jobs SET state = 'running'").await;
+        set(&store, "UPDATE collections SET sync_enabled = 0").await;
+        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (0, 1));
+        assert_eq!(state(&store).await, ("cancelled", false));
+
+        set(&store, "UPDATE jobs SET state = 'running', held = 1").await;
+        set(&store, "UPDATE collections SET sync_enabled = 1").await;
+        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (0, 1));
+        assert_eq!(state(&store).await, ("cancelled", true));
     }
 
     #[tokio::test]

@@ -359,13 +359,19 @@ impl SyncEngine {
 
     async fn schedule_loop(self, shutdown: CancellationToken) {
         match self.inner.store.requeue_interrupted_jobs().await {
-            Ok(0) => {}
-            Ok(n) => info!(
-                jobs = n,
-                "requeued jobs interrupted by the last shutdown or crash"
+            Ok((0, 0)) => {}
+            Ok((requeued, cancelled)) => info!(
+                requeued,
+                cancelled,
+                "requeued jobs interrupted by the last shutdown or crash \
+                 (cancelled those a cancel or sync off was stopping)"
             ),
             Err(e) => warn!(error = %e, "cannot requeue interrupted jobs"),
         }
+        // Uploads a crash left behind: those of the jobs just cancelled, and
+        // those of jobs that ended before the crash whose sweep never ran.
+        // Otherwise they would wait for the planner's timer.
+        abort_abandoned_uploads(&self.inner);
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
         loop {
             self.sample_rate();
