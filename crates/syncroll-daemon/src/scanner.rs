@@ -17,8 +17,8 @@
 //!   `watcher.settle_ms` is not indexed yet (so no upload of it is planned):
 //!   [`Settling`] keeps it, and the scanner scans it again when it is due,
 //!   without waiting for another event. Only scans the user asked for
-//!   (`rescan`, `collections add`) and a worker's refresh of a file that
-//!   changed under its upload index what they find at once.
+//!   (`rescan`, `collections add`, `roots accept`) and a worker's refresh
+//!   of a file that changed under its upload index what they find at once.
 
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -83,12 +83,12 @@ impl ScanReason {
     }
 
     /// Whether the scan leaves files that changed a moment ago to settle.
-    /// A scan the user asked for (`rescan`, `collections add`, which say
-    /// what they found) indexes what is there now, as does a worker's
-    /// refresh of a file that changed under its upload: its job is
-    /// retargeted to what the catalog then holds.
+    /// A scan the user asked for (`rescan`, `collections add`, `roots
+    /// accept`, which say what they found) indexes what is there now, as
+    /// does a worker's refresh of a file that changed under its upload: its
+    /// job is retargeted to what the catalog then holds.
     fn waits_for_settling(self) -> bool {
-        !matches!(self, Self::Rescan)
+        !matches!(self, Self::Rescan | Self::RootAccepted)
     }
 }
 
@@ -332,8 +332,10 @@ impl Scanner {
         if result.as_ref().map_or(true, ScanSummary::changed) {
             self.plan.request();
         }
+        let settling = self.settling().len() as u64;
         let mut scan = self.status.scan();
         scan.scanning = false;
+        scan.settling = settling;
         scan.current_root.clear();
         scan.last_finished_at = unix_now();
         scan.last_duration_ms = started.elapsed().as_millis() as u64;

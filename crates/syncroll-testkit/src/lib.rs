@@ -4,7 +4,9 @@
 //! S3 ([`S3Server`]) and WebDAV ([`WebDavServer`]) servers, a
 //! fault-injecting proxy ([`FaultProxy`]), and independent servers,
 //! rclone's ([`RcloneServer`]), and clients, Python's grpcio
-//! ([`python_with_grpcio`]).
+//! ([`python_with_grpcio`]); and [`CatalogLock`], the catalog's write lock
+//! held from outside, to stop the daemon between a remote operation and its
+//! record.
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.

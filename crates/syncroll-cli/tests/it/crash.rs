@@ -469,67 +469,67 @@ fn between_a_deletion_and_its_ledger_commit(mut case: Crash) {
 }
 
 #[test]
-fn crash_fs_during_the_scan() {
+fn fs_converges_after_kill_9_during_the_scan() {
     during_the_scan(Crash::fs("fs/during the scan"));
 }
 
 #[test]
-fn crash_s3_during_the_scan() {
+fn s3_converges_after_kill_9_during_the_scan() {
     during_the_scan(Crash::s3("s3/during the scan"));
 }
 
 #[test]
-fn crash_fs_right_after_sync_on() {
+fn fs_converges_after_kill_9_right_after_sync_on() {
     right_after_sync_on(Crash::fs("fs/right after sync on"));
 }
 
 #[test]
-fn crash_s3_right_after_sync_on() {
+fn s3_converges_after_kill_9_right_after_sync_on() {
     right_after_sync_on(Crash::s3("s3/right after sync on"));
 }
 
 #[test]
-fn crash_fs_mid_transfer() {
+fn fs_converges_after_kill_9_mid_transfer() {
     mid_transfer(Crash::fs("fs/mid-transfer"));
 }
 
 #[test]
-fn crash_s3_mid_transfer() {
+fn s3_converges_after_kill_9_mid_transfer() {
     mid_transfer(Crash::s3("s3/mid-transfer"));
 }
 
 #[test]
-fn crash_fs_between_a_transfer_and_its_ledger_commit() {
+fn fs_converges_after_kill_9_between_a_transfer_and_its_ledger_commit() {
     between_a_transfer_and_its_ledger_commit(Crash::fs("fs/transfer before ledger"));
 }
 
 #[test]
-fn crash_s3_between_a_transfer_and_its_ledger_commit() {
+fn s3_converges_after_kill_9_between_a_transfer_and_its_ledger_commit() {
     between_a_transfer_and_its_ledger_commit(Crash::s3("s3/transfer before ledger"));
 }
 
 #[test]
-fn crash_fs_right_after_sync_off() {
+fn fs_converges_after_kill_9_right_after_sync_off() {
     right_after_sync_off(Crash::fs("fs/right after sync off"));
 }
 
 #[test]
-fn crash_s3_right_after_sync_off() {
+fn s3_converges_after_kill_9_right_after_sync_off() {
     right_after_sync_off(Crash::s3("s3/right after sync off"));
 }
 
 #[test]
-fn crash_fs_during_the_deletions_of_sync_off() {
+fn fs_converges_after_kill_9_during_the_deletions_of_sync_off() {
     during_the_deletions_of_sync_off(Crash::fs("fs/during sync off deletions"));
 }
 
 #[test]
-fn crash_s3_during_the_deletions_of_sync_off() {
+fn s3_converges_after_kill_9_during_the_deletions_of_sync_off() {
     during_the_deletions_of_sync_off(Crash::s3("s3/during sync off deletions"));
 }
 
 #[test]
-fn crash_fs_between_a_deletion_and_its_ledger_commit() {
+fn fs_converges_after_kill_9_between_a_deletion_and_its_ledger_commit() {
     between_a_deletion_and_its_ledger_commit(Crash::fs("fs/deletion before ledger"));
 }
 
@@ -537,7 +537,7 @@ fn crash_fs_between_a_deletion_and_its_ledger_commit() {
 /// request and record by looking: the server holds the request until the
 /// catalog is locked, then applies it.
 #[test]
-fn crash_s3_between_a_deletion_and_its_ledger_commit() {
+fn s3_converges_after_kill_9_between_a_deletion_and_its_ledger_commit() {
     let mut case = Crash::s3("s3/deletion before ledger");
     case.write_small_photos();
     case.synced();
@@ -571,7 +571,7 @@ fn crash_s3_between_a_deletion_and_its_ledger_commit() {
 
 /// `fs`: killed while a large photo is half written to its temporary.
 #[test]
-fn crash_fs_mid_transfer_of_a_large_photo() {
+fn fs_converges_after_kill_9_mid_transfer_of_a_large_photo() {
     let mut case = Crash::fs("fs/large photo half written");
     case.write_large_photos(2, 8);
     case.index();
@@ -599,7 +599,7 @@ fn crash_fs_mid_transfer_of_a_large_photo() {
 /// S3: killed in the middle of multipart uploads (two parts of each
 /// stored, the rest held by the server), among small photos.
 #[test]
-fn crash_s3_mid_multipart_upload() {
+fn s3_converges_after_kill_9_mid_multipart_upload() {
     let mut case = Crash::s3("s3/mid multipart");
     case.write_small_photos();
     case.write_large_photos(3, 4);
@@ -616,7 +616,7 @@ fn crash_s3_mid_multipart_upload() {
 /// S3: `sync off` while a multipart upload is under way, killed as soon
 /// as it returned: the upload must be aborted, nothing left.
 #[test]
-fn crash_s3_sync_off_during_a_multipart_upload() {
+fn s3_converges_after_kill_9_sync_off_during_a_multipart_upload() {
     let mut case = Crash::s3("s3/sync off mid multipart");
     case.write_large_photos(2, 4);
     case.index();
@@ -645,19 +645,19 @@ fn again_while_recovering(mut case: Crash) {
 }
 
 #[test]
-fn crash_fs_again_while_recovering() {
+fn fs_converges_after_kill_9_again_while_recovering() {
     again_while_recovering(Crash::fs("fs/twice"));
 }
 
 #[test]
-fn crash_s3_again_while_recovering() {
+fn s3_converges_after_kill_9_again_while_recovering() {
     again_while_recovering(Crash::s3("s3/twice"));
 }
 
 /// `fs`: killed while a rename of the synced collection moves its copies
 /// (new keys filled by copies, old ones deleted).
 #[test]
-fn crash_fs_during_a_rename_of_a_synced_collection() {
+fn fs_converges_after_kill_9_during_a_rename_of_a_synced_collection() {
     let mut case = Crash::fs("fs/during a rename");
     case.write_small_photos();
     case.synced();

@@ -206,17 +206,15 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
         );
     }
 
-    let copy = nas.join("Shoot/shoot/big.jpg");
-    wait_until(
-        EVENT_TIMEOUT,
-        "the complete photo on the remote",
-        || match fs::read(&copy) {
-            Ok(bytes) if bytes == written => Ok(()),
-            Ok(bytes) => Err(format!("{} bytes", bytes.len())),
-            Err(e) => Err(e.to_string()),
-        },
-    );
+    // A settling file is work to come: `wait` returns once it is sent.
+    let settling = daemon.json(&["status"])["scan"]["settling"].clone();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let copy = nas.join("Shoot/shoot/big.jpg");
+    assert_eq!(
+        fs::read(&copy).map(|b| b.len()).ok(),
+        Some(written.len()),
+        "the complete photo is on the remote once `wait` returns (status said {settling} settling)"
+    );
     let jobs = daemon.cli(&["--json", "jobs"]).ok().json_lines();
     let uploads: Vec<_> = jobs
         .iter()

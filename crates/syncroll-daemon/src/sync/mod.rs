@@ -727,7 +727,11 @@ impl SyncEngine {
             .map(|c| c.bytes_pending)
             .sum::<u64>()
             .saturating_sub(in_flight);
-        let scanning = self.inner.status.scan().scanning;
+        // Files still settling will be indexed and sent: not idle yet.
+        let scanning = {
+            let scan = self.inner.status.scan();
+            scan.scanning || scan.settling > 0
+        };
         let planning =
             busy_before || plan.busy() || plan.passes.load(Ordering::SeqCst) != passes_before;
         // A worker leaves the running set only after it recorded its outcome
