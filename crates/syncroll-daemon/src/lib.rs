@@ -130,8 +130,8 @@ pub async fn run(
         skip_dirs.clone(),
         cancel.clone(),
         plan.clone(),
-        Duration::from_millis(config.watcher.settle_ms),
     )
+    .settle_after(Duration::from_millis(config.watcher.settle_ms))
     .spawn();
     let (monitor, monitor_task) = Monitor::new(
         store.clone(),

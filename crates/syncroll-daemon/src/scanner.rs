@@ -233,7 +233,6 @@ impl Scanner {
         skip_dirs: Vec<PathBuf>,
         cancel: CancellationToken,
         plan: Arc<PlanSignal>,
-        settle: Duration,
     ) -> Self {
         Self {
             store,
@@ -243,7 +242,17 @@ impl Scanner {
             skip_dirs: Arc::new(skip_dirs),
             cancel,
             plan,
+            settling: Mutex::new(Settling::new(Duration::ZERO)),
+        }
+    }
+
+    /// Leaves new and changed files unindexed until they have held still
+    /// for `settle` (`watcher.settle_ms`); zero, the default, indexes them
+    /// at once.
+    pub fn settle_after(self, settle: Duration) -> Self {
+        Self {
             settling: Mutex::new(Settling::new(settle)),
+            ..self
         }
     }
 
