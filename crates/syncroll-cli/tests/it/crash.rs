@@ -251,13 +251,15 @@ impl Crash {
         lock
     }
 
-    /// `kill -9`, then restart on the same data dir.
-    fn kill_and_restart(&mut self, lock: Option<CatalogLock>) {
+    /// `kill -9`, then restart on the same data dir. Returns how many
+    /// objects the remote held at the kill.
+    fn kill_and_restart(&mut self, lock: Option<CatalogLock>) -> usize {
         let at_kill = self.remote_count();
         self.daemon.kill();
         drop(lock);
         println!("{}: killed with {at_kill} objects on the remote", self.name);
         self.daemon.restart();
+        at_kill
     }
 
     /// Once the restarted daemon is idle: the remote holds exactly
@@ -418,7 +420,12 @@ fn mid_transfer(mut case: Crash) {
     case.index();
     case.create(true);
     case.wait_remote_at_least(PHOTOS / 3);
-    case.kill_and_restart(None);
+    let at_kill = case.kill_and_restart(None);
+    assert!(
+        at_kill < PHOTOS,
+        "{}: the sync had ended before the kill ({at_kill} objects); use more photos",
+        case.name
+    );
     let wanted = case.wanted_synced("Trip");
     case.check(&wanted);
 }

@@ -98,14 +98,20 @@ async fn watch_stream(socket: PathBuf, started: Instant, until: Instant) -> Watc
     }
 }
 
-/// Runs the status clients and watch streams for [`LOAD`], all at once.
-fn load(socket: &Path) -> (Vec<StatusRun>, Vec<WatchRun>) {
+/// One client's `status` calls, one after another, for the latency of a
+/// call that waits for no other client (the sync still runs).
+const BASELINE_CALLS: usize = 20;
+
+/// Runs the status clients and watch streams for [`LOAD`], all at once,
+/// after [`BASELINE_CALLS`] calls from one client alone.
+fn load(socket: &Path) -> (StatusRun, Vec<StatusRun>, Vec<WatchRun>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime for the clients");
     runtime.block_on(async {
+        let baseline = status_calls(socket.to_path_buf(), BASELINE_CALLS).await;
         let started = Instant::now();
         let until = started + LOAD;
         let watches: Vec<_> = (0..WATCH_STREAMS)
@@ -122,8 +128,27 @@ fn load(socket: &Path) -> (Vec<StatusRun>, Vec<WatchRun>) {
         for task in watches {
             watch_runs.push(task.await.expect("watch task"));
         }
-        (status_runs, watch_runs)
+        (baseline, status_runs, watch_runs)
     })
+}
+
+async fn status_calls(socket: PathBuf, calls: usize) -> StatusRun {
+    let mut run = StatusRun::default();
+    let mut client = match syncroll_proto::connect(&socket).await {
+        Ok(channel) => DaemonServiceClient::new(channel),
+        Err(e) => {
+            run.errors.push(format!("connect: {e}"));
+            return run;
+        }
+    };
+    for _ in 0..calls {
+        let started = Instant::now();
+        match client.get_status(GetStatusRequest {}).await {
+            Ok(_) => run.latencies.push(started.elapsed()),
+            Err(e) => run.errors.push(format!("GetStatus: {e}")),
+        }
+    }
+    run
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -143,10 +168,10 @@ fn status_and_watch_stay_served_under_load_during_a_sync() {
     daemon.json(&["rescan"]);
     crate::create_trip(&daemon, &root, &["--remote", "nas", "--sync"]);
 
-    let (status_runs, watch_runs) = load(&daemon.socket);
+    let (baseline, status_runs, watch_runs) = load(&daemon.socket);
 
-    let errors: Vec<&String> = status_runs
-        .iter()
+    let errors: Vec<&String> = std::iter::once(&baseline)
+        .chain(&status_runs)
         .flat_map(|r| &r.errors)
         .chain(watch_runs.iter().flat_map(|r| &r.errors))
         .collect();
@@ -165,6 +190,14 @@ fn status_and_watch_stay_served_under_load_during_a_sync() {
     latencies.sort();
     assert!(!latencies.is_empty(), "no status call answered");
     let idle_after = watch_runs.iter().filter_map(|r| r.idle_after).min();
+    let mut alone = baseline.latencies.clone();
+    alone.sort();
+    println!(
+        "one client alone during the sync: {} status calls, p50 {:?}, max {:?}",
+        alone.len(),
+        percentile(&alone, 50),
+        alone.last().unwrap()
+    );
     println!(
         "load: {STATUS_CLIENTS} status clients, {WATCH_STREAMS} watch streams for {LOAD:?}: \
          {} status calls, p50 {:?}, p99 {:?}, max {:?}; {} watch updates; the sync {}",
