@@ -51,6 +51,10 @@ const HASH_BUF_BYTES: usize = 1 << 20;
 /// A file still changing after this many hash attempts is left to settle
 /// (it is being written, e.g. a card import in progress).
 const HASH_ATTEMPTS: usize = 3;
+/// Settling files fall due one by one (a card import writes a file after
+/// another); looking this much later takes those due meanwhile along in
+/// the same scan, rather than one scan per file.
+const SETTLED_BATCH_WINDOW: Duration = Duration::from_millis(250);
 
 /// Why a scan runs; shown in `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +276,10 @@ impl Scanner {
 
     async fn run(self, mut rx: mpsc::UnboundedReceiver<ScannerRequest>) {
         loop {
-            let due = self.settling().next_due();
+            let due = self
+                .settling()
+                .next_due()
+                .map(|due| due + SETTLED_BATCH_WINDOW);
             let request = tokio::select! {
                 request = rx.recv() => match request {
                     Some(request) => request,

@@ -50,18 +50,25 @@ struct Crash {
 
 impl Crash {
     fn fs(name: &'static str) -> Self {
-        Self::start(name, false)
+        Self::start(name, false, "")
     }
 
     fn s3(name: &'static str) -> Self {
-        Self::start(name, true)
+        Self::start(name, true, "")
     }
 
-    fn start(name: &'static str, s3: bool) -> Self {
+    /// `fs`, one transfer at a time: large photos go one after another, so
+    /// a put half done is there to be seen for longer.
+    fn fs_one_at_a_time(name: &'static str) -> Self {
+        Self::start(name, false, "concurrency = 1\n")
+    }
+
+    fn start(name: &'static str, s3: bool, sync_config: &str) -> Self {
         let started = Instant::now();
         // The photos are written by the test just before the daemon sees
         // them; waiting for them to settle is watcher.rs's subject.
-        let mut config = "[watcher]\nsettle_ms = 0\n[sync]\nretry_base_ms = 50\n".to_owned();
+        let mut config =
+            format!("[watcher]\nsettle_ms = 0\n[sync]\nretry_base_ms = 50\n{sync_config}");
         if s3 {
             config.push_str(&format!(
                 "[remotes]\nmultipart_threshold_bytes = {PART}\npart_size_bytes = {PART}\n"
@@ -207,6 +214,24 @@ impl Crash {
         })
     }
 
+    /// `fs`: waits until a temporary holds some bytes: a put half done.
+    fn wait_for_a_temporary(&self) {
+        let Dest::Fs(dir) = &self.dest else {
+            panic!("{}: not an fs case", self.name)
+        };
+        wait_until(EVENT_TIMEOUT, "a temporary being written", || {
+            let written = paths_under(dir, true).iter().any(|p| {
+                p.to_string_lossy().ends_with(FS_TEMP_SUFFIX)
+                    && fs::metadata(p).is_ok_and(|m| m.len() > 0)
+            });
+            if written {
+                Ok(())
+            } else {
+                Err(self.remote_count())
+            }
+        });
+    }
+
     /// Waits until the remote holds at least `n` objects.
     fn wait_remote_at_least(&self, n: usize) -> usize {
         wait_until(EVENT_TIMEOUT, "objects on the remote", || {
@@ -257,7 +282,18 @@ impl Crash {
         let at_kill = self.remote_count();
         self.daemon.kill();
         drop(lock);
-        println!("{}: killed with {at_kill} objects on the remote", self.name);
+        let temporaries = match &self.dest {
+            Dest::Fs(dir) => paths_under(dir, true)
+                .iter()
+                .filter(|p| p.to_string_lossy().ends_with(FS_TEMP_SUFFIX))
+                .count(),
+            Dest::S3(server) => server.multipart_files().len(),
+        };
+        println!(
+            "{}: killed with {at_kill} objects on the remote and {temporaries} \
+             temporaries or multipart files",
+            self.name
+        );
         self.daemon.restart();
         at_kill
     }
@@ -579,28 +615,29 @@ fn s3_converges_after_kill_9_between_a_deletion_and_its_ledger_commit() {
 /// `fs`: killed while a large photo is half written to its temporary.
 #[test]
 fn fs_converges_after_kill_9_mid_transfer_of_a_large_photo() {
-    let mut case = Crash::fs("fs/large photo half written");
-    case.write_large_photos(2, 8);
+    let mut case = Crash::fs_one_at_a_time("fs/large photo half written");
+    case.write_large_photos(4, 8);
     case.index();
     case.create(true);
-    let Dest::Fs(dir) = &case.dest else {
-        unreachable!()
-    };
-    let dir = dir.clone();
-    wait_until(EVENT_TIMEOUT, "a temporary being written", || {
-        let temps: Vec<(String, Vec<u8>)> = files_under(&dir, true)
-            .into_iter()
-            .filter(|(k, bytes)| k.ends_with(FS_TEMP_SUFFIX) && !bytes.is_empty())
-            .collect();
-        if temps.is_empty() {
-            Err(case.status()["sync"]["transfers"].clone())
-        } else {
-            Ok(())
-        }
-    });
+    case.wait_for_a_temporary();
     case.kill_and_restart(None);
     let wanted = case.wanted_synced("Trip");
     case.check(&wanted);
+}
+
+/// `fs`: `sync off` while a large photo is half written to its temporary,
+/// killed as soon as it returned: nothing may be left, the temporary
+/// included (its key is in no ledger, so no deletion would ever reach it).
+#[test]
+fn fs_converges_after_kill_9_sync_off_during_a_transfer() {
+    let mut case = Crash::fs_one_at_a_time("fs/sync off mid transfer");
+    case.write_large_photos(4, 8);
+    case.index();
+    case.create(true);
+    case.wait_for_a_temporary();
+    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.kill_and_restart(None);
+    case.check(&[]);
 }
 
 /// S3: killed in the middle of multipart uploads (two parts of each

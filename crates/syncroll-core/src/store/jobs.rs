@@ -248,6 +248,18 @@ async fn ledger_upsert(
     Ok(())
 }
 
+/// What [`Store::requeue_interrupted_jobs`] found left running by a crash.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Jobs queued again.
+    pub requeued: u64,
+    /// Jobs cancelled: a cancel or `sync off` was stopping them.
+    pub cancelled: u64,
+    /// The remote and key of every upload among them, whose put may have
+    /// left a temporary that a cancelled job would never replace.
+    pub uploads: Vec<(RemoteId, String)>,
+}
+
 impl Store {
     /// Applies one event to a job.
     pub async fn apply_job_event(&self, id: JobId, event: JobEvent) -> Result<JobState> {
@@ -264,36 +276,38 @@ impl Store {
     /// Jobs found running at start-up were cut off by a crash: back to the
     /// queue, no attempt counted, unless a cancel was on its way to them
     /// ([`crate::job::after_crash`]); a job the user cancelled stays held.
-    /// Returns how many were queued again and how many cancelled.
-    pub async fn requeue_interrupted_jobs(&self) -> Result<(u64, u64)> {
-        let rows: Vec<(i64, String, bool, Option<bool>)> = sqlx::query_as(
-            "SELECT j.id, j.op, j.held, c.sync_enabled
+    pub async fn requeue_interrupted_jobs(&self) -> Result<Interrupted> {
+        let rows: Vec<(i64, String, i64, String, bool, Option<bool>)> = sqlx::query_as(
+            "SELECT j.id, j.op, j.remote_id, j.key, j.held, c.sync_enabled
              FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
              WHERE j.state = 'running'",
         )
         .fetch_all(&self.pool)
         .await
         .db("finding interrupted jobs")?;
-        let (mut requeued, mut cancelled) = (0, 0);
-        for (id, op, cancel_requested, sync_enabled) in rows {
+        let mut found = Interrupted::default();
+        for (id, op, remote, key, cancel_requested, sync_enabled) in rows {
             let op = JobOp::parse(&op).unwrap_or(JobOp::Upload);
+            if op == JobOp::Upload {
+                found.uploads.push((RemoteId(remote), key));
+            }
             match crate::job::after_crash(op, cancel_requested, sync_enabled) {
                 JobEvent::Cancelled { reason } if cancel_requested => {
                     // Held, as the worker would have left it.
                     self.cancel_and_hold(JobId(id), &reason).await?;
-                    cancelled += 1;
+                    found.cancelled += 1;
                 }
                 event @ JobEvent::Cancelled { .. } => {
                     self.apply_job_event(JobId(id), event).await?;
-                    cancelled += 1;
+                    found.cancelled += 1;
                 }
                 event => {
                     self.apply_job_event(JobId(id), event).await?;
-                    requeued += 1;
+                    found.requeued += 1;
                 }
             }
         }
-        Ok((requeued, cancelled))
+        Ok(found)
     }
 
     /// The job with this id.
@@ -875,17 +889,26 @@ mod tests {
         let (_dir, store) = store_with_job("running", 1_000).await;
         synced_trip(&store).await;
         set(&store, "UPDATE jobs SET collection_id = 1").await;
-        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (1, 0));
+        let counts = |found: Interrupted| (found.requeued, found.cancelled);
+        let found = store.requeue_interrupted_jobs().await.unwrap();
+        assert_eq!(found.uploads, vec![(RemoteId(1), "k".to_owned())]);
+        assert_eq!(counts(found), (1, 0));
         assert_eq!(state(&store).await, ("queued", false));
 
         set(&store, "UPDATE jobs SET state = 'running'").await;
         set(&store, "UPDATE collections SET sync_enabled = 0").await;
-        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (0, 1));
+        assert_eq!(
+            counts(store.requeue_interrupted_jobs().await.unwrap()),
+            (0, 1)
+        );
         assert_eq!(state(&store).await, ("cancelled", false));
 
         set(&store, "UPDATE jobs SET state = 'running', held = 1").await;
         set(&store, "UPDATE collections SET sync_enabled = 1").await;
-        assert_eq!(store.requeue_interrupted_jobs().await.unwrap(), (0, 1));
+        assert_eq!(
+            counts(store.requeue_interrupted_jobs().await.unwrap()),
+            (0, 1)
+        );
         assert_eq!(state(&store).await, ("cancelled", true));
     }
 
