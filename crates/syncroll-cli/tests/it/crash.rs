@@ -220,10 +220,9 @@ impl Crash {
             panic!("{}: not an fs case", self.name)
         };
         wait_until(EVENT_TIMEOUT, "a temporary being written", || {
-            let written = paths_under(dir, true).iter().any(|p| {
-                p.to_string_lossy().ends_with(FS_TEMP_SUFFIX)
-                    && fs::metadata(p).is_ok_and(|m| m.len() > 0)
-            });
+            let written = fs_temporaries(dir)
+                .iter()
+                .any(|p| fs::metadata(p).is_ok_and(|m| m.len() > 0));
             if written {
                 Ok(())
             } else {
@@ -283,10 +282,7 @@ impl Crash {
         self.daemon.kill();
         drop(lock);
         let temporaries = match &self.dest {
-            Dest::Fs(dir) => paths_under(dir, true)
-                .iter()
-                .filter(|p| p.to_string_lossy().ends_with(FS_TEMP_SUFFIX))
-                .count(),
+            Dest::Fs(dir) => fs_temporaries(dir).len(),
             Dest::S3(server) => server.multipart_files().len(),
         };
         println!(
@@ -363,6 +359,14 @@ fn files_under(dir: &Path, hidden: bool) -> Vec<(String, Vec<u8>)> {
         .collect();
     files.sort();
     files
+}
+
+/// The `fs` remote's temporaries under `dir`.
+fn fs_temporaries(dir: &Path) -> Vec<PathBuf> {
+    paths_under(dir, true)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(FS_TEMP_SUFFIX))
+        .collect()
 }
 
 fn count_files(dir: &Path) -> usize {
