@@ -670,7 +670,7 @@ impl App {
                 .await?;
             let cancelled = self
                 .sync
-                .cancel_collection(collection.id, "sync turned off", false)
+                .cancel_collection(collection.id, syncroll_core::job::SYNC_TURNED_OFF, false)
                 .await?;
             // Keeping the copies plans nothing, but still settles the
             // reconciliation the change asked for, so the queue reads idle.

@@ -205,6 +205,10 @@ pub struct WatcherConfig {
     pub enabled: bool,
     /// Events for one file are merged over this window before indexing.
     pub debounce_ms: u64,
+    /// A new or changed file is indexed (and so uploaded) only once its
+    /// size and mtime have not changed for this long: a file being written
+    /// goes up once, complete, not once per write. 0: at once.
+    pub settle_ms: u64,
     /// While the watcher is degraded (watch limit, overflow), roots are
     /// rescanned this often instead.
     pub fallback_rescan_interval_secs: u64,
@@ -219,6 +223,7 @@ impl Default for WatcherConfig {
         Self {
             enabled: true,
             debounce_ms: 300,
+            settle_ms: 2000,
             fallback_rescan_interval_secs: 60,
             max_watched_dirs: 0,
         }
@@ -347,7 +352,7 @@ impl Config {
     }
 
     /// Every number of the config with the range it must be in.
-    fn ranges(&self) -> [NumberRange; 21] {
+    fn ranges(&self) -> [NumberRange; 22] {
         let (c, w, s, r) = (&self.catalog, &self.watcher, &self.sync, &self.remotes);
         let secs = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS);
         let ms = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS * 1000);
@@ -378,6 +383,7 @@ impl Config {
                 "must be at most 1000",
             ),
             ms("watcher.debounce_ms", w.debounce_ms, 1),
+            ms("watcher.settle_ms", w.settle_ms, 0),
             secs(
                 "watcher.fallback_rescan_interval_secs",
                 w.fallback_rescan_interval_secs,
@@ -535,6 +541,7 @@ mod tests {
         ("catalog", "backup_interval_hours"),
         ("catalog", "backups_kept"),
         ("watcher", "debounce_ms"),
+        ("watcher", "settle_ms"),
         ("watcher", "fallback_rescan_interval_secs"),
         ("watcher", "max_watched_dirs"),
         ("sync", "concurrency"),

@@ -13,6 +13,7 @@ pub mod datadir;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
+pub mod settling;
 pub mod socket;
 pub mod status;
 pub mod sync;
@@ -159,6 +160,7 @@ pub async fn run(
         plan.clone(),
         guard.clone(),
     )
+    .settle_after(Duration::from_millis(config.watcher.settle_ms))
     .spawn();
     let guard_task = guard.spawn(scanner.clone(), cancel.clone());
     let backup_task = Backups::new(

@@ -13,13 +13,19 @@
 //! - A file is hashed only when its (size, mtime, inode) changed.
 //! - Scan results land in batches of at most [`APPLY_BATCH`] files, each one
 //!   transaction, so progress is visible and memory stays bounded.
+//! - A new or changed file whose size or mtime changed within
+//!   `watcher.settle_ms` is not indexed yet (so no upload of it is planned):
+//!   [`Settling`] keeps it, and the scanner scans it again when it is due,
+//!   without waiting for another event. Only scans the user asked for
+//!   (`rescan`, `collections add`, `roots accept`) and a worker's refresh
+//!   of a file that changed under its upload index what they find at once.
 
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use syncroll_core::media::{PhotoFilter, is_ignored_name};
 use syncroll_core::reconcile::{self, FoundFile};
@@ -34,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::datadir::DataDirGuard;
+use crate::settling::Settling;
 use crate::status::LiveStatus;
 use crate::sync::PlanSignal;
 
@@ -42,9 +49,13 @@ const APPLY_BATCH: usize = 256;
 /// Read buffer for streaming hashes: large enough for sequential disk reads,
 /// small enough that several workers stay well under a few MiB.
 const HASH_BUF_BYTES: usize = 1 << 20;
-/// A file still changing after this many hash attempts is left for the next
-/// event (it is being written, e.g. a card import in progress).
+/// A file still changing after this many hash attempts is left to settle
+/// (it is being written, e.g. a card import in progress).
 const HASH_ATTEMPTS: usize = 3;
+/// Settling files fall due one by one (a card import writes a file after
+/// another); looking this much later takes those due meanwhile along in
+/// the same scan, rather than one scan per file.
+const SETTLED_BATCH_WINDOW: Duration = Duration::from_millis(250);
 
 /// Why a scan runs; shown in `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +68,8 @@ pub enum ScanReason {
     WatcherEvent,
     WatcherFallback,
     Periodic,
+    /// Files that were still being written are due to be looked at again.
+    Settled,
 }
 
 impl ScanReason {
@@ -70,7 +83,17 @@ impl ScanReason {
             Self::WatcherEvent => "watcher",
             Self::WatcherFallback => "watcher-fallback",
             Self::Periodic => "periodic",
+            Self::Settled => "settled",
         }
+    }
+
+    /// Whether the scan leaves files that changed a moment ago to settle.
+    /// A scan the user asked for (`rescan`, `collections add`, `roots
+    /// accept`, which say what they found) indexes what is there now, as
+    /// does a worker's refresh of a file that changed under its upload: its
+    /// job is retargeted to what the catalog then holds.
+    fn waits_for_settling(self) -> bool {
+        !matches!(self, Self::Rescan | Self::RootAccepted)
     }
 }
 
@@ -203,6 +226,9 @@ pub struct Scanner {
     plan: Arc<PlanSignal>,
     /// Told when a scan could not write: the data dir is full or read-only.
     guard: DataDirGuard,
+    /// Files not indexed yet because they changed a moment ago. Only the
+    /// scanner task touches it; the lock is never held across an await.
+    settling: Mutex<Settling>,
 }
 
 impl Scanner {
@@ -229,7 +255,25 @@ impl Scanner {
             cancel,
             plan,
             guard,
+            settling: Mutex::new(Settling::new(Duration::ZERO)),
         }
+    }
+
+    /// Leaves new and changed files unindexed until they have held still
+    /// for `settle` (`watcher.settle_ms`); zero, the default, indexes them
+    /// at once.
+    pub fn settle_after(self, settle: Duration) -> Self {
+        Self {
+            settling: Mutex::new(Settling::new(settle)),
+            ..self
+        }
+    }
+
+    fn settling(&self) -> std::sync::MutexGuard<'_, Settling> {
+        // A panic while holding it leaves a map that is still valid.
+        self.settling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Starts the scanner task; it ends when `cancel` fires.
@@ -241,12 +285,20 @@ impl Scanner {
 
     async fn run(self, mut rx: mpsc::UnboundedReceiver<ScannerRequest>) {
         loop {
+            let due = self
+                .settling()
+                .next_due()
+                .map(|due| due + SETTLED_BATCH_WINDOW);
             let request = tokio::select! {
                 request = rx.recv() => match request {
                     Some(request) => request,
                     None => return,
                 },
                 () = self.cancel.cancelled() => return,
+                () = sleep_until_due(due) => {
+                    self.scan_settled().await;
+                    continue;
+                }
             };
             let request = match request {
                 ScannerRequest::Scan(request) => request,
@@ -274,6 +326,23 @@ impl Scanner {
         }
     }
 
+    /// Scans the settling files that are due, one scan per root.
+    async fn scan_settled(&self) {
+        let due = self.settling().take_due(Instant::now());
+        for (root, scopes) in due {
+            let request = ScanRequest {
+                target: ScanTarget::Scopes { root, scopes },
+                reason: ScanReason::Settled,
+                done: None,
+            };
+            let span =
+                info_span!("scan", reason = request.reason.as_str(), target = ?request.target);
+            if let Err(e) = self.handle(&request).instrument(span).await {
+                warn!(error = %e, "scan failed");
+            }
+        }
+    }
+
     async fn handle(&self, request: &ScanRequest) -> ScanResult {
         let started = Instant::now();
         {
@@ -285,14 +354,18 @@ impl Scanner {
             scan.bytes_hashed = 0;
             scan.unreadable_entries = 0;
         }
-        let result = self.scan_target(&request.target).await;
+        let result = self
+            .scan_target(&request.target, request.reason.waits_for_settling())
+            .await;
         // Ask for planning before the scan reads as finished, so "idle" never
         // shows between a change and its planning.
         if result.as_ref().map_or(true, ScanSummary::changed) {
             self.plan.request();
         }
+        let settling = self.settling().len() as u64;
         let mut scan = self.status.scan();
         scan.scanning = false;
+        scan.settling = settling;
         scan.current_root.clear();
         scan.last_finished_at = unix_now();
         scan.last_duration_ms = started.elapsed().as_millis() as u64;
@@ -313,7 +386,11 @@ impl Scanner {
         result.map_err(Arc::new)
     }
 
-    async fn scan_target(&self, target: &ScanTarget) -> Result<ScanSummary, syncroll_core::Error> {
+    async fn scan_target(
+        &self,
+        target: &ScanTarget,
+        settle: bool,
+    ) -> Result<ScanSummary, syncroll_core::Error> {
         let roots = self.store.roots_brief().await?;
         let mut summary = ScanSummary::default();
         match target {
@@ -322,13 +399,17 @@ impl Scanner {
                     if self.cancel.is_cancelled() {
                         break;
                     }
-                    summary.absorb(self.scan_root(root, &[RelPath::root()]).await?);
+                    summary.absorb(self.scan_root(root, &[RelPath::root()], settle).await?);
                 }
             }
             ScanTarget::Scopes { root, scopes } => {
                 // The root may have been removed since the request was made.
-                if let Some(root) = roots.iter().find(|r| r.id == *root) {
-                    summary.absorb(self.scan_root(root, &minimal_scopes(scopes)).await?);
+                match roots.iter().find(|r| r.id == *root) {
+                    Some(root) => {
+                        let scopes = minimal_scopes(scopes);
+                        summary.absorb(self.scan_root(root, &scopes, settle).await?);
+                    }
+                    None => self.settling().forget_root(*root),
                 }
             }
         }
@@ -341,6 +422,7 @@ impl Scanner {
         &self,
         root: &Root,
         scopes: &[RelPath],
+        settle: bool,
     ) -> Result<ScanSummary, syncroll_core::Error> {
         self.status.scan().current_root = root.path.display().to_string();
         let mut summary = ScanSummary::default();
@@ -399,17 +481,37 @@ impl Scanner {
             )
             .await?;
 
-        let to_hash = plan
+        self.settling().begin_scan();
+        let to_hash: Vec<_> = plan
             .changed_files
             .into_iter()
             .map(|(id, file)| (Some(id), file))
-            .chain(plan.new_files.into_iter().map(|file| (None, file)));
-        self.hash_and_apply(root, &verified, to_hash, &mut summary)
+            .chain(plan.new_files.into_iter().map(|file| (None, file)))
+            .filter(|(_, file)| !settle || self.settled(root.id, file))
+            .collect();
+        self.hash_and_apply(root, &verified, to_hash.into_iter(), &mut summary)
             .await?;
+        self.settling().end_scan(root.id, scopes);
         if whole_root && !self.cancel.is_cancelled() {
             self.store.mark_root_scanned(root.id).await?;
         }
         Ok(summary)
+    }
+
+    /// Whether a new or changed file has held still long enough to be
+    /// indexed; if not, it is left to settle and scanned again when due.
+    fn settled(&self, root: RootId, file: &FoundFile) -> bool {
+        let settled = self.settling().check(
+            root,
+            &file.rel_path,
+            file.stat,
+            Instant::now(),
+            SystemTime::now(),
+        );
+        if !settled {
+            debug!(path = ?file.rel_path, size = file.stat.size, "file changed a moment ago; indexed once it settles");
+        }
+        settled
     }
 
     /// Marks `root` missing (if it was not already, for this reason) and
@@ -420,6 +522,7 @@ impl Scanner {
         reason: MissingReason,
         mut summary: ScanSummary,
     ) -> Result<ScanSummary, syncroll_core::Error> {
+        self.settling().forget_root(root.id);
         let unchanged =
             matches!(&root.state, RootState::Missing { reason: was } if *was == reason.to_string());
         if !unchanged {
@@ -499,7 +602,15 @@ impl Scanner {
                 break;
             };
             let Ok((id, hashed)) = joined else { continue };
-            let Some((file, hash)) = hashed else { continue };
+            let (file, hash) = match hashed {
+                Hashed::Stable(file, hash) => (file, hash),
+                Hashed::Gone => continue,
+                Hashed::Changing(file) => {
+                    self.settling()
+                        .changing(root.id, &file.rel_path, file.stat, Instant::now());
+                    continue;
+                }
+            };
             summary.files_hashed += 1;
             {
                 let mut scan = self.status.scan();
@@ -689,25 +800,46 @@ fn stat_of(meta: &std::fs::Metadata) -> FileStat {
     }
 }
 
-/// Hashes a file whose stat holds still while it is read. Returns `None`
-/// for a file that vanished, cannot be read, or keeps changing.
-fn hash_stable(path: &Path, mut file: FoundFile) -> Option<(FoundFile, ContentHash)> {
+/// What hashing a file came to.
+#[derive(Debug)]
+enum Hashed {
+    /// Its stat held still while it was read.
+    Stable(FoundFile, ContentHash),
+    /// It vanished or cannot be read (logged).
+    Gone,
+    /// It kept changing; its last stat.
+    Changing(FoundFile),
+}
+
+/// Hashes a file whose stat holds still while it is read.
+fn hash_stable(path: &Path, mut file: FoundFile) -> Hashed {
     for _ in 0..HASH_ATTEMPTS {
         match hash_file(path) {
             Ok((before, hash, after)) if before == after => {
                 file.stat = after;
-                return Some((file, hash));
+                return Hashed::Stable(file, hash);
             }
-            Ok(_) => debug!(path = %path.display(), "file changed while hashing; trying again"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Ok((_, _, after)) => {
+                file.stat = after;
+                debug!(path = %path.display(), "file changed while hashing; trying again");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Hashed::Gone,
             Err(e) => {
                 warn!(path = %path.display(), error = %e, "cannot read photo; skipped this time");
-                return None;
+                return Hashed::Gone;
             }
         }
     }
     info!(path = %path.display(), "file is still being written; it will be indexed when it settles");
-    None
+    Hashed::Changing(file)
+}
+
+/// Waits until `due`, or forever when nothing is settling.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Streams the file through BLAKE3; returns its stat before and after.

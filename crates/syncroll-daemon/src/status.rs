@@ -19,6 +19,8 @@ pub struct ScanStatus {
     pub last_finished_at: i64,
     pub last_duration_ms: u64,
     pub unreadable_entries: u64,
+    /// Files left to settle (see `settling.rs`): work still to come.
+    pub settling: u64,
 }
 
 /// Whether changes on disk are seen as they happen.

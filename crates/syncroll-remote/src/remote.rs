@@ -110,6 +110,16 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Removes what a put to `key` cut off by a crash may have left that no
+    /// journal recorded (`fs`: the temporary beside the key), so that a put
+    /// never tried again (its job cancelled) leaves nothing behind. Never
+    /// touches the object under `key`, nor a resumable upload's state (see
+    /// [`Remote::abandon_upload`]). Nothing there is `Ok`.
+    async fn discard_interrupted_put(&self, key: &str) -> Result<(), RemoteError> {
+        let _ = key;
+        Ok(())
+    }
+
     /// Copies the object at `from_key` to `to_key` on the remote itself (no
     /// bytes pass through the caller), with the same atomicity and
     /// cancellation as [`Remote::put_file`]. [`RemoteError::NotFound`] if

@@ -4,7 +4,9 @@
 //! S3 ([`S3Server`]) and WebDAV ([`WebDavServer`]) servers, a
 //! fault-injecting proxy ([`FaultProxy`]), and independent servers,
 //! rclone's ([`RcloneServer`]), and clients, Python's grpcio
-//! ([`python_with_grpcio`]).
+//! ([`python_with_grpcio`]); and [`CatalogLock`], the catalog's write lock
+//! held from outside, to stop the daemon between a remote operation and its
+//! record.
 //!
 //! Boundary: this crate is a dev-dependency only; it drives the binaries
 //! through their public interface (flags, socket, CLI) and nothing else.
@@ -19,12 +21,14 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod background;
+mod catalog_lock;
 mod mount;
 mod proxy;
 mod python;
 mod rclone;
 mod s3;
 mod webdav;
+pub use catalog_lock::CatalogLock;
 pub use mount::Mount;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use python::{GRPCIO_PIN, python_with_grpcio};

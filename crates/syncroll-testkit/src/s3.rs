@@ -42,6 +42,12 @@ impl Seen {
             .ok()
     }
 
+    /// Whether this is a DeleteObjects request (many keys at once).
+    pub fn deletes_objects(&self) -> bool {
+        let query = self.target.split_once('?').map_or("", |(_, q)| q);
+        self.method == "POST" && query.split('&').any(|p| p == "delete" || p == "delete=")
+    }
+
     /// Whether this started a multipart upload (CreateMultipartUpload).
     pub fn creates_upload(&self) -> bool {
         let query = self.target.split_once('?').map_or("", |(_, q)| q);
@@ -52,12 +58,25 @@ impl Seen {
 type Log = Arc<Mutex<Vec<Seen>>>;
 
 /// Holds UploadPart requests above a part number, to freeze a multipart
-/// upload midway; see [`S3Server::hold_parts_above`].
+/// upload midway ([`S3Server::hold_parts_above`]), and DeleteObjects
+/// requests ([`S3Server::hold_bulk_deletes`]).
 #[derive(Debug)]
 struct PartHold {
-    /// 0: nothing is held.
+    /// 0: no part is held.
     above: std::sync::atomic::AtomicU32,
-    released: tokio::sync::watch::Sender<bool>,
+    deletes: std::sync::atomic::AtomicBool,
+    released: tokio::sync::watch::Sender<Release>,
+}
+
+/// What held requests are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// Nothing yet: they wait.
+    Holding,
+    /// 503, nothing stored.
+    Refuse,
+    /// Served as if never held.
+    Pass,
 }
 
 /// How long a held request waits at most for [`S3Server::release_held`].
@@ -94,7 +113,8 @@ impl S3Server {
         let log = seen.clone();
         let hold = Arc::new(PartHold {
             above: 0.into(),
-            released: tokio::sync::watch::channel(false).0,
+            deletes: false.into(),
+            released: tokio::sync::watch::channel(Release::Holding).0,
         });
         let gate = hold.clone();
         let server = Background::start("S3 server", 2, move |stream| {
@@ -116,20 +136,44 @@ impl S3Server {
     /// concurrency.
     pub fn hold_parts_above(&self, n: u32) {
         assert!(n > 0, "part numbers start at 1");
-        self.hold.released.send_replace(false);
+        self.hold.released.send_replace(Release::Holding);
         self.hold
             .above
             .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Ends [`S3Server::hold_parts_above`]: held requests are answered 503
-    /// (their client may be long gone) without storing anything, and later
-    /// ones are served normally.
+    /// From now on, DeleteObjects requests are held unanswered, not yet
+    /// applied, until [`S3Server::pass_held`] or [`S3Server::release_held`]
+    /// (or two minutes): a test can act while a batch of deletions is
+    /// claimed by the daemon but not done.
+    pub fn hold_bulk_deletes(&self) {
+        self.hold.released.send_replace(Release::Holding);
+        self.hold
+            .deletes
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Ends the holds: held requests are answered 503 (their client may be
+    /// long gone) without storing anything, and later ones are served
+    /// normally.
     pub fn release_held(&self) {
+        self.end_holds(Release::Refuse);
+    }
+
+    /// Ends the holds: held requests are served now, as if never held, and
+    /// so are later ones.
+    pub fn pass_held(&self) {
+        self.end_holds(Release::Pass);
+    }
+
+    fn end_holds(&self, release: Release) {
         self.hold
             .above
             .store(0, std::sync::atomic::Ordering::SeqCst);
-        self.hold.released.send_replace(true);
+        self.hold
+            .deletes
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.hold.released.send_replace(release);
     }
 
     pub fn endpoint_str(&self) -> &str {
@@ -183,16 +227,23 @@ async fn serve(stream: TcpStream, service: S3Service, seen: Log, hold: Arc<PartH
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         };
         let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
-        let held = above > 0 && request.part_number().is_some_and(|n| n > above);
+        let held = (above > 0 && request.part_number().is_some_and(|n| n > above))
+            || (hold.deletes.load(std::sync::atomic::Ordering::SeqCst)
+                && request.deletes_objects());
         seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
         let service = service.clone();
         let mut released = hold.released.subscribe();
         async move {
             if held {
-                let _ = tokio::time::timeout(HOLD_LIMIT, released.wait_for(|r| *r)).await;
-                let mut refused = hyper::Response::new(s3s::Body::empty());
-                *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                return Ok(refused);
+                let waited =
+                    tokio::time::timeout(HOLD_LIMIT, released.wait_for(|r| *r != Release::Holding))
+                        .await;
+                let pass = matches!(waited, Ok(Ok(r)) if *r == Release::Pass);
+                if !pass {
+                    let mut refused = hyper::Response::new(s3s::Body::empty());
+                    *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                    return Ok(refused);
+                }
             }
             hyper::service::Service::call(&service, req).await
         }

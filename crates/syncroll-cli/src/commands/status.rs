@@ -41,6 +41,13 @@ fn human(s: &pb::GetStatusResponse) -> String {
                 scan.unreadable_entries
             );
         }
+        if scan.settling > 0 {
+            let _ = writeln!(
+                text,
+                "           {} files still being written; each is indexed and sent once it settles",
+                count(scan.settling)
+            );
+        }
     }
     if let Some(watcher) = &s.watcher {
         let _ = write!(text, "watcher    {}", watcher.state);

@@ -4,9 +4,11 @@
 mod bad_names;
 mod brake;
 mod collections;
+mod crash;
 mod data_dir;
 mod errors;
 mod faults;
+mod load;
 mod photos;
 mod root_safety;
 mod roots;

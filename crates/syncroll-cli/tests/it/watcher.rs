@@ -136,3 +136,102 @@ fn a_symlinked_folder_is_not_followed_by_watcher_scans() {
     daemon.json(&["rescan"]);
     assert_eq!(daemon.photo_paths(None), ["marker.jpg", "seed.jpg"]);
 }
+
+/// How many times the daemon's log says it left `path` to settle.
+fn settling_looks(daemon: &Daemon, path: &str) -> usize {
+    let needle = format!("path=\"{path}\"");
+    daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("indexed once it settles") && l.contains(&needle))
+        .count()
+}
+
+/// A photo written in several appends, each made as soon as the daemon has
+/// seen the previous one (so the writes come closer together than
+/// `settle_ms`), reaches the remote once, complete. The last write is
+/// followed by no other event: the daemon looks at the file again by
+/// itself.
+#[test]
+fn a_photo_being_written_is_uploaded_once_after_it_settles() {
+    let daemon = Daemon::builder()
+        .config("[watcher]\ndebounce_ms = 100\nsettle_ms = 1500")
+        .start();
+    let root = daemon.scratch("photos");
+    let shoot = root.join("shoot");
+    fs::create_dir_all(&shoot).unwrap();
+    let nas = daemon.scratch("nas");
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)])
+        .ok();
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon
+        .cli(&[
+            "collections",
+            "create",
+            "Shoot",
+            "--folder",
+            s(&shoot),
+            "--remote",
+            "nas",
+            "--sync",
+        ])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+
+    let photo = shoot.join("big.jpg");
+    let mut written = Vec::new();
+    for write in 0..6u8 {
+        let chunk = vec![write; 64 * 1024];
+        let seen_before = settling_looks(&daemon, "shoot/big.jpg");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&photo)
+            .unwrap();
+        std::io::Write::write_all(&mut file, &chunk).unwrap();
+        drop(file);
+        written.extend_from_slice(&chunk);
+        wait_until(
+            EVENT_TIMEOUT,
+            "the daemon to see the write and wait",
+            || {
+                let seen = settling_looks(&daemon, "shoot/big.jpg");
+                if seen > seen_before {
+                    Ok(())
+                } else {
+                    Err(seen)
+                }
+            },
+        );
+    }
+
+    // A settling file is work to come: `wait` returns once it is sent.
+    let settling = daemon.json(&["status"])["scan"]["settling"].clone();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let copy = nas.join("Shoot/shoot/big.jpg");
+    assert_eq!(
+        fs::read(&copy).map(|b| b.len()).ok(),
+        Some(written.len()),
+        "the complete photo is on the remote once `wait` returns (status said {settling} settling)"
+    );
+    let jobs = daemon.cli(&["--json", "jobs"]).ok().json_lines();
+    let uploads: Vec<_> = jobs
+        .iter()
+        .filter(|j| j["key"] == "Shoot/shoot/big.jpg")
+        .collect();
+    assert_eq!(uploads.len(), 1, "one job for the photo: {jobs:?}");
+    assert_eq!(uploads[0]["state"], "done", "{uploads:?}");
+    let log = daemon.log();
+    let sent = log
+        .lines()
+        .filter(|l| l.contains("uploaded bytes="))
+        .count();
+    assert_eq!(sent, 1, "one upload in all, with no restart:\n{log}");
+    assert!(!log.contains("changed during the upload"), "{log}");
+    assert_eq!(fs::read(&copy).unwrap(), written);
+    println!(
+        "the daemon left the photo to settle {} times",
+        settling_looks(&daemon, "shoot/big.jpg")
+    );
+}

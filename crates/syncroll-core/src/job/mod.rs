@@ -72,3 +72,54 @@ pub struct Job {
     /// if the job ends without finishing it the upload is aborted.
     pub upload_state: Option<String>,
 }
+
+/// Why a job that was running when the daemon died is cancelled rather
+/// than queued again; see [`after_crash`].
+pub const CANCELLED_BY_REQUEST: &str = "cancelled by request";
+pub const SYNC_TURNED_OFF: &str = "sync turned off";
+
+/// What becomes, at the next start, of a job the daemon left running. It
+/// goes back to the queue (no attempt counted) unless a cancel was on its
+/// way to it when the daemon died, which only the worker would have
+/// recorded: the user cancelled it (`cancel_requested`, kept as a hold), or
+/// it is an upload of a collection whose sync is off now (`sync off` had
+/// interrupted it). Without this the upload would run after the restart,
+/// against the user's word, and land a copy that nothing then deletes.
+pub fn after_crash(op: JobOp, cancel_requested: bool, sync_enabled: Option<bool>) -> JobEvent {
+    if cancel_requested {
+        return JobEvent::Cancelled {
+            reason: CANCELLED_BY_REQUEST.to_owned(),
+        };
+    }
+    if op == JobOp::Upload && sync_enabled == Some(false) {
+        return JobEvent::Cancelled {
+            reason: SYNC_TURNED_OFF.to_owned(),
+        };
+    }
+    JobEvent::Interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancelled(event: &JobEvent) -> bool {
+        matches!(event, JobEvent::Cancelled { .. })
+    }
+
+    #[test]
+    fn a_job_cut_off_by_a_crash_is_queued_again_unless_a_cancel_was_on_its_way() {
+        for op in [JobOp::Upload, JobOp::Delete] {
+            for sync in [None, Some(true)] {
+                assert_eq!(after_crash(op, false, sync), JobEvent::Interrupted);
+                assert!(cancelled(&after_crash(op, true, sync)));
+            }
+        }
+        assert!(cancelled(&after_crash(JobOp::Upload, false, Some(false))));
+        // The deletions of `sync off` are what it asked for.
+        assert_eq!(
+            after_crash(JobOp::Delete, false, Some(false)),
+            JobEvent::Interrupted
+        );
+    }
+}

@@ -368,6 +368,18 @@ async fn ledger_upsert(
     Ok(())
 }
 
+/// What [`Store::requeue_interrupted_jobs`] found left running by a crash.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Jobs queued again.
+    pub requeued: u64,
+    /// Jobs cancelled: a cancel or `sync off` was stopping them.
+    pub cancelled: u64,
+    /// The remote and key of every upload among them, whose put may have
+    /// left a temporary that a cancelled job would never replace.
+    pub uploads: Vec<(RemoteId, String)>,
+}
+
 impl Store {
     /// Applies one event to a job.
     pub async fn apply_job_event(&self, id: JobId, event: JobEvent) -> Result<JobState> {
@@ -382,18 +394,38 @@ impl Store {
     }
 
     /// Jobs found running at start-up were cut off by a crash: back to the
-    /// queue, no attempt counted.
-    pub async fn requeue_interrupted_jobs(&self) -> Result<u64> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM jobs WHERE state IN ('running', 'cancelling')")
-                .fetch_all(&self.pool)
-                .await
-                .db("finding interrupted jobs")?;
-        for id in &ids {
-            self.apply_job_event(JobId(*id), JobEvent::Interrupted)
-                .await?;
+    /// queue, no attempt counted, unless a cancel was on its way to them
+    /// ([`crate::job::after_crash`]); a job the user cancelled ends
+    /// dismissed.
+    pub async fn requeue_interrupted_jobs(&self) -> Result<Interrupted> {
+        let rows: Vec<(i64, String, i64, String, bool, Option<bool>)> = sqlx::query_as(
+            "SELECT j.id, j.op, j.remote_id, j.key, j.state = 'cancelling', c.sync_enabled
+             FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
+             WHERE j.state IN ('running', 'cancelling')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .db("finding interrupted jobs")?;
+        let mut found = Interrupted::default();
+        for (id, op, remote, key, cancel_requested, sync_enabled) in rows {
+            let op = JobOp::parse(&op).unwrap_or(JobOp::Upload);
+            if op == JobOp::Upload {
+                found.uploads.push((RemoteId(remote), key));
+            }
+            // A `cancelling` job the user cancelled ends `dismissed`, as the
+            // worker would have left it (see `JobState::next`).
+            match crate::job::after_crash(op, cancel_requested, sync_enabled) {
+                event @ JobEvent::Cancelled { .. } => {
+                    self.apply_job_event(JobId(id), event).await?;
+                    found.cancelled += 1;
+                }
+                event => {
+                    self.apply_job_event(JobId(id), event).await?;
+                    found.requeued += 1;
+                }
+            }
         }
-        Ok(ids.len() as u64)
+        Ok(found)
     }
 
     /// The job with this id.
@@ -976,6 +1008,48 @@ mod tests {
         assert_eq!(abandoned[0].state, "{\"upload_id\":\"u1\"}");
         store.forget_abandoned_upload(&abandoned[0]).await.unwrap();
         assert_eq!(store.abandoned_uploads().await.unwrap(), Vec::new());
+    }
+
+    /// A crash between `sync off` (or a cancel) and the worker's record of
+    /// it leaves the job running; the restart finishes the cancel rather
+    /// than running the upload.
+    #[tokio::test]
+    async fn a_restart_cancels_the_running_jobs_a_cancel_was_stopping() {
+        let state = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let job = store.job(JobId(1)).await.unwrap();
+                let held: bool = sqlx::query_scalar("SELECT held FROM jobs WHERE id = 1")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
+                (job.state.name(), held)
+            }
+        };
+        let (_dir, store) = store_with_job("running", 1_000).await;
+        synced_trip(&store).await;
+        set(&store, "UPDATE jobs SET collection_id = 1").await;
+        let counts = |found: Interrupted| (found.requeued, found.cancelled);
+        let found = store.requeue_interrupted_jobs().await.unwrap();
+        assert_eq!(found.uploads, vec![(RemoteId(1), "k".to_owned())]);
+        assert_eq!(counts(found), (1, 0));
+        assert_eq!(state(&store).await, ("queued", false));
+
+        set(&store, "UPDATE jobs SET state = 'running'").await;
+        set(&store, "UPDATE collections SET sync_enabled = 0").await;
+        assert_eq!(
+            counts(store.requeue_interrupted_jobs().await.unwrap()),
+            (0, 1)
+        );
+        assert_eq!(state(&store).await, ("cancelled", false));
+
+        set(&store, "UPDATE jobs SET state = 'running', held = 1").await;
+        set(&store, "UPDATE collections SET sync_enabled = 1").await;
+        assert_eq!(
+            counts(store.requeue_interrupted_jobs().await.unwrap()),
+            (0, 1)
+        );
+        assert_eq!(state(&store).await, ("cancelled", true));
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ use crate::error::{DbContext, Error, Result};
 pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
 pub use holds::{CopiesOfRoot, HeldKey, Hold, HoldState};
-pub use jobs::{AbandonedUpload, JobCounts, Landed, now_ms};
+pub use jobs::{AbandonedUpload, Interrupted, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;

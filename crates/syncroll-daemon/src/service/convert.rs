@@ -355,6 +355,7 @@ pub fn status(
             last_finished_at: scan.last_finished_at,
             last_duration_ms: scan.last_duration_ms,
             unreadable_entries: scan.unreadable_entries,
+            settling: scan.settling,
         }),
         watcher: Some(pb::WatcherStatus {
             state: snapshot.watcher.state.as_str().to_owned(),

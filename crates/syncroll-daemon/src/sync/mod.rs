@@ -380,15 +380,46 @@ impl SyncEngine {
         }
     }
 
+    /// Removes what the puts a crash cut off left on their remotes (an `fs`
+    /// temporary). Best effort: a remote that cannot be reached keeps it
+    /// until a put of that key or its deletion.
+    async fn discard_interrupted_puts(&self, uploads: &[(syncroll_core::RemoteId, String)]) {
+        for (remote, key) in uploads {
+            let discarded = match self.inner.remotes.get(*remote).await {
+                Ok(remote) => remote
+                    .discard_interrupted_put(key)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(error) = discarded {
+                warn!(%key, %error, "cannot remove what an interrupted upload left");
+            }
+        }
+    }
+
     async fn schedule_loop(self, shutdown: CancellationToken) {
         match self.inner.store.requeue_interrupted_jobs().await {
-            Ok(0) => {}
-            Ok(n) => info!(
-                jobs = n,
-                "requeued jobs interrupted by the last shutdown or crash"
-            ),
+            Ok(found) => {
+                if found.requeued + found.cancelled > 0 {
+                    info!(
+                        requeued = found.requeued,
+                        cancelled = found.cancelled,
+                        "requeued jobs interrupted by the last shutdown or crash \
+                         (cancelled those a cancel or sync off was stopping)"
+                    );
+                }
+                // Before any put starts again: a put of the same key
+                // replaces its temporary anyway, but one never tried again
+                // would leave it for good.
+                self.discard_interrupted_puts(&found.uploads).await;
+            }
             Err(e) => warn!(error = %e, "cannot requeue interrupted jobs"),
         }
+        // Uploads a crash left behind: those of the jobs just cancelled, and
+        // those of jobs that ended before the crash whose sweep never ran.
+        // Otherwise they would wait for the planner's timer.
+        abort_abandoned_uploads(&self.inner);
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<JobId>();
         let mut data_dir = self.inner.guard.subscribe();
         let mut blocked = false;
@@ -787,7 +818,11 @@ impl SyncEngine {
             .map(|c| c.bytes_pending)
             .sum::<u64>()
             .saturating_sub(in_flight);
-        let scanning = self.inner.status.scan().scanning;
+        // Files still settling will be indexed and sent: not idle yet.
+        let scanning = {
+            let scan = self.inner.status.scan();
+            scan.scanning || scan.settling > 0
+        };
         // Changes wait in `plan_queue` (or a reconciliation is under way)
         // until a pass takes them, whether or not one was asked for yet.
         let planning = busy_before

@@ -211,7 +211,7 @@ pub(super) async fn run_deletes(
 }
 
 /// The reason of a cancel the user asked for.
-pub const CANCELLED_BY_REQUEST: &str = "cancelled by request";
+pub const CANCELLED_BY_REQUEST: &str = syncroll_core::job::CANCELLED_BY_REQUEST;
 
 /// What becomes of a job whose claim a pause or `sync off` overtook before
 /// its worker started (and so before an interruption could reach it), if

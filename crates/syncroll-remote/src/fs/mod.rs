@@ -102,6 +102,12 @@ impl Remote for FsRemote {
         blocking(move || objects::delete(&root, &key)).await
     }
 
+    async fn discard_interrupted_put(&self, key: &str) -> Result<(), RemoteError> {
+        validate_key(key)?;
+        let (root, key) = (self.root.clone(), key.to_owned());
+        blocking(move || objects::discard_temporary(&root, &key)).await
+    }
+
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
         validate_key(key)?;
         let (root, key) = (self.root.clone(), key.to_owned());

@@ -42,6 +42,21 @@ pub(super) fn delete(root: &Path, key: &str) -> Result<(), RemoteError> {
     Ok(())
 }
 
+/// Removes the temporary a put to `key` cut off by a crash left, and the
+/// folders this left empty; the object under `key`, if any, stays.
+pub(super) fn discard_temporary(root: &Path, key: &str) -> Result<(), RemoteError> {
+    let site = Site { root, key };
+    check_root(site)?;
+    let Some(dir) = existing_folder(site, parent_components(key))? else {
+        return Ok(());
+    };
+    if remove_file(site, &dir.join(temp_name(file_name(key))))? {
+        sync_folder(&dir).map_err(site.on("sync the folder of", &dir))?;
+        prune(site);
+    }
+    Ok(())
+}
+
 /// Removes `path` if a regular file is there, saying whether it did; anything
 /// else is not an object and is left alone.
 fn remove_file(site: Site<'_>, path: &Path) -> Result<bool, RemoteError> {

@@ -675,6 +675,34 @@ async fn delete_removes_a_leftover_temporary_of_its_key() {
 }
 
 #[tokio::test]
+async fn an_interrupted_put_is_discarded_and_its_object_kept() {
+    let fx = fixture();
+    fx.put_bytes("a/x.jpg", b"bytes").await;
+    fs::write(fx.root.join("a/.x.jpg.syncroll-part"), b"crash leftover").expect("writing");
+    fs::create_dir_all(fx.root.join("b/c")).expect("mkdir");
+    fs::write(fx.root.join("b/c/.y.jpg.syncroll-part"), b"crash leftover").expect("writing");
+
+    fx.remote
+        .discard_interrupted_put("a/x.jpg")
+        .await
+        .expect("discard");
+    fx.remote
+        .discard_interrupted_put("b/c/y.jpg")
+        .await
+        .expect("discard");
+    fx.remote
+        .discard_interrupted_put("never/put.jpg")
+        .await
+        .expect("nothing there is fine");
+
+    assert_eq!(fx.files_on_disk(), ["a/x.jpg"]);
+    assert!(
+        !fx.root.join("b").exists(),
+        "the emptied folders are pruned"
+    );
+}
+
+#[tokio::test]
 async fn copy_produces_identical_bytes() {
     let fx = fixture();
     let bytes = pattern(3 << 20);
