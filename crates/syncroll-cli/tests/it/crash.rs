@@ -487,7 +487,7 @@ fn between_a_transfer_and_its_ledger_commit(mut case: Crash) {
 fn right_after_sync_off(mut case: Crash) {
     case.write_small_photos();
     case.synced();
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     case.kill_and_restart(None);
     case.check(&[]);
 }
@@ -496,7 +496,7 @@ fn right_after_sync_off(mut case: Crash) {
 fn during_the_deletions_of_sync_off(mut case: Crash) {
     case.write_small_photos();
     case.synced();
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     case.wait_remote_at_most(PHOTOS - 1);
     case.kill_and_restart(None);
     case.check(&[]);
@@ -508,7 +508,7 @@ fn during_the_deletions_of_sync_off(mut case: Crash) {
 fn between_a_deletion_and_its_ledger_commit(mut case: Crash) {
     case.write_small_photos();
     case.synced();
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     case.wait_remote_at_most(PHOTOS - 1);
     let lock = case.lock_with_unrecorded(|remote, ledger| (remote as i64) < ledger);
     case.kill_and_restart(Some(lock));
@@ -591,7 +591,7 @@ fn s3_converges_after_kill_9_between_a_deletion_and_its_ledger_commit() {
     let server = case.server();
     server.hold_bulk_deletes();
     let before = server.seen().len();
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     wait_until(EVENT_TIMEOUT, "a DeleteObjects request held", || {
         let seen = server.seen();
         if seen[before..].iter().any(|r| r.deletes_objects()) {
@@ -639,7 +639,7 @@ fn fs_converges_after_kill_9_sync_off_during_a_transfer() {
     case.index();
     case.create(true);
     case.wait_for_a_temporary();
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     case.kill_and_restart(None);
     case.check(&[]);
 }
@@ -671,7 +671,7 @@ fn s3_converges_after_kill_9_sync_off_during_a_multipart_upload() {
     case.server().hold_parts_above(2);
     case.create(true);
     case.wait_status("a multipart upload partly sent", partly_sent);
-    case.daemon.cli(&["sync", "off", "Trip"]).ok();
+    case.daemon.cli(&["sync", "off", "Trip", "--yes"]).ok();
     case.kill_and_restart(None);
     case.server().release_held();
     case.check(&[]);

@@ -27,19 +27,30 @@ struct CollectionRow {
     synced_bytes: i64,
 }
 
+/// Collections with their tallies (one row each, kept by the schema's
+/// triggers: see the `collection_tallies` migration).
 const SELECT_COLLECTIONS: &str = "
     SELECT c.id, c.name, c.kind, c.folder_root_id, c.folder_rel_path, fr.path AS folder_root_path,
-           rem.name AS remote_name, c.created_at, COUNT(p.id) AS photo_count,
-           COALESCE(SUM(p.size), 0) AS total_bytes, c.sync_enabled, c.paused_until,
-           COALESCE(SUM(EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
-                                AND o.collection_id = c.id AND o.blake3 = p.blake3)), 0) AS synced_count,
-           COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
-                                AND o.collection_id = c.id AND o.blake3 = p.blake3) THEN p.size END), 0) AS synced_bytes
+           rem.name AS remote_name, c.created_at, COALESCE(t.members, 0) AS photo_count,
+           COALESCE(t.member_bytes, 0) AS total_bytes, c.sync_enabled, c.paused_until,
+           COALESCE(t.synced, 0) AS synced_count, COALESCE(t.synced_bytes, 0) AS synced_bytes
     FROM collections c
     JOIN remotes rem ON rem.id = c.remote_id
     LEFT JOIN roots fr ON fr.id = c.folder_root_id
+    LEFT JOIN collection_tallies t ON t.collection_id = c.id";
+
+/// What the tallies must equal: every collection's members counted anew.
+#[cfg(test)]
+const RECOUNT_COLLECTIONS: &str = "
+    SELECT c.id, COUNT(p.id), COALESCE(SUM(p.size), 0),
+           COALESCE(SUM(EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
+                                AND o.collection_id = c.id AND o.blake3 = p.blake3)), 0),
+           COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
+                                AND o.collection_id = c.id AND o.blake3 = p.blake3) THEN p.size END), 0)
+    FROM collections c
     LEFT JOIN collection_photos cp ON cp.collection_id = c.id
-    LEFT JOIN photos p ON p.id = cp.photo_id";
+    LEFT JOIN photos p ON p.id = cp.photo_id
+    GROUP BY c.id ORDER BY c.id";
 
 fn collection_from_row(row: CollectionRow) -> Collection {
     let CollectionRow {
@@ -148,12 +159,11 @@ impl Store {
 
     /// Every collection with its totals, ordered by name.
     pub async fn collections(&self) -> Result<Vec<Collection>> {
-        let rows: Vec<CollectionRow> = sqlx::query_as(&format!(
-            "{SELECT_COLLECTIONS} GROUP BY c.id ORDER BY c.name"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .db("listing collections")?;
+        let rows: Vec<CollectionRow> =
+            sqlx::query_as(&format!("{SELECT_COLLECTIONS} ORDER BY c.name"))
+                .fetch_all(&self.pool)
+                .await
+                .db("listing collections")?;
         Ok(rows.into_iter().map(collection_from_row).collect())
     }
 
@@ -168,13 +178,12 @@ impl Store {
 
     /// The collection called `name`.
     pub async fn collection(&self, name: &str) -> Result<Collection> {
-        let row: Option<CollectionRow> = sqlx::query_as(&format!(
-            "{SELECT_COLLECTIONS} WHERE c.name = ? GROUP BY c.id"
-        ))
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await
-        .db("looking up a collection")?;
+        let row: Option<CollectionRow> =
+            sqlx::query_as(&format!("{SELECT_COLLECTIONS} WHERE c.name = ?"))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .db("looking up a collection")?;
         row.map(collection_from_row)
             .ok_or_else(|| Error::CollectionNotFound(name.to_owned()))
     }
@@ -288,4 +297,121 @@ async fn add_photos_under(
     .await
     .db("adding collection members")?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(store: &Store, sql: &str) {
+        sqlx::query(sql).execute(&store.pool).await.unwrap();
+    }
+
+    type Tally = (i64, i64, i64, i64, i64);
+
+    async fn tallies(store: &Store) -> Vec<Tally> {
+        sqlx::query_as(
+            "SELECT collection_id, members, member_bytes, synced, synced_bytes
+             FROM collection_tallies ORDER BY collection_id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn recounted(store: &Store) -> Vec<Tally> {
+        sqlx::query_as(RECOUNT_COLLECTIONS)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The tallies `status` reads equal a recount of the members, after
+    /// every kind of change to photos, memberships, the ledger and the
+    /// collections themselves.
+    #[tokio::test]
+    async fn collection_tallies_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("c.db")).await.unwrap();
+        let h = |n: u8| format!("x'{}'", format!("{n:02x}").repeat(32));
+        let steps: Vec<String> = vec![
+            "INSERT INTO remotes (name, kind, created_at) VALUES ('r1', 'fs', 0), ('r2', 'fs', 0)".into(),
+            "INSERT INTO roots (path, state, added_at) VALUES ('/p', 'online', 0)".into(),
+            format!(
+                "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at)
+                 VALUES (1, x'61', 100, 0, 1, {}, 0), (1, x'62', 200, 0, 2, {}, 0),
+                        (1, x'63', 300, 0, 3, {}, 0)",
+                h(1),
+                h(2),
+                h(1)
+            ),
+            "INSERT INTO collections (name, kind, remote_id, created_at)
+             VALUES ('C1', 'manual', 1, 0), ('C2', 'manual', 1, 0)"
+                .into(),
+            "INSERT INTO collection_photos (collection_id, photo_id, added_at)
+             VALUES (1, 1, 0), (1, 2, 0), (1, 3, 0), (2, 2, 0)"
+                .into(),
+            // Two members with the same bytes are synced by one copy.
+            format!(
+                "INSERT INTO remote_objects (remote_id, key, blake3, size, collection_id, uploaded_at, rel_path)
+                 VALUES (1, 'C1/a', {}, 100, 1, 0, x'61')",
+                h(1)
+            ),
+            format!(
+                "INSERT INTO remote_objects (remote_id, key, blake3, size, collection_id, uploaded_at, rel_path)
+                 VALUES (1, 'C1/c', {}, 300, 1, 0, x'63')",
+                h(1)
+            ),
+            "DELETE FROM remote_objects WHERE key = 'C1/a'".into(),
+            "DELETE FROM remote_objects WHERE key = 'C1/c'".into(),
+            format!(
+                "INSERT INTO remote_objects (remote_id, key, blake3, size, collection_id, uploaded_at, rel_path)
+                 VALUES (1, 'C1/b', {}, 200, 1, 0, x'62')",
+                h(2)
+            ),
+            // An upsert replacing the bytes under a key.
+            format!("UPDATE remote_objects SET blake3 = {} WHERE key = 'C1/b'", h(3)),
+            // The photo changes to the bytes the copy has, and grows.
+            format!("UPDATE photos SET blake3 = {}, size = 250 WHERE id = 2", h(3)),
+            // A copy on another remote than the collection's counts for nothing.
+            format!(
+                "INSERT INTO remote_objects (remote_id, key, blake3, size, collection_id, uploaded_at, rel_path)
+                 VALUES (2, 'C1/a', {}, 100, 1, 0, x'61')",
+                h(1)
+            ),
+            "DELETE FROM photos WHERE id = 1".into(),
+            "DELETE FROM collection_photos WHERE collection_id = 1 AND photo_id = 3".into(),
+            "UPDATE collections SET remote_id = 2 WHERE id = 1".into(),
+            "UPDATE remote_objects SET collection_id = 2 WHERE key = 'C1/b'".into(),
+            "DELETE FROM collections WHERE id = 2".into(),
+            "UPDATE photos SET size = 260 WHERE id = 2".into(),
+            "DELETE FROM roots WHERE id = 1".into(),
+        ];
+        let roots = |store: Store| async move {
+            let kept: Vec<(i64, i64, i64)> =
+                sqlx::query_as("SELECT root_id, photos, bytes FROM root_tallies ORDER BY root_id")
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap();
+            let counted: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT r.id, COUNT(p.id), COALESCE(SUM(p.size), 0) FROM roots r
+                 LEFT JOIN photos p ON p.root_id = r.id GROUP BY r.id ORDER BY r.id",
+            )
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+            (kept, counted)
+        };
+        for step in &steps {
+            run(&store, step).await;
+            assert_eq!(
+                tallies(&store).await,
+                recounted(&store).await,
+                "after {step}"
+            );
+            let (kept, counted) = roots(store.clone()).await;
+            assert_eq!(kept, counted, "roots after {step}");
+        }
+        assert_eq!(tallies(&store).await, vec![(1, 0, 0, 0, 0)]);
+    }
 }

@@ -124,27 +124,18 @@ pub struct HeldKey {
     pub state: &'static str,
 }
 
-/// A planned deletion the brake held, with its cause.
-struct HeldDelete<'a> {
-    place: &'a Placed,
-    vanished: bool,
-}
-
 /// Runs the brake over the deletions planning wants for collection
 /// `collection` (on `remote`): returns those that may be queued, and the
 /// hold the others joined (created when none is pending). Records the
 /// deletions in the window's log either way.
-pub(crate) async fn brake_deletes<'a>(
+pub(crate) async fn brake_deletes(
     tx: &mut Tx<'_>,
     collection: CollectionId,
     remote: RemoteId,
-    deletes: &'a [Placed],
+    deletes: Vec<Placed>,
     policy: &brake::BrakePolicy,
     now: TimestampMs,
-) -> Result<(
-    Vec<&'a Placed>,
-    Option<(i64, Vec<(&'a Placed, &'static str)>)>,
-)> {
+) -> Result<(Vec<Placed>, Option<(i64, Vec<(Placed, &'static str)>)>)> {
     if deletes.is_empty() {
         return Ok((Vec::new(), None));
     }
@@ -198,7 +189,7 @@ pub(crate) async fn brake_deletes<'a>(
     .await
     .db("logging deletions")?;
 
-    let Braked { run, held, .. } = brake::brake(deletes.iter().collect(), history, policy);
+    let Braked { run, held, .. } = brake::brake(deletes, history, policy);
     if held.is_empty() {
         return Ok((run, None));
     }
@@ -216,21 +207,18 @@ pub(crate) async fn brake_deletes<'a>(
         .await
         .db("recording a hold")?,
     };
-    let causes = causes(tx, collection, &held).await?;
-    let held = causes
+    let vanished = vanished(tx, collection, &held).await?;
+    let held = held
         .into_iter()
-        .map(|h| (h.place, if h.vanished { VANISHED } else { LEFT }))
+        .zip(vanished)
+        .map(|(place, vanished)| (place, if vanished { VANISHED } else { LEFT }))
         .collect();
     Ok((run, Some((hold, held))))
 }
 
 /// Tells deletions whose photo vanished from those whose photo is still on
 /// disk (it left the collection): one probe per path and root.
-async fn causes<'a>(
-    tx: &mut Tx<'_>,
-    collection: CollectionId,
-    held: &[&'a Placed],
-) -> Result<Vec<HeldDelete<'a>>> {
+async fn vanished(tx: &mut Tx<'_>, collection: CollectionId, held: &[Placed]) -> Result<Vec<bool>> {
     let paths: Vec<Vec<u8>> = held
         .iter()
         .map(|p| p.rel_path.as_bytes().to_vec())
@@ -248,10 +236,7 @@ async fn causes<'a>(
     let on_disk: std::collections::HashSet<Vec<u8>> = on_disk.into_iter().collect();
     Ok(held
         .iter()
-        .map(|place| HeldDelete {
-            place,
-            vanished: !on_disk.contains(place.rel_path.as_bytes()),
-        })
+        .map(|place| !on_disk.contains(place.rel_path.as_bytes()))
         .collect())
 }
 

@@ -186,7 +186,8 @@ impl Store {
 
     /// Photo count over the whole catalog.
     pub async fn photo_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos")
+        // The roots' tallies, kept by triggers: not a walk of every photo.
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(photos), 0) FROM root_tallies")
             .fetch_one(&self.pool)
             .await
             .db("counting photos")?;

@@ -273,11 +273,23 @@ impl Store {
         }
         // Deletions the daemon decided on its own go through the brake;
         // removing every copy (`sync off`) is the user's decision.
+        // Keys outside the collection's folder are what a rename (or a new
+        // prefix) left behind: their photos are still wanted, under new
+        // keys, so deleting them loses no copy and is not braked.
         let (run, held) = if t.goal == Some(PlanGoal::Mirror) {
-            let deletes = &plan.actions.deletes;
-            super::holds::brake_deletes(tx, t.id, t.remote, deletes, &self.brake, now).await?
+            let folder = collection_prefix(&t.prefix, &t.name);
+            let (moved, lost): (Vec<Placed>, Vec<Placed>) = plan
+                .actions
+                .deletes
+                .iter()
+                .cloned()
+                .partition(|p| !p.key.starts_with(&folder));
+            let (mut run, held) =
+                super::holds::brake_deletes(tx, t.id, t.remote, lost, &self.brake, now).await?;
+            run.extend(moved);
+            (run, held)
         } else {
-            (plan.actions.deletes.iter().collect(), None)
+            (plan.actions.deletes.clone(), None)
         };
         // Plain Vecs, not iterator chains held across the awaits below: the
         // future must stay `Send` for every lifetime.
@@ -288,11 +300,11 @@ impl Store {
                 .iter()
                 .map(|w| (NewJobRow::upload(t, w), None)),
         );
-        jobs.extend(run.into_iter().map(|p| (NewJobRow::delete(t, p), None)));
-        if let Some((hold, places)) = held {
+        jobs.extend(run.iter().map(|p| (NewJobRow::delete(t, p), None)));
+        if let Some((hold, places)) = &held {
             let held = places
-                .into_iter()
-                .map(|(p, why)| (NewJobRow::delete(t, p), Some((hold, why))));
+                .iter()
+                .map(|(p, why)| (NewJobRow::delete(t, p), Some((*hold, *why))));
             jobs.extend(held);
         }
         for ((job, held), inserted) in jobs.iter().zip(insert_jobs(tx, &jobs, now).await?) {

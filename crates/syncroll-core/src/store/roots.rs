@@ -22,9 +22,8 @@ type RootRow = (
 
 const SELECT_ROOTS: &str = "
     SELECT r.id, r.path, r.state, r.missing_reason, r.last_scan_at, r.device, r.inode,
-           (SELECT COUNT(*) FROM photos p WHERE p.root_id = r.id),
-           (SELECT COALESCE(SUM(p.size), 0) FROM photos p WHERE p.root_id = r.id)
-    FROM roots r";
+           COALESCE(t.photos, 0), COALESCE(t.bytes, 0)
+    FROM roots r LEFT JOIN root_tallies t ON t.root_id = r.id";
 
 /// Roots without their totals: what the scanner and the watcher need, at
 /// no cost per photo (the totals scan every photo row).
