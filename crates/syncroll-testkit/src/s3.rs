@@ -4,7 +4,7 @@
 //! functions and async tests alike can use it, and stops when dropped. It
 //! records each request line, so a test can tell how an operation was done.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hyper::service::service_fn;
@@ -117,8 +117,15 @@ impl S3Server {
             released: tokio::sync::watch::channel(Release::Holding).0,
         });
         let gate = hold.clone();
+        let root = dir.path().to_path_buf();
         let server = Background::start("S3 server", 2, move |stream| {
-            serve(stream, service.clone(), log.clone(), gate.clone())
+            serve(
+                stream,
+                service.clone(),
+                log.clone(),
+                gate.clone(),
+                root.clone(),
+            )
         });
         Self {
             dir,
@@ -214,8 +221,40 @@ impl S3Server {
     }
 }
 
+/// An abort of a multipart upload the server does not know (completed,
+/// or aborted already): S3, MinIO and Ceph answer 404 NoSuchUpload, s3s-fs
+/// answers AccessDenied, which a client must take for a real refusal. The
+/// test server answers as S3 does.
+fn unknown_upload_aborted(req: &hyper::Request<hyper::body::Incoming>, root: &Path) -> bool {
+    if req.method() != hyper::Method::DELETE {
+        return false;
+    }
+    let Some(id) = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("uploadId="))
+            .map(str::to_owned)
+    }) else {
+        return false;
+    };
+    !root.join(format!(".upload-{id}.json")).exists()
+}
+
+fn no_such_upload() -> hyper::Response<s3s::Body> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
+    let mut response = hyper::Response::new(s3s::Body::from(body.to_owned()));
+    *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+    response
+}
+
 /// Serves one connection.
-async fn serve(stream: TcpStream, service: S3Service, seen: Log, hold: Arc<PartHold>) {
+async fn serve(
+    stream: TcpStream,
+    service: S3Service,
+    seen: Log,
+    hold: Arc<PartHold>,
+    root: PathBuf,
+) {
     let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let request = Seen {
             method: req.method().to_string(),
@@ -231,6 +270,7 @@ async fn serve(stream: TcpStream, service: S3Service, seen: Log, hold: Arc<PartH
             || (hold.deletes.load(std::sync::atomic::Ordering::SeqCst)
                 && request.deletes_objects());
         seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
+        let unknown_upload = unknown_upload_aborted(&req, &root);
         let service = service.clone();
         let mut released = hold.released.subscribe();
         async move {
@@ -244,6 +284,9 @@ async fn serve(stream: TcpStream, service: S3Service, seen: Log, hold: Arc<PartH
                     *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
                     return Ok(refused);
                 }
+            }
+            if unknown_upload {
+                return Ok(no_such_upload());
             }
             hyper::service::Service::call(&service, req).await
         }
