@@ -81,7 +81,8 @@ pub const SYNC_TURNED_OFF: &str = "sync turned off";
 /// What becomes, at the next start, of a job the daemon left running. It
 /// goes back to the queue (no attempt counted) unless a cancel was on its
 /// way to it when the daemon died, which only the worker would have
-/// recorded: the user cancelled it (`cancel_requested`, kept as a hold), or
+/// recorded: the user cancelled it (`cancel_requested`: the job is
+/// `cancelling`, and the event takes it to `dismissed`), or
 /// it is an upload of a collection whose sync is off now (`sync off` had
 /// interrupted it). Without this the upload would run after the restart,
 /// against the user's word, and land a copy that nothing then deletes.
