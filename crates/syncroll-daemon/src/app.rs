@@ -574,20 +574,13 @@ fn file_name_bytes(path: &Path) -> &[u8] {
     path.file_name().map_or(&[], |n| n.as_bytes())
 }
 
-/// A job state name a user may filter on; `skipped` lists the photos
-/// skipped instead of queued. `running` takes in `cancelling` jobs, and
-/// `cancelled` the dismissed ones (see `Store::jobs_page`).
-const JOB_STATES: &[&str] = &[
-    "queued",
-    "running",
-    "cancelling",
-    "held",
-    "done",
-    "failed",
-    "cancelled",
-    "dismissed",
-    SKIPPED,
-];
+/// Whether a user may filter jobs on `state`: a job state's name, or
+/// `skipped` (the photos skipped instead of queued). `running` takes in
+/// `cancelling` jobs, and `cancelled` the dismissed ones (see
+/// `Store::jobs_page`).
+fn known_job_state(state: &str) -> bool {
+    state == SKIPPED || syncroll_core::job::JobState::NAMES.contains(&state)
+}
 const SKIPPED: &str = "skipped";
 
 /// One row of `jobs`: a job, or a photo no remote can hold, skipped instead
@@ -722,7 +715,7 @@ impl App {
         state: &str,
         collection: &str,
     ) -> AppResult<mpsc::Receiver<AppResult<JobListing>>> {
-        if !state.is_empty() && !JOB_STATES.contains(&state) {
+        if !state.is_empty() && !known_job_state(state) {
             return Err(Error::InvalidJobState(state.to_owned()).into());
         }
         let with_jobs = state != SKIPPED;

@@ -113,11 +113,11 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
         };
         let _ = writeln!(text, "           paused {until}");
     }
+    // The summary line says what sync waits for; this, what comes next.
     if !blocked_reason.is_empty() {
         let _ = writeln!(
             text,
-            "           waiting: {}; sync resumes by itself once it can be written",
-            shown(blocked_reason)
+            "           sync resumes by itself once the data dir can be written"
         );
     }
     for c in &sync.collections {

@@ -253,6 +253,9 @@ pub fn summary(s: &pb::SyncStatus) -> String {
             count(held)
         ));
     }
+    if !s.blocked_reason.is_empty() {
+        line.push_str(&format!("; waiting: {}", shown(&s.blocked_reason)));
+    }
     line.push_str(&format!("; {} to send", bytes(s.bytes_pending)));
     if s.rate_bytes_per_second >= 1.0 {
         line.push_str(&format!(" at {}/s", bytes(s.rate_bytes_per_second as u64)));

@@ -20,12 +20,16 @@ use syncroll_testkit::{
 
 use crate::{create_trip, objects};
 
-/// The reason `status` gives while the data dir cannot be written.
+/// The reason `status` gives while the data dir cannot be written; the
+/// sync feed behind `watch` and `wait` carries the same.
 fn blocked_reason(daemon: &Daemon) -> String {
-    daemon.json(&["status"])["sync_blocked_reason"]
+    let status = daemon.json(&["status"]);
+    let reason = status["sync_blocked_reason"].as_str().unwrap_or_default();
+    let fed = status["sync"]["blocked_reason"]
         .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        .unwrap_or_default();
+    assert_eq!(fed, reason, "{status}");
+    reason.to_owned()
 }
 
 /// Writes `path` until the disk it is on is full.

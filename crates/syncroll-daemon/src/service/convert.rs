@@ -168,6 +168,7 @@ pub fn sync_status(
     pb::SyncStatus {
         // Filled by the caller.
         holds: Vec::new(),
+        blocked_reason: String::new(),
         state: state.to_owned(),
         paused,
         paused_until,

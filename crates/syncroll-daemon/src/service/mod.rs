@@ -228,6 +228,7 @@ impl Control {
         let holds = self.app.holds(false).await?;
         let mut status = convert::sync_status(snapshot, &collections, &failures, &skipped);
         status.holds = holds.iter().map(convert::hold).collect();
+        status.blocked_reason = self.app.sync().blocked_reason().unwrap_or_default();
         Ok(status)
     }
 }
