@@ -132,3 +132,29 @@ BEGIN
     ON CONFLICT (collection_id, state) DO UPDATE
         SET jobs = jobs + 1, bytes_pending = bytes_pending + excluded.bytes_pending;
 END;
+
+-- A pending hold's counts, kept as its deletions join it and leave it (the
+-- photo came back), so `status` reads them from its row however many keys
+-- it holds. Frozen once it is decided: its state is set before its jobs
+-- move on. The reason texts are `store/holds.rs`'s VANISHED and LEFT.
+CREATE TRIGGER hold_tally_joined AFTER INSERT ON jobs
+WHEN NEW.state = 'held' AND NEW.hold_id IS NOT NULL
+BEGIN
+    UPDATE holds SET
+        vanished = vanished + (NEW.last_error = 'its photo vanished from disk'),
+        left_collection = left_collection + (NEW.last_error <> 'its photo vanished from disk'),
+        bytes = bytes + COALESCE((SELECT size FROM remote_objects
+                                  WHERE remote_id = NEW.remote_id AND key = NEW.key), 0)
+    WHERE id = NEW.hold_id AND state = 'pending';
+END;
+
+CREATE TRIGGER hold_tally_left AFTER UPDATE OF state ON jobs
+WHEN OLD.state = 'held' AND NEW.state <> 'held' AND OLD.hold_id IS NOT NULL
+BEGIN
+    UPDATE holds SET
+        vanished = vanished - (OLD.last_error = 'its photo vanished from disk'),
+        left_collection = left_collection - (OLD.last_error <> 'its photo vanished from disk'),
+        bytes = bytes - COALESCE((SELECT size FROM remote_objects
+                                  WHERE remote_id = OLD.remote_id AND key = OLD.key), 0)
+    WHERE id = OLD.hold_id AND state = 'pending';
+END;

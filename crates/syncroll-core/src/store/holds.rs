@@ -44,7 +44,8 @@ impl HoldState {
     }
 }
 
-/// Why one held deletion was planned, as its job's reason says it.
+/// Why one held deletion was planned, as its job's reason says it (the
+/// holds migration's triggers count them by these texts).
 const VANISHED: &str = "its photo vanished from disk";
 const LEFT: &str = "its photo left the collection";
 
@@ -259,20 +260,15 @@ pub(crate) async fn decide_pending(
     }
 }
 
-/// Records the decision on pending hold `id` with what it held (read
-/// before its jobs move on). False when it was no longer pending.
+/// Records the decision on pending hold `id`; its counts (kept by the
+/// schema's triggers while it was pending) stay as they are, since this
+/// runs before its jobs move on. False when it was no longer pending.
 async fn settle(tx: &mut Tx<'_>, id: i64, state: HoldState, now: TimestampMs) -> Result<bool> {
-    let (vanished, left, bytes) = held_tally(&mut **tx, id).await?;
     let done = sqlx::query(
-        "UPDATE holds SET state = ?1, decided_at = ?2, vanished = ?3, left_collection = ?4,
-             bytes = ?5
-         WHERE id = ?6 AND state = 'pending'",
+        "UPDATE holds SET state = ?1, decided_at = ?2 WHERE id = ?3 AND state = 'pending'",
     )
     .bind(state)
     .bind(now)
-    .bind(vanished)
-    .bind(left)
-    .bind(bytes)
     .bind(id)
     .execute(&mut **tx)
     .await
@@ -288,25 +284,6 @@ async fn settle(tx: &mut Tx<'_>, id: i64, state: HoldState, now: TimestampMs) ->
     .await
     .db("clearing the deletion log")?;
     Ok(done.rows_affected() == 1)
-}
-
-/// A pending hold's deletions still held, by cause, and their bytes.
-async fn held_tally(
-    db: impl sqlx::Executor<'_, Database = Sqlite>,
-    id: i64,
-) -> Result<(i64, i64, i64)> {
-    sqlx::query_as(
-        "SELECT COALESCE(SUM(j.last_error = ?2), 0), COALESCE(SUM(j.last_error = ?3), 0),
-                COALESCE(SUM(o.size), 0)
-         FROM jobs j LEFT JOIN remote_objects o ON o.remote_id = j.remote_id AND o.key = j.key
-         WHERE j.hold_id = ?1 AND j.state = 'held'",
-    )
-    .bind(id)
-    .bind(VANISHED)
-    .bind(LEFT)
-    .fetch_one(db)
-    .await
-    .db("counting a hold's deletions")
 }
 
 /// Pending holds of `collection` with no deletion left (the photos came
@@ -472,11 +449,7 @@ impl Store {
     }
 
     async fn hold_from(&self, row: HoldRow) -> Result<Hold> {
-        let (vanished, left, bytes) = if row.state == HoldState::Pending {
-            held_tally(&self.pool, row.id).await?
-        } else {
-            (row.vanished, row.left_collection, row.bytes)
-        };
+        let (vanished, left, bytes) = (row.vanished, row.left_collection, row.bytes);
         let folder = row
             .root_path
             .map(|root| match row.folder_rel_path.as_deref() {

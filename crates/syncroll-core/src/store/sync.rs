@@ -92,8 +92,9 @@ impl Store {
                 };
                 (event, HoldState::Withdrawn)
             };
-            transition_all(&mut tx, &held, event, mine(), now).await?;
+            // Decided first: a decided hold keeps its counts as they were.
             super::holds::decide_pending(&mut tx, collection, hold_state, now).await?;
+            transition_all(&mut tx, &held, event, mine(), now).await?;
         }
         tx.commit().await.db("committing a sync change")
     }
