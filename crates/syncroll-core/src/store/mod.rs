@@ -226,8 +226,14 @@ impl Store {
         // Connections that close at the same moment may each leave the WAL
         // to the other. One more, alone, checkpoints it and removes it, so
         // the next open can tell a clean shutdown ([`quick_check_due`]).
+        // Its checkpoint empties the WAL first (TRUNCATE), so a handle of
+        // the pool that is still letting go on its own thread leaves
+        // nothing to replay; the file goes with the last handle.
         let options = (*self.pool.connect_options()).clone();
-        if let Ok(last) = options.connect().await {
+        if let Ok(mut last) = options.connect().await {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut last)
+                .await;
             let _ = last.close().await;
         }
     }
