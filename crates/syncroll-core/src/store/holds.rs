@@ -428,11 +428,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .db("reading holds")?;
-        let mut holds = Vec::with_capacity(rows.len());
-        for row in rows {
-            holds.push(self.hold_from(row).await?);
-        }
-        Ok(holds)
+        Ok(rows.into_iter().map(hold_from).collect())
     }
 
     /// One hold.
@@ -443,39 +439,42 @@ impl Store {
             .await
             .db("reading a hold")?;
         match row {
-            Some(row) => self.hold_from(row).await,
+            Some(row) => Ok(hold_from(row)),
             None => Err(Error::HoldNotFound(id)),
         }
     }
+}
 
-    async fn hold_from(&self, row: HoldRow) -> Result<Hold> {
-        let (vanished, left, bytes) = (row.vanished, row.left_collection, row.bytes);
-        let folder = row
-            .root_path
-            .map(|root| match row.folder_rel_path.as_deref() {
-                None | Some(b"") => root,
-                Some(rel) => format!("{root}/{}", String::from_utf8_lossy(rel)),
-            });
-        Ok(Hold {
-            id: row.id,
-            collection: row.collection_id.map(CollectionId),
-            collection_name: row
-                .collection_name
-                .unwrap_or_else(|| "(a deleted collection)".to_owned()),
-            remote_name: row.remote_name.unwrap_or_default(),
-            state: row.state,
-            deletions: (vanished + left).max(0) as u64,
-            bytes: bytes.max(0) as u64,
-            synced_copies: row.synced_copies.max(0) as u64,
-            vanished: vanished.max(0) as u64,
-            left: left.max(0) as u64,
-            window_start_ms: row.window_start,
-            created_at_ms: row.created_at,
-            decided_at_ms: row.decided_at,
-            folder,
-        })
+/// A hold as its row holds it: its counts are kept by the schema's triggers.
+fn hold_from(row: HoldRow) -> Hold {
+    let (vanished, left, bytes) = (row.vanished, row.left_collection, row.bytes);
+    let folder = row
+        .root_path
+        .map(|root| match row.folder_rel_path.as_deref() {
+            None | Some(b"") => root,
+            Some(rel) => format!("{root}/{}", String::from_utf8_lossy(rel)),
+        });
+    Hold {
+        id: row.id,
+        collection: row.collection_id.map(CollectionId),
+        collection_name: row
+            .collection_name
+            .unwrap_or_else(|| "(a deleted collection)".to_owned()),
+        remote_name: row.remote_name.unwrap_or_default(),
+        state: row.state,
+        deletions: (vanished + left).max(0) as u64,
+        bytes: bytes.max(0) as u64,
+        synced_copies: row.synced_copies.max(0) as u64,
+        vanished: vanished.max(0) as u64,
+        left: left.max(0) as u64,
+        window_start_ms: row.window_start,
+        created_at_ms: row.created_at,
+        decided_at_ms: row.decided_at,
+        folder,
     }
+}
 
+impl Store {
     /// A page of a hold's keys, by job id after `after`.
     pub async fn hold_keys(&self, id: i64, after: i64, limit: u32) -> Result<Vec<HeldKey>> {
         let rows: Vec<(i64, String, Option<i64>, String, StateColumn)> = sqlx::query_as(

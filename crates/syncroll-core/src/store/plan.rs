@@ -25,7 +25,7 @@ use crate::error::{DbContext, Result};
 use crate::job::{JobEvent, JobId, JobOp, JobState};
 use crate::keys::{collection_prefix, disambiguated, object_key};
 use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, Wanted};
-use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId};
+use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId, hex};
 
 /// Path groups planned in one transaction at most.
 pub const PLAN_CHUNK: usize = 256;
@@ -803,15 +803,6 @@ async fn insert_jobs(
         out.push(Inserted::KeyBusy(JobId(holder)));
     }
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 #[cfg(test)]
