@@ -289,7 +289,7 @@ fn a_read_only_data_dir_pauses_sync_until_it_is_writable_again() {
     // The data dir's path made read-only, as a disk remounted read-only
     // after errors looks to the daemon: `statvfs` says so, and what SQLite
     // opens from now on is read-only.
-    let mut read_only = Mount::bind(&daemon.data_dir, &daemon.data_dir);
+    let _bind = Mount::bind(&daemon.data_dir, &daemon.data_dir);
     let remounted = Command::new("mount")
         .args(["-o", "remount,ro,bind"])
         .arg(&daemon.data_dir)
@@ -312,7 +312,16 @@ fn a_read_only_data_dir_pauses_sync_until_it_is_writable_again() {
     daemon.cli(&["roots", "list"]).ok();
     assert_eq!(daemon.json(&["status"])["sync"]["paused"], false);
 
-    read_only.unmount();
+    // Writable again, as `mount -o remount,rw` after a repair: the same
+    // mount, so what the daemon opened meanwhile stays open. (Unmounting
+    // the bind instead failed now and then: a connection the daemon had
+    // just opened on it kept it busy.)
+    let writable = Command::new("mount")
+        .args(["-o", "remount,rw,bind"])
+        .arg(&daemon.data_dir)
+        .status()
+        .unwrap();
+    assert!(writable.success(), "mount -o remount,rw,bind was refused");
     wait_until(EVENT_TIMEOUT, "sync to resume by itself", || {
         let reason = blocked_reason(&daemon);
         if reason.is_empty() {
