@@ -20,6 +20,7 @@
 //!   (`rescan`, `collections add`, `roots accept`) and a worker's refresh
 //!   of a file that changed under its upload index what they find at once.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -157,7 +158,19 @@ type PreviewResult = Result<RootPreview, Arc<syncroll_core::Error>>;
 struct ScanRequest {
     target: ScanTarget,
     reason: ScanReason,
+    /// Files the watcher saw closed after writing (or renamed into place)
+    /// and then left alone: complete, so indexed without settling.
+    complete: HashSet<RelPath>,
     done: Option<oneshot::Sender<ScanResult>>,
+}
+
+/// How a scan treats a new or changed file whose stat changed a moment ago.
+#[derive(Debug, Clone, Copy)]
+enum Settle<'a> {
+    /// Indexes it as it is now (a scan the user asked for).
+    IndexNow,
+    /// Leaves it to settle, unless it is one of `complete`.
+    Wait { complete: &'a HashSet<RelPath> },
 }
 
 /// What the scanner task is asked to do, one at a time.
@@ -183,6 +196,20 @@ impl ScannerHandle {
         let _ = self.tx.send(ScannerRequest::Scan(ScanRequest {
             target,
             reason,
+            complete: HashSet::new(),
+            done: None,
+        }));
+    }
+
+    /// Queues a scan of `scopes` after watcher events, where `complete` are
+    /// the files whose last event was a close after writing or a rename
+    /// into place: their writer is done, so they are indexed at once
+    /// rather than after `watcher.settle_ms`.
+    pub fn request_changed(&self, root: RootId, scopes: Vec<RelPath>, complete: HashSet<RelPath>) {
+        let _ = self.tx.send(ScannerRequest::Scan(ScanRequest {
+            target: ScanTarget::Scopes { root, scopes },
+            reason: ScanReason::WatcherEvent,
+            complete,
             done: None,
         }));
     }
@@ -193,6 +220,7 @@ impl ScannerHandle {
         let request = ScannerRequest::Scan(ScanRequest {
             target,
             reason,
+            complete: HashSet::new(),
             done: Some(done),
         });
         if self.tx.send(request).is_err() {
@@ -333,6 +361,7 @@ impl Scanner {
             let request = ScanRequest {
                 target: ScanTarget::Scopes { root, scopes },
                 reason: ScanReason::Settled,
+                complete: HashSet::new(),
                 done: None,
             };
             let span =
@@ -354,9 +383,14 @@ impl Scanner {
             scan.bytes_hashed = 0;
             scan.unreadable_entries = 0;
         }
-        let result = self
-            .scan_target(&request.target, request.reason.waits_for_settling())
-            .await;
+        let settle = if request.reason.waits_for_settling() {
+            Settle::Wait {
+                complete: &request.complete,
+            }
+        } else {
+            Settle::IndexNow
+        };
+        let result = self.scan_target(&request.target, settle).await;
         // Ask for planning before the scan reads as finished, so "idle" never
         // shows between a change and its planning.
         if result.as_ref().map_or(true, ScanSummary::changed) {
@@ -389,7 +423,7 @@ impl Scanner {
     async fn scan_target(
         &self,
         target: &ScanTarget,
-        settle: bool,
+        settle: Settle<'_>,
     ) -> Result<ScanSummary, syncroll_core::Error> {
         let roots = self.store.roots_brief().await?;
         let mut summary = ScanSummary::default();
@@ -422,7 +456,7 @@ impl Scanner {
         &self,
         root: &Root,
         scopes: &[RelPath],
-        settle: bool,
+        settle: Settle<'_>,
     ) -> Result<ScanSummary, syncroll_core::Error> {
         self.status.scan().current_root = root.path.display().to_string();
         let mut summary = ScanSummary::default();
@@ -487,7 +521,7 @@ impl Scanner {
             .into_iter()
             .map(|(id, file)| (Some(id), file))
             .chain(plan.new_files.into_iter().map(|file| (None, file)))
-            .filter(|(_, file)| !settle || self.settled(root.id, file))
+            .filter(|(_, file)| self.settled(root.id, file, settle))
             .collect();
         self.hash_and_apply(root, &verified, to_hash.into_iter(), &mut summary)
             .await?;
@@ -500,7 +534,15 @@ impl Scanner {
 
     /// Whether a new or changed file has held still long enough to be
     /// indexed; if not, it is left to settle and scanned again when due.
-    fn settled(&self, root: RootId, file: &FoundFile) -> bool {
+    fn settled(&self, root: RootId, file: &FoundFile, settle: Settle<'_>) -> bool {
+        let complete = match settle {
+            Settle::IndexNow => return true,
+            Settle::Wait { complete } => complete,
+        };
+        if complete.contains(&file.rel_path) {
+            self.settling().forget(root, &file.rel_path);
+            return true;
+        }
         let settled = self.settling().check(
             root,
             &file.rel_path,

@@ -116,6 +116,11 @@ impl Settling {
         });
     }
 
+    /// Forgets one file: it is known to be complete.
+    pub fn forget(&mut self, root: RootId, rel: &RelPath) {
+        self.files.remove(&(root, rel.clone()));
+    }
+
     /// Forgets every entry of a root (missing or removed: a scan of the
     /// whole root follows its return).
     pub fn forget_root(&mut self, root: RootId) {

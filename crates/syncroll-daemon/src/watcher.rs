@@ -15,12 +15,12 @@
 //! or its event queue overflowed), it says so in the log and in `status`,
 //! and rescans instead.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use syncroll_core::media::is_ignored_name;
@@ -321,6 +321,8 @@ impl Monitor {
         };
         let mut probe_roots = false;
         let mut scopes: HashMap<RootId, Vec<RelPath>> = HashMap::new();
+        // Per path, whether its latest event says its writer is done.
+        let mut finished: HashMap<(RootId, RelPath), bool> = HashMap::new();
         for event in events {
             if event.need_rescan() {
                 let detail =
@@ -337,23 +339,28 @@ impl Monitor {
             if !is_relevant(&event.kind) {
                 continue;
             }
-            for path in &event.paths {
+            for (index, path) in event.paths.iter().enumerate() {
                 if let Some((root, rel)) = self.relevant_path(path) {
                     // The root folder itself changed (deleted, moved away,
                     // replaced): its watch may be following it elsewhere.
                     // The probe unwatches a root whose folder is not its own.
                     probe_roots |= rel.is_root();
+                    finished.insert((root, rel.clone()), marks_complete(&event.kind, index));
                     scopes.entry(root).or_default().push(rel);
                 }
+            }
+        }
+        let mut complete: HashMap<RootId, HashSet<RelPath>> = HashMap::new();
+        for ((root, rel), done) in finished {
+            if done {
+                complete.entry(root).or_default().insert(rel);
             }
         }
         // A scan of a root checks its folder first, so an event from a
         // watch that followed a folder moved away changes nothing.
         for (root, scopes) in scopes {
-            self.scanner.request(
-                ScanTarget::Scopes { root, scopes },
-                ScanReason::WatcherEvent,
-            );
+            let complete = complete.remove(&root).unwrap_or_default();
+            self.scanner.request_changed(root, scopes, complete);
         }
         probe_roots
     }
@@ -384,6 +391,24 @@ fn is_relevant(kind: &EventKind) -> bool {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
         _ => true,
+    }
+}
+
+/// Whether the event on its `index`th path says the file there is complete:
+/// closed after writing (a copy, an editor's save), or renamed into place
+/// (an atomic save, a move within the disk). The debouncer hands events
+/// over only once a path has been quiet for `watcher.debounce_ms`, so a
+/// file whose latest event is one of these has been left alone since; it
+/// needs no settle time. A file written again later gets new events and is
+/// indexed again; one still open for writing elsewhere is caught by the
+/// scanner's hashing, which sees its stat change.
+fn marks_complete(kind: &EventKind, index: usize) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => true,
+        // [from, to]: only the destination holds the file.
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => index == 1,
+        _ => false,
     }
 }
 

@@ -36,6 +36,38 @@ fn changed_photo_is_rehashed() {
     });
 }
 
+/// A file closed after writing, or renamed into place (an editor's atomic
+/// save), is complete: it is indexed at once, not after `settle_ms` (here
+/// longer than any wait below, so only the close can explain it).
+#[test]
+fn a_photo_closed_or_renamed_into_place_is_indexed_without_settling() {
+    let daemon = Daemon::builder()
+        .config("[watcher]\ndebounce_ms = 100\nsettle_ms = 600000")
+        .start();
+    let root = daemon.scratch("photos");
+    write_file(&root.join("seed.jpg"), b"seed");
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    // A scan the user asks for indexes what is there, settled or not.
+    daemon.json(&["rescan"]);
+    daemon.wait_for_photos(None, &["seed.jpg"]);
+    fs::write(root.join("closed.jpg"), b"written and closed").unwrap();
+    daemon.wait_for_photos(None, &["closed.jpg", "seed.jpg"]);
+
+    // Written under a hidden temporary name, then renamed over the photo.
+    fs::write(root.join(".seed.jpg.tmp"), b"saved atomically").unwrap();
+    fs::rename(root.join(".seed.jpg.tmp"), root.join("seed.jpg")).unwrap();
+    let expected = blake3_hex(b"saved atomically");
+    wait_until(EVENT_TIMEOUT, "the new hash of seed.jpg", || {
+        let photos = daemon.photos(None);
+        let seed = photos.iter().find(|p| p["path"] == "seed.jpg");
+        match seed {
+            Some(p) if p["blake3"] == expected.as_str() => Ok(()),
+            _ => Err(photos),
+        }
+    });
+    assert_eq!(daemon.json(&["status"])["scan"]["settling"], 0);
+}
+
 #[test]
 fn renamed_photo_keeps_its_identity_and_deleted_photo_goes() {
     let daemon = Daemon::start();
@@ -147,11 +179,11 @@ fn settling_looks(daemon: &Daemon, path: &str) -> usize {
         .count()
 }
 
-/// A photo written in several appends, each made as soon as the daemon has
-/// seen the previous one (so the writes come closer together than
-/// `settle_ms`), reaches the remote once, complete. The last write is
-/// followed by no other event: the daemon looks at the file again by
-/// itself.
+/// A photo written through one open handle in several writes, each made as
+/// soon as the daemon has seen the previous one (so the writes come closer
+/// together than `settle_ms`; a slow copy over the network looks so),
+/// reaches the remote once, complete, once it has held still, although its
+/// writer never closes it meanwhile.
 #[test]
 fn a_photo_being_written_is_uploaded_once_after_it_settles() {
     let daemon = Daemon::builder()
@@ -181,16 +213,11 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
 
     let photo = shoot.join("big.jpg");
     let mut written = Vec::new();
+    let mut file = fs::File::create(&photo).unwrap();
     for write in 0..6u8 {
         let chunk = vec![write; 64 * 1024];
         let seen_before = settling_looks(&daemon, "shoot/big.jpg");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&photo)
-            .unwrap();
         std::io::Write::write_all(&mut file, &chunk).unwrap();
-        drop(file);
         written.extend_from_slice(&chunk);
         wait_until(
             EVENT_TIMEOUT,
@@ -206,6 +233,8 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
         );
     }
 
+    // The writer keeps the file open: no close event says it is done, so
+    // the daemon's own recheck, once the file held still, sends it.
     // A settling file is work to come: `wait` returns once it is sent.
     let settling = daemon.json(&["status"])["scan"]["settling"].clone();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
@@ -230,6 +259,7 @@ fn a_photo_being_written_is_uploaded_once_after_it_settles() {
     assert_eq!(sent, 1, "one upload in all, with no restart:\n{log}");
     assert!(!log.contains("changed during the upload"), "{log}");
     assert_eq!(fs::read(&copy).unwrap(), written);
+    drop(file);
     println!(
         "the daemon left the photo to settle {} times",
         settling_looks(&daemon, "shoot/big.jpg")
