@@ -147,6 +147,10 @@ pub enum Error {
     JobNotRetryable { id: i64, state: &'static str },
     #[error(transparent)]
     IllegalTransition(#[from] crate::job::IllegalTransition),
+    /// A scan's walk and the catalog disagreed on path order; the scan
+    /// applied nothing.
+    #[error("scan stopped, nothing changed: {0}")]
+    ScanOutOfOrder(#[from] crate::reconcile::OutOfOrder),
     #[error("cannot {action} {}: {source}", shown_path(.path))]
     Io {
         action: &'static str,

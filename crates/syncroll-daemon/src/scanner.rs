@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use syncroll_core::media::{PhotoFilter, is_ignored_name};
-use syncroll_core::reconcile::{self, FoundFile};
+use syncroll_core::reconcile::{self, FoundFile, IndexedFile, SortedMerge, Unmatched};
 use syncroll_core::root_identity::{
     self, FolderIdentity, FolderProbe, MissingReason, VerifiedRoot, WholeWalk,
 };
@@ -466,27 +466,25 @@ impl Scanner {
         };
         let whole_root = scopes.iter().any(RelPath::is_root);
 
-        let mut found = Vec::new();
+        let mut unmatched = Unmatched::default();
         let mut unreadable = Vec::new();
-        let mut indexed = Vec::new();
         for scope in scopes {
-            let walked = self.walk(&root.path, scope).await;
-            found.extend(walked.found);
-            unreadable.extend(walked.unreadable);
-            indexed.extend(self.store.indexed_files(root.id, scope).await?);
+            let merged = self.merge(root, scope).await?;
+            unmatched.absorb(merged.unmatched);
+            unreadable.extend(merged.unreadable);
         }
-        summary.files_seen = found.len() as u64;
+        summary.files_seen = unmatched.found;
         self.status.scan().unreadable_entries += unreadable.len() as u64;
 
         // Look again: a disk unmounted or a folder swapped during the walk
         // makes what it found worthless.
-        let walked_empty = whole_root && found.is_empty();
+        let walked_empty = whole_root && unmatched.found == 0;
         let verified = match check_root(&self.store, root, Some(&before), walked_empty).await? {
             Ok(verified) => verified,
             Err(reason) => return self.missing(root, reason, summary).await,
         };
-        let cataloged = indexed.len() as u64;
-        let plan = reconcile::plan(indexed, found, &unreadable);
+        let cataloged = unmatched.cataloged;
+        let plan = unmatched.plan(&unreadable);
         let walk = whole_root.then_some(WholeWalk {
             cataloged,
             recognised: plan.unchanged + (plan.changed_files.len() + plan.renamed.len()) as u64,
@@ -516,14 +514,14 @@ impl Scanner {
             .await?;
 
         self.settling().begin_scan();
-        let to_hash: Vec<_> = plan
+        // Lazily: a list of its own would hold every new file twice.
+        let to_hash = plan
             .changed_files
             .into_iter()
             .map(|(id, file)| (Some(id), file))
             .chain(plan.new_files.into_iter().map(|file| (None, file)))
-            .filter(|(_, file)| self.settled(root.id, file, settle))
-            .collect();
-        self.hash_and_apply(root, &verified, to_hash.into_iter(), &mut summary)
+            .filter(|(_, file)| self.settled(root.id, file, settle));
+        self.hash_and_apply(root, &verified, to_hash, &mut summary)
             .await?;
         self.settling().end_scan(root.id, scopes);
         if whole_root && !self.cancel.is_cancelled() {
@@ -594,9 +592,8 @@ impl Scanner {
                 reason,
             });
         };
-        let walked = self.walk(&root.path, &RelPath::root()).await;
-        let indexed = self.store.indexed_files(root.id, &RelPath::root()).await?;
-        let plan = reconcile::plan(indexed, walked.found, &walked.unreadable);
+        let merged = self.merge(root, &RelPath::root()).await?;
+        let plan = merged.unmatched.plan(&merged.unreadable);
         Ok(RootPreview {
             found: identity,
             added: plan.new_files.len() as u64,
@@ -607,17 +604,37 @@ impl Scanner {
         })
     }
 
-    async fn walk(&self, root: &Path, scope: &RelPath) -> Walked {
-        let (root, scope) = (root.to_path_buf(), scope.clone());
-        let (filter, skip, cancel, status) = (
+    /// Walks `scope` of `root` and merges it with the catalog's rows there
+    /// on a blocking thread ([`merge_scope`]).
+    async fn merge(
+        &self,
+        root: &Root,
+        scope: &RelPath,
+    ) -> Result<MergedScope, syncroll_core::Error> {
+        let (root_id, root_path, scope) = (root.id, root.path.clone(), scope.clone());
+        let (store, filter, skip, cancel, status) = (
+            self.store.clone(),
             self.filter.clone(),
             self.skip_dirs.clone(),
             self.cancel.clone(),
             self.status.clone(),
         );
-        tokio::task::spawn_blocking(move || walk(&root, &scope, &filter, &skip, &cancel, &status))
-            .await
-            .unwrap_or_default()
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            merge_scope(
+                &store, &runtime, root_id, &root_path, &scope, &filter, &skip, &cancel, &status,
+            )
+        })
+        .await
+        // A walk that panicked found nothing that may be trusted: fail the
+        // scan rather than read it as empty.
+        .unwrap_or_else(|e| {
+            Err(syncroll_core::Error::Io {
+                action: "walk",
+                path: root.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
     }
 
     /// Hashes files with `hash_workers` at once and applies the results in
@@ -752,22 +769,21 @@ fn probe_folder_blocking(path: &Path) -> FolderProbe {
     }
 }
 
-/// What a walk of one scope found.
-#[derive(Debug, Default)]
-struct Walked {
-    found: Vec<FoundFile>,
-    unreadable: Vec<RelPath>,
-}
-
-fn walk(
+/// Walks one scope depth-first in the catalog's path order
+/// ([`reconcile::walk_order`]), handing each photo file to `on_file` as it
+/// is found, so nothing the size of the library is held. Returns the
+/// folders (or files) it could not read; stops at `on_file`'s first error.
+fn walk<E>(
     root: &Path,
     scope: &RelPath,
     filter: &PhotoFilter,
     skip: &[PathBuf],
     cancel: &CancellationToken,
     status: &LiveStatus,
-) -> Walked {
-    let mut walked = Walked::default();
+    mut on_file: impl FnMut(FoundFile) -> Result<(), E>,
+) -> Result<Vec<RelPath>, E> {
+    let mut unreadable = Vec::new();
+    let mut found = 0u64;
     let start = scope.under(root);
     // Symlinks are not followed (as rsync and Syncthing do by default): a
     // link cannot pull in a tree twice or loop, and the watcher could not
@@ -776,6 +792,14 @@ fn walk(
         .follow_links(false)
         // Also for the starting path: a scoped scan may start at a link.
         .follow_root_links(false)
+        .sort_by(|a, b| {
+            reconcile::walk_order(
+                a.file_name().as_bytes(),
+                a.file_type().is_dir(),
+                b.file_name().as_bytes(),
+                b.file_type().is_dir(),
+            )
+        })
         .into_iter()
         .filter_entry(|e| {
             e.depth() == 0
@@ -785,7 +809,7 @@ fn walk(
     for entry in entries {
         if cancel.is_cancelled() {
             // A cancelled walk is incomplete: nothing may be read as removed.
-            walked.unreadable.push(scope.clone());
+            unreadable.push(scope.clone());
             break;
         }
         let entry = match entry {
@@ -799,9 +823,7 @@ fn walk(
                 }
                 let path = e.path().unwrap_or(&start);
                 warn!(path = %path.display(), error = %e, "cannot read; photos under it are kept as they are");
-                walked
-                    .unreadable
-                    .push(RelPath::from_child(root, path).unwrap_or_else(|| scope.clone()));
+                unreadable.push(RelPath::from_child(root, path).unwrap_or_else(|| scope.clone()));
                 continue;
             }
         };
@@ -815,20 +837,119 @@ fn walk(
             Ok(meta) => meta,
             Err(e) => {
                 warn!(path = %entry.path().display(), error = %e, "cannot stat; left as it was");
-                walked.unreadable.push(rel_path);
+                unreadable.push(rel_path);
                 continue;
             }
         };
-        walked.found.push(FoundFile {
+        on_file(FoundFile {
             rel_path,
             stat: stat_of(&meta),
-        });
-        if walked.found.len() % 1000 == 0 {
+        })?;
+        found += 1;
+        if found % 1000 == 0 {
             status.scan().files_seen += 1000;
         }
     }
-    status.scan().files_seen += (walked.found.len() % 1000) as u64;
-    walked
+    status.scan().files_seen += found % 1000;
+    Ok(unreadable)
+}
+
+/// Rows of the catalog's pages fetched per query while a scope is merged.
+const CATALOG_PAGE: u32 = 2000;
+
+/// The catalog's rows of one scope in path order, fetched a page at a time
+/// as a merge on a blocking thread asks for them. A failed read ends the
+/// rows and is kept in `error`: the merge's result must then be dropped.
+struct CatalogRows<'a> {
+    store: &'a Store,
+    runtime: &'a tokio::runtime::Handle,
+    root: RootId,
+    scope: &'a RelPath,
+    page: std::vec::IntoIter<IndexedFile>,
+    after: Option<RelPath>,
+    exhausted: bool,
+    error: &'a mut Option<syncroll_core::Error>,
+}
+
+impl Iterator for CatalogRows<'_> {
+    type Item = IndexedFile;
+
+    fn next(&mut self) -> Option<IndexedFile> {
+        if let Some(row) = self.page.next() {
+            return Some(row);
+        }
+        if self.exhausted {
+            return None;
+        }
+        let fetched = self.runtime.block_on(self.store.indexed_files_page(
+            self.root,
+            self.scope,
+            self.after.as_ref(),
+            CATALOG_PAGE,
+        ));
+        match fetched {
+            Ok(rows) => {
+                self.exhausted = rows.len() < CATALOG_PAGE as usize;
+                self.after = rows.last().map(|row| row.rel_path.clone());
+                self.page = rows.into_iter();
+                self.page.next()
+            }
+            Err(e) => {
+                *self.error = Some(e);
+                self.exhausted = true;
+                None
+            }
+        }
+    }
+}
+
+/// What merging one scope's walk with its catalog rows left to decide.
+#[derive(Debug, Default)]
+struct MergedScope {
+    unmatched: Unmatched,
+    unreadable: Vec<RelPath>,
+}
+
+/// Walks `scope` of the root at `root_path` and merges what it finds with
+/// the catalog's rows there, on the calling (blocking) thread.
+#[allow(clippy::too_many_arguments)]
+fn merge_scope(
+    store: &Store,
+    runtime: &tokio::runtime::Handle,
+    root: RootId,
+    root_path: &Path,
+    scope: &RelPath,
+    filter: &PhotoFilter,
+    skip: &[PathBuf],
+    cancel: &CancellationToken,
+    status: &LiveStatus,
+) -> Result<MergedScope, syncroll_core::Error> {
+    let mut error = None;
+    let rows = CatalogRows {
+        store,
+        runtime,
+        root,
+        scope,
+        page: Vec::new().into_iter(),
+        after: None,
+        exhausted: false,
+        error: &mut error,
+    };
+    let mut merge = SortedMerge::new(rows);
+    let walked = walk(root_path, scope, filter, skip, cancel, status, |file| {
+        merge.found(file)
+    });
+    let merged = walked.and_then(|unreadable| Ok((merge.finish()?, unreadable)));
+    // A catalog read that failed midway makes every later file look new
+    // and every later row vanished: nothing of this merge may be used.
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let (unmatched, unreadable) = merged?;
+    Ok(MergedScope {
+        unmatched,
+        unreadable,
+    })
 }
 
 fn stat_of(meta: &std::fs::Metadata) -> FileStat {

@@ -69,32 +69,71 @@ fn photo_from_row(
 }
 
 impl Store {
-    /// The rows of `root` at `scope` or below it.
-    pub async fn indexed_files(&self, root: RootId, scope: &RelPath) -> Result<Vec<IndexedFile>> {
-        let (low, high) = scope.descendant_range();
-        let rows: Vec<(i64, Vec<u8>, i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, rel_path, size, mtime_ns, inode FROM photos
-             WHERE root_id = ?1 AND (?2 = x'' OR rel_path = ?2 OR (rel_path >= ?3 AND rel_path < ?4))",
-        )
-        .bind(root.0)
-        .bind(scope.as_bytes())
-        .bind(low)
-        .bind(high)
-        .fetch_all(&self.pool)
-        .await
-        .db("reading indexed files")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, rel, size, mtime_ns, inode)| IndexedFile {
-                id: PhotoId(id),
-                rel_path: RelPath::from_bytes(rel),
-                stat: FileStat {
-                    size: size as u64,
-                    mtime_ns,
-                    inode: inode as u64,
-                },
-            })
-            .collect())
+    /// One page of the catalog's rows of `scope` (the path itself and what
+    /// lies below it) in path order, the first `limit` after `after`: a
+    /// scan merges them with its walk page by page instead of loading the
+    /// whole root (keyset paging on the `(root_id, rel_path)` index, so
+    /// every page costs the same).
+    pub async fn indexed_files_page(
+        &self,
+        root: RootId,
+        scope: &RelPath,
+        after: Option<&RelPath>,
+        limit: u32,
+    ) -> Result<Vec<IndexedFile>> {
+        let mut rows: Vec<(i64, Vec<u8>, i64, i64, i64)> = Vec::new();
+        let query = if scope.is_root() {
+            // Every path is longer than the empty one.
+            let after = after.map_or(&[][..], RelPath::as_bytes);
+            sqlx::query_as(
+                "SELECT id, rel_path, size, mtime_ns, inode FROM photos
+                 WHERE root_id = ?1 AND rel_path > ?2 ORDER BY rel_path LIMIT ?3",
+            )
+            .bind(root.0)
+            .bind(after.to_vec())
+            .bind(limit)
+        } else {
+            let (low, high) = scope.descendant_range();
+            // The scope's own row (a scope that is a file) sorts before
+            // its descendants, and not every path between the two is one
+            // of them ("a.jpg" lies between "a" and "a/"): it comes alone.
+            if after.is_none() {
+                rows = sqlx::query_as(
+                    "SELECT id, rel_path, size, mtime_ns, inode FROM photos
+                     WHERE root_id = ?1 AND rel_path = ?2",
+                )
+                .bind(root.0)
+                .bind(scope.as_bytes())
+                .fetch_all(&self.pool)
+                .await
+                .db("reading indexed files")?;
+            }
+            match after.filter(|after| after.as_bytes() >= low.as_slice()) {
+                Some(after) => sqlx::query_as(
+                    "SELECT id, rel_path, size, mtime_ns, inode FROM photos
+                     WHERE root_id = ?1 AND rel_path > ?2 AND rel_path < ?3
+                     ORDER BY rel_path LIMIT ?4",
+                )
+                .bind(root.0)
+                .bind(after.as_bytes().to_vec()),
+                None => sqlx::query_as(
+                    "SELECT id, rel_path, size, mtime_ns, inode FROM photos
+                     WHERE root_id = ?1 AND rel_path >= ?2 AND rel_path < ?3
+                     ORDER BY rel_path LIMIT ?4",
+                )
+                .bind(root.0)
+                .bind(low),
+            }
+            .bind(high)
+            .bind(limit.saturating_sub(rows.len() as u32))
+        };
+        rows.extend(
+            query
+                .fetch_all(&self.pool)
+                .await
+                .db("reading indexed files")?,
+        );
+        Ok(rows.into_iter().map(indexed_file).collect())
     }
 
     /// Applies one batch of scan results to a root in one transaction, and
@@ -309,5 +348,18 @@ impl Store {
         .await
         .db("reading a photo")?;
         Ok(row.map(photo_from_row))
+    }
+}
+
+/// A row of `SELECT id, rel_path, size, mtime_ns, inode FROM photos`.
+fn indexed_file((id, rel, size, mtime_ns, inode): (i64, Vec<u8>, i64, i64, i64)) -> IndexedFile {
+    IndexedFile {
+        id: PhotoId(id),
+        rel_path: RelPath::from_bytes(rel),
+        stat: FileStat {
+            size: size as u64,
+            mtime_ns,
+            inode: inode as u64,
+        },
     }
 }

@@ -559,6 +559,7 @@ fn code(error: &Error) -> Code {
         Error::Io { .. }
         | Error::Database { .. }
         | Error::Migrate(_)
+        | Error::ScanOutOfOrder(_)
         | Error::CatalogDamaged { .. } => Code::Internal,
     }
 }
