@@ -181,8 +181,22 @@ pub async fn run(
     )
     .spawn(cancel.clone());
     // Watch first, then scan: a change during the start-up scan is seen.
-    monitor.refresh().await;
-    scanner.request(ScanTarget::All, ScanReason::Startup);
+    // Setting the watches walks every folder of every root (seconds for a
+    // million photos), so it runs beside the server rather than before it;
+    // until the start-up scan has run, `status` says it is scanning and
+    // the daemon is not idle.
+    {
+        let mut scan = status.scan();
+        scan.scanning = true;
+        scan.reason = ScanReason::Startup.as_str().to_owned();
+    }
+    let startup_task = {
+        let (monitor, scanner) = (monitor.clone(), scanner.clone());
+        tokio::spawn(async move {
+            monitor.refresh().await;
+            scanner.request(ScanTarget::All, ScanReason::Startup);
+        })
+    };
 
     let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone());
     let sync = SyncEngine::new(
@@ -244,6 +258,7 @@ pub async fn run(
     };
     info!("shutting down");
     cancel.cancel();
+    startup_task.abort();
     let served = match served {
         Some(result) => result,
         None => match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
