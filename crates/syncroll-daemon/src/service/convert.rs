@@ -527,13 +527,16 @@ fn code(error: &Error) -> Code {
         | Error::OutsideRoots(_)
         | Error::FolderCollectionMembership { .. }
         | Error::RemoteOverlapsRoot { .. }
-        | Error::RootHoldsDataDir { .. } => Code::InvalidArgument,
+        | Error::RootHoldsDataDir { .. }
+        | Error::RootInsideDataDir { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
         | Error::PathNotFound(_)
         | Error::JobNotFound(_)
-        | Error::HoldNotFound(_) => Code::NotFound,
+        | Error::HoldNotFound(_)
+        | Error::NoVersions(_)
+        | Error::VersionNotFound { .. } => Code::NotFound,
         Error::JobNotRetryable { .. }
         | Error::IllegalTransition(_)
         | Error::JobConflict(_)
