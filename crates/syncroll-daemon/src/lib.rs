@@ -17,6 +17,7 @@ pub mod settling;
 pub mod socket;
 pub mod status;
 pub mod sync;
+pub mod versions;
 pub mod watcher;
 
 use std::fs::{File, TryLockError};
