@@ -152,8 +152,7 @@ pub enum Error {
     )]
     NoVersions(PathBuf),
     #[error(
-        "version {number} of {} does not exist (see `syncroll versions {}`)",
-        shown_path(.path),
+        "version {number} of {} does not exist (list its versions with `syncroll versions`)",
         shown_path(.path)
     )]
     VersionNotFound { path: PathBuf, number: u64 },

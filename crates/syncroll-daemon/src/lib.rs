@@ -34,6 +34,7 @@ use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
 use syncroll_proto::v1::daemon_service_server::DaemonServiceServer;
 use syncroll_proto::v1::remote_service_server::RemoteServiceServer;
 use syncroll_proto::v1::sync_service_server::SyncServiceServer;
+use syncroll_proto::v1::version_service_server::VersionServiceServer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -74,6 +75,8 @@ pub enum DaemonError {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error(transparent)]
+    Versions(#[from] versions::VersionError),
     #[error(
         "cannot open the catalog {}: {reason}; free some space there (or make it writable) and \
          start syncrolld again",
@@ -133,6 +136,11 @@ pub async fn run(
     let settings = format!("{{\"path\":{:?}}}", cloud.display().to_string());
     store.ensure_remote("local", "fs", &settings).await?;
     store.remote_id(&config.remotes.default).await?;
+    // `Config::load` validated the policy; a config built in code without
+    // it gets the defaults rather than a daemon that will not start.
+    let policy = config.versions.policy().unwrap_or_default();
+    let versions = versions::VersionStore::new(store.clone(), &data_dir, policy);
+    versions.start().await?;
 
     let socket_path = config.daemon.socket.clone();
     let socket_dir_is_ours = socket_path.parent() == Some(data_dir.as_path())
@@ -204,6 +212,7 @@ pub async fn run(
         config.clone(),
         sync,
         remotes,
+        versions,
     ));
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -214,6 +223,7 @@ pub async fn run(
         .await;
     health.set_serving::<SyncServiceServer<Control>>().await;
     health.set_serving::<RemoteServiceServer<Control>>().await;
+    health.set_serving::<VersionServiceServer<Control>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -232,6 +242,7 @@ pub async fn run(
         .add_service(CatalogServiceServer::new(control.clone()))
         .add_service(CollectionServiceServer::new(control.clone()))
         .add_service(SyncServiceServer::new(control.clone()))
+        .add_service(VersionServiceServer::new(control.clone()))
         .add_service(RemoteServiceServer::new(control))
         .serve_with_incoming_shutdown(socket::owner_only(listener), async move {
             server_cancel.cancelled().await;

@@ -16,6 +16,7 @@ use crate::app::{AcceptOutcome, AppError, JobListing, MAX_PAUSE, RootStatus, Sta
 use crate::remotes::NewRemote;
 use crate::scanner::ScanSummary;
 use crate::sync::SyncSnapshot;
+use crate::versions::VersionError;
 
 pub fn root(status: &RootStatus) -> pb::Root {
     let root: &Root = &status.root;
@@ -366,6 +367,23 @@ pub fn status(
         // Filled in by the service, which owns the sync engine's view.
         sync: None,
         sync_blocked_reason: String::new(),
+        versions: Some(pb::VersionStoreStatus {
+            count: snapshot.versions.versions,
+            bytes: snapshot.versions.bytes,
+        }),
+    }
+}
+
+/// A version of the file at `path` (as the store names it).
+pub fn version(path: &str, version: &syncroll_core::versions::Version) -> pb::Version {
+    pb::Version {
+        path: path.to_owned(),
+        number: version.number,
+        created_at_ms: version.created_at_ms,
+        size: version.size,
+        hash: version.hash.to_hex(),
+        origin: version.origin.clone(),
+        mtime_ns: version.mtime_ns,
     }
 }
 
@@ -374,6 +392,7 @@ impl From<AppError> for Status {
         let code = match &error {
             AppError::Core(e) => code(e),
             AppError::Scan(e) => code(e),
+            AppError::Versions(e) => version_code(e),
             AppError::Remote(_) => Code::InvalidArgument,
             AppError::Credentials(_) => Code::Internal,
             AppError::ShuttingDown => Code::Unavailable,
@@ -508,6 +527,25 @@ pub fn watch_interval(interval_ms: u32) -> Result<Duration, Status> {
             ms,
             "use 100 to 60000 (or 0 for 100)",
         )),
+    }
+}
+
+fn version_code(error: &VersionError) -> Code {
+    match error {
+        // The file was left as it was; the request may work once there is room.
+        _ if error.is_out_of_space() => Code::ResourceExhausted,
+        VersionError::Core(e) => code(e),
+        VersionError::NotAFile(_) => Code::InvalidArgument,
+        VersionError::KeptChanging(_) | VersionError::ChangedMeanwhile(_) => Code::Aborted,
+        VersionError::BlobMissing { .. } | VersionError::BlobDamaged { .. } => Code::DataLoss,
+        VersionError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Code::PermissionDenied
+        }
+        VersionError::DataDirFull { .. }
+        | VersionError::FolderFull { .. }
+        | VersionError::Io { .. } => Code::Internal,
     }
 }
 

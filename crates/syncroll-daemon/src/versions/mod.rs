@@ -373,7 +373,7 @@ impl VersionStore {
 
 /// `path` with its folder canonical (the file itself may be gone), so one
 /// file has one name in the store whatever way it was reached.
-fn resolved(path: &Path) -> PathBuf {
+pub fn resolved(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
         (Some(folder), Some(name)) => std::fs::canonicalize(folder)
             .map(|f| f.join(name))

@@ -151,8 +151,7 @@ async fn an_unknown_path_or_number_is_an_error_naming_it() {
     assert_eq!(
         err.to_string(),
         format!(
-            "version 4 of {} does not exist (see `syncroll versions {}`)",
-            photo.display(),
+            "version 4 of {} does not exist (list its versions with `syncroll versions`)",
             photo.display()
         )
     );
