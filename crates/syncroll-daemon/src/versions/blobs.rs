@@ -38,6 +38,14 @@ pub struct Copied {
     pub size: u64,
 }
 
+/// What [`Blobs::keep`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    pub copied: Copied,
+    /// The bytes were not in the store before.
+    pub fresh: bool,
+}
+
 impl Blobs {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
@@ -72,8 +80,9 @@ impl Blobs {
     /// Copies the file at `source` into the store: streamed into a
     /// temporary while hashing, fsynced, renamed to its content address
     /// (or dropped when those bytes are already there), folders fsynced.
-    /// When this returns, the bytes are durable under [`Self::path_of`].
-    pub fn keep(&self, source: &mut File) -> io::Result<Copied> {
+    /// When this returns, the bytes are durable under [`Self::path_of`];
+    /// `fresh` says whether this call put them there.
+    pub fn keep(&self, source: &mut File) -> io::Result<Kept> {
         let temp = self.dir.join(TMP_DIR).join(format!(
             "{}-{}.tmp",
             std::process::id(),
@@ -91,14 +100,20 @@ impl Blobs {
         if target.exists() {
             // Content-addressed: the same bytes are already kept.
             std::fs::remove_file(&temp)?;
-            return Ok(copied);
+            return Ok(Kept {
+                copied,
+                fresh: false,
+            });
         }
         let shard = target.parent().unwrap_or(&self.dir);
         private_dir(shard)?;
         std::fs::rename(&temp, &target)?;
         sync_dir(shard)?;
         sync_dir(&self.dir)?;
-        Ok(copied)
+        Ok(Kept {
+            copied,
+            fresh: true,
+        })
     }
 
     /// Deletes the blob of `hash` (absent already is fine).
@@ -171,9 +186,11 @@ mod tests {
         blobs.prepare().unwrap();
         let photo = dir.path().join("a.jpg");
         std::fs::write(&photo, b"old bytes").unwrap();
-        let first = blobs.keep(&mut File::open(&photo).unwrap()).unwrap();
+        let kept = blobs.keep(&mut File::open(&photo).unwrap()).unwrap();
         let again = blobs.keep(&mut File::open(&photo).unwrap()).unwrap();
-        assert_eq!(first, again);
+        assert!(kept.fresh && !again.fresh);
+        let first = kept.copied;
+        assert_eq!(first, again.copied);
         assert_eq!(first.hash.0, *blake3::hash(b"old bytes").as_bytes());
         let blob = blobs.path_of(&first.hash);
         assert_eq!(std::fs::read(&blob).unwrap(), b"old bytes");

@@ -414,15 +414,20 @@ fn keep_file(blobs: &Blobs, data_dir: &Path, path: &Path) -> VersionResult<(Copi
             });
         }
         let mut file = File::open(path).map_err(io_error("read", path))?;
-        let copied = blobs
+        let kept = blobs
             .keep(&mut file)
             .map_err(io_error("keep a version in", blobs.dir()))?;
         let after = path.symlink_metadata().map(|m| stat_of(&m)).ok();
-        if after == Some(before) && copied.size == before.size {
-            return Ok((copied, before));
+        if after == Some(before) && kept.copied.size == before.size {
+            return Ok((kept.copied, before));
         }
-        // Written to while read: the blob (if any) holds bytes no row
-        // will name; keep nothing half-seen and read it again.
+        // Written to while read: bytes no row will name. A blob this call
+        // created is no one's (the store's lock is held), so it goes.
+        if kept.fresh {
+            blobs
+                .remove(&kept.copied.hash)
+                .map_err(io_error("remove", &blobs.path_of(&kept.copied.hash)))?;
+        }
     }
     Err(VersionError::KeptChanging(path.to_path_buf()))
 }

@@ -230,3 +230,20 @@ async fn a_folder_is_not_a_file_with_versions() {
     let err = f.versions.save(&f.root, edit("nas")).await.unwrap_err();
     assert!(matches!(err, VersionError::NotAFile(_)), "{err}");
 }
+
+#[test]
+fn a_file_written_to_after_its_bytes_were_kept_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("IMG_1.jpg");
+    std::fs::write(&photo, b"kept").unwrap();
+    let seen = stat_of(&std::fs::metadata(&photo).unwrap());
+    std::fs::write(&photo, b"written since").unwrap();
+    let temp = download(&photo, b"incoming");
+    let err = swap_in(&photo, &temp, Some(seen)).unwrap_err();
+    assert!(matches!(err, VersionError::ChangedMeanwhile(_)), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), b"written since");
+    // Nor is a file that appeared where there was none.
+    let err = swap_in(&photo, &temp, None).unwrap_err();
+    assert!(matches!(err, VersionError::ChangedMeanwhile(_)), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), b"written since");
+}
