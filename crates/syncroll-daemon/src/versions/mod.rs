@@ -227,7 +227,9 @@ impl VersionStore {
     /// fsynced here, then renamed over `path`, then the folder is fsynced.
     /// If `path` does not exist, `temp` just takes its place and no
     /// version is kept. On error the file is as it was and `temp` is left
-    /// to the caller. Returns the version kept.
+    /// to the caller. Returns the version kept. The catalog is not told:
+    /// the caller indexes the file's new bytes (as `App::restore_version`
+    /// does, with a scan of that one file).
     #[instrument(skip_all, fields(path = %path.display()))]
     pub async fn replace_with(
         &self,
