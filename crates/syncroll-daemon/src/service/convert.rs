@@ -535,7 +535,7 @@ fn version_code(error: &VersionError) -> Code {
         // The file was left as it was; the request may work once there is room.
         _ if error.is_out_of_space() => Code::ResourceExhausted,
         VersionError::Core(e) => code(e),
-        VersionError::NotAFile(_) => Code::InvalidArgument,
+        VersionError::NotAFile(_) | VersionError::TempElsewhere { .. } => Code::InvalidArgument,
         VersionError::KeptChanging(_) | VersionError::ChangedMeanwhile(_) => Code::Aborted,
         VersionError::BlobMissing { .. } | VersionError::BlobDamaged { .. } => Code::DataLoss,
         VersionError::Io { source, .. }

@@ -97,6 +97,12 @@ pub enum VersionError {
         found: String,
         expected: String,
     },
+    #[error(
+        "the new bytes for {} are in {}, not in the same folder: they could not replace it \
+         atomically",
+        shown_path(.path), shown_path(.temp)
+    )]
+    TempElsewhere { temp: PathBuf, path: PathBuf },
     #[error("cannot {action} {}: {source}", shown_path(.path))]
     Io {
         action: &'static str,
@@ -213,7 +219,10 @@ impl VersionStore {
         Ok(self.inner.store.version_totals().await?)
     }
 
-    /// Keeps the current bytes of the file at `path` as a new version.
+    /// Keeps the current bytes of the file at `path` as a new version,
+    /// for a caller about to change the file some other way than
+    /// [`Self::replace_with`].
+    #[instrument(skip(self, path), fields(path = %path.display()))]
     pub async fn save(&self, path: &Path, origin: VersionOrigin) -> VersionResult<Version> {
         let path = resolved(path);
         let _changing = self.inner.changing.lock().await;
@@ -238,6 +247,12 @@ impl VersionStore {
         origin: VersionOrigin,
     ) -> VersionResult<Option<Version>> {
         let path = resolved(path);
+        if resolved(temp).parent() != path.parent() {
+            return Err(VersionError::TempElsewhere {
+                temp: temp.to_path_buf(),
+                path,
+            });
+        }
         let _changing = self.inner.changing.lock().await;
         self.replace_locked(&path, temp, &origin).await
     }
@@ -248,7 +263,7 @@ impl VersionStore {
     /// are copied to a temporary beside the file and checked against their
     /// BLAKE3 before anything else happens, so a damaged store or a full
     /// disk leaves the file untouched.
-    #[instrument(skip(self), fields(path = %path.display()))]
+    #[instrument(skip(self, path), fields(path = %path.display()))]
     pub async fn restore(&self, path: &Path, number: u64) -> VersionResult<Restored> {
         let path = resolved(path);
         let _changing = self.inner.changing.lock().await;

@@ -88,6 +88,17 @@ async fn replace_with_keeps_the_old_bytes_then_swaps_the_new_ones_in() {
     .unwrap();
     assert_eq!(blob, b"original bytes");
 
+    // New bytes from another folder could not replace it atomically.
+    let elsewhere = f.data_dir.join("incoming.tmp");
+    std::fs::write(&elsewhere, b"from elsewhere").unwrap();
+    let err = f
+        .versions
+        .replace_with(&photo, &elsewhere, edit("nas"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VersionError::TempElsewhere { .. }), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), b"edited remotely");
+
     // A file that is not there yet just takes the temporary's place.
     let new_photo = f.root.join("IMG_2.jpg");
     let temp = download(&new_photo, b"brand new");
