@@ -75,8 +75,6 @@ pub enum DaemonError {
     Credentials(#[from] credentials::CredentialsError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
-    #[error(transparent)]
-    Versions(#[from] versions::VersionError),
     #[error(
         "cannot open the catalog {}: {reason}; free some space there (or make it writable) and \
          start syncrolld again",
@@ -140,7 +138,12 @@ pub async fn run(
     // it gets the defaults rather than a daemon that will not start.
     let policy = config.versions.policy().unwrap_or_default();
     let versions = versions::VersionStore::new(store.clone(), &data_dir, policy);
-    versions.start().await?;
+    // Not fatal: a data dir full or read-only at start must not keep the
+    // daemon (and its status) from running; keeping a version then fails
+    // with the reason, and nothing is replaced.
+    if let Err(error) = versions.start().await {
+        warn!(%error, "the version store could not be prepared");
+    }
 
     let socket_path = config.daemon.socket.clone();
     let socket_dir_is_ours = socket_path.parent() == Some(data_dir.as_path())

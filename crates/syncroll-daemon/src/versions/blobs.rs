@@ -83,6 +83,8 @@ impl Blobs {
     /// When this returns, the bytes are durable under [`Self::path_of`];
     /// `fresh` says whether this call put them there.
     pub fn keep(&self, source: &mut File) -> io::Result<Kept> {
+        // Made at start too, unless the disk refused then.
+        private_dir(&self.dir.join(TMP_DIR))?;
         let temp = self.dir.join(TMP_DIR).join(format!(
             "{}-{}.tmp",
             std::process::id(),
