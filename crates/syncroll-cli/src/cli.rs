@@ -97,6 +97,26 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// The previous bytes of a file, kept before new bytes replaced it (a remote edit, a restore)
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Versions {
+        #[command(subcommand)]
+        command: Option<VersionsCommand>,
+        /// The file whose versions to list (absolute, or relative to the current folder)
+        #[arg(required = true)]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VersionsCommand {
+    /// Put version N's bytes back in the file; the bytes it holds now become a version first
+    Restore {
+        /// The file (absolute, or relative to the current folder)
+        path: PathBuf,
+        /// The version's number, as `syncroll versions PATH` lists it
+        number: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

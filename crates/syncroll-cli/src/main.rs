@@ -14,6 +14,7 @@ use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
 use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
 use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
 use syncroll_proto::v1::sync_service_client::SyncServiceClient;
+use syncroll_proto::v1::version_service_client::VersionServiceClient;
 use tonic::transport::Channel;
 
 use crate::cli::{Cli, Command};
@@ -27,6 +28,7 @@ pub struct Client {
     pub collections: CollectionServiceClient<Channel>,
     pub sync: SyncServiceClient<Channel>,
     pub remotes: RemoteServiceClient<Channel>,
+    pub versions: VersionServiceClient<Channel>,
 }
 
 impl Client {
@@ -42,7 +44,8 @@ impl Client {
             catalog: CatalogServiceClient::new(channel.clone()),
             collections: CollectionServiceClient::new(channel.clone()),
             sync: SyncServiceClient::new(channel.clone()),
-            remotes: RemoteServiceClient::new(channel),
+            remotes: RemoteServiceClient::new(channel.clone()),
+            versions: VersionServiceClient::new(channel),
         })
     }
 }
@@ -119,5 +122,8 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         Command::Retry { id, all } => commands::sync::retry(client, id, all, out).await,
         Command::Remotes(command) => commands::remotes::run(client, command, out).await,
         Command::Holds { command, all } => commands::holds::run(client, command, all, out).await,
+        Command::Versions { command, path } => {
+            commands::versions::run(client, command, path, out).await
+        }
     }
 }

@@ -59,6 +59,8 @@ impl Failure {
                 tonic::Code::FailedPrecondition => (exit::FAILED, "failed_precondition"),
                 tonic::Code::PermissionDenied => (exit::FAILED, "permission_denied"),
                 tonic::Code::ResourceExhausted => (exit::FAILED, "resource_exhausted"),
+                tonic::Code::Aborted => (exit::FAILED, "aborted"),
+                tonic::Code::DataLoss => (exit::FAILED, "data_loss"),
                 _ => (exit::FAILED, "internal"),
             },
         }

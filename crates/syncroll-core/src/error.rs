@@ -145,6 +145,23 @@ pub enum Error {
     HoldDecided { id: i64, state: &'static str },
     #[error("job {id} is {state}; only failed or cancelled jobs can be retried")]
     JobNotRetryable { id: i64, state: &'static str },
+    #[error(
+        "{} has no versions and does not exist; check the path (versions are listed by the \
+         path the file had when its bytes were replaced)",
+        shown_path(.0)
+    )]
+    NoVersions(PathBuf),
+    #[error(
+        "version {number} of {} does not exist (list its versions with `syncroll versions`)",
+        shown_path(.path)
+    )]
+    VersionNotFound { path: PathBuf, number: u64 },
+    #[error(
+        "{} lies inside syncroll's data dir {}: a root may not be inside the catalog, \
+         the local remote or the version store; choose a folder apart",
+        shown_path(.path), shown_path(.data_dir)
+    )]
+    RootInsideDataDir { path: PathBuf, data_dir: PathBuf },
     #[error(transparent)]
     IllegalTransition(#[from] crate::job::IllegalTransition),
     /// A scan's walk and the catalog disagreed on path order; the scan

@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod root_identity;
 pub mod store;
 pub mod types;
+pub mod versions;
 
 pub use error::{Error, Result, StorageFault};
 pub use store::Store;

@@ -1,6 +1,8 @@
 //! What the control API can ask of the daemon, without any gRPC in sight:
 //! the service module converts requests, calls these, and converts back.
 
+mod versions;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use crate::scanner::{
 };
 use crate::status::{LiveStatus, ScanStatus, WatcherStatus};
 use crate::sync::SyncEngine;
+use crate::versions::{VersionError, VersionStore};
 use crate::watcher::MonitorHandle;
 
 /// The longest pause: 100 years, like every interval of the config. A
@@ -45,6 +48,8 @@ pub enum AppError {
     Credentials(#[from] crate::credentials::CredentialsError),
     #[error(transparent)]
     Scan(Arc<Error>),
+    #[error(transparent)]
+    Versions(#[from] VersionError),
     #[error("syncrolld is shutting down; try again when it is back")]
     ShuttingDown,
 }
@@ -77,6 +82,7 @@ pub struct StatusSnapshot {
     pub collection_count: u64,
     pub scan: ScanStatus,
     pub watcher: WatcherStatus,
+    pub versions: syncroll_core::store::VersionTotals,
 }
 
 /// The daemon's operations.
@@ -90,9 +96,14 @@ pub struct App {
     filter: PhotoFilter,
     sync: SyncEngine,
     remotes: Remotes,
+    versions: VersionStore,
 }
 
 impl App {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one handle per task the daemon runs; App is where they meet"
+    )]
     pub fn new(
         store: Store,
         scanner: ScannerHandle,
@@ -101,6 +112,7 @@ impl App {
         config: Arc<Config>,
         sync: SyncEngine,
         remotes: Remotes,
+        versions: VersionStore,
     ) -> Self {
         let filter = PhotoFilter::new(&config.catalog.photo_extensions);
         Self {
@@ -112,6 +124,7 @@ impl App {
             filter,
             sync,
             remotes,
+            versions,
         }
     }
 
@@ -120,6 +133,7 @@ impl App {
     }
 
     pub async fn status(&self) -> AppResult<StatusSnapshot> {
+        let versions = self.versions.totals().await?;
         Ok(StatusSnapshot {
             uptime_seconds: self.status.uptime_seconds(),
             roots: self.roots().await?,
@@ -127,6 +141,7 @@ impl App {
             collection_count: self.store.collection_count().await?,
             scan: self.status.scan().clone(),
             watcher: self.status.watcher().clone(),
+            versions,
         })
     }
 
@@ -240,13 +255,22 @@ impl App {
         })
     }
 
-    /// Refuses a root that holds the data dir, or overlaps an `fs` remote's
+    /// Refuses a root that holds the data dir or lies inside it, or overlaps an `fs` remote's
     /// folder: the remote would copy into the root, and the root's scan
     /// would index the remote, without end.
     async fn check_root_apart(&self, path: &Path) -> AppResult<()> {
         let data_dir = canonical_or_given(&self.config.daemon.data_dir);
         if data_dir.starts_with(path) {
             return Err(Error::RootHoldsDataDir {
+                path: path.to_path_buf(),
+                data_dir,
+            }
+            .into());
+        }
+        // Inside it, a root would index the version store's kept bytes (or
+        // the local remote's copies) as photos of their own.
+        if path.starts_with(&data_dir) {
+            return Err(Error::RootInsideDataDir {
                 path: path.to_path_buf(),
                 data_dir,
             }

@@ -41,6 +41,103 @@ pub struct Config {
     pub watcher: WatcherConfig,
     pub sync: SyncConfig,
     pub remotes: RemotesConfig,
+    pub versions: VersionsConfig,
+}
+
+/// The version store: how long the bytes a file held before they were
+/// replaced (by a remote edit, by `versions restore`) are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VersionsConfig {
+    /// The newest this many versions of each file are kept (at least 1).
+    pub keep: u64,
+    /// Versions older than this are dropped: a duration such as `365d`,
+    /// `8w` or `12h`, or `off`.
+    pub max_age: String,
+    /// The store's size at most, oldest versions dropped first (a file's
+    /// newest version always stays): bytes such as `20G` or `512M`
+    /// (binary units), or `off`.
+    pub max_bytes: String,
+}
+
+impl Default for VersionsConfig {
+    fn default() -> Self {
+        Self {
+            keep: 10,
+            max_age: "365d".to_owned(),
+            max_bytes: OFF.to_owned(),
+        }
+    }
+}
+
+/// Turns a limit off where a config value can be one.
+const OFF: &str = "off";
+
+impl VersionsConfig {
+    /// The retention policy the version store applies, or the key whose
+    /// value cannot be one.
+    pub fn policy(&self) -> Result<syncroll_core::versions::RetentionPolicy, ConfigError> {
+        Ok(syncroll_core::versions::RetentionPolicy {
+            keep: self.keep,
+            max_age_ms: max_age_ms(&self.max_age)?,
+            max_bytes: max_bytes(&self.max_bytes)?,
+        })
+    }
+}
+
+fn max_age_ms(value: &str) -> Result<Option<i64>, ConfigError> {
+    if value.trim() == OFF {
+        return Ok(None);
+    }
+    let invalid = |rule| ConfigError::Invalid {
+        key: "versions.max_age",
+        value: format!("{value:?}"),
+        rule,
+    };
+    let age = humantime::parse_duration(value.trim()).map_err(|_| {
+        invalid("is not a duration: use a number and a unit (365d, 8w, 12h) or \"off\"")
+    })?;
+    if age.as_secs() < 1 || age.as_secs() > MAX_SECS {
+        return Err(invalid(
+            "must be at least 1s and at most 100 years, or \"off\"",
+        ));
+    }
+    Ok(Some(age.as_millis() as i64))
+}
+
+fn max_bytes(value: &str) -> Result<Option<u64>, ConfigError> {
+    let value = value.trim();
+    if value == OFF {
+        return Ok(None);
+    }
+    let invalid = || ConfigError::Invalid {
+        key: "versions.max_bytes",
+        value: format!("{value:?}"),
+        rule: "is not a size: use bytes with an optional unit (20G, 512M, 1T; binary units) \
+               above 0, or \"off\"",
+    };
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(invalid()),
+    };
+    match number.checked_mul(1 << shift) {
+        Some(bytes) if bytes > 0 => Ok(Some(bytes)),
+        _ => Err(invalid()),
+    }
 }
 
 /// The transfer queue.
@@ -348,11 +445,12 @@ impl Config {
             });
         }
         syncroll_core::names::validate_name("remote", &self.remotes.default)?;
+        self.versions.policy()?;
         Ok(())
     }
 
     /// Every number of the config with the range it must be in.
-    fn ranges(&self) -> [NumberRange; 22] {
+    fn ranges(&self) -> [NumberRange; 23] {
         let (c, w, s, r) = (&self.catalog, &self.watcher, &self.sync, &self.remotes);
         let secs = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS);
         let ms = |key, value, least| NumberRange::interval(key, value, least, MAX_SECS * 1000);
@@ -425,6 +523,13 @@ impl Config {
                 MAX_PART_BYTES,
                 "must be from 5242880 (5 MiB, the S3 minimum) to 5368709120 (5 GiB, the S3 maximum)",
             ),
+            NumberRange::new(
+                "versions.keep",
+                self.versions.keep,
+                1,
+                MAX_VERSIONS_KEPT,
+                "must be at least 1 and at most 100000",
+            ),
         ]
     }
 
@@ -438,6 +543,8 @@ impl Config {
 pub const MAX_SECS: u64 = 3_155_760_000;
 /// The most catalog backups kept: each is a full copy of the catalog.
 const MAX_BACKUPS: u64 = 1000;
+/// The most versions kept per file.
+const MAX_VERSIONS_KEPT: u64 = 100_000;
 /// The most workers of one kind: each holds a file or a connection open.
 const MAX_WORKERS: u64 = 256;
 /// S3's smallest and largest multipart part.
@@ -557,6 +664,7 @@ mod tests {
         ("sync.brake", "min_count"),
         ("remotes", "multipart_threshold_bytes"),
         ("remotes", "part_size_bytes"),
+        ("versions", "keep"),
     ];
 
     fn parsed(text: &str) -> Result<Config, ConfigError> {
@@ -644,6 +752,48 @@ mod tests {
         let ok = parsed("[sync.brake]\nmax_share = 0.5\nmax_count = 100\n").unwrap();
         assert_eq!(ok.sync.brake.policy().max_share, 0.5);
         assert_eq!(ok.sync.brake.policy().max_count, 100);
+    }
+
+    #[test]
+    fn version_retention_reads_durations_and_sizes_or_off() {
+        let policy = Config::default().versions.policy().unwrap();
+        assert_eq!(policy.keep, 10);
+        assert_eq!(policy.max_age_ms, Some(365 * 86_400_000));
+        assert_eq!(policy.max_bytes, None);
+        let set = parsed("[versions]\nkeep = 3\nmax_age = \"8w\"\nmax_bytes = \"20G\"\n").unwrap();
+        let policy = set.versions.policy().unwrap();
+        assert_eq!(policy.max_age_ms, Some(8 * 7 * 86_400_000));
+        assert_eq!(policy.max_bytes, Some(20 << 30));
+        for (size, bytes) in [
+            ("512M", 512 << 20),
+            ("1 GiB", 1 << 30),
+            ("4096", 4096),
+            ("2kb", 2048),
+        ] {
+            assert_eq!(max_bytes(size).unwrap(), Some(bytes), "{size}");
+        }
+        let off = parsed("[versions]\nmax_age = \"off\"\n").unwrap();
+        assert_eq!(off.versions.policy().unwrap().max_age_ms, None);
+    }
+
+    #[test]
+    fn a_bad_retention_value_is_refused_naming_its_key_and_value() {
+        for (key, value) in [
+            ("max_age", "\"a year\""),
+            ("max_age", "\"0s\""),
+            ("max_age", "\"200years\""),
+            ("max_bytes", "\"20X\""),
+            ("max_bytes", "\"0\""),
+            ("max_bytes", "\"-1G\""),
+            ("max_bytes", "\"99999999999T\""),
+            ("keep", "0"),
+        ] {
+            let err = parsed(&format!("[versions]\n{key} = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("versions.{key}")), "{err}");
+            assert!(err.contains(value.trim_matches('"')), "{err}");
+        }
     }
 
     #[test]

@@ -271,7 +271,7 @@ fn describe(fault: StorageFault, view: Option<DiskView>, dir: &Path) -> BlockedR
 }
 
 /// Bytes in binary units, whole below 10 of a unit: `12 KiB`, `3.5 MiB`.
-fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

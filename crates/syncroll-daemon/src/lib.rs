@@ -17,6 +17,7 @@ pub mod settling;
 pub mod socket;
 pub mod status;
 pub mod sync;
+pub mod versions;
 pub mod watcher;
 
 use std::fs::{File, TryLockError};
@@ -33,6 +34,7 @@ use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
 use syncroll_proto::v1::daemon_service_server::DaemonServiceServer;
 use syncroll_proto::v1::remote_service_server::RemoteServiceServer;
 use syncroll_proto::v1::sync_service_server::SyncServiceServer;
+use syncroll_proto::v1::version_service_server::VersionServiceServer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -132,6 +134,16 @@ pub async fn run(
     let settings = format!("{{\"path\":{:?}}}", cloud.display().to_string());
     store.ensure_remote("local", "fs", &settings).await?;
     store.remote_id(&config.remotes.default).await?;
+    // `Config::load` validated the policy; a config built in code without
+    // it gets the defaults rather than a daemon that will not start.
+    let policy = config.versions.policy().unwrap_or_default();
+    let versions = versions::VersionStore::new(store.clone(), &data_dir, policy);
+    // Not fatal: a data dir full or read-only at start must not keep the
+    // daemon (and its status) from running; keeping a version then fails
+    // with the reason, and nothing is replaced.
+    if let Err(error) = versions.start().await {
+        warn!(%error, "the version store could not be prepared");
+    }
 
     let socket_path = config.daemon.socket.clone();
     let socket_dir_is_ours = socket_path.parent() == Some(data_dir.as_path())
@@ -217,6 +229,7 @@ pub async fn run(
         config.clone(),
         sync,
         remotes,
+        versions,
     ));
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -227,6 +240,7 @@ pub async fn run(
         .await;
     health.set_serving::<SyncServiceServer<Control>>().await;
     health.set_serving::<RemoteServiceServer<Control>>().await;
+    health.set_serving::<VersionServiceServer<Control>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -245,6 +259,7 @@ pub async fn run(
         .add_service(CatalogServiceServer::new(control.clone()))
         .add_service(CollectionServiceServer::new(control.clone()))
         .add_service(SyncServiceServer::new(control.clone()))
+        .add_service(VersionServiceServer::new(control.clone()))
         .add_service(RemoteServiceServer::new(control))
         .serve_with_incoming_shutdown(socket::owner_only(listener), async move {
             server_cancel.cancelled().await;

@@ -8,6 +8,7 @@ pub mod remotes;
 pub mod roots;
 pub mod status;
 pub mod sync;
+pub mod versions;
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -67,6 +67,14 @@ fn human(s: &pb::GetStatusResponse) -> String {
     if let Some(sync) = &s.sync {
         sync_lines(&mut text, sync, &s.sync_blocked_reason);
     }
+    if let Some(versions) = &s.versions {
+        let _ = writeln!(
+            text,
+            "versions   {} kept, {}",
+            count(versions.count),
+            bytes(versions.bytes)
+        );
+    }
     let _ = writeln!(text, "roots");
     if s.roots.is_empty() {
         let _ = writeln!(text, "  none yet: add one with `syncroll roots add PATH`");

@@ -14,6 +14,7 @@ mod root_safety;
 mod roots;
 mod s3;
 mod sync;
+mod versions;
 mod watcher;
 mod webdav;
 

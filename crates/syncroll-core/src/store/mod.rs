@@ -18,6 +18,7 @@ mod remotes;
 mod roots;
 mod skipped;
 mod sync;
+mod versions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -37,6 +38,7 @@ pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;
 pub use skipped::{SkippedPhoto, skip_message};
 pub use sync::{Overtaken, PausedUntil, PhotoSyncState};
+pub use versions::{NewVersion, VersionTotals};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -16,6 +16,7 @@ use crate::app::{AcceptOutcome, AppError, JobListing, MAX_PAUSE, RootStatus, Sta
 use crate::remotes::NewRemote;
 use crate::scanner::ScanSummary;
 use crate::sync::SyncSnapshot;
+use crate::versions::VersionError;
 
 pub fn root(status: &RootStatus) -> pb::Root {
     let root: &Root = &status.root;
@@ -366,6 +367,23 @@ pub fn status(
         // Filled in by the service, which owns the sync engine's view.
         sync: None,
         sync_blocked_reason: String::new(),
+        versions: Some(pb::VersionStoreStatus {
+            count: snapshot.versions.versions,
+            bytes: snapshot.versions.bytes,
+        }),
+    }
+}
+
+/// A version of the file at `path` (as the store names it).
+pub fn version(path: &str, version: &syncroll_core::versions::Version) -> pb::Version {
+    pb::Version {
+        path: path.to_owned(),
+        number: version.number,
+        created_at_ms: version.created_at_ms,
+        size: version.size,
+        hash: version.hash.to_hex(),
+        origin: version.origin.clone(),
+        mtime_ns: version.mtime_ns,
     }
 }
 
@@ -374,6 +392,7 @@ impl From<AppError> for Status {
         let code = match &error {
             AppError::Core(e) => code(e),
             AppError::Scan(e) => code(e),
+            AppError::Versions(e) => version_code(e),
             AppError::Remote(_) => Code::InvalidArgument,
             AppError::Credentials(_) => Code::Internal,
             AppError::ShuttingDown => Code::Unavailable,
@@ -511,6 +530,25 @@ pub fn watch_interval(interval_ms: u32) -> Result<Duration, Status> {
     }
 }
 
+fn version_code(error: &VersionError) -> Code {
+    match error {
+        // The file was left as it was; the request may work once there is room.
+        _ if error.is_out_of_space() => Code::ResourceExhausted,
+        VersionError::Core(e) => code(e),
+        VersionError::NotAFile(_) | VersionError::TempElsewhere { .. } => Code::InvalidArgument,
+        VersionError::KeptChanging(_) | VersionError::ChangedMeanwhile(_) => Code::Aborted,
+        VersionError::BlobMissing { .. } | VersionError::BlobDamaged { .. } => Code::DataLoss,
+        VersionError::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Code::PermissionDenied
+        }
+        VersionError::DataDirFull { .. }
+        | VersionError::FolderFull { .. }
+        | VersionError::Io { .. } => Code::Internal,
+    }
+}
+
 fn code(error: &Error) -> Code {
     match error {
         // The data dir is full or read-only: the request may work later.
@@ -527,13 +565,16 @@ fn code(error: &Error) -> Code {
         | Error::OutsideRoots(_)
         | Error::FolderCollectionMembership { .. }
         | Error::RemoteOverlapsRoot { .. }
-        | Error::RootHoldsDataDir { .. } => Code::InvalidArgument,
+        | Error::RootHoldsDataDir { .. }
+        | Error::RootInsideDataDir { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
         | Error::PathNotFound(_)
         | Error::JobNotFound(_)
-        | Error::HoldNotFound(_) => Code::NotFound,
+        | Error::HoldNotFound(_)
+        | Error::NoVersions(_)
+        | Error::VersionNotFound { .. } => Code::NotFound,
         Error::JobNotRetryable { .. }
         | Error::IllegalTransition(_)
         | Error::JobConflict(_)

@@ -2,6 +2,7 @@
 //! and converts replies. No logic lives here.
 
 mod convert;
+mod versions;
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
 use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
 use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
 use syncroll_proto::v1::sync_service_client::SyncServiceClient;
+use syncroll_proto::v1::version_service_client::VersionServiceClient;
 use syncroll_testkit::{Daemon, s, write_file};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -29,6 +30,7 @@ struct Clients {
     collections: CollectionServiceClient<Channel>,
     sync: SyncServiceClient<Channel>,
     remotes: RemoteServiceClient<Channel>,
+    versions: VersionServiceClient<Channel>,
 }
 
 impl Clients {
@@ -38,7 +40,8 @@ impl Clients {
             catalog: CatalogServiceClient::new(channel.clone()),
             collections: CollectionServiceClient::new(channel.clone()),
             sync: SyncServiceClient::new(channel.clone()),
-            remotes: RemoteServiceClient::new(channel),
+            remotes: RemoteServiceClient::new(channel.clone()),
+            versions: VersionServiceClient::new(channel),
         }
     }
 }
@@ -146,6 +149,9 @@ fn cases(c: &Clients, v: &Values) -> Vec<Case> {
         wait: true,
     };
     let path = |p: &str| p.to_owned();
+    let versions = |p: &str| pb::ListVersionsRequest { path: path(p) };
+    let restore = |p: &str, number| pb::RestoreVersionRequest { path: path(p), number };
+    let photo = format!("{}/a.jpg", v.root);
     vec![
         case("GetStatus", "none", Served, unary!(c.daemon, get_status, pb::GetStatusRequest {})),
         // Catalog.
@@ -254,6 +260,21 @@ fn cases(c: &Clients, v: &Values) -> Vec<Case> {
         case("RemoveRemote", "1 MiB", Refused(NotFound), unary!(c.remotes, remove_remote, pb::RemoveRemoteRequest { name: v.mib.clone() })),
         case("TestRemote", "control", Refused(NotFound), unary!(c.remotes, test_remote, pb::TestRemoteRequest { name: v.control.clone() })),
         case("TestRemote", "1 MiB", Refused(NotFound), unary!(c.remotes, test_remote, pb::TestRemoteRequest { name: v.mib.clone() })),
+        // Versions.
+        case("ListVersions", "empty", Refused(Invalid), streamed!(c.versions, list_versions, versions(""))),
+        case("ListVersions", "1 MiB", Refused(Invalid), streamed!(c.versions, list_versions, versions(&v.mib_path))),
+        case("ListVersions", "control", Refused(NotFound), streamed!(c.versions, list_versions, versions(&v.control_path))),
+        case("ListVersions", "traversal", Refused(Invalid), streamed!(c.versions, list_versions, versions(&v.traversal))),
+        // A photo without versions lists none.
+        case("ListVersions", "a photo without versions", Served, streamed!(c.versions, list_versions, versions(&photo))),
+        case("RestoreVersion", "empty", Refused(Invalid), unary!(c.versions, restore_version, restore("", 1))),
+        case("RestoreVersion", "1 MiB", Refused(Invalid), unary!(c.versions, restore_version, restore(&v.mib_path, 1))),
+        case("RestoreVersion", "control", Refused(NotFound), unary!(c.versions, restore_version, restore(&v.control_path, 1))),
+        case("RestoreVersion", "traversal", Refused(Invalid), unary!(c.versions, restore_version, restore(&v.traversal, 1))),
+        case("RestoreVersion", "climbing out of a root", Refused(Invalid), unary!(c.versions, restore_version, restore(&v.climb_to_etc, 1))),
+        case("RestoreVersion", "unknown number", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, 1))),
+        case("RestoreVersion", "out of range", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, u64::MAX))),
+        case("RestoreVersion", "zero", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, 0))),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the daemon process itself: instance lock, control
-//! socket security, signals, config.
+//! socket security, signals, config, and the version store.
 
 mod bad_input;
 mod lifecycle;
 mod socket;
+mod versions;
