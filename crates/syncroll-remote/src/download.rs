@@ -407,8 +407,13 @@ impl Landing {
                 ),
             })?;
             match next {
-                Some(bytes) => {
-                    let bytes = bytes?;
+                Some(Err(err)) => {
+                    // What arrived before the fault is good: kept for a
+                    // resumption (a discarded temporary loses it anyway).
+                    self.write(&mut buf, progress).await?;
+                    return Err(err);
+                }
+                Some(Ok(bytes)) => {
                     // A chunk larger than the buffer is written as it came.
                     buf.extend_from_slice(&bytes);
                     if buf.len() >= CHUNK_BYTES {

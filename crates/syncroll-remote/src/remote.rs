@@ -33,19 +33,41 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// Whether `other` is the same version of the object as `self`: same
     /// ETag where both have one, else same size and (where both have one)
-    /// the same modification time. The size must always agree.
+    /// the same modification time. The size must always agree. ETags are
+    /// compared without quotes and weakness marks, which servers give in
+    /// one place and not in another (a PROPFIND `getetag` and a GET's
+    /// `ETag` header of one object may differ only so).
     pub fn same_version(&self, other: &ObjectMeta) -> bool {
         if self.size != other.size {
             return false;
         }
         match (&self.etag, &other.etag) {
-            (Some(a), Some(b)) => a == b,
+            (Some(a), Some(b)) => bare_etag(a) == bare_etag(b),
             _ => match (self.modified, other.modified) {
-                (Some(a), Some(b)) => a == b,
+                (Some(a), Some(b)) => same_time(a, b),
                 _ => true,
             },
         }
     }
+}
+
+/// Whether two reported modification times are the same. A time in whole
+/// seconds (an HTTP date: HEAD's `Last-Modified`, WebDAV's
+/// `getlastmodified`) matches any time within that second, as a listing in
+/// milliseconds (S3's XML) reports it.
+fn same_time(a: SystemTime, b: SystemTime) -> bool {
+    let since_epoch = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).ok();
+    match (since_epoch(a), since_epoch(b)) {
+        (Some(a), Some(b)) if a.subsec_nanos() == 0 || b.subsec_nanos() == 0 => {
+            a.as_secs() == b.as_secs()
+        }
+        _ => a == b,
+    }
+}
+
+/// An entity tag without `W/` and quotes.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
 }
 
 /// What an upload requires of the object under its key just before it
@@ -409,4 +431,53 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// A short description for logs and status that never contains secrets,
     /// e.g. `fs:/mnt/nas/photos`.
     fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta(etag: Option<&str>, size: u64, modified_ms: Option<u64>) -> ObjectMeta {
+        ObjectMeta {
+            key: "a.jpg".into(),
+            size,
+            etag: etag.map(str::to_owned),
+            modified: modified_ms.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    #[test]
+    fn versions_compare_by_etag_else_by_size_and_time() {
+        let quoted = meta(Some("\"abc\""), 3, None);
+        assert!(quoted.same_version(&meta(Some("abc"), 3, None)));
+        assert!(!quoted.same_version(&meta(Some("abd"), 3, None)));
+        assert!(!quoted.same_version(&meta(Some("abc"), 4, None)));
+        // A whole-second HTTP date matches a listing's milliseconds.
+        assert!(meta(None, 3, Some(5_000)).same_version(&meta(None, 3, Some(5_274))));
+        assert!(!meta(None, 3, Some(5_100)).same_version(&meta(None, 3, Some(5_274))));
+        assert!(!meta(None, 3, Some(6_000)).same_version(&meta(None, 3, Some(5_274))));
+    }
+
+    #[test]
+    fn preconditions_name_what_changed() {
+        let base = meta(Some("e1"), 3, None);
+        let matches = Precondition::matching(&base);
+        assert!(matches.check("a.jpg", Some(&base)).is_ok());
+        let edited = matches.check("a.jpg", Some(&meta(Some("e2"), 3, None)));
+        assert!(
+            edited
+                .unwrap_err()
+                .to_string()
+                .contains("changed meanwhile")
+        );
+        assert!(
+            matches
+                .check("a.jpg", None)
+                .unwrap_err()
+                .is_precondition_failed()
+        );
+        assert!(Precondition::Absent.check("a.jpg", Some(&base)).is_err());
+        assert!(Precondition::None.check("a.jpg", Some(&base)).is_ok());
+    }
 }

@@ -5,6 +5,7 @@
 //! records each request line, so a test can tell how an operation was done.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::service::service_fn;
@@ -15,6 +16,7 @@ use tempfile::TempDir;
 use tokio::net::TcpStream;
 
 use crate::background::Background;
+use crate::counted::counted;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -26,9 +28,31 @@ pub struct Seen {
     pub copy_source: bool,
     /// The body's declared length, if any.
     pub content_length: Option<u64>,
+    /// The `Range` header, if any (`bytes=100-`).
+    pub range: Option<String>,
+    /// Response body bytes the server has sent so far.
+    pub served: Arc<AtomicU64>,
 }
 
 impl Seen {
+    /// What the server saw of `req`.
+    pub(crate) fn of<B>(req: &hyper::Request<B>) -> Self {
+        let header = |name| req.headers().get(name)?.to_str().ok();
+        Self {
+            method: req.method().to_string(),
+            target: req.uri().to_string(),
+            copy_source: req.headers().contains_key("x-amz-copy-source"),
+            content_length: header(hyper::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            range: header(hyper::header::RANGE).map(str::to_owned),
+            served: Arc::default(),
+        }
+    }
+
+    /// Response body bytes sent for this request so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.served.load(Ordering::SeqCst)
+    }
+
     /// The part number of an UploadPart request.
     pub fn part_number(&self) -> Option<u32> {
         if self.method != "PUT" || !self.target.contains("uploadId=") {
@@ -256,15 +280,8 @@ async fn serve(
     root: PathBuf,
 ) {
     let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let request = Seen {
-            method: req.method().to_string(),
-            target: req.uri().to_string(),
-            copy_source: req.headers().contains_key("x-amz-copy-source"),
-            content_length: req
-                .headers()
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok()),
-        };
+        let request = Seen::of(&req);
+        let served = request.served.clone();
         let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
         let held = (above > 0 && request.part_number().is_some_and(|n| n > above))
             || (hold.deletes.load(std::sync::atomic::Ordering::SeqCst)
@@ -282,13 +299,14 @@ async fn serve(
                 if !pass {
                     let mut refused = hyper::Response::new(s3s::Body::empty());
                     *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                    return Ok(refused);
+                    return Ok::<_, s3s::HttpError>(counted(refused, served));
                 }
             }
             if unknown_upload {
-                return Ok(no_such_upload());
+                return Ok(counted(no_such_upload(), served));
             }
-            hyper::service::Service::call(&service, req).await
+            let response = hyper::service::Service::call(&service, req).await?;
+            Ok(counted(response, served))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -2,6 +2,7 @@
 //! API against real servers on loopback (the server is syncroll-testkit's).
 
 mod local;
+mod pull;
 mod s3;
 mod s3_server;
 mod webdav;

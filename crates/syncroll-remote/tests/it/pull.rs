@@ -1,0 +1,606 @@
+//! What pulling needs of every backend (`fs`, the in-process S3 server, the
+//! in-process WebDAV server), through the public API: modification times in
+//! listings, atomic downloads that never replace a file unasked, resumption
+//! after an interruption (counting the bytes the server sent again), and
+//! conditional uploads that refuse to overwrite a remote edit.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use syncroll_remote::{
+    ByteStream, FsRemote, GetOptions, GetReport, ObjectMeta, ObjectRead, ObjectStream, Partial,
+    Placement, Precondition, PutReport, Remote, RemoteError, WebDavRemote, WebDavSettings,
+    is_download_temporary,
+};
+use syncroll_testkit::{EVENT_TIMEOUT, S3Server, Seen, WebDavServer, wait_until_async};
+use tempfile::TempDir;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::local::{Local, pattern};
+use crate::s3_server;
+
+const MIB: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Fs,
+    S3,
+    WebDav,
+}
+
+/// A backend of one kind, its server (if any), local files to upload and a
+/// folder to download into.
+pub struct Env {
+    pub remote: Arc<dyn Remote>,
+    pub local: Local,
+    inbox: TempDir,
+    _fs_root: Option<TempDir>,
+    s3: Option<S3Server>,
+    dav: Option<WebDavServer>,
+}
+
+impl Env {
+    pub fn start(kind: Kind) -> Self {
+        let (mut fs_root, mut s3, mut dav) = (None, None, None);
+        let remote: Arc<dyn Remote> = match kind {
+            Kind::Fs => {
+                let root = TempDir::new().expect("a remote folder");
+                let remote = FsRemote::new(root.path().to_owned());
+                fs_root = Some(root);
+                Arc::new(remote)
+            }
+            Kind::S3 => {
+                let server = S3Server::start();
+                let remote = s3_server::remote(&server, "");
+                s3 = Some(server);
+                Arc::new(remote)
+            }
+            Kind::WebDav => {
+                let server = WebDavServer::start();
+                let remote = webdav_remote(&server);
+                dav = Some(server);
+                Arc::new(remote)
+            }
+        };
+        Self {
+            remote,
+            local: Local::new(),
+            inbox: TempDir::new().expect("an inbox"),
+            _fs_root: fs_root,
+            s3,
+            dav,
+        }
+    }
+
+    pub async fn put(&self, key: &str, bytes: &[u8]) -> PutReport {
+        self.local.put(&*self.remote, key, bytes).await
+    }
+
+    pub fn dest(&self, name: &str) -> PathBuf {
+        self.inbox.path().join(name)
+    }
+
+    /// The server's log of GET requests, if there is a server.
+    fn gets(&self) -> Option<Vec<Seen>> {
+        let seen = match (&self.s3, &self.dav) {
+            (Some(s3), _) => s3.seen(),
+            (_, Some(dav)) => dav.seen(),
+            _ => return None,
+        };
+        Some(seen.into_iter().filter(|s| s.method == "GET").collect())
+    }
+
+    /// Download temporaries left in the inbox.
+    fn leftovers(&self) -> Vec<String> {
+        leftovers(self.inbox.path())
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        name: &str,
+        options: &GetOptions,
+    ) -> Result<GetReport, RemoteError> {
+        let progress = AtomicU64::new(0);
+        let got = self
+            .remote
+            .get_file(
+                key,
+                &self.dest(name),
+                options,
+                &progress,
+                &CancellationToken::new(),
+            )
+            .await;
+        if let Ok(report) = &got {
+            assert_eq!(
+                progress.load(Ordering::Relaxed),
+                report.size,
+                "progress counts every byte"
+            );
+        }
+        got
+    }
+}
+
+fn webdav_remote(server: &WebDavServer) -> WebDavRemote {
+    WebDavRemote::new(WebDavSettings {
+        url: server.url(),
+        user: WebDavServer::USER.to_owned(),
+        password: syncroll_remote::Secret::new(WebDavServer::PASSWORD),
+        allow_http: true,
+    })
+    .expect("a remote")
+}
+
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let names = fs::read_dir(dir).expect("reading a folder");
+    names
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| is_download_temporary(name))
+        .collect()
+}
+
+fn expected(meta: ObjectMeta) -> GetOptions {
+    GetOptions {
+        expected: Some(meta),
+        ..GetOptions::default()
+    }
+}
+
+/// Runs each named test against every backend.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod fs_remote {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Kind::Fs).await })*
+        }
+        mod s3_remote {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Kind::S3).await })*
+        }
+        mod webdav_remote {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Kind::WebDav).await })*
+        }
+    };
+}
+
+on_every_backend!(
+    listing_and_head_report_the_modified_time,
+    a_download_lands_whole_with_its_hash_and_leaves_no_temporary,
+    a_download_never_replaces_an_existing_file_unless_asked,
+    a_download_of_a_changed_object_fails_its_precondition,
+    a_cancelled_download_leaves_no_temporary,
+    an_interrupted_download_resumes_fetching_only_the_rest,
+    a_kept_partial_of_an_older_version_is_not_resumed,
+    a_put_if_absent_refuses_an_existing_object,
+    a_put_if_matching_refuses_a_remote_edit_and_lands_on_the_base,
+);
+
+async fn listing_and_head_report_the_modified_time(kind: Kind) {
+    let env = Env::start(kind);
+    // S3 and WebDAV report whole seconds.
+    let before = SystemTime::now() - Duration::from_secs(2);
+    env.put("album/a.jpg", b"abc").await;
+    let after = SystemTime::now() + Duration::from_secs(2);
+
+    let head = env
+        .remote
+        .head("album/a.jpg")
+        .await
+        .unwrap()
+        .expect("there");
+    let listed: Vec<ObjectMeta> = env.remote.list("").map(Result::unwrap).collect().await;
+
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    for meta in [&head, &listed[0]] {
+        let modified = meta.modified.expect("a modified time");
+        assert!(before <= modified && modified <= after, "{meta:?}");
+    }
+    assert!(head.same_version(&listed[0]), "{head:?} vs {:?}", listed[0]);
+}
+
+async fn a_download_lands_whole_with_its_hash_and_leaves_no_temporary(kind: Kind) {
+    let env = Env::start(kind);
+    let bytes = pattern(3 * MIB + 17, "whole");
+    let put = env.put("album/a.jpg", &bytes).await;
+    let listed = env.remote.head("album/a.jpg").await.unwrap().unwrap();
+
+    let report = env
+        .get("album/a.jpg", "a.jpg", &expected(listed.clone()))
+        .await
+        .unwrap();
+
+    assert_eq!(fs::read(env.dest("a.jpg")).unwrap(), bytes);
+    assert_eq!(report.size, bytes.len() as u64);
+    assert_eq!(report.blake3, put.blake3);
+    assert_eq!(report.blake3, *blake3::hash(&bytes).as_bytes());
+    assert_eq!(report.resumed_from, 0);
+    assert_eq!(report.modified, listed.modified);
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+}
+
+async fn a_download_never_replaces_an_existing_file_unless_asked(kind: Kind) {
+    let env = Env::start(kind);
+    env.put("a.jpg", b"remote bytes").await;
+    fs::write(env.dest("a.jpg"), b"local bytes nobody has seen").unwrap();
+
+    let refused = env.get("a.jpg", "a.jpg", &GetOptions::default()).await;
+
+    assert!(
+        matches!(refused, Err(RemoteError::DestinationExists { ref path }) if *path == env.dest("a.jpg")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        fs::read(env.dest("a.jpg")).unwrap(),
+        b"local bytes nobody has seen"
+    );
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+
+    let replace = GetOptions {
+        placement: Placement::Replace,
+        ..GetOptions::default()
+    };
+    env.get("a.jpg", "a.jpg", &replace).await.unwrap();
+    assert_eq!(fs::read(env.dest("a.jpg")).unwrap(), b"remote bytes");
+}
+
+async fn a_download_of_a_changed_object_fails_its_precondition(kind: Kind) {
+    let env = Env::start(kind);
+    env.put("a.jpg", b"first version").await;
+    let listed = env.remote.head("a.jpg").await.unwrap().unwrap();
+    // Another size too: an `fs` remote tells versions by (size, mtime), and
+    // two writes within a clock tick share an mtime.
+    env.put("a.jpg", b"second, edited version").await;
+
+    let got = env.get("a.jpg", "a.jpg", &expected(listed)).await;
+
+    assert!(
+        matches!(got, Err(RemoteError::PreconditionFailed { .. })),
+        "{got:?}"
+    );
+    assert!(got.unwrap_err().is_precondition_failed());
+    assert!(!env.dest("a.jpg").exists());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+}
+
+async fn a_cancelled_download_leaves_no_temporary(kind: Kind) {
+    let env = Env::start(kind);
+    let bytes = pattern(4 * MIB, "cancelled");
+    env.put("a.jpg", &bytes).await;
+    // The body stalls after 2 MiB, so the cancellation lands mid-way.
+    let stalling = Cut::new(env.remote.clone(), 2 * MIB as u64, CutMode::Stall);
+    let (progress, cancel) = (Arc::new(AtomicU64::new(0)), CancellationToken::new());
+    let (task_progress, task_cancel, dest) = (progress.clone(), cancel.clone(), env.dest("a.jpg"));
+    let download = tokio::spawn(async move {
+        let options = GetOptions::default();
+        stalling
+            .get_file("a.jpg", &dest, &options, &task_progress, &task_cancel)
+            .await
+    });
+    // Written a chunk (1 MiB) at a time.
+    wait_until_async(EVENT_TIMEOUT, "a chunk written", || {
+        let done = progress.load(Ordering::Relaxed);
+        if done >= MIB as u64 {
+            Ok(())
+        } else {
+            Err(done)
+        }
+    })
+    .await;
+    assert_eq!(
+        env.leftovers().len(),
+        2,
+        "a temporary and its note while it runs"
+    );
+
+    cancel.cancel();
+    let got = tokio::time::timeout(EVENT_TIMEOUT, download)
+        .await
+        .expect("stops")
+        .unwrap();
+
+    assert!(matches!(got, Err(RemoteError::Cancelled)), "{got:?}");
+    assert!(!env.dest("a.jpg").exists());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+}
+
+async fn an_interrupted_download_resumes_fetching_only_the_rest(kind: Kind) {
+    let env = Env::start(kind);
+    let bytes = pattern(5 * MIB + 3, "resumed");
+    env.put("album/a.jpg", &bytes).await;
+    let listed = env.remote.head("album/a.jpg").await.unwrap().unwrap();
+    let keep = GetOptions {
+        expected: Some(listed.clone()),
+        partial: Partial::KeepForResume,
+        ..GetOptions::default()
+    };
+    let cut_at = 3 * MIB as u64;
+    let cutting = Cut::new(env.remote.clone(), cut_at, CutMode::Fail);
+    let progress = AtomicU64::new(0);
+    let dest = env.dest("a.jpg");
+
+    let first = cutting
+        .get_file(
+            "album/a.jpg",
+            &dest,
+            &keep,
+            &progress,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert!(
+        first.as_ref().is_err_and(RemoteError::is_transient),
+        "{first:?}"
+    );
+    assert!(!dest.exists(), "nothing under the name until complete");
+    assert_eq!(
+        env.leftovers().len(),
+        2,
+        "the temporary and its note are kept"
+    );
+    let gets_before = env.gets().map(|g| g.len());
+
+    let report = env.get("album/a.jpg", "a.jpg", &keep).await.unwrap();
+
+    assert_eq!(report.resumed_from, cut_at);
+    assert_eq!(fs::read(&dest).unwrap(), bytes);
+    assert_eq!(report.blake3, *blake3::hash(&bytes).as_bytes());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+    if let (Some(gets), Some(before)) = (env.gets(), gets_before) {
+        let resumed = &gets[before..];
+        assert_eq!(resumed.len(), 1, "{resumed:?}");
+        assert_eq!(
+            resumed[0].range.as_deref(),
+            Some(&*format!("bytes={cut_at}-"))
+        );
+        assert_eq!(
+            resumed[0].served_bytes(),
+            bytes.len() as u64 - cut_at,
+            "only the rest was sent"
+        );
+    }
+}
+
+async fn a_kept_partial_of_an_older_version_is_not_resumed(kind: Kind) {
+    let env = Env::start(kind);
+    env.put("a.jpg", &pattern(3 * MIB, "old")).await;
+    let keep = GetOptions {
+        partial: Partial::KeepForResume,
+        ..GetOptions::default()
+    };
+    let cutting = Cut::new(env.remote.clone(), 2 * MIB as u64, CutMode::Fail);
+    let dest = env.dest("a.jpg");
+    let first = cutting
+        .get_file(
+            "a.jpg",
+            &dest,
+            &keep,
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await;
+    assert!(first.is_err());
+    assert_eq!(env.leftovers().len(), 2);
+    let new = pattern(3 * MIB + 1, "new");
+    env.put("a.jpg", &new).await;
+
+    let report = env.get("a.jpg", "a.jpg", &keep).await.unwrap();
+
+    assert_eq!(report.resumed_from, 0, "the old bytes are not reused");
+    assert_eq!(fs::read(&dest).unwrap(), new);
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+}
+
+async fn a_put_if_absent_refuses_an_existing_object(kind: Kind) {
+    let env = Env::start(kind);
+    let source = env.local.source("mine.jpg", b"mine");
+    let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+    env.remote
+        .put_file_if("a.jpg", &source, &Precondition::Absent, &progress, &cancel)
+        .await
+        .expect("nothing there yet");
+    let theirs = env.put("b.jpg", b"theirs, put by another client").await;
+
+    let refused = env
+        .remote
+        .put_file_if("b.jpg", &source, &Precondition::Absent, &progress, &cancel)
+        .await;
+
+    assert!(
+        matches!(refused, Err(RemoteError::PreconditionFailed { .. })),
+        "{refused:?}"
+    );
+    let still = env.remote.head("b.jpg").await.unwrap().unwrap();
+    assert_eq!(still.size, theirs.size, "the object there is untouched");
+    assert_eq!(
+        crate::local::keys(&*env.remote, "").await,
+        ["a.jpg", "b.jpg"]
+    );
+}
+
+async fn a_put_if_matching_refuses_a_remote_edit_and_lands_on_the_base(kind: Kind) {
+    let env = Env::start(kind);
+    env.put("a.jpg", b"base").await;
+    let base = env.remote.head("a.jpg").await.unwrap().unwrap();
+    env.put("a.jpg", b"edited on the other side").await;
+    let source = env.local.source("local-edit.jpg", b"local edit");
+    let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+
+    let refused = env
+        .remote
+        .put_file_if(
+            "a.jpg",
+            &source,
+            &Precondition::matching(&base),
+            &progress,
+            &cancel,
+        )
+        .await;
+
+    assert!(
+        matches!(refused, Err(RemoteError::PreconditionFailed { .. })),
+        "{refused:?}"
+    );
+    let got = env
+        .get("a.jpg", "a.jpg", &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        fs::read(env.dest("a.jpg")).unwrap(),
+        b"edited on the other side"
+    );
+
+    let now = env.remote.head("a.jpg").await.unwrap().unwrap();
+    assert_eq!(now.etag, got.etag);
+    env.remote
+        .put_file_if(
+            "a.jpg",
+            &source,
+            &Precondition::matching(&now),
+            &progress,
+            &cancel,
+        )
+        .await
+        .expect("the remote still holds the base");
+    assert_eq!(env.remote.head("a.jpg").await.unwrap().unwrap().size, 10);
+    let deleted = env
+        .remote
+        .put_file_if(
+            "gone.jpg",
+            &source,
+            &Precondition::matching(&now),
+            &progress,
+            &cancel,
+        )
+        .await;
+    assert!(
+        matches!(deleted, Err(RemoteError::PreconditionFailed { .. })),
+        "{deleted:?}"
+    );
+}
+
+/// How [`Cut`] ends a read.
+#[derive(Debug, Clone, Copy)]
+enum CutMode {
+    /// A connection reset (transient), as a network fault or a killed
+    /// transfer gives.
+    Fail,
+    /// Nothing more, ever: a stalled server.
+    Stall,
+}
+
+/// A real backend whose reads end after `limit` bytes, to interrupt a
+/// download at a known point. Only the byte stream is cut; every request
+/// still goes to the real backend.
+#[derive(Debug)]
+struct Cut {
+    inner: Arc<dyn Remote>,
+    limit: u64,
+    mode: CutMode,
+}
+
+impl Cut {
+    fn new(inner: Arc<dyn Remote>, limit: u64, mode: CutMode) -> Self {
+        Self { inner, limit, mode }
+    }
+
+    fn cut(&self, body: ByteStream, offset: u64) -> ByteStream {
+        let (mut left, mode) = (self.limit.saturating_sub(offset), self.mode);
+        let limited = body.map_while(move |chunk| {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(err) => return Some(Err(err)),
+            };
+            if left == 0 {
+                return None;
+            }
+            let take = (chunk.len() as u64).min(left);
+            left -= take;
+            Some(Ok(chunk.slice(..take as usize)))
+        });
+        let end: ByteStream = match mode {
+            CutMode::Fail => Box::pin(tokio_stream::once(Err(RemoteError::Io {
+                action: "download",
+                key: "cut".into(),
+                source: std::io::ErrorKind::ConnectionReset.into(),
+            }))),
+            CutMode::Stall => Box::pin(tokio_stream::pending::<Result<Bytes, RemoteError>>()),
+        };
+        Box::pin(limited.chain(end))
+    }
+}
+
+#[async_trait::async_trait]
+impl Remote for Cut {
+    async fn put_file(
+        &self,
+        key: &str,
+        source: &Path,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
+        self.inner.put_file(key, source, progress, cancel).await
+    }
+
+    async fn put_file_if(
+        &self,
+        key: &str,
+        source: &Path,
+        precondition: &Precondition,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
+        let inner = &self.inner;
+        inner
+            .put_file_if(key, source, precondition, progress, cancel)
+            .await
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        expected: Option<&ObjectMeta>,
+    ) -> Result<ObjectRead, RemoteError> {
+        let mut read = self.inner.read(key, offset, expected).await?;
+        read.body = self.cut(read.body, read.offset);
+        Ok(read)
+    }
+
+    async fn copy(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        cancel: &CancellationToken,
+    ) -> Result<ObjectMeta, RemoteError> {
+        self.inner.copy(from_key, to_key, cancel).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.inner.delete(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
+        self.inner.head(key).await
+    }
+
+    fn list(&self, prefix: &str) -> ObjectStream {
+        self.inner.list(prefix)
+    }
+
+    fn describe(&self) -> String {
+        format!("cut:{}", self.inner.describe())
+    }
+}
