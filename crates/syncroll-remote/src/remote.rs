@@ -225,6 +225,13 @@ pub trait FolderTags: Send + Sync {
     fn tag(&self, path: &str) -> Option<String>;
 }
 
+/// Tags kept by folder path.
+impl FolderTags for std::collections::HashMap<String, String> {
+    fn tag(&self, path: &str) -> Option<String> {
+        self.get(path).cloned()
+    }
+}
+
 /// A [`Remote::list_changed`] listing. After an error item the stream ends.
 pub type ListEventStream = Pin<Box<dyn Stream<Item = Result<ListEvent, RemoteError>> + Send>>;
 

@@ -4,6 +4,7 @@
 //! after an interruption (counting the bytes the server sent again), and
 //! conditional uploads that refuse to overwrite a remote edit.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,9 +13,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use syncroll_remote::{
-    ByteStream, FsRemote, GetOptions, GetReport, ObjectMeta, ObjectRead, ObjectStream, Partial,
-    Placement, Precondition, PutReport, Remote, RemoteError, WebDavRemote, WebDavSettings,
-    is_download_temporary,
+    ByteStream, FolderTags, FsRemote, GetOptions, GetReport, ListEvent, ObjectMeta, ObjectRead,
+    ObjectStream, Partial, Placement, Precondition, PutReport, Remote, RemoteError, WebDavRemote,
+    WebDavSettings, is_download_temporary,
 };
 use syncroll_testkit::{EVENT_TIMEOUT, S3Server, Seen, WebDavServer, wait_until_async};
 use tempfile::TempDir;
@@ -186,7 +187,144 @@ on_every_backend!(
     a_kept_partial_of_an_older_version_is_not_resumed,
     a_put_if_absent_refuses_an_existing_object,
     a_put_if_matching_refuses_a_remote_edit_and_lands_on_the_base,
+    a_first_poll_lists_every_object,
 );
+
+/// Polls `prefix` with `known`: the events, sorted, and `known` updated
+/// with the tags of the folders walked.
+async fn poll(
+    remote: &dyn Remote,
+    prefix: &str,
+    known: &mut HashMap<String, String>,
+) -> Vec<ListEvent> {
+    let snapshot: Arc<dyn FolderTags> = Arc::new(known.clone());
+    let mut events: Vec<ListEvent> = remote
+        .list_changed(prefix, snapshot)
+        .map(|e| e.unwrap_or_else(|err| panic!("polling {prefix:?}: {err}")))
+        .collect()
+        .await;
+    for event in &events {
+        if let ListEvent::Folder {
+            path,
+            etag: Some(etag),
+        } = event
+        {
+            known.insert(path.clone(), etag.clone());
+        }
+    }
+    events.sort_by_key(|e| format!("{e:?}"));
+    events
+}
+
+fn object_keys(events: &[ListEvent]) -> Vec<&str> {
+    let mut keys: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            ListEvent::Object(meta) => Some(meta.key.as_str()),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn a_first_poll_lists_every_object(kind: Kind) {
+    let env = Env::start(kind);
+    for key in ["top.jpg", "a/1.jpg", "a/deep/2.jpg", "b/3.jpg"] {
+        env.put(key, key.as_bytes()).await;
+    }
+
+    let events = poll(&*env.remote, "", &mut HashMap::new()).await;
+
+    assert_eq!(
+        object_keys(&events),
+        ["a/1.jpg", "a/deep/2.jpg", "b/3.jpg", "top.jpg"]
+    );
+}
+
+fn propfinds(server: &WebDavServer) -> usize {
+    server
+        .seen()
+        .iter()
+        .filter(|s| s.method == "PROPFIND")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_polling_walks_only_the_folders_whose_tag_changed() {
+    let env = Env::start(Kind::WebDav);
+    for key in ["top.jpg", "a/1.jpg", "a/deep/2.jpg", "b/3.jpg", "c/4.jpg"] {
+        env.put(key, key.as_bytes()).await;
+    }
+    let mut known = HashMap::new();
+    poll(&*env.remote, "", &mut known).await;
+    let dav = env.dav.as_ref().expect("a WebDAV server");
+
+    let before = propfinds(dav);
+    let unchanged = poll(&*env.remote, "", &mut known).await;
+    assert_eq!(
+        unchanged,
+        [ListEvent::Unchanged {
+            path: String::new()
+        }]
+    );
+    assert_eq!(
+        propfinds(dav) - before,
+        1,
+        "an unchanged tree costs one request"
+    );
+
+    env.put("a/deep/2.jpg", b"edited elsewhere").await;
+    let before = propfinds(dav);
+    let changed = poll(&*env.remote, "", &mut known).await;
+
+    // The top (a Depth 0 look, then its listing), a and a/deep: b and c
+    // are not walked.
+    assert_eq!(propfinds(dav) - before, 4);
+    assert_eq!(
+        object_keys(&changed),
+        ["a/1.jpg", "a/deep/2.jpg", "top.jpg"]
+    );
+    for folder in ["b", "c"] {
+        let unchanged = ListEvent::Unchanged {
+            path: folder.to_owned(),
+        };
+        assert!(changed.contains(&unchanged), "{folder}: {changed:?}");
+    }
+    let edited = changed.iter().find_map(|e| match e {
+        ListEvent::Object(meta) if meta.key == "a/deep/2.jpg" => Some(meta),
+        _ => None,
+    });
+    assert_eq!(edited.expect("listed").size, 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_polling_an_unchanged_album_of_10000_objects_costs_one_request() {
+    let env = Env::start(Kind::WebDav);
+    let dav = env.dav.as_ref().expect("a WebDAV server");
+    // Placed on the server's disk: 100 folders of 100 photos.
+    for folder in 0..100 {
+        let dir = dav.folder().join(format!("album/{folder:03}"));
+        fs::create_dir_all(&dir).unwrap();
+        for photo in 0..100 {
+            fs::write(dir.join(format!("IMG_{photo:04}.jpg")), b"x").unwrap();
+        }
+    }
+    let mut known = HashMap::new();
+    let first = poll(&*env.remote, "album/", &mut known).await;
+    assert_eq!(object_keys(&first).len(), 10_000);
+
+    let before = propfinds(dav);
+    let second = poll(&*env.remote, "album/", &mut known).await;
+
+    assert_eq!(
+        second,
+        [ListEvent::Unchanged {
+            path: "album".to_owned()
+        }]
+    );
+    assert_eq!(propfinds(dav) - before, 1);
+}
 
 async fn listing_and_head_report_the_modified_time(kind: Kind) {
     let env = Env::start(kind);
