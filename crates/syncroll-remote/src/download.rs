@@ -34,6 +34,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const TEMP_SUFFIX: &str = ".syncroll-download";
 /// Suffix of the note naming the version a temporary holds.
 const NOTE_SUFFIX: &str = ".syncroll-download-source";
+/// The action named when the bytes received fail their check.
+const VERIFY_ACTION: &str = "verify the download of";
 /// Longest file name most file systems take, in bytes.
 const NAME_MAX_BYTES: usize = 255;
 
@@ -464,7 +466,7 @@ impl Landing {
         want_md5: Option<[u8; 16]>,
     ) -> Result<(), RemoteError> {
         let mismatch = |detail: &'static str| RemoteError::Io {
-            action: "verify the download of",
+            action: VERIFY_ACTION,
             key: key.to_owned(),
             source: io::Error::other(detail),
         };
@@ -507,17 +509,19 @@ impl Landing {
     }
 
     /// After a failure: keeps the temporary for the next attempt if asked
-    /// and worth it, else removes it and its note.
+    /// and worth it (a cancellation, or a passing fault of the remote or the
+    /// network), else removes it and its note. A local fault never keeps
+    /// it: on a full disk a partial file is exactly what must not stay.
     async fn settle_failed(&mut self, err: &RemoteError, partial: Partial) {
+        let local_fault = matches!(
+            err,
+            RemoteError::LocalNoSpace { .. } | RemoteError::LocalWrite { .. }
+        );
+        let bad_bytes = matches!(err, RemoteError::Io { action, .. } if *action == VERIFY_ACTION);
         let worth_keeping = partial == Partial::KeepForResume
             && (err.is_cancelled() || err.is_transient())
-            && !matches!(
-                err,
-                RemoteError::Io {
-                    action: "verify the download of",
-                    ..
-                }
-            );
+            && !local_fault
+            && !bad_bytes;
         let file = self.file.take();
         let names = self.names.clone();
         let settled = blocking(move || {

@@ -170,9 +170,11 @@ pub enum Partial {
     /// Nothing: the temporary is removed.
     #[default]
     Discard,
-    /// The temporary stays (with a note of the version it holds), so the
-    /// next attempt for the same destination fetches only the rest if the
-    /// object is unchanged. A crash leaves the same; [`discard_download`]
+    /// After a cancellation or a passing fault of the remote or the
+    /// network, the temporary stays (with a note of the version it holds),
+    /// so the next attempt for the same destination fetches only the rest
+    /// if the object is unchanged. A local fault (a full disk) or bytes
+    /// that fail their check still remove it. A crash leaves the same; [`discard_download`]
     /// removes it when the download is given up.
     ///
     /// [`discard_download`]: crate::discard_download

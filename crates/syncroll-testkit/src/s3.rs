@@ -32,6 +32,9 @@ pub struct Seen {
     pub range: Option<String>,
     /// Response body bytes the server has sent so far.
     pub served: Arc<AtomicU64>,
+    /// The request's write preconditions, as `Header: value`: `If-Match`,
+    /// `If-None-Match`, WebDAV's `If` and `Overwrite: F`.
+    pub conditions: Vec<String>,
 }
 
 impl Seen {
@@ -45,7 +48,21 @@ impl Seen {
             content_length: header(hyper::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             range: header(hyper::header::RANGE).map(str::to_owned),
             served: Arc::default(),
+            conditions: ["If-Match", "If-None-Match", "If", "Overwrite"]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = req.headers().get(name)?.to_str().ok()?;
+                    Some(format!("{name}: {value}"))
+                })
+                .filter(|condition| condition != "Overwrite: T")
+                .collect(),
         }
+    }
+
+    /// Whether this request writes only if a precondition holds.
+    pub fn is_conditional_write(&self) -> bool {
+        matches!(self.method.as_str(), "PUT" | "MOVE" | "COPY" | "POST")
+            && !self.conditions.is_empty()
     }
 
     /// Response body bytes sent for this request so far.
@@ -89,6 +106,7 @@ struct PartHold {
     /// 0: no part is held.
     above: std::sync::atomic::AtomicU32,
     deletes: std::sync::atomic::AtomicBool,
+    conditional: std::sync::atomic::AtomicBool,
     released: tokio::sync::watch::Sender<Release>,
 }
 
@@ -138,6 +156,7 @@ impl S3Server {
         let hold = Arc::new(PartHold {
             above: 0.into(),
             deletes: false.into(),
+            conditional: false.into(),
             released: tokio::sync::watch::channel(Release::Holding).0,
         });
         let gate = hold.clone();
@@ -184,6 +203,17 @@ impl S3Server {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// From now on, conditional writes (a PUT with `If-Match` or
+    /// `If-None-Match`) are held unanswered, not yet applied, until
+    /// [`S3Server::pass_held`] (or two minutes): a test can change the
+    /// object between a client's last look and its conditional write.
+    pub fn hold_conditional_writes(&self) {
+        self.hold.released.send_replace(Release::Holding);
+        self.hold
+            .conditional
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Ends the holds: held requests are answered 503 (their client may be
     /// long gone) without storing anything, and later ones are served
     /// normally.
@@ -203,6 +233,9 @@ impl S3Server {
             .store(0, std::sync::atomic::Ordering::SeqCst);
         self.hold
             .deletes
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.hold
+            .conditional
             .store(false, std::sync::atomic::Ordering::SeqCst);
         self.hold.released.send_replace(release);
     }
@@ -285,7 +318,9 @@ async fn serve(
         let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
         let held = (above > 0 && request.part_number().is_some_and(|n| n > above))
             || (hold.deletes.load(std::sync::atomic::Ordering::SeqCst)
-                && request.deletes_objects());
+                && request.deletes_objects())
+            || (hold.conditional.load(std::sync::atomic::Ordering::SeqCst)
+                && request.is_conditional_write());
         seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
         let unknown_upload = unknown_upload_aborted(&req, &root);
         let service = service.clone();

@@ -38,6 +38,9 @@ pub struct WebDavServer {
     addr: SocketAddr,
     seen: Log,
     busy: Arc<std::sync::atomic::AtomicU32>,
+    /// Whether conditional writes wait (see
+    /// [`WebDavServer::hold_conditional_writes`]).
+    gate: tokio::sync::watch::Sender<bool>,
     _server: Background,
 }
 
@@ -69,6 +72,8 @@ impl WebDavServer {
         let busy = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let refusals = busy.clone();
         let authorization = expected_authorization();
+        let gate = tokio::sync::watch::channel(false).0;
+        let gate_rx = gate.clone();
         let stamps = Arc::new(Stamps {
             root: dir.path().to_path_buf(),
             last_micros: AtomicU64::new(0),
@@ -82,6 +87,7 @@ impl WebDavServer {
                 refusals,
                 authorization.clone(),
                 stamps.clone(),
+                gate_rx.subscribe(),
             )
         });
         Self {
@@ -89,6 +95,7 @@ impl WebDavServer {
             addr: server.addr,
             seen,
             busy,
+            gate,
             _server: server,
         }
     }
@@ -98,6 +105,20 @@ impl WebDavServer {
     pub fn busy_for(&self, requests: u32) {
         self.busy
             .store(requests, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, conditional writes (a PUT or MOVE with `If`,
+    /// `If-Match`, `If-None-Match` or `Overwrite: F`) are held unanswered,
+    /// not yet applied, until [`WebDavServer::pass_held`] (or two minutes):
+    /// a test can change the object between a client's last look and its
+    /// conditional write.
+    pub fn hold_conditional_writes(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Serves the held requests now, and later ones without holding.
+    pub fn pass_held(&self) {
+        self.gate.send_replace(false);
     }
 
     /// The URL of [`WebDavServer::FOLDER`].
@@ -130,6 +151,9 @@ fn expected_authorization() -> String {
     ));
     format!("Basic {token}")
 }
+
+/// How long a held request waits at most for [`WebDavServer::pass_held`].
+const HOLD_LIMIT: Duration = Duration::from_secs(120);
 
 /// The server paths a request changes, if it changes any: its own, and a
 /// MOVE's or COPY's destination.
@@ -219,10 +243,13 @@ async fn serve(
     busy: Arc<std::sync::atomic::AtomicU32>,
     authorization: String,
     stamps: Arc<Stamps>,
+    gate: tokio::sync::watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let request = Seen::of(&req);
         let served = request.served.clone();
+        let held = *gate.borrow() && request.is_conditional_write();
+        let mut gate = gate.clone();
         seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
         let changed = changed_paths(&req);
         let allowed = req
@@ -238,6 +265,10 @@ async fn serve(
             )
             .is_ok();
         async move {
+            if held {
+                let passed = gate.wait_for(|holding| !holding);
+                let _ = tokio::time::timeout(HOLD_LIMIT, passed).await;
+            }
             if refuse {
                 let mut busy = hyper::Response::new(dav_server::body::Body::empty());
                 *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;

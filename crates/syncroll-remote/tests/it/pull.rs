@@ -17,7 +17,7 @@ use syncroll_remote::{
     ObjectStream, Partial, Placement, Precondition, PutReport, Remote, RemoteError, WebDavRemote,
     WebDavSettings, is_download_temporary,
 };
-use syncroll_testkit::{EVENT_TIMEOUT, S3Server, Seen, WebDavServer, wait_until_async};
+use syncroll_testkit::{EVENT_TIMEOUT, Mount, S3Server, Seen, WebDavServer, wait_until_async};
 use tempfile::TempDir;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -188,7 +188,40 @@ on_every_backend!(
     a_put_if_absent_refuses_an_existing_object,
     a_put_if_matching_refuses_a_remote_edit_and_lands_on_the_base,
     a_first_poll_lists_every_object,
+    a_full_disk_fails_the_download_cleanly,
 );
+
+async fn a_full_disk_fails_the_download_cleanly(kind: Kind) {
+    let env = Env::start(kind);
+    env.put("a.jpg", &pattern(3 * MIB, "too big")).await;
+    let small = env.dest("small");
+    fs::create_dir(&small).unwrap();
+    let _disk = Mount::tmpfs_of(&small, "1m");
+    let dest = small.join("a.jpg");
+
+    for partial in [Partial::Discard, Partial::KeepForResume] {
+        let options = GetOptions {
+            partial,
+            ..GetOptions::default()
+        };
+        let progress = AtomicU64::new(0);
+        let cancel = CancellationToken::new();
+        let got = env
+            .remote
+            .get_file("a.jpg", &dest, &options, &progress, &cancel)
+            .await;
+
+        let err = got.expect_err("the disk is too small");
+        assert!(matches!(err, RemoteError::LocalNoSpace { .. }), "{err:?}");
+        assert!(err.is_transient());
+        assert!(
+            err.to_string().contains("no space left on the local disk"),
+            "{err}"
+        );
+        assert!(!dest.exists());
+        assert_eq!(leftovers(&small), Vec::<String>::new(), "{partial:?}");
+    }
+}
 
 /// Polls `prefix` with `known`: the events, sorted, and `known` updated
 /// with the tags of the folders walked.
@@ -741,4 +774,189 @@ impl Remote for Cut {
     fn describe(&self) -> String {
         format!("cut:{}", self.inner.describe())
     }
+}
+
+/// Starts `put_file_if(key, bytes, precondition)` on `env`'s remote in the
+/// background.
+fn spawn_put_if(
+    env: &Env,
+    key: &str,
+    bytes: &[u8],
+    precondition: Precondition,
+) -> tokio::task::JoinHandle<Result<PutReport, RemoteError>> {
+    let source = env.local.source("held-edit.jpg", bytes);
+    let (remote, key) = (env.remote.clone(), key.to_owned());
+    tokio::spawn(async move {
+        let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+        remote
+            .put_file_if(&key, &source, &precondition, &progress, &cancel)
+            .await
+    })
+}
+
+/// The object changes after the client's last look (its HEAD), while its
+/// conditional write is on the way: only the server's own check of
+/// `If-Match` (S3) or the `If` tag on the MOVE (WebDAV) can refuse it.
+async fn a_late_remote_edit_is_refused_by_the_servers_own_check(
+    env: &Env,
+    seen: impl Fn() -> Vec<Seen>,
+    hold: impl FnOnce(),
+    pass: impl FnOnce(),
+) {
+    env.put("a.jpg", b"base").await;
+    let base = env.remote.head("a.jpg").await.unwrap().unwrap();
+    hold();
+    let writing = spawn_put_if(env, "a.jpg", b"local edit", Precondition::matching(&base));
+    let held = wait_until_async(EVENT_TIMEOUT, "the conditional write to arrive", || {
+        let seen = seen();
+        match seen.iter().find(|s| s.is_conditional_write()) {
+            Some(held) => Ok(held.clone()),
+            None => Err(seen.len()),
+        }
+    })
+    .await;
+
+    // Another client's write: a server-side copy, not an upload, whose
+    // temporary would share the held upload's name.
+    env.put("other.jpg", b"edited on the other side").await;
+    let cancel = CancellationToken::new();
+    env.remote
+        .copy("other.jpg", "a.jpg", &cancel)
+        .await
+        .unwrap();
+    pass();
+    let refused = tokio::time::timeout(EVENT_TIMEOUT, writing)
+        .await
+        .expect("ends")
+        .unwrap();
+
+    assert!(
+        matches!(refused, Err(RemoteError::PreconditionFailed { .. })),
+        "{refused:?} after {held:?}"
+    );
+    let got = env
+        .get("a.jpg", "a.jpg", &GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(got.size, 24);
+    assert_eq!(
+        fs::read(env.dest("a.jpg")).unwrap(),
+        b"edited on the other side"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_late_remote_edit_is_refused_by_if_match() {
+    let env = Env::start(Kind::S3);
+    let s3 = env.s3.as_ref().expect("an S3 server");
+    let seen = || s3.seen();
+    a_late_remote_edit_is_refused_by_the_servers_own_check(
+        &env,
+        seen,
+        || s3.hold_conditional_writes(),
+        || s3.pass_held(),
+    )
+    .await;
+    let conditional: Vec<_> = s3
+        .seen()
+        .into_iter()
+        .filter(|s| s.is_conditional_write())
+        .collect();
+    assert_eq!(conditional.len(), 1, "{conditional:?}");
+    assert!(
+        conditional[0].conditions[0].starts_with("If-Match: "),
+        "{conditional:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webdav_a_late_remote_edit_is_refused_by_the_if_tag_on_the_move() {
+    let env = Env::start(Kind::WebDav);
+    let dav = env.dav.as_ref().expect("a WebDAV server");
+    let seen = || dav.seen();
+    a_late_remote_edit_is_refused_by_the_servers_own_check(
+        &env,
+        seen,
+        || dav.hold_conditional_writes(),
+        || dav.pass_held(),
+    )
+    .await;
+    let moves: Vec<_> = dav
+        .seen()
+        .into_iter()
+        .filter(|s| s.is_conditional_write())
+        .collect();
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(moves[0].method, "MOVE");
+    assert!(
+        moves[0].conditions[0].starts_with("If: <http://"),
+        "{moves:?}"
+    );
+    assert_eq!(
+        leftover_parts(&dav.folder()),
+        Vec::<String>::new(),
+        "the refused upload's temporary is deleted"
+    );
+}
+
+/// syncroll's upload temporaries in a served folder.
+fn leftover_parts(folder: &Path) -> Vec<String> {
+    let names = fs::read_dir(folder).expect("reading the served folder");
+    names
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".syncroll-part"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_a_multipart_put_if_matching_a_stale_base_is_aborted_before_completion() {
+    let env = Env::start(Kind::S3);
+    let s3 = env.s3.as_ref().expect("an S3 server");
+    let remote = syncroll_remote::S3Remote::new(syncroll_remote::S3Settings {
+        multipart_threshold: 5 * MIB as u64,
+        part_size: 5 * MIB as u64,
+        ..s3_server::settings(s3, "")
+    })
+    .expect("valid settings");
+    env.put("a.jpg", b"base").await;
+    let base = env.remote.head("a.jpg").await.unwrap().unwrap();
+    env.put("a.jpg", b"edited on the other side").await;
+    let source = env.local.source("big.jpg", &pattern(11 * MIB, "big"));
+    let (progress, cancel) = (AtomicU64::new(0), CancellationToken::new());
+
+    let refused = remote
+        .put_file_if(
+            "a.jpg",
+            &source,
+            &Precondition::matching(&base),
+            &progress,
+            &cancel,
+        )
+        .await;
+
+    assert!(
+        matches!(refused, Err(RemoteError::PreconditionFailed { .. })),
+        "{refused:?}"
+    );
+    assert!(
+        s3.seen().iter().any(|s| s.creates_upload()),
+        "it went multipart"
+    );
+    assert!(
+        !s3.seen()
+            .iter()
+            .any(|s| s.method == "POST" && s.target.contains("uploadId=")),
+        "never completed"
+    );
+    assert_eq!(
+        s3.multipart_files(),
+        Vec::<String>::new(),
+        "the upload is aborted"
+    );
+    assert_eq!(env.remote.head("a.jpg").await.unwrap().unwrap().size, 24);
 }
