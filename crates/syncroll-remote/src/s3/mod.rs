@@ -268,6 +268,12 @@ impl S3Remote {
         };
         let got = match self.store.get_opts(path, options).await {
             Ok(got) => got,
+            // Servers without ranged GETs (rclone's) send the whole object,
+            // which object_store refuses: read it whole, from the start.
+            Err(err) if offset > 0 && is_range_refused(&err) => {
+                tracing::info!(key, error = %err, "the server ignores ranges; downloading from the start");
+                return Box::pin(self.read_path(key, path, 0, expected)).await;
+            }
             Err(err) => {
                 return Err(match self.target().error("download", key, err) {
                     // A missing bucket answers 404 too: HEAD tells.
@@ -460,6 +466,19 @@ impl S3Remote {
         }
         Ok(())
     }
+}
+
+/// Whether a ranged GET failed because the server answered with the whole
+/// object. object_store reports it only as text in a generic error.
+fn is_range_refused(err: &object_store::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(err) = source {
+        if err.to_string().contains("non-partial response") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// The MD5 an ETag is, if it has the form of a single-part upload's ETag

@@ -98,6 +98,9 @@ struct Inner {
     password: Secret,
     /// Folders known to exist, so each is made (or found) once.
     folders: Mutex<HashSet<String>>,
+    /// The server refused an ETag in an `If` header that held (see
+    /// `move_into_place`): conditional uploads no longer send one.
+    if_refused: std::sync::atomic::AtomicBool,
 }
 
 // Hand-written: nothing of the client's configuration belongs in logs.
@@ -156,6 +159,7 @@ impl WebDavRemote {
                 user: settings.user,
                 password: settings.password,
                 folders: Mutex::default(),
+                if_refused: false.into(),
             }),
             budget: TransferBudget::default(),
         })
@@ -401,6 +405,40 @@ impl WebDavRemote {
             let found = self.head_key(key).await?;
             precondition.check(key, found.as_ref())?;
         }
+        let tagged = match precondition {
+            Precondition::Matches {
+                etag: Some(etag), ..
+            } if !self.inner.if_refused.load(Ordering::Relaxed) => Some(etag.as_str()),
+            _ => None,
+        };
+        let moved = self.send_move(key, temp, precondition, tagged).await;
+        let Err(RemoteError::PreconditionFailed { .. }) = moved else {
+            return moved;
+        };
+        if tagged.is_none() {
+            return moved;
+        }
+        // Servers that read `If` for lock tokens only (golang.org/x/net/webdav,
+        // and so rclone's) refuse every ETag in it. If the key still holds
+        // the base, the refusal was the header's: from now on this remote
+        // relies on the HEAD just before the MOVE alone.
+        let found = self.head_key(key).await?;
+        precondition.check(key, found.as_ref())?;
+        self.inner.if_refused.store(true, Ordering::Relaxed);
+        tracing::info!(remote = %self.describe(), "the WebDAV server refuses ETags in If headers; conditional uploads check with a HEAD only");
+        self.send_move(key, temp, precondition, None).await
+    }
+
+    /// The MOVE of the temporary over `key`: `Overwrite: F` for
+    /// [`Precondition::Absent`], and with `tagged`, an `If` header that
+    /// names the key's URL with that ETag.
+    async fn send_move(
+        &self,
+        key: &str,
+        temp: &str,
+        precondition: &Precondition,
+        tagged: Option<&str>,
+    ) -> Result<(), RemoteError> {
         let overwrite = if *precondition == Precondition::Absent {
             "F"
         } else {
@@ -414,10 +452,7 @@ impl WebDavRemote {
             .header("Destination", self.url(key).as_str())
             .header("Overwrite", overwrite)
             .timeout(REQUEST_BASE_TIMEOUT);
-        if let Precondition::Matches {
-            etag: Some(etag), ..
-        } = precondition
-        {
+        if let Some(etag) = tagged {
             // RFC 4918 10.4: a tagged list, so the condition is on the
             // destination, not on the temporary being moved.
             moving = moving.header("If", format!("<{}> ([{}])", self.url(key), quoted(etag)));
@@ -855,7 +890,9 @@ impl Remote for WebDavRemote {
     /// The MOVE that places the temporary carries the precondition (RFC
     /// 4918): `Overwrite: F` for [`Precondition::Absent`], an `If` header
     /// tagging the key's URL with the ETag for [`Precondition::Matches`].
-    /// A HEAD just before the MOVE covers servers that ignore `If`.
+    /// A HEAD just before the MOVE covers servers that ignore `If`; on
+    /// servers that refuse any ETag in `If` (rclone's), found out once per
+    /// remote, that HEAD is the only check, leaving a window of one request.
     async fn put_file_if(
         &self,
         key: &str,
