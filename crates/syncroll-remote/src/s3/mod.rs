@@ -17,6 +17,11 @@
 //! [`S3Remote::put_file_resumable`] keeps the upload in a [`MultipartState`]
 //! instead, to be continued or aborted later.
 //!
+//! Reads ([`Remote::read`], and so [`Remote::get_file`]) are one GET with
+//! `Range` and `If-Match`; a server that ignores ranges (rclone's) is read
+//! from the start instead. Conditional uploads: see
+//! [`S3Remote::put_file_if`](Remote::put_file_if).
+//!
 //! Each request is retried by `object_store` itself up to three times within
 //! [`REQUEST_RETRY_SECS`] (connection errors, 5xx, 429), so a blip does not
 //! cost a job attempt; what still fails is classified as below and left to
@@ -32,7 +37,8 @@
 //! | 401, 403 (wrong key or secret, bucket policy) | `PermissionDenied` | no |
 //! | 403 `QuotaExceeded` (Ceph), 507, `XMinioStorageFull` | `NoSpace` | yes |
 //! | 404 `NoSuchBucket` | `BucketMissing` | no |
-//! | 404 on a key | `head`: `None`; `delete`: `Ok`; `copy`: `NotFound` | no |
+//! | 404 on a key | `head`: `None`; `delete`: `Ok`; `copy`, `read`: `NotFound` | no |
+//! | 412, or 304 to a conditional PUT (If-Match, If-None-Match refused) | `PreconditionFailed` | no |
 //! | other 4xx, 3xx (wrong region or endpoint) | `Io` (invalid input) | no |
 //! | size after upload differs from the bytes sent | `Io` | yes |
 //! | settings rejected before any request | `InvalidSettings` | no |

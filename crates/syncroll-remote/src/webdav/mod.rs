@@ -17,6 +17,12 @@
 //! may be an unmounted disk on the server). A cancelled or failed upload
 //! deletes its temporary.
 //!
+//! Reads are a GET with `Range` (and `If-Match` given the version
+//! expected); a conditional upload's MOVE carries the precondition (see
+//! [`Remote::put_file_if`]); polling ([`Remote::list_changed`]) reads
+//! PROPFIND replies itself (`multistatus`), since folder ETags are not in
+//! `object_store`'s listing.
+//!
 //! Limits:
 //! - No resumable uploads: plain WebDAV has no standard for them (Nextcloud's
 //!   chunked upload API and SabreDAV's `PATCH` are server-specific). A large
