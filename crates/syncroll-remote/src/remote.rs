@@ -331,7 +331,8 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// synced. `dest`'s folder must exist. Adds the bytes written to
     /// `progress`. Returns [`RemoteError::Cancelled`] within about one chunk
     /// when `cancel` fires; what is left then, and after a transient
-    /// failure, is up to `options.partial`. A temporary left for `dest` by
+    /// failure, is up to `options.partial`; dropping the future removes the
+    /// temporary (a crash leaves it). A temporary left for `dest` by
     /// an earlier attempt for the same, unchanged object is continued
     /// (ranged requests on S3 and WebDAV).
     ///

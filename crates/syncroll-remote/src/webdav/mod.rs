@@ -511,7 +511,14 @@ impl WebDavRemote {
                     }
                 }
             }
-            s if s.is_success() => (0, response.content_length().unwrap_or(0)),
+            s if s.is_success() => match response.content_length() {
+                Some(size) => (0, size),
+                // A chunked reply names no length: the listing's, else a HEAD's.
+                None => match expected {
+                    Some(expected) => (0, expected.size),
+                    None => (0, self.head_key(key).await?.map_or(0, |m| m.size)),
+                },
+            },
             StatusCode::NOT_FOUND => {
                 self.check_folder().await?;
                 return Err(RemoteError::NotFound {

@@ -189,7 +189,49 @@ on_every_backend!(
     a_put_if_matching_refuses_a_remote_edit_and_lands_on_the_base,
     a_first_poll_lists_every_object,
     a_full_disk_fails_the_download_cleanly,
+    a_download_cut_off_by_a_crash_is_resumed_after_restart,
 );
+
+async fn a_download_cut_off_by_a_crash_is_resumed_after_restart(kind: Kind) {
+    let env = Env::start(kind);
+    let bytes = pattern(4 * MIB + 5, "crash");
+    env.put("a.jpg", &bytes).await;
+    let stalling = Cut::new(env.remote.clone(), 2 * MIB as u64, CutMode::Stall);
+    let progress = AtomicU64::new(0);
+    let (dest, cancel, options) = (
+        env.dest("a.jpg"),
+        CancellationToken::new(),
+        GetOptions::default(),
+    );
+    let mut download = Box::pin(stalling.get_file("a.jpg", &dest, &options, &progress, &cancel));
+    tokio::select! {
+        got = &mut download => panic!("the read stalls, yet the download ended: {got:?}"),
+        () = wait_until_async(EVENT_TIMEOUT, "a chunk written", || {
+            let done = progress.load(Ordering::Relaxed);
+            if done >= MIB as u64 { Ok(()) } else { Err(done) }
+        }) => {}
+    }
+    // A crash: no destructor runs, so nothing is cleaned up.
+    std::mem::forget(download);
+    assert_eq!(env.leftovers().len(), 2, "the temporary and its note");
+    let gets_before = env.gets().map(|g| g.len());
+
+    let report = env
+        .get("a.jpg", "a.jpg", &GetOptions::default())
+        .await
+        .unwrap();
+
+    assert!(report.resumed_from >= MIB as u64, "{report:?}");
+    assert_eq!(fs::read(&dest).unwrap(), bytes);
+    assert_eq!(report.blake3, *blake3::hash(&bytes).as_bytes());
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+    if let (Some(gets), Some(before)) = (env.gets(), gets_before) {
+        let resumed = &gets[before..];
+        assert_eq!(resumed.len(), 1, "{resumed:?}");
+        let rest = bytes.len() as u64 - report.resumed_from;
+        assert_eq!(resumed[0].served_bytes(), rest, "only the rest was sent");
+    }
+}
 
 async fn a_full_disk_fails_the_download_cleanly(kind: Kind) {
     let env = Env::start(kind);

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use syncroll_remote::{
     ByteStream, ObjectMeta, ObjectRead, ObjectStream, Precondition, PutReport, Remote, RemoteError,
 };
-use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 /// How [`Cut`] ends a read.
@@ -39,28 +38,56 @@ impl Cut {
     }
 
     fn cut(&self, body: ByteStream, offset: u64) -> ByteStream {
-        let (mut left, mode) = (self.limit.saturating_sub(offset), self.mode);
-        let limited = body.map_while(move |chunk| {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(err) => return Some(Err(err)),
+        Box::pin(CutBody {
+            inner: Some(body),
+            left: self.limit.saturating_sub(offset),
+            mode: self.mode,
+        })
+    }
+}
+
+/// A body that ends as [`CutMode`] says after `left` bytes. The real body
+/// is dropped right there, as a dead process's connection would be, so the
+/// backend's reader stops too.
+struct CutBody {
+    inner: Option<ByteStream>,
+    left: u64,
+    mode: CutMode,
+}
+
+impl tokio_stream::Stream for CutBody {
+    type Item = Result<Bytes, RemoteError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.left == 0 {
+            self.inner = None;
+            return match self.mode {
+                CutMode::Fail => {
+                    self.mode = CutMode::Stall;
+                    Poll::Ready(Some(Err(RemoteError::Io {
+                        action: "download",
+                        key: "cut".into(),
+                        source: std::io::ErrorKind::ConnectionReset.into(),
+                    })))
+                }
+                CutMode::Stall => Poll::Pending,
             };
-            if left == 0 {
-                return None;
-            }
-            let take = (chunk.len() as u64).min(left);
-            left -= take;
-            Some(Ok(chunk.slice(..take as usize)))
-        });
-        let end: ByteStream = match mode {
-            CutMode::Fail => Box::pin(tokio_stream::once(Err(RemoteError::Io {
-                action: "download",
-                key: "cut".into(),
-                source: std::io::ErrorKind::ConnectionReset.into(),
-            }))),
-            CutMode::Stall => Box::pin(tokio_stream::pending::<Result<Bytes, RemoteError>>()),
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
         };
-        Box::pin(limited.chain(end))
+        match inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let take = (chunk.len() as u64).min(self.left);
+                self.left -= take;
+                Poll::Ready(Some(Ok(chunk.slice(..take as usize))))
+            }
+            other => other,
+        }
     }
 }
 
