@@ -232,20 +232,12 @@ pub(crate) async fn get_file<R: Remote + ?Sized>(
     let mut landing = Landing {
         names,
         file: Some(staging.file),
+        kept: staging.len,
+        prior: staging.prior,
         hasher: blake3::Hasher::new(),
         md5: None,
     };
-    let outcome = landing
-        .run(
-            remote,
-            key,
-            options,
-            staging.len,
-            staging.prior,
-            progress,
-            cancel,
-        )
-        .await;
+    let outcome = landing.run(remote, key, options, progress, cancel).await;
     match outcome {
         Ok(report) => Ok(report),
         Err(err) => {
@@ -260,26 +252,24 @@ struct Landing {
     names: Names,
     /// `None` only while a write holds it on the blocking pool.
     file: Option<AtomicFile>,
+    /// Bytes in the temporary from an earlier attempt, and the object
+    /// version they are of.
+    kept: u64,
+    prior: Option<ObjectMeta>,
     hasher: blake3::Hasher,
     md5: Option<md5::Md5>,
 }
 
 impl Landing {
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the trait method's arguments, passed on"
-    )]
     async fn run<R: Remote + ?Sized>(
         &mut self,
         remote: &R,
         key: &str,
         options: &GetOptions,
-        kept: u64,
-        prior: Option<ObjectMeta>,
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<GetReport, RemoteError> {
-        let read = self.open(remote, key, options, kept, prior).await?;
+        let read = self.open(remote, key, options).await?;
         let resumed_from = read.offset;
         let (meta, want_md5) = (read.meta.clone(), read.md5);
         if want_md5.is_some() {
@@ -309,11 +299,10 @@ impl Landing {
         remote: &R,
         key: &str,
         options: &GetOptions,
-        kept: u64,
-        prior: Option<ObjectMeta>,
     ) -> Result<ObjectRead, RemoteError> {
         let expected = options.expected.as_ref();
-        let read = match prior {
+        let kept = self.kept;
+        let read = match self.prior.take() {
             Some(prior) if kept > 0 => {
                 // At least one byte is fetched, so the read always proves
                 // the object unchanged (a range at the very end is refused
