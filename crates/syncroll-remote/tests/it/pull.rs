@@ -888,3 +888,35 @@ async fn s3_a_multipart_put_if_matching_a_stale_base_is_aborted_before_completio
     );
     assert_eq!(env.remote.head("a.jpg").await.unwrap().unwrap().size, 24);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_download_is_discarded_and_the_scanner_can_tell_its_files() {
+    let env = Env::start(Kind::Fs);
+    env.put("a.jpg", &pattern(3 * MIB, "given up")).await;
+    let keep = GetOptions {
+        partial: Partial::KeepForResume,
+        ..GetOptions::default()
+    };
+    let cutting = Cut::new(env.remote.clone(), 2 * MIB as u64, CutMode::Fail);
+    let (dest, cancel) = (env.dest("a.jpg"), CancellationToken::new());
+    let first = cutting
+        .get_file("a.jpg", &dest, &keep, &AtomicU64::new(0), &cancel)
+        .await;
+    assert!(first.is_err());
+    let mut left = env.leftovers();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ".a.jpg.syncroll-download",
+            ".a.jpg.syncroll-download-source"
+        ]
+    );
+
+    syncroll_remote::discard_download(&dest).await.unwrap();
+
+    assert_eq!(env.leftovers(), Vec::<String>::new());
+    syncroll_remote::discard_download(&dest)
+        .await
+        .expect("nothing left is fine");
+}
