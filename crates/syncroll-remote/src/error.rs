@@ -75,6 +75,28 @@ pub enum RemoteError {
         detail: String,
         retry_after: std::time::Duration,
     },
+    /// The object under `key` is not the version the caller based its
+    /// request on (a conditional upload found a remote edit, or a download
+    /// found the object changed since it was listed). Permanent for this
+    /// request: the caller lists again and decides (a conflict, not a retry).
+    #[error("{key:?} changed on the remote since syncroll last saw it ({detail})")]
+    PreconditionFailed { key: String, detail: String },
+    /// A download would replace the local file `path`, which the caller did
+    /// not allow. Permanent: the local file is never overwritten unseen.
+    #[error("{} already exists; syncroll does not overwrite it with a download", .path.display())]
+    DestinationExists { path: PathBuf },
+    /// The local disk is full while a download writes `path`. Transient:
+    /// nothing partial is left in its place.
+    #[error("no space left on the local disk for {}; free some space and syncroll retries", .path.display())]
+    LocalNoSpace { path: PathBuf },
+    /// A download cannot write `path` locally for another reason.
+    #[error("cannot {action} {} for a download: {source}", .path.display())]
+    LocalWrite {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// The caller's cancellation token fired; nothing was left under the key.
     #[error("the transfer was cancelled")]
     Cancelled,
@@ -122,10 +144,11 @@ impl RemoteError {
             Self::Unavailable { .. }
             | Self::NoSpace { .. }
             | Self::Journal(_)
-            | Self::Busy { .. } => true,
-            Self::Io { source, .. } | Self::SourceUnreadable { source, .. } => {
-                !is_permanent_io(source)
-            }
+            | Self::Busy { .. }
+            | Self::LocalNoSpace { .. } => true,
+            Self::Io { source, .. }
+            | Self::SourceUnreadable { source, .. }
+            | Self::LocalWrite { source, .. } => !is_permanent_io(source),
             Self::InvalidKey { .. }
             | Self::PermissionDenied { .. }
             | Self::SourceVanished { .. }
@@ -134,6 +157,8 @@ impl RemoteError {
             | Self::NotAFolder { .. }
             | Self::InvalidSettings { .. }
             | Self::BucketMissing { .. }
+            | Self::PreconditionFailed { .. }
+            | Self::DestinationExists { .. }
             | Self::Cancelled => false,
         }
     }
@@ -144,6 +169,12 @@ impl RemoteError {
             Self::Busy { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
+    }
+
+    /// Whether the remote held another version than the request was based
+    /// on: for the caller a conflict to resolve, not a fault.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, Self::PreconditionFailed { .. })
     }
 
     /// Whether this is the caller's own cancellation rather than a fault.
@@ -160,6 +191,20 @@ pub(crate) fn source_error(path: &Path, err: io::Error) -> RemoteError {
             path: path.to_owned(),
         },
         _ => RemoteError::SourceUnreadable {
+            path: path.to_owned(),
+            source: err,
+        },
+    }
+}
+
+/// Classifies an error writing the local file a download lands in.
+pub(crate) fn local_write_error(action: &'static str, path: &Path, err: io::Error) -> RemoteError {
+    match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => RemoteError::LocalNoSpace {
+            path: path.to_owned(),
+        },
+        _ => RemoteError::LocalWrite {
+            action,
             path: path.to_owned(),
             source: err,
         },
@@ -269,6 +314,23 @@ mod tests {
                 false,
             ),
             (RemoteError::Cancelled, false),
+            (
+                RemoteError::PreconditionFailed {
+                    key: key(),
+                    detail: "d".into(),
+                },
+                false,
+            ),
+            (RemoteError::DestinationExists { path: path() }, false),
+            (RemoteError::LocalNoSpace { path: path() }, true),
+            (
+                RemoteError::LocalWrite {
+                    action: "write",
+                    path: path(),
+                    source: io::ErrorKind::TimedOut.into(),
+                },
+                true,
+            ),
             (
                 RemoteError::Busy {
                     detail: "503".into(),

@@ -22,6 +22,7 @@ use tempfile::TempDir;
 
 mod background;
 mod catalog_lock;
+mod counted;
 mod mount;
 mod proxy;
 mod python;

@@ -5,6 +5,7 @@
 //! records each request line, so a test can tell how an operation was done.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::service::service_fn;
@@ -15,6 +16,7 @@ use tempfile::TempDir;
 use tokio::net::TcpStream;
 
 use crate::background::Background;
+use crate::counted::counted;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -26,9 +28,48 @@ pub struct Seen {
     pub copy_source: bool,
     /// The body's declared length, if any.
     pub content_length: Option<u64>,
+    /// The `Range` header, if any (`bytes=100-`).
+    pub range: Option<String>,
+    /// Response body bytes the server has sent so far.
+    pub served: Arc<AtomicU64>,
+    /// The request's write preconditions, as `Header: value`: `If-Match`,
+    /// `If-None-Match`, WebDAV's `If` and `Overwrite: F`.
+    pub conditions: Vec<String>,
 }
 
 impl Seen {
+    /// What the server saw of `req`.
+    pub(crate) fn of<B>(req: &hyper::Request<B>) -> Self {
+        let header = |name| req.headers().get(name)?.to_str().ok();
+        Self {
+            method: req.method().to_string(),
+            target: req.uri().to_string(),
+            copy_source: req.headers().contains_key("x-amz-copy-source"),
+            content_length: header(hyper::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            range: header(hyper::header::RANGE).map(str::to_owned),
+            served: Arc::default(),
+            conditions: ["If-Match", "If-None-Match", "If", "Overwrite"]
+                .into_iter()
+                .filter_map(|name| {
+                    let value = req.headers().get(name)?.to_str().ok()?;
+                    Some(format!("{name}: {value}"))
+                })
+                .filter(|condition| condition != "Overwrite: T")
+                .collect(),
+        }
+    }
+
+    /// Whether this request writes only if a precondition holds.
+    pub fn is_conditional_write(&self) -> bool {
+        matches!(self.method.as_str(), "PUT" | "MOVE" | "COPY" | "POST")
+            && !self.conditions.is_empty()
+    }
+
+    /// Response body bytes sent for this request so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.served.load(Ordering::SeqCst)
+    }
+
     /// The part number of an UploadPart request.
     pub fn part_number(&self) -> Option<u32> {
         if self.method != "PUT" || !self.target.contains("uploadId=") {
@@ -65,6 +106,7 @@ struct PartHold {
     /// 0: no part is held.
     above: std::sync::atomic::AtomicU32,
     deletes: std::sync::atomic::AtomicBool,
+    conditional: std::sync::atomic::AtomicBool,
     released: tokio::sync::watch::Sender<Release>,
 }
 
@@ -114,6 +156,7 @@ impl S3Server {
         let hold = Arc::new(PartHold {
             above: 0.into(),
             deletes: false.into(),
+            conditional: false.into(),
             released: tokio::sync::watch::channel(Release::Holding).0,
         });
         let gate = hold.clone();
@@ -160,6 +203,17 @@ impl S3Server {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// From now on, conditional writes (a PUT with `If-Match` or
+    /// `If-None-Match`) are held unanswered, not yet applied, until
+    /// [`S3Server::pass_held`] (or two minutes): a test can change the
+    /// object between a client's last look and its conditional write.
+    pub fn hold_conditional_writes(&self) {
+        self.hold.released.send_replace(Release::Holding);
+        self.hold
+            .conditional
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Ends the holds: held requests are answered 503 (their client may be
     /// long gone) without storing anything, and later ones are served
     /// normally.
@@ -179,6 +233,9 @@ impl S3Server {
             .store(0, std::sync::atomic::Ordering::SeqCst);
         self.hold
             .deletes
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.hold
+            .conditional
             .store(false, std::sync::atomic::Ordering::SeqCst);
         self.hold.released.send_replace(release);
     }
@@ -256,19 +313,14 @@ async fn serve(
     root: PathBuf,
 ) {
     let handler = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let request = Seen {
-            method: req.method().to_string(),
-            target: req.uri().to_string(),
-            copy_source: req.headers().contains_key("x-amz-copy-source"),
-            content_length: req
-                .headers()
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok()),
-        };
+        let request = Seen::of(&req);
+        let served = request.served.clone();
         let above = hold.above.load(std::sync::atomic::Ordering::SeqCst);
         let held = (above > 0 && request.part_number().is_some_and(|n| n > above))
             || (hold.deletes.load(std::sync::atomic::Ordering::SeqCst)
-                && request.deletes_objects());
+                && request.deletes_objects())
+            || (hold.conditional.load(std::sync::atomic::Ordering::SeqCst)
+                && request.is_conditional_write());
         seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
         let unknown_upload = unknown_upload_aborted(&req, &root);
         let service = service.clone();
@@ -282,13 +334,14 @@ async fn serve(
                 if !pass {
                     let mut refused = hyper::Response::new(s3s::Body::empty());
                     *refused.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                    return Ok(refused);
+                    return Ok::<_, s3s::HttpError>(counted(refused, served));
                 }
             }
             if unknown_upload {
-                return Ok(no_such_upload());
+                return Ok(counted(no_such_upload(), served));
             }
-            hyper::service::Service::call(&service, req).await
+            let response = hyper::service::Service::call(&service, req).await?;
+            Ok(counted(response, served))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -2,11 +2,21 @@
 //! (its `LocalFs`, which passes the litmus WebDAV test suite), behind HTTP
 //! Basic authentication, on hyper, on 127.0.0.1 with a random port. Like
 //! [`S3Server`](crate::S3Server) it runs on its own thread and runtime,
-//! records each request, and stops when dropped.
+//! records each request (and the response bytes it sent), and stops when
+//! dropped.
+//!
+//! Folder ETags change whenever anything below the folder changes, as on
+//! Nextcloud (its "ETag propagation"): after each successful request that
+//! changes the tree through the protocol, the server stamps every folder
+//! above what changed with a new modification time, which `LocalFs` puts in
+//! the folder's ETag. Changes made on disk behind the server's back
+//! ([`WebDavServer::folder`]) do not propagate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hyper::service::service_fn;
@@ -15,6 +25,7 @@ use tempfile::TempDir;
 use tokio::net::TcpStream;
 
 use crate::background::Background;
+use crate::counted::counted;
 
 use crate::s3::Seen;
 
@@ -27,6 +38,9 @@ pub struct WebDavServer {
     addr: SocketAddr,
     seen: Log,
     busy: Arc<std::sync::atomic::AtomicU32>,
+    /// Whether conditional writes wait (see
+    /// [`WebDavServer::hold_conditional_writes`]).
+    gate: tokio::sync::watch::Sender<bool>,
     _server: Background,
 }
 
@@ -58,6 +72,12 @@ impl WebDavServer {
         let busy = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let refusals = busy.clone();
         let authorization = expected_authorization();
+        let gate = tokio::sync::watch::channel(false).0;
+        let gate_rx = gate.clone();
+        let stamps = Arc::new(Stamps {
+            root: dir.path().to_path_buf(),
+            last_micros: AtomicU64::new(0),
+        });
         let server = Background::start("WebDAV server", 2, move |stream| {
             let (log, refusals) = (log.clone(), refusals.clone());
             serve(
@@ -66,6 +86,8 @@ impl WebDavServer {
                 log,
                 refusals,
                 authorization.clone(),
+                stamps.clone(),
+                gate_rx.subscribe(),
             )
         });
         Self {
@@ -73,6 +95,7 @@ impl WebDavServer {
             addr: server.addr,
             seen,
             busy,
+            gate,
             _server: server,
         }
     }
@@ -82,6 +105,20 @@ impl WebDavServer {
     pub fn busy_for(&self, requests: u32) {
         self.busy
             .store(requests, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// From now on, conditional writes (a PUT or MOVE with `If`,
+    /// `If-Match`, `If-None-Match` or `Overwrite: F`) are held unanswered,
+    /// not yet applied, until [`WebDavServer::pass_held`] (or two minutes):
+    /// a test can change the object between a client's last look and its
+    /// conditional write.
+    pub fn hold_conditional_writes(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Serves the held requests now, and later ones without holding.
+    pub fn pass_held(&self) {
+        self.gate.send_replace(false);
     }
 
     /// The URL of [`WebDavServer::FOLDER`].
@@ -115,6 +152,89 @@ fn expected_authorization() -> String {
     format!("Basic {token}")
 }
 
+/// How long a held request waits at most for [`WebDavServer::pass_held`].
+const HOLD_LIMIT: Duration = Duration::from_secs(120);
+
+/// The server paths a request changes, if it changes any: its own, and a
+/// MOVE's or COPY's destination.
+fn changed_paths<B>(req: &hyper::Request<B>) -> Vec<String> {
+    const CHANGING: [&str; 6] = ["PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH"];
+    if !CHANGING.contains(&req.method().as_str()) {
+        return Vec::new();
+    }
+    let mut paths = vec![req.uri().path().to_owned()];
+    if let Some(dest) = req.headers().get("Destination")
+        && let Ok(dest) = dest.to_str()
+        && let Ok(uri) = dest.parse::<hyper::Uri>()
+    {
+        paths.push(uri.path().to_owned());
+    }
+    paths
+}
+
+/// Stamps folders with modification times that only go up, so that each
+/// change gives every folder above it a new ETag even within one clock
+/// tick (the ETag counts microseconds).
+#[derive(Debug)]
+struct Stamps {
+    root: PathBuf,
+    last_micros: AtomicU64,
+}
+
+impl Stamps {
+    /// Gives every folder above each of `paths` (up to the served root) a
+    /// new modification time.
+    fn propagate(&self, paths: &[String]) {
+        for path in paths {
+            let decoded = percent_decode(path);
+            let mut dir = self.root.join(decoded.trim_start_matches('/'));
+            while dir.pop() && dir.starts_with(&self.root) && dir != self.root {
+                let stamp = self.next();
+                if let Ok(folder) = std::fs::File::open(&dir) {
+                    let _ = folder.set_modified(stamp);
+                }
+            }
+        }
+    }
+
+    fn next(&self) -> SystemTime {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let previous = self
+            .last_micros
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        SystemTime::UNIX_EPOCH + Duration::from_micros(now.max(previous + 1))
+    }
+}
+
+/// `%XX` escapes of a URL path decoded (the test servers' paths are UTF-8).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| path.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                at += 3;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Serves one connection.
 async fn serve(
     stream: TcpStream,
@@ -122,22 +242,21 @@ async fn serve(
     seen: Log,
     busy: Arc<std::sync::atomic::AtomicU32>,
     authorization: String,
+    stamps: Arc<Stamps>,
+    gate: tokio::sync::watch::Receiver<bool>,
 ) {
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        seen.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
-            method: req.method().to_string(),
-            target: req.uri().to_string(),
-            copy_source: false,
-            content_length: req
-                .headers()
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse().ok()),
-        });
+        let request = Seen::of(&req);
+        let served = request.served.clone();
+        let held = *gate.borrow() && request.is_conditional_write();
+        let mut gate = gate.clone();
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(request);
+        let changed = changed_paths(&req);
         let allowed = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .is_some_and(|v| v.as_bytes() == authorization.as_bytes());
-        let handler = handler.clone();
+        let (handler, stamps) = (handler.clone(), stamps.clone());
         let refuse = busy
             .fetch_update(
                 std::sync::atomic::Ordering::SeqCst,
@@ -146,6 +265,10 @@ async fn serve(
             )
             .is_ok();
         async move {
+            if held {
+                let passed = gate.wait_for(|holding| !holding);
+                let _ = tokio::time::timeout(HOLD_LIMIT, passed).await;
+            }
             if refuse {
                 let mut busy = hyper::Response::new(dav_server::body::Body::empty());
                 *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
@@ -153,7 +276,7 @@ async fn serve(
                     hyper::header::RETRY_AFTER,
                     hyper::header::HeaderValue::from_static("1"),
                 );
-                return Ok::<_, std::convert::Infallible>(busy);
+                return Ok::<_, std::convert::Infallible>(counted(busy, served));
             }
             if !allowed {
                 let mut refused = hyper::Response::new(dav_server::body::Body::empty());
@@ -162,9 +285,13 @@ async fn serve(
                     hyper::header::WWW_AUTHENTICATE,
                     hyper::header::HeaderValue::from_static("Basic realm=\"syncroll-test\""),
                 );
-                return Ok(refused);
+                return Ok(counted(refused, served));
             }
-            Ok(handler.handle(req).await)
+            let response = handler.handle(req).await;
+            if response.status().is_success() {
+                stamps.propagate(&changed);
+            }
+            Ok(counted(response, served))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::errors::{Site, check_root};
-use super::paths::{existing_folder, is_temp_name};
+use super::paths::{FileStat, existing_folder, is_temp_name};
 use crate::key::validate_prefix;
 use crate::{ObjectMeta, ObjectStream, RemoteError, validate_key};
 
@@ -101,11 +101,7 @@ fn visit(
     let Some(meta) = gone_is_none(entry.metadata()).map_err(site.on("list", &path))? else {
         return Ok(None);
     };
-    let object = ObjectMeta {
-        key,
-        size: meta.len(),
-        etag: None,
-    };
+    let object = FileStat::of(&meta).object(&key);
     tx.blocking_send(Ok(object)).map_err(|_| Halt::Abandoned)?;
     Ok(None)
 }

@@ -32,7 +32,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, validate_key};
+use crate::{
+    ObjectMeta, ObjectRead, ObjectStream, Precondition, PutReport, Remote, RemoteError,
+    validate_key,
+};
 use staging::Transfer;
 
 /// How many progress reports may wait for the async side; a full queue just
@@ -72,12 +75,40 @@ impl Remote for FsRemote {
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<PutReport, RemoteError> {
+        self.put_file_if(key, source, &Precondition::None, progress, cancel)
+            .await
+    }
+
+    /// The precondition is checked just before the rename that places the
+    /// object: [`Precondition::Absent`] atomically (the object is placed by
+    /// a hard link, which never replaces), [`Precondition::Matches`] by
+    /// comparing (size, mtime), with a window of one `stat` and one rename.
+    async fn put_file_if(
+        &self,
+        key: &str,
+        source: &Path,
+        precondition: &Precondition,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
         validate_key(key)?;
         let (root, key, source) = (self.root.clone(), key.to_owned(), source.to_owned());
+        let precondition = precondition.clone();
         transfer(progress, cancel, move |t| {
-            staging::put(&root, &key, &source, &t)
+            staging::put(&root, &key, &source, &precondition, &t)
         })
         .await
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        expected: Option<&ObjectMeta>,
+    ) -> Result<ObjectRead, RemoteError> {
+        validate_key(key)?;
+        let (root, key, expected) = (self.root.clone(), key.to_owned(), expected.cloned());
+        blocking(move || objects::read(&root, &key, offset, expected.as_ref())).await
     }
 
     async fn copy(

@@ -1,25 +1,93 @@
 //! Looking up and deleting single objects.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read, Seek};
 use std::path::Path;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::errors::{Site, check_root};
 use super::paths::{
-    Entry, existing_folder, existing_object, file_name, folder_path, inspect, parent_components,
-    sync_folder, temp_name,
+    Entry, FileStat, existing_folder, existing_object, file_name, folder_path, inspect,
+    parent_components, sync_folder, temp_name,
 };
-use crate::{ObjectMeta, RemoteError};
+use crate::{ObjectMeta, ObjectRead, RemoteError};
 
 /// What is stored under `key`, if anything.
 pub(super) fn head(root: &Path, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
     let site = Site { root, key };
     check_root(site)?;
-    Ok(existing_object(site)?.map(|(_, size)| ObjectMeta {
+    Ok(existing_object(site)?.map(|(_, stat)| stat.object(key)))
+}
+
+/// Bytes the reader may run ahead of the consumer, in chunks.
+const READ_AHEAD_CHUNKS: usize = 2;
+/// Bytes read per chunk.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// Opens the object under `key` to stream it from `offset` on; see
+/// [`crate::Remote::read`]. The file is read on the blocking pool, a chunk
+/// ahead of the consumer; dropping the stream stops it.
+pub(super) fn read(
+    root: &Path,
+    key: &str,
+    offset: u64,
+    expected: Option<&ObjectMeta>,
+) -> Result<ObjectRead, RemoteError> {
+    let site = Site { root, key };
+    check_root(site)?;
+    let not_found = || RemoteError::NotFound {
         key: key.to_owned(),
-        size,
-        etag: None,
-    }))
+    };
+    let (path, _) = existing_object(site)?.ok_or_else(not_found)?;
+    let mut file = fs::File::open(&path).map_err(|err| match err.kind() {
+        io::ErrorKind::NotFound => not_found(),
+        _ => site.error("open", &path, err),
+    })?;
+    // The open file's own state: a rename over the key after this point
+    // does not change what is read.
+    let meta = file.metadata().map_err(site.on("look up", &path))?;
+    let meta = FileStat::of(&meta).object(key);
+    if let Some(expected) = expected
+        && !expected.same_version(&meta)
+    {
+        return Err(RemoteError::PreconditionFailed {
+            key: key.to_owned(),
+            detail: "the object was changed meanwhile".to_owned(),
+        });
+    }
+    file.seek(io::SeekFrom::Start(offset))
+        .map_err(site.on("read", &path))?;
+    let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
+    let (root, key) = (root.to_owned(), key.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let site = Site {
+            root: &root,
+            key: &key,
+        };
+        let mut buf = vec![0; READ_CHUNK_BYTES];
+        loop {
+            let chunk = match file.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => Ok(Bytes::copy_from_slice(&buf[..n])),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => Err(site.error("read", &path, err)),
+            };
+            let failed = chunk.is_err();
+            // A dropped stream ends the read.
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(ObjectRead {
+        meta,
+        offset,
+        md5: None,
+        body: Box::pin(ReceiverStream::new(rx)),
+    })
 }
 
 /// Deletes the object under `key` (if any), a temporary left for it by a

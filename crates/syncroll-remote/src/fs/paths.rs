@@ -5,13 +5,14 @@
 //! anywhere. Every folder on the way to a key is therefore looked at without
 //! following links, and a link there is refused.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::errors::Site;
-use crate::RemoteError;
 use crate::key::TEMP_SUFFIX;
+use crate::{ObjectMeta, RemoteError};
 
 /// Longest file name most file systems take, in bytes.
 const NAME_MAX_BYTES: usize = 255;
@@ -20,19 +21,46 @@ const NAME_MAX_BYTES: usize = 255;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Entry {
     Folder,
-    /// A regular file of this many bytes: the only thing that is an object.
-    File(u64),
+    /// A regular file: the only thing that is an object.
+    File(FileStat),
     Link,
     Missing,
     /// Anything else: a fifo, socket or device.
     Other,
 }
 
+/// What an object's file says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileStat {
+    pub size: u64,
+    /// `None` only where the platform keeps no modification time.
+    pub modified: Option<SystemTime>,
+}
+
+impl FileStat {
+    pub fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            size: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+
+    /// The object's metadata under `key`.
+    pub fn object(self, key: &str) -> ObjectMeta {
+        ObjectMeta {
+            key: key.to_owned(),
+            size: self.size,
+            etag: None,
+            modified: self.modified,
+        }
+    }
+}
+
 /// Looks at `path` without following a link there.
 pub(super) fn inspect(site: Site<'_>, path: &Path) -> Result<Entry, RemoteError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(Entry::Folder),
-        Ok(meta) if meta.is_file() => Ok(Entry::File(meta.len())),
+        Ok(meta) if meta.is_file() => Ok(Entry::File(FileStat::of(&meta))),
         Ok(meta) if meta.file_type().is_symlink() => Ok(Entry::Link),
         Ok(_) => Ok(Entry::Other),
         // A file where a folder of the path should be: nothing can be below.
@@ -102,15 +130,15 @@ pub(super) fn existing_folder<'k>(
     Ok(Some(dir))
 }
 
-/// The path and size of the object under the site's key, if a regular file
-/// is there.
-pub(super) fn existing_object(site: Site<'_>) -> Result<Option<(PathBuf, u64)>, RemoteError> {
+/// The path and state of the object under the site's key, if a regular
+/// file is there.
+pub(super) fn existing_object(site: Site<'_>) -> Result<Option<(PathBuf, FileStat)>, RemoteError> {
     let Some(dir) = existing_folder(site, parent_components(site.key))? else {
         return Ok(None);
     };
     let path = dir.join(file_name(site.key));
     match inspect(site, &path)? {
-        Entry::File(size) => Ok(Some((path, size))),
+        Entry::File(stat) => Ok(Some((path, stat))),
         _ => Ok(None),
     }
 }
@@ -126,22 +154,7 @@ pub(super) fn create_parent(site: Site<'_>) -> Result<PathBuf, RemoteError> {
     Ok(dir)
 }
 
-/// Makes a folder's entries durable (a rename or a new folder in it).
-pub(super) fn sync_folder(dir: &Path) -> io::Result<()> {
-    match File::open(dir).and_then(|folder| folder.sync_all()) {
-        // Some network and FUSE file systems cannot fsync a folder and offer
-        // no other way to make a rename durable; there is nothing more to do.
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
-            ) =>
-        {
-            Ok(())
-        }
-        other => other,
-    }
-}
+pub(super) use crate::atomic::sync_folder;
 
 fn ensure_folder(site: Site<'_>, dir: &Path) -> Result<(), RemoteError> {
     match inspect(site, dir)? {

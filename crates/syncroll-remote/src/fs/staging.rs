@@ -3,16 +3,17 @@
 //! final name, and the folder synced. Any failure or cancellation removes the
 //! temporary, so only whole objects are ever seen under a key.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::errors::{Site, check_root, source_error};
-use super::paths::{create_parent, existing_object, file_name, sync_folder, temp_name};
-use crate::{ObjectMeta, PutReport, RemoteError};
+use super::paths::{create_parent, existing_object, file_name, temp_name};
+use crate::atomic::{AtomicFile, Placement, StepError};
+use crate::{ObjectMeta, Precondition, PutReport, RemoteError};
 
 /// Bytes read, hashed and written per step; also the cancellation grain.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -48,18 +49,20 @@ impl Transfer {
     }
 }
 
-/// Uploads the local file `source` to `key`.
+/// Uploads the local file `source` to `key`, if `precondition` holds.
 pub(super) fn put(
     root: &Path,
     key: &str,
     source: &Path,
+    precondition: &Precondition,
     t: &Transfer,
 ) -> Result<PutReport, RemoteError> {
     let site = Site { root, key };
     t.check()?;
     check_root(site)?;
     let mut src = File::open(source).map_err(|err| source_error(source, err))?;
-    let (size, hash) = write_into_place(site, &mut src, t, |err| source_error(source, err))?;
+    let read_error = |err| source_error(source, err);
+    let (size, hash) = write_into_place(site, &mut src, t, read_error, precondition)?;
     Ok(PutReport {
         size,
         blake3: hash.into(),
@@ -86,12 +89,15 @@ pub(super) fn copy(
         _ => from_site.error("open", &path, err),
     })?;
     let to_site = Site { root, key: to };
-    let (size, _) = write_into_place(to_site, &mut src, t, from_site.on("read", &path))?;
-    Ok(ObjectMeta {
+    let read_error = from_site.on("read", &path);
+    write_into_place(to_site, &mut src, t, read_error, &Precondition::None)?;
+    let not_placed = || RemoteError::Io {
+        action: "verify the copy at",
         key: to.to_owned(),
-        size,
-        etag: None,
-    })
+        source: io::Error::other("the copy is missing right after it was made"),
+    };
+    let (_, stat) = existing_object(to_site)?.ok_or_else(not_placed)?;
+    Ok(stat.object(to))
 }
 
 fn write_into_place(
@@ -99,12 +105,33 @@ fn write_into_place(
     src: &mut impl Read,
     t: &Transfer,
     read_error: impl Fn(io::Error) -> RemoteError,
+    precondition: &Precondition,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
     let mut staged = retry_if_pruned(|| Staged::create(site))?;
-    let write_error = site.on("write", &staged.temp);
-    let written = pump(src, &mut staged.file, t, read_error, write_error)?;
-    staged.commit()?;
+    let temp = staged.atomic.path().to_owned();
+    let write_error = site.on("write", &temp);
+    let written = pump(src, staged.atomic.file(), t, read_error, write_error)?;
+    // Checked as late as possible: only the rename is left after it.
+    let placement = placement_for(site, precondition)?;
+    staged.commit(placement)?;
     Ok(written)
+}
+
+/// How the temporary may be placed under the key, if `precondition` holds
+/// now. (size, mtime) is all a folder can tell of an object's version, so
+/// [`Precondition::Matches`] compares those, just before the rename: a
+/// writer in between that keeps both is not seen.
+fn placement_for(site: Site<'_>, precondition: &Precondition) -> Result<Placement, RemoteError> {
+    match precondition {
+        Precondition::None => Ok(Placement::Replace),
+        // The link that places the object refuses an existing one, atomically.
+        Precondition::Absent => Ok(Placement::IfAbsent),
+        Precondition::Matches { .. } => {
+            let found = existing_object(site)?.map(|(_, stat)| stat.object(site.key));
+            precondition.check(site.key, found.as_ref())?;
+            Ok(Placement::Replace)
+        }
+    }
 }
 
 /// Copies `src` to `dst` one chunk at a time, hashing what is written.
@@ -159,64 +186,34 @@ fn retry_if_pruned<T>(
     }
 }
 
-/// A temporary being written for one key. Dropping it before
-/// [`Staged::commit`] removes the temporary, whatever the reason: an error, a
-/// cancellation, a panic.
+/// A temporary being written for one key.
 #[derive(Debug)]
 struct Staged<'a> {
     site: Site<'a>,
-    dir: PathBuf,
-    temp: PathBuf,
-    file: File,
-    placed: bool,
+    atomic: AtomicFile,
 }
 
 impl<'a> Staged<'a> {
     fn create(site: Site<'a>) -> Result<Self, RemoteError> {
         let dir = create_parent(site)?;
-        let temp = dir.join(temp_name(file_name(site.key)));
-        // A temporary left by a crash is removed rather than opened, and the
-        // new one is created exclusively: O_EXCL never follows a link, so a
-        // link planted under the temporary's name cannot redirect the bytes.
-        remove_if_present(&temp).map_err(site.on("remove the old temporary of", &temp))?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(site.on("create the temporary of", &temp))?;
-        Ok(Self {
-            site,
-            dir,
-            temp,
-            file,
-            placed: false,
-        })
+        let atomic = AtomicFile::create(&dir, &temp_name(file_name(site.key)))
+            .map_err(|err| step_error(site, err))?;
+        Ok(Self { site, atomic })
     }
 
-    fn commit(mut self) -> Result<(), RemoteError> {
+    fn commit(self, placement: Placement) -> Result<(), RemoteError> {
         let site = self.site;
-        let dest = self.dir.join(file_name(site.key));
-        self.file.sync_all().map_err(site.on("sync", &self.temp))?;
-        fs::rename(&self.temp, &dest).map_err(site.on("move into place", &dest))?;
-        self.placed = true;
-        sync_folder(&self.dir).map_err(site.on("sync the folder of", &self.dir))
-    }
-}
-
-impl Drop for Staged<'_> {
-    fn drop(&mut self) {
-        if self.placed {
-            return;
-        }
-        if let Err(err) = remove_if_present(&self.temp) {
-            tracing::warn!(temporary = %self.temp.display(), error = %err, "could not remove a temporary; the next put of its key replaces it");
+        match self.atomic.commit(file_name(site.key), placement) {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_target_taken() => Err(RemoteError::PreconditionFailed {
+                key: site.key.to_owned(),
+                detail: "an object appeared under the key meanwhile".to_owned(),
+            }),
+            Err(err) => Err(step_error(site, err)),
         }
     }
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
+fn step_error(site: Site<'_>, err: StepError) -> RemoteError {
+    site.error(err.step, &err.path, err.source)
 }

@@ -67,6 +67,11 @@ impl Target<'_> {
             E::NotFound { .. } => RemoteError::NotFound {
                 key: key.to_owned(),
             },
+            // A conditional request (If-Match, If-None-Match) refused: 412.
+            E::Precondition { .. } | E::AlreadyExists { .. } => RemoteError::PreconditionFailed {
+                key: key.to_owned(),
+                detail: "the server refused the conditional request".to_owned(),
+            },
             E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
                 RemoteError::PermissionDenied {
                     key: key.to_owned(),

@@ -261,6 +261,7 @@ impl Multipart<'_, '_> {
     async fn complete(&mut self, reader: PartReader) -> Result<Sent, Stop> {
         let parts = self.parts_in_order(reader.count)?;
         let upload = self.upload;
+        upload.check_precondition().await?;
         let store = &upload.remote.store;
         let completed = match store
             .complete_multipart(&upload.path, &self.state.upload_id, parts)

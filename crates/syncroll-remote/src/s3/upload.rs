@@ -18,14 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::multipart::MultipartStore;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
 use tokio_util::sync::CancellationToken;
 
 use super::S3Remote;
 use super::multipart::{Multipart, MultipartState, OnFailure, Stop};
 use super::reader::{Part, PartReader, Sent};
 use super::settings::PART_BYTES;
-use crate::{PutReport, RemoteError, UploadJournal};
+use crate::{Precondition, PutReport, RemoteError, UploadJournal};
 
 /// One upload of a local file to a key.
 #[derive(Debug)]
@@ -38,6 +38,8 @@ pub(super) struct Upload<'a> {
     pub cancel: &'a CancellationToken,
     /// Where the multipart state is saved as it changes, if anywhere.
     pub journal: Option<&'a dyn UploadJournal>,
+    /// What the key must hold when the upload lands.
+    pub precondition: &'a Precondition,
 }
 
 impl Upload<'_> {
@@ -179,18 +181,51 @@ impl Upload<'_> {
             chunks.extend(part.chunks);
         }
         let payload: PutPayload = chunks.into_iter().collect();
+        self.check_precondition().await?;
+        let options = PutOptions {
+            mode: self.put_mode(),
+            ..PutOptions::default()
+        };
         // Dropping the request mid-body leaves nothing: S3 stores an object
         // only once its whole body has arrived.
         let put = tokio::select! {
             biased;
             () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
-            put = self.remote.store.put(&self.path, payload) => put,
+            put = self.remote.store.put_opts(&self.path, payload, options) => put,
         };
         drop(reserved);
         let put = put.map_err(|err| self.error("upload", err))?;
         let sent = reader.sent(put.e_tag);
         self.progress.fetch_add(sent.size, Ordering::Relaxed);
         Ok(sent)
+    }
+
+    /// Looks at the key just before the object lands: the check for
+    /// servers that ignore conditional headers, and the only one for a
+    /// multipart upload (object_store cannot send If-Match with
+    /// CompleteMultipartUpload).
+    pub async fn check_precondition(&self) -> Result<(), RemoteError> {
+        if *self.precondition == Precondition::None {
+            return Ok(());
+        }
+        let found = self.remote.head_path(self.key, &self.path).await?;
+        self.precondition.check(self.key, found.as_ref())
+    }
+
+    /// The conditional PUT for the precondition: `If-None-Match: *` for
+    /// [`Precondition::Absent`], `If-Match` with the ETag for
+    /// [`Precondition::Matches`], where the server honours them.
+    fn put_mode(&self) -> PutMode {
+        match self.precondition {
+            Precondition::None | Precondition::Matches { etag: None, .. } => PutMode::Overwrite,
+            Precondition::Absent => PutMode::Create,
+            Precondition::Matches {
+                etag: Some(etag), ..
+            } => PutMode::Update(UpdateVersion {
+                e_tag: Some(etag.clone()),
+                version: None,
+            }),
+        }
     }
 
     async fn create(&self) -> Result<String, RemoteError> {

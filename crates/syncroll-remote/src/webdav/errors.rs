@@ -7,7 +7,8 @@
 //! | 5xx, 429, 408, 423 Locked, 409 Conflict (a folder on the way is missing) | `Io` | yes |
 //! | 507 Insufficient Storage | `NoSpace` | yes |
 //! | 401 (user or password refused), 403 | `PermissionDenied` | no |
-//! | 404 | `head`: `None`; `delete`: `Ok`; `copy`: `NotFound` | no |
+//! | 404 | `head`: `None`; `delete`: `Ok`; `copy`, `read`: `NotFound` | no |
+//! | 412 (a conditional request refused) | `PreconditionFailed` | no |
 //! | 409 creating the first folder (the URL's folder is missing) | `Unavailable` | yes |
 //! | 3xx, other 4xx | `Io` (invalid input) | no |
 
@@ -86,6 +87,12 @@ impl Target<'_> {
             },
             507 => RemoteError::NoSpace {
                 key: key.to_owned(),
+            },
+            // Only conditional requests are refused so: If-Match, If, or a
+            // MOVE with `Overwrite: F` onto an existing object.
+            412 => RemoteError::PreconditionFailed {
+                key: key.to_owned(),
+                detail: "the WebDAV server refused the conditional request (412)".to_owned(),
             },
             408 => io_error(io::ErrorKind::TimedOut),
             501 => io_error(io::ErrorKind::Unsupported),

@@ -17,6 +17,12 @@
 //! may be an unmounted disk on the server). A cancelled or failed upload
 //! deletes its temporary.
 //!
+//! Reads are a GET with `Range` (and `If-Match` given the version
+//! expected); a conditional upload's MOVE carries the precondition (see
+//! [`Remote::put_file_if`]); polling ([`Remote::list_changed`]) reads
+//! PROPFIND replies itself (`multistatus`), since folder ETags are not in
+//! `object_store`'s listing.
+//!
 //! Limits:
 //! - No resumable uploads: plain WebDAV has no standard for them (Nextcloud's
 //!   chunked upload API and SabreDAV's `PATCH` are server-specific). A large
@@ -28,6 +34,7 @@
 //!   (Nextcloud's `OC-Checksum`).
 
 mod errors;
+mod multistatus;
 mod settings;
 
 use std::collections::HashSet;
@@ -40,17 +47,23 @@ use bytes::Bytes;
 use object_store::ObjectStore;
 use object_store::http::{HttpBuilder, HttpStore};
 use object_store::path::Path;
-use reqwest::header::{CONTENT_LENGTH, ETAG, HeaderMap, HeaderValue};
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_MATCH, LAST_MODIFIED, RANGE,
+};
 use reqwest::{Method, StatusCode, Url};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::TransferBudget;
 use crate::error::source_error;
 use crate::key::validate_prefix;
-use crate::{ObjectMeta, ObjectStream, PutReport, Remote, RemoteError, Secret, validate_key};
+use crate::{
+    FolderTags, ListEvent, ListEventStream, ObjectMeta, ObjectRead, ObjectStream, Precondition,
+    PutReport, Remote, RemoteError, Secret, validate_key,
+};
 use errors::Target;
 pub use settings::WebDavSettings;
 
@@ -91,6 +104,9 @@ struct Inner {
     password: Secret,
     /// Folders known to exist, so each is made (or found) once.
     folders: Mutex<HashSet<String>>,
+    /// The server refused an ETag in an `If` header that held (see
+    /// `move_into_place`): conditional uploads no longer send one.
+    if_refused: std::sync::atomic::AtomicBool,
 }
 
 // Hand-written: nothing of the client's configuration belongs in logs.
@@ -149,6 +165,7 @@ impl WebDavRemote {
                 user: settings.user,
                 password: settings.password,
                 folders: Mutex::default(),
+                if_refused: false.into(),
             }),
             budget: TransferBudget::default(),
         })
@@ -381,6 +398,161 @@ impl WebDavRemote {
         }
     }
 
+    /// MOVEs the uploaded temporary over `key`, if `precondition` holds.
+    /// Not raced against cancellation: a MOVE the server has begun may take
+    /// effect whether or not anyone waits.
+    async fn move_into_place(
+        &self,
+        key: &str,
+        temp: &str,
+        precondition: &Precondition,
+    ) -> Result<(), RemoteError> {
+        if *precondition != Precondition::None {
+            let found = self.head_key(key).await?;
+            precondition.check(key, found.as_ref())?;
+        }
+        let tagged = match precondition {
+            Precondition::Matches {
+                etag: Some(etag), ..
+            } if !self.inner.if_refused.load(Ordering::Relaxed) => Some(etag.as_str()),
+            _ => None,
+        };
+        let moved = self.send_move(key, temp, precondition, tagged).await;
+        let Err(RemoteError::PreconditionFailed { .. }) = moved else {
+            return moved;
+        };
+        if tagged.is_none() {
+            return moved;
+        }
+        // Servers that read `If` for lock tokens only (golang.org/x/net/webdav,
+        // and so rclone's) refuse every ETag in it. If the key still holds
+        // the base, the refusal was the header's: from now on this remote
+        // relies on the HEAD just before the MOVE alone.
+        let found = self.head_key(key).await?;
+        precondition.check(key, found.as_ref())?;
+        self.inner.if_refused.store(true, Ordering::Relaxed);
+        tracing::info!(remote = %self.describe(), "the WebDAV server refuses ETags in If headers; conditional uploads check with a HEAD only");
+        self.send_move(key, temp, precondition, None).await
+    }
+
+    /// The MOVE of the temporary over `key`: `Overwrite: F` for
+    /// [`Precondition::Absent`], and with `tagged`, an `If` header that
+    /// names the key's URL with that ETag.
+    async fn send_move(
+        &self,
+        key: &str,
+        temp: &str,
+        precondition: &Precondition,
+        tagged: Option<&str>,
+    ) -> Result<(), RemoteError> {
+        let overwrite = if *precondition == Precondition::Absent {
+            "F"
+        } else {
+            "T"
+        };
+        let mut moving = self
+            .request(
+                Method::from_bytes(b"MOVE").expect("a valid method"),
+                self.url(temp),
+            )
+            .header("Destination", self.url(key).as_str())
+            .header("Overwrite", overwrite)
+            .timeout(REQUEST_BASE_TIMEOUT);
+        if let Some(etag) = tagged {
+            // RFC 4918 10.4: a tagged list, so the condition is on the
+            // destination, not on the temporary being moved.
+            moving = moving.header("If", format!("<{}> ([{}])", self.url(key), quoted(etag)));
+        }
+        self.send("move into place", key, moving).await.map(|_| ())
+    }
+
+    /// See [`Remote::read`].
+    async fn read_key(
+        &self,
+        key: &str,
+        offset: u64,
+        expected: Option<&ObjectMeta>,
+    ) -> Result<ObjectRead, RemoteError> {
+        let mut get = self.request(Method::GET, self.url(key));
+        if offset > 0 {
+            get = get.header(RANGE, format!("bytes={offset}-"));
+        }
+        if let Some(etag) = expected.and_then(|e| e.etag.as_deref()) {
+            get = get.header(IF_MATCH, quoted(etag));
+        }
+        let sent = tokio::time::timeout(REQUEST_BASE_TIMEOUT, get.send()).await;
+        let response = match sent {
+            Ok(sent) => sent.map_err(|e| self.target().transport("download", key, &e))?,
+            Err(_) => {
+                return Err(RemoteError::Io {
+                    action: "download",
+                    key: key.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the WebDAV server did not answer",
+                    ),
+                });
+            }
+        };
+        let status = response.status();
+        let header = |name| response.headers().get(name)?.to_str().ok();
+        let (offset, size) = match status {
+            StatusCode::PARTIAL_CONTENT => {
+                match header(CONTENT_RANGE).and_then(parse_content_range) {
+                    Some(range) => range,
+                    None => {
+                        return Err(RemoteError::Io {
+                            action: "download",
+                            key: key.to_owned(),
+                            source: std::io::Error::other(
+                                "the WebDAV server sent part of the object without saying which",
+                            ),
+                        });
+                    }
+                }
+            }
+            s if s.is_success() => match response.content_length() {
+                Some(size) => (0, size),
+                // A chunked reply names no length: the listing's, else a HEAD's.
+                None => match expected {
+                    Some(expected) => (0, expected.size),
+                    None => (0, self.head_key(key).await?.map_or(0, |m| m.size)),
+                },
+            },
+            StatusCode::NOT_FOUND => {
+                self.check_folder().await?;
+                return Err(RemoteError::NotFound {
+                    key: key.to_owned(),
+                });
+            }
+            _ => return Err(self.target().response("download", key, &response)),
+        };
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            size,
+            etag: header(ETAG).map(str::to_owned),
+            modified: header(LAST_MODIFIED).and_then(|v| httpdate::parse_http_date(v).ok()),
+        };
+        if let Some(expected) = expected
+            && !expected.same_version(&meta)
+        {
+            return Err(RemoteError::PreconditionFailed {
+                key: key.to_owned(),
+                detail: "the object was changed meanwhile".to_owned(),
+            });
+        }
+        let (target, owned_key) = (self.clone(), key.to_owned());
+        let body = response.bytes_stream().map(move |chunk| {
+            chunk.map_err(|e| target.target().transport("download", &owned_key, &e))
+        });
+        Ok(ObjectRead {
+            meta,
+            offset,
+            md5: None,
+            body: Box::pin(body),
+        })
+    }
+
     /// HEAD of `key`.
     async fn head_key(&self, key: &str) -> Result<Option<ObjectMeta>, RemoteError> {
         let response = self
@@ -400,6 +572,7 @@ impl WebDavRemote {
                     key: key.to_owned(),
                     size,
                     etag: header(ETAG).map(str::to_owned),
+                    modified: header(LAST_MODIFIED).and_then(|v| httpdate::parse_http_date(v).ok()),
                 }))
             }
             _ => Err(self.target().response("look up", key, &response)),
@@ -456,6 +629,7 @@ impl WebDavRemote {
                     key,
                     size: object.size,
                     etag: object.e_tag,
+                    modified: Some(object.last_modified.into()),
                 };
                 if tx.send(Ok(meta)).await.is_err() {
                     return Ok(());
@@ -463,6 +637,146 @@ impl WebDavRemote {
             }
         }
         Ok(())
+    }
+}
+
+/// Polling by folder ETag; see [`Remote::list_changed`].
+impl WebDavRemote {
+    /// PROPFIND of `folder` (relative, no surrounding '/') at `depth`;
+    /// `None` if the server has no such folder.
+    async fn propfind(
+        &self,
+        folder: &str,
+        depth: &'static str,
+    ) -> Result<Option<Vec<multistatus::DavEntry>>, RemoteError> {
+        let url = if folder.is_empty() {
+            self.inner.base.clone()
+        } else {
+            self.folder_url(folder)
+        };
+        let propfind = Method::from_bytes(b"PROPFIND").expect("a valid method");
+        let request = self
+            .request(propfind, url)
+            .header("Depth", depth)
+            .header(reqwest::header::CONTENT_TYPE, "application/xml")
+            .body(multistatus::PROPFIND_BODY)
+            .timeout(REQUEST_BASE_TIMEOUT);
+        let response = match self.send("list", folder, request).await {
+            Ok(response) => response,
+            Err(RemoteError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.target().transport("list", folder, &e))?;
+        let entries = multistatus::parse(&body).map_err(|detail| RemoteError::Io {
+            action: "list",
+            key: folder.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the WebDAV server's PROPFIND reply is unreadable: {detail}"),
+            ),
+        })?;
+        Ok(Some(entries))
+    }
+
+    /// An href of a PROPFIND reply relative to the remote's folder, without
+    /// surrounding '/'; `None` if outside it.
+    fn href_key(&self, href: &str) -> Option<String> {
+        let path = match href.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("", |at| &rest[at..]),
+            None => href,
+        };
+        let path = path.trim_matches('/');
+        let base = self.inner.base_path.as_str();
+        let relative = if base.is_empty() {
+            path
+        } else if path == base {
+            ""
+        } else {
+            path.strip_prefix(base)?.strip_prefix('/')?
+        };
+        Some(relative.to_owned())
+    }
+
+    /// Sends the events of a poll of `prefix` to `tx`, walking only folders
+    /// whose ETag differs from `known`'s.
+    async fn walk_changed(
+        &self,
+        prefix: &str,
+        known: &dyn FolderTags,
+        tx: &mpsc::Sender<Result<ListEvent, RemoteError>>,
+    ) -> Result<(), RemoteError> {
+        validate_prefix(prefix)?;
+        let start = prefix.trim_end_matches('/').to_owned();
+        // An unchanged tree costs this one request.
+        if let Some(tag) = known.tag(&start) {
+            let top = self.propfind(&start, "0").await?;
+            let current = top.as_ref().and_then(|e| e.first()?.etag.clone());
+            if current.as_deref() == Some(tag.as_str()) {
+                let _ = tx.send(Ok(ListEvent::Unchanged { path: start })).await;
+                return Ok(());
+            }
+        }
+        let mut folders = vec![start];
+        while let Some(folder) = folders.pop() {
+            let Some(entries) = self.propfind(&folder, "1").await? else {
+                // The remote's own folder missing is not an empty listing.
+                self.check_folder().await?;
+                continue;
+            };
+            for entry in entries {
+                let Some(event) = self.poll_event(&folder, entry, known, &mut folders) else {
+                    continue;
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What one entry of `folder`'s listing means for a poll; queues the
+    /// subfolders to walk.
+    fn poll_event(
+        &self,
+        folder: &str,
+        entry: multistatus::DavEntry,
+        known: &dyn FolderTags,
+        folders: &mut Vec<String>,
+    ) -> Option<ListEvent> {
+        let path = self.href_key(&entry.href)?;
+        if path == folder {
+            return Some(ListEvent::Folder {
+                path,
+                etag: entry.etag,
+            });
+        }
+        // Only what lies below the folder; a reply naming anything else
+        // (a server's quirk) must not make the walk loop.
+        let below = folder.is_empty() || path.starts_with(&format!("{folder}/"));
+        if !below || validate_key(&path).is_err() {
+            return None;
+        }
+        if entry.is_folder {
+            if entry.etag.is_some() && known.tag(&path) == entry.etag {
+                return Some(ListEvent::Unchanged { path });
+            }
+            folders.push(path);
+            return None;
+        }
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        if name.ends_with(PART_SUFFIX) {
+            return None;
+        }
+        Some(ListEvent::Object(ObjectMeta {
+            key: path,
+            size: entry.size.unwrap_or(0),
+            etag: entry.etag,
+            modified: entry.modified,
+        }))
     }
 }
 
@@ -487,6 +801,23 @@ fn basic_auth(user: &str, password: &Secret) -> HeaderValue {
         HeaderValue::from_str(&format!("Basic {token}")).expect("base64 is a valid header value");
     value.set_sensitive(true);
     value
+}
+
+/// An entity tag as `If-Match` and `If` want it: quoted (servers and
+/// caches sometimes hand them out bare).
+fn quoted(etag: &str) -> String {
+    if etag.starts_with('"') || etag.starts_with("W/") {
+        etag.to_owned()
+    } else {
+        format!("\"{etag}\"")
+    }
+}
+
+/// `(first byte, whole size)` of a `Content-Range: bytes FIRST-LAST/SIZE`.
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let (range, size) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, _) = range.split_once('-')?;
+    Some((first.trim().parse().ok()?, size.trim().parse().ok()?))
 }
 
 /// The temporary an upload to `key` goes to first.
@@ -565,6 +896,24 @@ impl Remote for WebDavRemote {
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<PutReport, RemoteError> {
+        self.put_file_if(key, source, &Precondition::None, progress, cancel)
+            .await
+    }
+
+    /// The MOVE that places the temporary carries the precondition (RFC
+    /// 4918): `Overwrite: F` for [`Precondition::Absent`], an `If` header
+    /// tagging the key's URL with the ETag for [`Precondition::Matches`].
+    /// A HEAD just before the MOVE covers servers that ignore `If`; on
+    /// servers that refuse any ETag in `If` (rclone's), found out once per
+    /// remote, that HEAD is the only check, leaving a window of one request.
+    async fn put_file_if(
+        &self,
+        key: &str,
+        source: &FsPath,
+        precondition: &Precondition,
+        progress: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<PutReport, RemoteError> {
         validate_key(key)?;
         if cancel.is_cancelled() {
             return Err(RemoteError::Cancelled);
@@ -581,19 +930,12 @@ impl Remote for WebDavRemote {
                 return Err(self.folder_gone(key, err).await);
             }
         };
-        // Not raced against cancellation: a MOVE the server has begun may
-        // take effect whether or not anyone waits.
-        let mut moving = self
-            .request(
-                Method::from_bytes(b"MOVE").expect("a valid method"),
-                self.url(&temp),
-            )
-            .header("Destination", self.url(key).as_str())
-            .header("Overwrite", "T");
-        moving = moving.timeout(REQUEST_BASE_TIMEOUT);
-        if let Err(err) = self.send("move into place", key, moving).await {
+        if let Err(err) = self.move_into_place(key, &temp, precondition).await {
             let _ = self.delete_any(&temp).await;
-            return Err(self.folder_gone(key, err).await);
+            return Err(match err {
+                RemoteError::PreconditionFailed { .. } => err,
+                err => self.folder_gone(key, err).await,
+            });
         }
         let Some(found) = self.head_key(key).await? else {
             return Err(RemoteError::Io {
@@ -616,6 +958,18 @@ impl Remote for WebDavRemote {
             blake3: hash.into(),
             etag: found.etag,
         })
+    }
+
+    /// A GET with `Range: bytes=OFFSET-` and, given `expected` with an ETag,
+    /// `If-Match` (the reply's ETag, size and time are checked again).
+    async fn read(
+        &self,
+        key: &str,
+        offset: u64,
+        expected: Option<&ObjectMeta>,
+    ) -> Result<ObjectRead, RemoteError> {
+        validate_key(key)?;
+        self.read_key(key, offset, expected).await
     }
 
     /// [`Remote::put_file`], with the temporary recorded in `journal` while
@@ -705,6 +1059,24 @@ impl Remote for WebDavRemote {
         Box::pin(ReceiverStream::new(rx))
     }
 
+    /// PROPFIND `Depth: 1`, one folder at a time, descending only into
+    /// folders whose `getetag` differs from `known`'s; with a known tag for
+    /// `prefix` itself, a `Depth: 0` PROPFIND first, so an unchanged tree
+    /// costs one request. Folder ETags that change when anything below
+    /// changes are what Nextcloud and ownCloud give; on servers whose folder
+    /// ETags change only with the folder's own entries (Apache, rclone), a
+    /// poller must not pass known tags, or changes deep down go unseen.
+    fn list_changed(&self, prefix: &str, known: Arc<dyn FolderTags>) -> ListEventStream {
+        let (tx, rx) = mpsc::channel(LISTING_QUEUE);
+        let (remote, prefix) = (self.clone(), prefix.to_owned());
+        tokio::spawn(async move {
+            if let Err(err) = remote.walk_changed(&prefix, &*known, &tx).await {
+                let _ = tx.send(Err(err)).await;
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+
     fn describe(&self) -> String {
         format!("webdav:{}", self.inner.base)
     }
@@ -713,6 +1085,14 @@ impl Remote for WebDavRemote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_ranges_are_read() {
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 10)));
+        assert_eq!(parse_content_range("bytes */10"), None);
+        assert_eq!(quoted("abc"), "\"abc\"");
+        assert_eq!(quoted("\"abc\""), "\"abc\"");
+    }
 
     #[test]
     fn temporaries_sit_beside_their_key() {
