@@ -211,8 +211,11 @@ async fn a_download_cut_off_by_a_crash_is_resumed_after_restart(kind: Kind) {
             if done >= MIB as u64 { Ok(()) } else { Err(done) }
         }) => {}
     }
-    // A crash: no destructor runs, so nothing is cleaned up.
-    std::mem::forget(download);
+    // A crash: no destructor runs, so nothing is cleaned up. The future is
+    // kept, never polled again, rather than leaked: a leaked `fs` read
+    // would hold a blocking thread forever, and the test's runtime waits
+    // for its blocking threads when it shuts down.
+    let crashed = download;
     assert_eq!(env.leftovers().len(), 2, "the temporary and its note");
     let gets_before = env.gets().map(|g| g.len());
 
@@ -231,6 +234,7 @@ async fn a_download_cut_off_by_a_crash_is_resumed_after_restart(kind: Kind) {
         let rest = bytes.len() as u64 - report.resumed_from;
         assert_eq!(resumed[0].served_bytes(), rest, "only the rest was sent");
     }
+    drop(crashed);
 }
 
 async fn a_full_disk_fails_the_download_cleanly(kind: Kind) {
