@@ -846,7 +846,7 @@ fn walk<E>(
             stat: stat_of(&meta),
         })?;
         found += 1;
-        if found % 1000 == 0 {
+        if found.is_multiple_of(1000) {
             status.scan().files_seen += 1000;
         }
     }
