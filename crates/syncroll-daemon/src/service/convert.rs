@@ -566,7 +566,12 @@ fn code(error: &Error) -> Code {
         | Error::FolderCollectionMembership { .. }
         | Error::RemoteOverlapsRoot { .. }
         | Error::RootHoldsDataDir { .. }
-        | Error::RootInsideDataDir { .. } => Code::InvalidArgument,
+        | Error::RootInsideDataDir { .. }
+        | Error::InvalidDirection(_)
+        | Error::InvalidReturnMode(_)
+        | Error::PollOutOfRange { .. }
+        | Error::InboxOutsideRoots { .. }
+        | Error::FolderCollectionInbox { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
@@ -591,7 +596,11 @@ fn code(error: &Error) -> Code {
         | Error::RootNotVerified(_)
         | Error::RootUnreadable { .. }
         | Error::AcceptEmptyRoot { .. }
-        | Error::AcceptChanged { .. } => Code::FailedPrecondition,
+        | Error::AcceptChanged { .. }
+        | Error::ReturnsFixed { .. }
+        | Error::NoInbox(_)
+        | Error::ConnectionNeedsSync { .. }
+        | Error::RemoteNotPolled(_) => Code::FailedPrecondition,
         Error::RootGone(_) => Code::NotFound,
         // A path the daemon's user may not read is the caller's to fix.
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
