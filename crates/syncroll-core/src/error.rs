@@ -165,7 +165,7 @@ pub enum Error {
     #[error(
         "collection {} is connected with --returns {current}, which is fixed once a connection \
          exists (edits already returned in one form would not match the rest); to return edits \
-         as {asked}s, `syncroll disconnect` it and connect it again",
+         as {asked}, `syncroll disconnect` it and connect it again",
         quoted(.collection)
     )]
     ReturnsFixed {

@@ -91,6 +91,14 @@ impl ReturnMode {
         }
     }
 
+    /// "versions" or "copies", for sentences.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Version => "versions",
+            Self::Copy => "copies",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "version" => Some(Self::Version),
@@ -172,7 +180,7 @@ pub fn settle(
         return Err(Error::ReturnsFixed {
             collection: current.collection_name.clone(),
             current: current.returns.as_str(),
-            asked: request.returns.as_str(),
+            asked: request.returns.plural(),
         });
     }
     let inbox = request
@@ -285,6 +293,7 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("--returns version"), "{message}");
         assert!(message.contains("\"Trip\""), "{message}");
+        assert!(message.contains("edits as copies"), "{message}");
     }
 
     #[test]
