@@ -63,7 +63,9 @@ CREATE INDEX conflicts_open ON conflicts (collection_id) WHERE state = 'open';
 -- side and local mtime are cleared, and the next decision trusts only the
 -- ledger's own `etag` (connection::KeyState::remote_is_ours) until the
 -- sides agree again. An update that sets the base itself
--- (Store::record_base) changes these columns and is left alone.
+-- (Store::record_base) changes these columns and is left alone; one that
+-- rewrote the same base over new bytes would clear it, which costs a
+-- fresh agreement, never a wrong one.
 CREATE TRIGGER base_cleared_by_put AFTER UPDATE OF blake3, etag, uploaded_at ON remote_objects
 WHEN (NEW.blake3 IS NOT OLD.blake3 OR NEW.etag IS NOT OLD.etag
       OR NEW.uploaded_at IS NOT OLD.uploaded_at)

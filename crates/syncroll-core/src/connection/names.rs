@@ -122,6 +122,11 @@ pub enum HostileName {
         bytes: usize,
     },
     #[error(
+        "remote name {} is refused: it is {bytes} bytes, more than the {} a local path may be",
+        quoted(.name), crate::paths::MAX_PATH_BYTES
+    )]
+    PathTooLong { name: String, bytes: usize },
+    #[error(
         "remote name {} is refused: it differs only in case from {}, the same file on this case-insensitive file system",
         quoted(.name), quoted(.existing)
     )]
@@ -143,6 +148,12 @@ pub fn check_remote_name<'a>(
     }
     if name.starts_with('/') {
         return Err(HostileName::Absolute(own()));
+    }
+    if name.len() > crate::paths::MAX_PATH_BYTES {
+        return Err(HostileName::PathTooLong {
+            name: own(),
+            bytes: name.len(),
+        });
     }
     if name.contains('\\') {
         return Err(HostileName::Backslash(own()));

@@ -106,6 +106,18 @@ type BaseRow = (
     Option<String>,
 );
 
+/// A [`BaseRow`] with its key first.
+type KeyedBaseRow = (
+    String,
+    Vec<u8>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
 fn base_from_row(row: BaseRow) -> (Base, Option<String>) {
     let (hash, size, mtime_ns, remote_size, remote_etag, remote_modified_ms, etag) = row;
     let mut bytes = [0u8; 32];
@@ -271,6 +283,48 @@ impl Store {
         .await
         .db("reading a base")?;
         Ok(row.map(base_from_row))
+    }
+
+    /// The ledger's keys of `remote` under `folder` (a key prefix ending in
+    /// `/`, such as `Photos/Trip/`) after `after` (`""` to start), in key
+    /// order, at most `limit`, each with its base and syncroll's own ETag:
+    /// a poll merges its listing, also in key order, with these page by
+    /// page, so neither side of an album is ever held whole.
+    pub async fn bases_page(
+        &self,
+        remote: RemoteId,
+        folder: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, Base, Option<String>)>> {
+        // Every key under `folder` sorts between `folder` and `folder` with
+        // its trailing '/' replaced by '0', the byte after it.
+        let end = format!("{}0", folder.strip_suffix('/').unwrap_or(folder));
+        let rows: Vec<KeyedBaseRow> = sqlx::query_as(
+            "SELECT key, blake3, size, local_mtime_ns, remote_size, remote_etag,
+                        remote_modified_ms, etag
+                 FROM remote_objects
+                 WHERE remote_id = ?1 AND key >= ?2 AND key > ?3 AND key < ?4
+                 ORDER BY key LIMIT ?5",
+        )
+        .bind(remote.0)
+        .bind(folder)
+        .bind(after)
+        .bind(&end)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db("reading a page of bases")?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(key, hash, size, mtime, r_size, r_etag, r_modified, etag)| {
+                    let (base, etag) =
+                        base_from_row((hash, size, mtime, r_size, r_etag, r_modified, etag));
+                    (key, base, etag)
+                },
+            )
+            .collect())
     }
 
     /// Records `base` as the state both sides of a ledger key agree on now.

@@ -194,3 +194,44 @@ async fn conflicts_are_recorded_listed_and_counted() {
     assert_eq!(listed[0].resolved_at_ms, None);
     assert_eq!(store.open_conflict_count().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn bases_are_paged_in_key_order_within_one_folder() {
+    let (_dir, store) = store().await;
+    for key in [
+        "Trip/b.jpg",
+        "Trip/a.jpg",
+        "Trip/sub/c.jpg",
+        "Trip0.jpg",
+        "Tri/x.jpg",
+        "Trip-2/d.jpg",
+    ] {
+        sqlx::query(
+            "INSERT INTO remote_objects (remote_id, key, blake3, size, collection_id, uploaded_at)
+             VALUES (1, ?, zeroblob(32), 1, 1, 0)",
+        )
+        .bind(key)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+    let keys = |page: Vec<(String, Base, Option<String>)>| -> Vec<String> {
+        page.into_iter().map(|(k, _, _)| k).collect()
+    };
+    let first = keys(store.bases_page(NAS, "Trip/", "", 2).await.unwrap());
+    assert_eq!(first, ["Trip/a.jpg", "Trip/b.jpg"]);
+    let rest = keys(
+        store
+            .bases_page(NAS, "Trip/", "Trip/b.jpg", 2)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(rest, ["Trip/sub/c.jpg"]);
+    assert!(
+        store
+            .bases_page(NAS, "Trip/", "Trip/sub/c.jpg", 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
