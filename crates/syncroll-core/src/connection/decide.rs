@@ -293,7 +293,8 @@ fn remote_deleted(base: &Base, local: &LocalSide, policy: &Policy) -> Action {
 
 fn local_deleted(base: &Base, remote: &RemoteSide, key: &KeyState, policy: &Policy) -> Action {
     if remote_changed(base, remote, key) {
-        // Modify beats delete: the remote edit comes home, at its path.
+        // Modify beats delete: the remote edit comes home, landing where
+        // new remote files of the collection land.
         if policy.direction.pulls() {
             Action::Download {
                 landing: policy.landing,
