@@ -97,6 +97,19 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Connect a collection to its remote album: changes made there come home (pull), local ones go out (push), or both
+    Connect(ConnectArgs),
+    /// Back to push-only sync: the connection goes, nothing is deleted anywhere (no remote object, no local file)
+    Disconnect {
+        /// The collection
+        name: String,
+    },
+    /// Photos changed on both sides of a connection: the local file stayed, the remote's bytes were saved beside it
+    Conflicts {
+        /// List resolved conflicts too, not only open ones
+        #[arg(long)]
+        all: bool,
+    },
     /// The previous bytes of a file, kept before new bytes replaced it (a remote edit, a restore)
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Versions {
@@ -198,6 +211,27 @@ pub struct RescanArgs {
     /// Return at once instead of waiting for the scan to finish
     #[arg(long)]
     pub no_wait: bool,
+    /// Poll this remote's pulling connections now instead of scanning roots (returns once asked)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["path", "no_wait"])]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The collection; its remote is the album it connects to
+    pub name: String,
+    /// push: local changes go out (today's sync, turned on if it is off); pull: remote changes come home; both. pull and both need sync on. Can change later
+    #[arg(long, value_parser = ["push", "pull", "both"])]
+    pub direction: String,
+    /// How a remote edit of a synced photo comes home: version (the local file takes the new bytes, the old ones are kept as a version) or copy (saved beside it as NAME (edit N).EXT). Fixed once the connection exists: to change it, disconnect and connect again
+    #[arg(long, value_parser = ["version", "copy"])]
+    pub returns: String,
+    /// Where a manual collection's new remote files land; under a root [default: <first root of the collection>/<NAME>]. A folder collection's land at their path under its folder
+    #[arg(long, value_name = "DIR")]
+    pub inbox: Option<PathBuf>,
+    /// How often the remote folder is polled, in whole seconds from 10s to 24h (e.g. 30s, 5m, 1h) [default: 1m]
+    #[arg(long, value_name = "DURATION", value_parser = whole_seconds)]
+    pub poll: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +323,18 @@ pub struct RemoteAddArgs {
     /// webdav: the name of an environment variable holding the password (a Nextcloud app password, say)
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+}
+
+/// `connect --poll`: a duration in whole seconds; the daemon checks its
+/// bounds (one rule, in `syncroll_core::connection`).
+fn whole_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.subsec_nanos() != 0 || duration.is_zero() {
+        return Err(format!(
+            "{text:?} is not a whole number of seconds of at least 1s (e.g. 30s, 5m, 1h)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// The longest `pause --for`, as the daemon allows it: 100 years of

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use syncroll_proto::v1::catalog_service_client::CatalogServiceClient;
 use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
+use syncroll_proto::v1::connection_service_client::ConnectionServiceClient;
 use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
 use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
 use syncroll_proto::v1::sync_service_client::SyncServiceClient;
@@ -29,6 +30,7 @@ pub struct Client {
     pub sync: SyncServiceClient<Channel>,
     pub remotes: RemoteServiceClient<Channel>,
     pub versions: VersionServiceClient<Channel>,
+    pub connections: ConnectionServiceClient<Channel>,
 }
 
 impl Client {
@@ -45,7 +47,8 @@ impl Client {
             collections: CollectionServiceClient::new(channel.clone()),
             sync: SyncServiceClient::new(channel.clone()),
             remotes: RemoteServiceClient::new(channel.clone()),
-            versions: VersionServiceClient::new(channel),
+            versions: VersionServiceClient::new(channel.clone()),
+            connections: ConnectionServiceClient::new(channel),
         })
     }
 }
@@ -102,6 +105,9 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
     match command {
         Command::Status => commands::status::run(client, out).await,
         Command::Roots(command) => commands::roots::run(client, command, out).await,
+        Command::Rescan(args) if args.remote.is_some() => {
+            commands::connections::poll(client, args, out).await
+        }
         Command::Rescan(args) => commands::roots::rescan(client, args, out).await,
         Command::Collections(command) => commands::collections::run(client, command, out).await,
         Command::Photos(args) => commands::photos::run(client, args, out).await,
@@ -122,6 +128,9 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         Command::Retry { id, all } => commands::sync::retry(client, id, all, out).await,
         Command::Remotes(command) => commands::remotes::run(client, command, out).await,
         Command::Holds { command, all } => commands::holds::run(client, command, all, out).await,
+        Command::Connect(args) => commands::connections::connect(client, args, out).await,
+        Command::Disconnect { name } => commands::connections::disconnect(client, name, out).await,
+        Command::Conflicts { all } => commands::connections::conflicts(client, all, out).await,
         Command::Versions { command, path } => {
             commands::versions::run(client, command, path, out).await
         }

@@ -162,6 +162,60 @@ pub enum Error {
         shown_path(.path), shown_path(.data_dir)
     )]
     RootInsideDataDir { path: PathBuf, data_dir: PathBuf },
+    #[error(
+        "collection {} is connected with --returns {current}, which is fixed once a connection \
+         exists (edits already returned in one form would not match the rest); to return edits \
+         as {asked}, `syncroll disconnect` it and connect it again",
+        quoted(.collection)
+    )]
+    ReturnsFixed {
+        collection: String,
+        current: &'static str,
+        asked: &'static str,
+    },
+    #[error("unknown direction {}; use one of: push, pull, both", quoted(.0))]
+    InvalidDirection(String),
+    #[error("unknown return mode {}; use one of: version, copy", quoted(.0))]
+    InvalidReturnMode(String),
+    #[error("poll interval {seconds}s is out of range: use whole seconds from 10s to 24h (86400s)")]
+    PollOutOfRange { seconds: f64 },
+    #[error(
+        "inbox {} is not under any root (roots: {roots}); choose a folder under one, or add its \
+         folder with `syncroll roots add`",
+        shown_path(.path)
+    )]
+    InboxOutsideRoots { path: PathBuf, roots: String },
+    #[error(
+        "collection {} follows the folder {}: what its remote album gains lands at the matching \
+         path there, so it takes no --inbox (got {})",
+        quoted(.collection), shown_path(.folder), shown_path(.inbox)
+    )]
+    FolderCollectionInbox {
+        collection: String,
+        folder: PathBuf,
+        inbox: PathBuf,
+    },
+    #[error(
+        "collection {} has no inbox to take: it holds no photos and the catalog has no roots; \
+         add a root, or give --inbox",
+        quoted(.0)
+    )]
+    NoInbox(String),
+    #[error(
+        "collection {} is not synced, and a {direction} connection needs its remote album; turn \
+         sync on first (`syncroll sync on NAME`), or connect it with --direction push",
+        quoted(.collection)
+    )]
+    ConnectionNeedsSync {
+        collection: String,
+        direction: &'static str,
+    },
+    #[error(
+        "remote {} serves no connection: connect one of its collections with `syncroll connect \
+         NAME --direction pull|both` first",
+        quoted(.0)
+    )]
+    RemoteNotPolled(String),
     #[error(transparent)]
     IllegalTransition(#[from] crate::job::IllegalTransition),
     /// A scan's walk and the catalog disagreed on path order; the scan

@@ -1,7 +1,10 @@
 //! What the control API can ask of the daemon, without any gRPC in sight:
 //! the service module converts requests, calls these, and converts back.
 
+mod connections;
 mod versions;
+
+pub use connections::Connected;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,6 +86,8 @@ pub struct StatusSnapshot {
     pub scan: ScanStatus,
     pub watcher: WatcherStatus,
     pub versions: syncroll_core::store::VersionTotals,
+    pub connections: Vec<syncroll_core::connection::Connection>,
+    pub open_conflicts: u64,
 }
 
 /// The daemon's operations.
@@ -97,6 +102,8 @@ pub struct App {
     sync: SyncEngine,
     remotes: Remotes,
     versions: VersionStore,
+    /// `rescan --remote` requests, for the pull engine.
+    poll: crate::connections::PollSignal,
 }
 
 impl App {
@@ -125,6 +132,7 @@ impl App {
             sync,
             remotes,
             versions,
+            poll: crate::connections::PollSignal::default(),
         }
     }
 
@@ -134,6 +142,8 @@ impl App {
 
     pub async fn status(&self) -> AppResult<StatusSnapshot> {
         let versions = self.versions.totals().await?;
+        let connections = self.store.connections().await?;
+        let open_conflicts = self.store.open_conflict_count().await?;
         Ok(StatusSnapshot {
             uptime_seconds: self.status.uptime_seconds(),
             roots: self.roots().await?,
@@ -142,6 +152,8 @@ impl App {
             scan: self.status.scan().clone(),
             watcher: self.status.watcher().clone(),
             versions,
+            connections,
+            open_conflicts,
         })
     }
 

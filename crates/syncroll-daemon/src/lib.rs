@@ -8,6 +8,7 @@ pub mod app;
 pub mod authority;
 pub mod backup;
 pub mod config;
+pub mod connections;
 pub mod credentials;
 pub mod datadir;
 pub mod remotes;
@@ -31,6 +32,7 @@ use syncroll_core::Store;
 use syncroll_core::media::PhotoFilter;
 use syncroll_proto::v1::catalog_service_server::CatalogServiceServer;
 use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
+use syncroll_proto::v1::connection_service_server::ConnectionServiceServer;
 use syncroll_proto::v1::daemon_service_server::DaemonServiceServer;
 use syncroll_proto::v1::remote_service_server::RemoteServiceServer;
 use syncroll_proto::v1::sync_service_server::SyncServiceServer;
@@ -241,6 +243,9 @@ pub async fn run(
     health.set_serving::<SyncServiceServer<Control>>().await;
     health.set_serving::<RemoteServiceServer<Control>>().await;
     health.set_serving::<VersionServiceServer<Control>>().await;
+    health
+        .set_serving::<ConnectionServiceServer<Control>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -260,6 +265,7 @@ pub async fn run(
         .add_service(CollectionServiceServer::new(control.clone()))
         .add_service(SyncServiceServer::new(control.clone()))
         .add_service(VersionServiceServer::new(control.clone()))
+        .add_service(ConnectionServiceServer::new(control.clone()))
         .add_service(RemoteServiceServer::new(control))
         .serve_with_incoming_shutdown(socket::owner_only(listener), async move {
             server_cancel.cancelled().await;

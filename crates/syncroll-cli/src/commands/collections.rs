@@ -163,5 +163,11 @@ fn details(c: &pb::Collection) -> String {
         count(c.photo_count),
         bytes(c.total_bytes)
     ));
+    // Added after the lines scripts already read, never between them.
+    if let Some(k) = &c.connection {
+        lines.push(format!("connect  {}", super::connections::summary(k)));
+        lines.push(format!("inbox    {}", shown(&k.inbox)));
+        lines.push(format!("polled   {}", super::connections::last_poll(k)));
+    }
     lines.join("\n")
 }

@@ -2,6 +2,7 @@
 //! into output.
 
 pub mod collections;
+pub mod connections;
 pub mod holds;
 pub mod photos;
 pub mod remotes;

@@ -82,7 +82,36 @@ fn human(s: &pb::GetStatusResponse) -> String {
     for root in &s.roots {
         let _ = writeln!(text, "  {}", super::roots::root_line(root));
     }
+    // Added after the lines scripts already read, never between them.
+    connection_lines(&mut text, s);
     text.trim_end().to_owned()
+}
+
+fn connection_lines(text: &mut String, s: &pb::GetStatusResponse) {
+    if s.connections.is_empty() && s.open_conflicts == 0 {
+        return;
+    }
+    let _ = writeln!(text, "connections");
+    for k in &s.connections {
+        let _ = writeln!(
+            text,
+            "  {} <-> {}: {}; last poll {}",
+            shown(&k.collection),
+            shown(&k.remote),
+            super::connections::summary(k),
+            super::connections::last_poll(k)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "conflicts  {} open{}",
+        count(s.open_conflicts),
+        if s.open_conflicts > 0 {
+            " (see `syncroll conflicts`)"
+        } else {
+            ""
+        }
+    );
 }
 
 fn scan_line(scan: &pb::ScanProgress) -> String {

@@ -4,6 +4,7 @@
 mod bad_names;
 mod brake;
 mod collections;
+mod connections;
 mod crash;
 mod data_dir;
 mod errors;

@@ -9,6 +9,7 @@
 
 mod claims;
 mod collections;
+mod connections;
 mod health;
 mod holds;
 mod jobs;
@@ -31,6 +32,7 @@ use crate::error::{DbContext, Error, Result};
 
 pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
+pub use connections::{Conflict, NewConflict};
 pub use holds::{CopiesOfRoot, HeldKey, Hold, HoldState};
 pub use jobs::{AbandonedUpload, Interrupted, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};

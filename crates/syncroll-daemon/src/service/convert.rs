@@ -3,10 +3,11 @@
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
+use syncroll_core::connection::{ConnectRequest, Connection, Direction, ReturnMode};
 use syncroll_core::job::{Job, JobId, JobOp, JobState};
 use syncroll_core::root_identity::FolderIdentity;
 use syncroll_core::store::{
-    HeldKey, Hold, JobCounts, PausedUntil, PhotoSyncState, RemoteRecord, SkippedPhoto,
+    Conflict, HeldKey, Hold, JobCounts, PausedUntil, PhotoSyncState, RemoteRecord, SkippedPhoto,
 };
 use syncroll_core::{Collection, Error, Photo, Root, RootState};
 use syncroll_proto::v1 as pb;
@@ -112,6 +113,63 @@ pub fn collection(collection: &Collection) -> pb::Collection {
         synced_count: collection.synced_count,
         synced_bytes: collection.synced_bytes,
         jobs: None,
+        // Filled in by the service where the reply shows it.
+        connection: None,
+    }
+}
+
+pub fn connection(connection: &Connection) -> pb::Connection {
+    pb::Connection {
+        collection: connection.collection_name.clone(),
+        remote: connection.remote_name.clone(),
+        direction: connection.direction.as_str().to_owned(),
+        returns: connection.returns.as_str().to_owned(),
+        inbox: connection.inbox.display().to_string(),
+        poll_seconds: connection.poll.as_secs(),
+        created_at_ms: connection.created_at_ms,
+        last_polled_at_ms: connection.last_polled_at_ms.unwrap_or(0),
+        last_poll_outcome: connection.last_poll_outcome.clone(),
+    }
+}
+
+/// `ConnectCollectionRequest`: the direction and return mode by name,
+/// empty inbox and 0 seconds meaning "keep, or the default".
+pub fn connect_request(request: &pb::ConnectCollectionRequest) -> Result<ConnectRequest, Status> {
+    let direction = Direction::parse(&request.direction)
+        .ok_or_else(|| AppError::from(Error::InvalidDirection(request.direction.clone())))?;
+    let returns = ReturnMode::parse(&request.returns)
+        .ok_or_else(|| AppError::from(Error::InvalidReturnMode(request.returns.clone())))?;
+    let poll = match request.poll_seconds {
+        0 => None,
+        s => {
+            let poll = Duration::from_secs(s);
+            syncroll_core::connection::check_poll(poll).map_err(AppError::from)?;
+            Some(poll)
+        }
+    };
+    Ok(ConnectRequest {
+        direction,
+        returns,
+        inbox: (!request.inbox.is_empty()).then(|| request.inbox.clone().into()),
+        poll,
+    })
+}
+
+pub fn conflict(conflict: &Conflict) -> pb::Conflict {
+    pb::Conflict {
+        id: conflict.id as u64,
+        collection: conflict.collection_name.clone(),
+        remote: conflict.remote_name.clone(),
+        key: conflict.key.clone(),
+        local_path: conflict.local_path.display().to_string(),
+        copy_path: conflict.copy_path.display().to_string(),
+        detected_at_ms: conflict.detected_at_ms,
+        state: match conflict.resolved_at_ms {
+            None => "open",
+            Some(_) => "resolved",
+        }
+        .to_owned(),
+        resolved_at_ms: conflict.resolved_at_ms.unwrap_or(0),
     }
 }
 
@@ -371,6 +429,8 @@ pub fn status(
             count: snapshot.versions.versions,
             bytes: snapshot.versions.bytes,
         }),
+        open_conflicts: snapshot.open_conflicts,
+        connections: snapshot.connections.iter().map(connection).collect(),
     }
 }
 
@@ -566,7 +626,12 @@ fn code(error: &Error) -> Code {
         | Error::FolderCollectionMembership { .. }
         | Error::RemoteOverlapsRoot { .. }
         | Error::RootHoldsDataDir { .. }
-        | Error::RootInsideDataDir { .. } => Code::InvalidArgument,
+        | Error::RootInsideDataDir { .. }
+        | Error::InvalidDirection(_)
+        | Error::InvalidReturnMode(_)
+        | Error::PollOutOfRange { .. }
+        | Error::InboxOutsideRoots { .. }
+        | Error::FolderCollectionInbox { .. } => Code::InvalidArgument,
         Error::CollectionNotFound(_)
         | Error::RemoteNotFound(_)
         | Error::RootNotFound(_)
@@ -591,7 +656,11 @@ fn code(error: &Error) -> Code {
         | Error::RootNotVerified(_)
         | Error::RootUnreadable { .. }
         | Error::AcceptEmptyRoot { .. }
-        | Error::AcceptChanged { .. } => Code::FailedPrecondition,
+        | Error::AcceptChanged { .. }
+        | Error::ReturnsFixed { .. }
+        | Error::NoInbox(_)
+        | Error::ConnectionNeedsSync { .. }
+        | Error::RemoteNotPolled(_) => Code::FailedPrecondition,
         Error::RootGone(_) => Code::NotFound,
         // A path the daemon's user may not read is the caller's to fix.
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {

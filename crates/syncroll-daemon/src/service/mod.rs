@@ -1,6 +1,7 @@
 //! The tonic services: a thin adapter that converts requests, calls [`App`],
 //! and converts replies. No logic lives here.
 
+mod connections;
 mod convert;
 mod versions;
 
@@ -143,8 +144,12 @@ impl CollectionService for Control {
         _: Request<pb::ListCollectionsRequest>,
     ) -> Reply<pb::ListCollectionsResponse> {
         let collections = self.app.collections().await?;
+        let connections = self.app.connections().await?;
         Ok(Response::new(pb::ListCollectionsResponse {
-            collections: collections.iter().map(convert::collection).collect(),
+            collections: collections
+                .iter()
+                .map(|c| with_connection(c, &connections))
+                .collect(),
         }))
     }
 
@@ -153,8 +158,9 @@ impl CollectionService for Control {
         request: Request<pb::GetCollectionRequest>,
     ) -> Reply<pb::GetCollectionResponse> {
         let collection = self.app.collection(&request.into_inner().name).await?;
+        let connections = self.app.connections().await?;
         Ok(Response::new(pb::GetCollectionResponse {
-            collection: Some(convert::collection(&collection)),
+            collection: Some(with_connection(&collection, &connections)),
         }))
     }
 
@@ -211,6 +217,19 @@ impl CollectionService for Control {
             photo_count: collection.photo_count,
         }))
     }
+}
+
+/// A collection with its connection, if it has one.
+fn with_connection(
+    collection: &syncroll_core::Collection,
+    connections: &[syncroll_core::connection::Connection],
+) -> pb::Collection {
+    let mut reply = convert::collection(collection);
+    reply.connection = connections
+        .iter()
+        .find(|k| k.collection_id == collection.id)
+        .map(convert::connection);
+    reply
 }
 
 impl Control {

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use syncroll_proto::v1 as pb;
 use syncroll_proto::v1::catalog_service_client::CatalogServiceClient;
 use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
+use syncroll_proto::v1::connection_service_client::ConnectionServiceClient;
 use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
 use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
 use syncroll_proto::v1::sync_service_client::SyncServiceClient;
@@ -31,6 +32,7 @@ struct Clients {
     sync: SyncServiceClient<Channel>,
     remotes: RemoteServiceClient<Channel>,
     versions: VersionServiceClient<Channel>,
+    connections: ConnectionServiceClient<Channel>,
 }
 
 impl Clients {
@@ -41,7 +43,8 @@ impl Clients {
             collections: CollectionServiceClient::new(channel.clone()),
             sync: SyncServiceClient::new(channel.clone()),
             remotes: RemoteServiceClient::new(channel.clone()),
-            versions: VersionServiceClient::new(channel),
+            versions: VersionServiceClient::new(channel.clone()),
+            connections: ConnectionServiceClient::new(channel),
         }
     }
 }
@@ -152,6 +155,14 @@ fn cases(c: &Clients, v: &Values) -> Vec<Case> {
     let versions = |p: &str| pb::ListVersionsRequest { path: path(p) };
     let restore = |p: &str, number| pb::RestoreVersionRequest { path: path(p), number };
     let photo = format!("{}/a.jpg", v.root);
+    let connect = |n: &str, direction: &str, returns: &str, inbox: &str, poll_seconds| pb::ConnectCollectionRequest {
+        name: name(n),
+        direction: direction.to_owned(),
+        returns: returns.to_owned(),
+        inbox: inbox.to_owned(),
+        poll_seconds,
+    };
+    let poll = |remote: &str| pb::PollRemoteRequest { remote: remote.to_owned() };
     vec![
         case("GetStatus", "none", Served, unary!(c.daemon, get_status, pb::GetStatusRequest {})),
         // Catalog.
@@ -275,6 +286,25 @@ fn cases(c: &Clients, v: &Values) -> Vec<Case> {
         case("RestoreVersion", "unknown number", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, 1))),
         case("RestoreVersion", "out of range", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, u64::MAX))),
         case("RestoreVersion", "zero", Refused(NotFound), unary!(c.versions, restore_version, restore(&photo, 0))),
+        // Connections.
+        case("ConnectCollection", "empty", Refused(NotFound), unary!(c.connections, connect_collection, connect("", "push", "copy", "", 0))),
+        case("ConnectCollection", "1 MiB", Refused(NotFound), unary!(c.connections, connect_collection, connect(&v.mib, "push", "copy", "", 0))),
+        case("ConnectCollection", "control direction", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", &v.control, "copy", "", 0))),
+        case("ConnectCollection", "1 MiB return mode", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", &v.mib, "", 0))),
+        case("ConnectCollection", "out of range", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", "", u64::MAX))),
+        case("ConnectCollection", "too often", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", "", 1))),
+        case("ConnectCollection", "traversal inbox", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", &v.traversal, 0))),
+        case("ConnectCollection", "inbox climbing out of a root", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", &v.climb_to_etc, 0))),
+        case("ConnectCollection", "1 MiB inbox", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", &v.mib_path, 0))),
+        case("ConnectCollection", "inbox outside the roots", Refused(Invalid), unary!(c.connections, connect_collection, connect("Good", "push", "copy", "/nowhere/a\nb", 0))),
+        case("ConnectCollection", "pull while not synced", Refused(Code::FailedPrecondition), unary!(c.connections, connect_collection, connect("Good", "pull", "copy", "", 0))),
+        case("DisconnectCollection", "empty", Refused(NotFound), unary!(c.connections, disconnect_collection, pb::DisconnectCollectionRequest { name: name("") })),
+        case("DisconnectCollection", "1 MiB", Refused(NotFound), unary!(c.connections, disconnect_collection, pb::DisconnectCollectionRequest { name: v.mib.clone() })),
+        case("ListConflicts", "all", Served, unary!(c.connections, list_conflicts, pb::ListConflictsRequest { all: true })),
+        case("PollRemote", "empty", Refused(NotFound), unary!(c.connections, poll_remote, poll(""))),
+        case("PollRemote", "1 MiB", Refused(NotFound), unary!(c.connections, poll_remote, poll(&v.mib))),
+        case("PollRemote", "control", Refused(NotFound), unary!(c.connections, poll_remote, poll(&v.control))),
+        case("PollRemote", "a remote nothing pulls from", Refused(Code::FailedPrecondition), unary!(c.connections, poll_remote, poll("local"))),
     ]
 }
 

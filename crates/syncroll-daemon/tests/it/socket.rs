@@ -163,6 +163,7 @@ fn health_and_reflection_are_served() {
             "syncroll.v1.DaemonService",
             "syncroll.v1.CatalogService",
             "syncroll.v1.CollectionService",
+            "syncroll.v1.ConnectionService",
         ] {
             let reply = health
                 .check(HealthCheckRequest {
