@@ -358,6 +358,31 @@ impl WebDavRemote {
         Ok((size, hash))
     }
 
+    /// A PUT cut off by a cancel may still be under way on the server,
+    /// which can put the part of the body it got in place after the DELETE
+    /// that followed the cancel (the test server does). Looks again a few
+    /// times over about six seconds, in the background so the cancel is
+    /// not slowed, and deletes the temporary if it shows up.
+    fn watch_cut_off_temporary(&self, temp: String) {
+        const LOOKS: [Duration; 5] = [
+            Duration::from_millis(200),
+            Duration::from_millis(400),
+            Duration::from_millis(800),
+            Duration::from_millis(1600),
+            Duration::from_millis(3200),
+        ];
+        let remote = self.clone();
+        tokio::spawn(async move {
+            for wait in LOOKS {
+                tokio::time::sleep(wait).await;
+                if let Ok(Some(_)) = remote.head_key(&temp).await {
+                    tracing::debug!(temp = %temp, "a cut-off upload's temporary appeared after its delete; deleting it");
+                    let _ = remote.delete_any(&temp).await;
+                }
+            }
+        });
+    }
+
     /// Deletes `key`, or a temporary (which the key rules reserve). A key
     /// that is not there is deleted, unless the remote's folder itself is
     /// missing (an unmounted disk behind the server): then nothing can be
@@ -927,6 +952,9 @@ impl Remote for WebDavRemote {
                 // Best effort; the next attempt replaces it anyway, and the
                 // journal's sweep deletes it if there is none.
                 let _ = self.delete_any(&temp).await;
+                if matches!(err, RemoteError::Cancelled) {
+                    self.watch_cut_off_temporary(temp);
+                }
                 return Err(self.folder_gone(key, err).await);
             }
         };
