@@ -1,0 +1,249 @@
+//! The pull engine through the real daemon and CLI: files another client
+//! puts on a connected collection's album come home, on the `fs` remote,
+//! the in-process S3 server and the in-process WebDAV server. The other
+//! client writes straight into the server's folder, as it would through
+//! its own protocol.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
+
+/// The variable the remotes' secrets are read from.
+const SECRET_VAR: &str = "SYNCROLL_TEST_PULL_SECRET";
+const POLL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which remote the album is on; the servers run as long as it lives.
+enum Kind {
+    Fs,
+    S3(S3Server),
+    WebDav(WebDavServer),
+}
+
+/// A root with two photos in `trip/`, the folder collection Trip synced to
+/// the remote and connected `both`, edits returning as versions.
+struct Setup {
+    daemon: Daemon,
+    root: PathBuf,
+    /// The album on the remote's disk: `<store>/Trip/`, which holds the
+    /// collection's keys (`trip/t0.jpg`, ...).
+    album: PathBuf,
+    kind: Kind,
+}
+
+impl Setup {
+    fn new(kind: Kind) -> Self {
+        let daemon = Daemon::start();
+        let root = daemon.scratch("photos");
+        write_photos(&root.join("trip"), "t", 2, 100);
+        daemon.cli(&["roots", "add", s(&root)]).ok();
+        daemon.json(&["rescan"]);
+        let (remote, store) = match &kind {
+            Kind::Fs => ("local", daemon.data_dir.join("cloud")),
+            Kind::S3(server) => {
+                daemon
+                    .cli_with_env(
+                        &[
+                            "remotes",
+                            "add",
+                            "minio",
+                            "--kind",
+                            "s3",
+                            "--endpoint",
+                            server.endpoint_str(),
+                            "--bucket",
+                            S3Server::BUCKET,
+                            "--access-key-id",
+                            S3Server::ACCESS_KEY,
+                            "--secret-env",
+                            SECRET_VAR,
+                        ],
+                        &[(SECRET_VAR, S3Server::SECRET_KEY)],
+                    )
+                    .ok();
+                ("minio", server.bucket_dir())
+            }
+            Kind::WebDav(server) => {
+                daemon
+                    .cli_with_env(
+                        &[
+                            "remotes",
+                            "add",
+                            "dav",
+                            "--kind",
+                            "webdav",
+                            "--url",
+                            &server.url(),
+                            "--user",
+                            WebDavServer::USER,
+                            "--password-env",
+                            SECRET_VAR,
+                        ],
+                        &[(SECRET_VAR, WebDavServer::PASSWORD)],
+                    )
+                    .ok();
+                ("dav", server.folder())
+            }
+        };
+        crate::create_trip(&daemon, &root, &["--remote", remote, "--sync"]);
+        daemon.cli(&["wait", "--timeout", "120s"]).ok();
+        daemon
+            .cli(&[
+                "connect",
+                "Trip",
+                "--direction",
+                "both",
+                "--returns",
+                "version",
+            ])
+            .ok();
+        let root = fs::canonicalize(root).unwrap();
+        Self {
+            daemon,
+            root,
+            album: store.join("Trip"),
+            kind,
+        }
+    }
+
+    fn remote_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Fs => "local",
+            Kind::S3(_) => "minio",
+            Kind::WebDav(_) => "dav",
+        }
+    }
+
+    /// The connection as `status` shows it.
+    fn connection(&self) -> Value {
+        self.daemon.json(&["status"])["connections"][0].clone()
+    }
+
+    /// Asks for a poll and waits for one to finish after the last one
+    /// seen; returns its outcome.
+    fn poll(&self) -> String {
+        let before = self.connection()["last_polled_at_ms"].as_i64().unwrap_or(0);
+        // A poll finished within the same millisecond as the last is not
+        // told apart; the clock moves on first.
+        std::thread::sleep(Duration::from_millis(2));
+        self.daemon
+            .cli(&["rescan", "--remote", self.remote_name()])
+            .ok();
+        wait_until(POLL_TIMEOUT, "a poll to finish", || {
+            let connection = self.connection();
+            if connection["last_polled_at_ms"].as_i64().unwrap_or(0) > before {
+                Ok(connection["last_poll_outcome"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned())
+            } else {
+                Err(connection)
+            }
+        })
+    }
+
+    fn done_uploads(&self) -> usize {
+        self.daemon
+            .cli(&["--json", "jobs", "--state", "done"])
+            .ok()
+            .json_lines()
+            .iter()
+            .filter(|j| j["op"] == "upload")
+            .count()
+    }
+}
+
+fn bytes_of(path: &Path) -> Option<Vec<u8>> {
+    fs::read(path).ok()
+}
+
+/// A file put on the album by another client comes home byte for byte,
+/// joins the collection and is recorded, so that neither the next poll nor
+/// the push side moves it again.
+fn a_new_remote_file_comes_home(kind: Kind) {
+    let setup = Setup::new(kind);
+    // The connection's first poll may run at any moment; this one is ours.
+    setup.poll();
+    let uploads = setup.done_uploads();
+    let photo = b"\xff\xd8 a photo from the phone".to_vec();
+    write_file(&setup.album.join("trip/day 3/phone.jpg"), &photo);
+
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    let landed = setup.root.join("trip/day 3/phone.jpg");
+    assert_eq!(bytes_of(&landed), Some(photo.clone()));
+    assert!(
+        setup
+            .daemon
+            .photo_paths(Some("Trip"))
+            .contains(&"trip/day 3/phone.jpg".to_owned()),
+        "{:?}",
+        setup.daemon.photo_paths(Some("Trip"))
+    );
+    let shown = setup.daemon.cli(&["status"]).ok().stdout;
+    assert!(shown.contains("1 downloaded"), "{shown}");
+
+    // Nothing left to do: the next poll downloads nothing and the push side
+    // sends nothing back.
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let again = setup.poll();
+    assert!(again.contains(" 0 downloaded"), "{again}");
+    assert!(!again.contains("failed"), "{again}");
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
+    assert_eq!(
+        bytes_of(&setup.album.join("trip/day 3/phone.jpg")),
+        Some(photo)
+    );
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_fs() {
+    a_new_remote_file_comes_home(Kind::Fs);
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_s3() {
+    a_new_remote_file_comes_home(Kind::S3(S3Server::start()));
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_webdav() {
+    a_new_remote_file_comes_home(Kind::WebDav(WebDavServer::start()));
+}
+
+#[test]
+fn pull_refuses_hostile_and_outside_names_and_writes_nothing() {
+    let setup = Setup::new(Kind::Fs);
+    setup.poll();
+    write_file(&setup.album.join("trip/evil\\name.jpg"), b"backslash");
+    write_file(&setup.album.join("elsewhere.jpg"), b"outside the folder");
+    let outcome = setup.poll();
+    assert!(outcome.contains("2 refused"), "{outcome}");
+    assert!(outcome.contains("backslash"), "{outcome}");
+    assert!(outcome.contains("outside the folder"), "{outcome}");
+    assert!(!setup.root.join("trip/evil\\name.jpg").exists());
+    assert!(!setup.root.join("elsewhere.jpg").exists());
+    assert!(setup.daemon.log().contains("remote name refused"));
+}
+
+#[test]
+fn pull_with_the_remote_unreachable_records_the_error_and_changes_nothing() {
+    let server = WebDavServer::start();
+    let setup = Setup::new(Kind::WebDav(server));
+    setup.poll();
+    write_file(&setup.album.join("trip/late.jpg"), b"not yet");
+    let Kind::WebDav(server) = &setup.kind else {
+        unreachable!()
+    };
+    // Every request fails for longer than any retry of one poll.
+    server.busy_for(10_000);
+    let outcome = setup.poll();
+    assert!(outcome.starts_with("failed:"), "{outcome}");
+    assert!(!setup.root.join("trip/late.jpg").exists());
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
+    let shown = setup.daemon.cli(&["status"]).ok().stdout;
+    assert!(shown.contains("failed"), "{shown}");
+}
