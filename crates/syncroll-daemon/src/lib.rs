@@ -225,7 +225,7 @@ pub async fn run(
     );
     let sync_task = sync.spawn(cancel.clone());
     let photo_filter = PhotoFilter::new(&config.catalog.photo_extensions);
-    let pull_parts = (scanner.clone(), remotes.clone());
+    let pull_parts = (scanner.clone(), remotes.clone(), versions.clone());
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
@@ -244,6 +244,7 @@ pub async fn run(
         pull_parts.0,
         app.poll_signal().clone(),
         photo_filter,
+        pull_parts.2,
     )
     .spawn(cancel.clone());
     let control = Control::new(app);

@@ -35,6 +35,10 @@ struct Setup {
 
 impl Setup {
     fn new(kind: Kind) -> Self {
+        Self::returning(kind, "version")
+    }
+
+    fn returning(kind: Kind, returns: &str) -> Self {
         let daemon = Daemon::start();
         let root = daemon.scratch("photos");
         write_photos(&root.join("trip"), "t", 2, 100);
@@ -96,7 +100,7 @@ impl Setup {
                 "--direction",
                 "both",
                 "--returns",
-                "version",
+                returns,
             ])
             .ok();
         let root = fs::canonicalize(root).unwrap();
@@ -157,6 +161,19 @@ impl Setup {
 
 fn bytes_of(path: &Path) -> Option<Vec<u8>> {
     fs::read(path).ok()
+}
+
+/// Puts a photo on the album as another client would and polls it home;
+/// returns the local file.
+fn bring_home(setup: &Setup, rel: &str, bytes: &[u8]) -> PathBuf {
+    setup.poll();
+    write_file(&setup.album.join(rel), bytes);
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    let landed = setup.root.join(rel);
+    assert_eq!(bytes_of(&landed).as_deref(), Some(bytes));
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    landed
 }
 
 /// A file put on the album by another client comes home byte for byte,
@@ -246,4 +263,88 @@ fn pull_with_the_remote_unreachable_records_the_error_and_changes_nothing() {
     assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
     let shown = setup.daemon.cli(&["status"]).ok().stdout;
     assert!(shown.contains("failed"), "{shown}");
+}
+
+/// An edit made on the remote of a photo unchanged locally replaces it,
+/// the old bytes kept as a version that restores byte for byte.
+fn an_edit_comes_back_as_a_version(kind: Kind) {
+    let setup = Setup::new(kind);
+    let original = b"\xff\xd8 shot on the phone".to_vec();
+    let landed = bring_home(&setup, "trip/phone.jpg", &original);
+    let uploads = setup.done_uploads();
+    let edited = b"\xff\xd8 shot on the phone, then cropped in the web editor".to_vec();
+    write_file(&setup.album.join("trip/phone.jpg"), &edited);
+
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&landed), Some(edited.clone()));
+    let versions = setup
+        .daemon
+        .cli(&["--json", "versions", s(&landed)])
+        .ok()
+        .json_lines();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["size"], original.len());
+    assert_eq!(
+        versions[0]["hash"],
+        blake3::hash(&original).to_hex().as_str()
+    );
+    let again = setup.poll();
+    assert!(
+        again.contains(" 0 downloaded") && !again.contains("edits"),
+        "{again}"
+    );
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "the edit was not sent back");
+
+    setup
+        .daemon
+        .cli(&["versions", "restore", s(&landed), "1"])
+        .ok();
+    assert_eq!(bytes_of(&landed), Some(original));
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_fs() {
+    an_edit_comes_back_as_a_version(Kind::Fs);
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_s3() {
+    an_edit_comes_back_as_a_version(Kind::S3(S3Server::start()));
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_webdav() {
+    an_edit_comes_back_as_a_version(Kind::WebDav(WebDavServer::start()));
+}
+
+#[test]
+fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
+    let setup = Setup::returning(Kind::Fs, "copy");
+    let original = b"\xff\xd8 original".to_vec();
+    let landed = bring_home(&setup, "trip/phone.jpg", &original);
+    let edited = b"\xff\xd8 original, retouched".to_vec();
+    write_file(&setup.album.join("trip/phone.jpg"), &edited);
+
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 edits saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(original));
+    let copy = setup.root.join("trip/phone (edit 1).jpg");
+    assert_eq!(bytes_of(&copy), Some(edited));
+    let members = setup.daemon.photo_paths(Some("Trip"));
+    assert!(
+        members.contains(&"trip/phone (edit 1).jpg".to_owned())
+            && members.contains(&"trip/phone.jpg".to_owned()),
+        "{members:?}"
+    );
+    let again = setup.poll();
+    assert!(
+        again.contains(" 0 downloaded") && !again.contains("edits"),
+        "{again}"
+    );
+    assert!(!setup.root.join("trip/phone (edit 2).jpg").exists());
 }

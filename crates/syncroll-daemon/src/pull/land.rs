@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use syncroll_core::connection::{Action, Base, Connection, LocalSide, RemoteSide};
+use syncroll_core::connection::{Action, Base, LocalSide, RemoteSide, edit_copy_name};
+use syncroll_core::versions::VersionOrigin;
 use syncroll_core::{ContentHash, RelPath};
 use syncroll_remote::{GetOptions, GetReport, Partial, Placement, RemoteError};
 use tokio_util::sync::CancellationToken;
@@ -58,28 +59,215 @@ pub enum LandError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
+    #[error("{} changed since it was indexed; the next poll decides on its new bytes", .0.display())]
+    ChangedMeanwhile(PathBuf),
+    #[error("the remote edit could not replace the local file: {0}")]
+    Replace(#[source] crate::versions::VersionError),
+    #[error("{0} is not carried out by the pull engine yet")]
+    NotCarriedOut(&'static str),
     #[error("cancelled")]
     Cancelled,
+}
+
+/// What a carried-out key brought home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Landed {
+    /// A new remote file.
+    New,
+    /// A remote edit, as the local file's new bytes (the old ones kept as
+    /// a version).
+    Version,
+    /// A remote edit, saved beside the original as `NAME (edit N).EXT`.
+    EditCopy,
 }
 
 /// Carries out what was decided for one key.
 pub(super) async fn carry_out(
     inner: &Inner,
     album: &Album,
-    _connection: &Connection,
     decided: &Decided,
     cancel: &CancellationToken,
-) -> Result<(), LandError> {
+) -> Result<Landed, LandError> {
     let dest = local_path(album, &decided.rel_path);
-    let span = info_span!("download", key = %decided.meta.key, dest = %dest.display());
-    match decided.action {
-        Action::Download { .. } => {
-            download_new(inner, album, decided, &dest, cancel)
-                .instrument(span)
+    let span = info_span!(
+        "download",
+        key = %decided.meta.key,
+        action = decided.action.name(),
+        dest = %dest.display()
+    );
+    async {
+        match decided.action {
+            Action::Download { .. } => download_new(inner, album, decided, &dest, cancel)
                 .await
+                .map(|()| Landed::New),
+            Action::ReplaceKeepingVersion => {
+                replace_keeping_version(inner, album, decided, &dest, cancel)
+                    .await
+                    .map(|()| Landed::Version)
+            }
+            Action::SaveEditCopy => save_edit_copy(inner, album, decided, &dest, cancel)
+                .await
+                .map(|()| Landed::EditCopy),
+            // poll::decide_key hands over nothing else.
+            _ => Err(LandError::NotCarriedOut(decided.action.name())),
         }
-        // poll::decide_key hands over nothing else yet.
-        _ => Ok(()),
+    }
+    .instrument(span)
+    .await
+}
+
+/// A remote edit of an unchanged local file, `--returns version`: the edit
+/// is downloaded to a hidden temporary beside the file, then the version
+/// store keeps the file's bytes and renames the temporary over it.
+async fn replace_keeping_version(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    let base = agreed_base(&temp, &report, &decided.meta)?;
+    if !unchanged_since_decided(dest, decided.local.as_ref()) {
+        // Written to since it was indexed: bytes nobody decided on. They
+        // would be kept as a version, but the edit may be a conflict; the
+        // next poll decides with the catalog's new view.
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(LandError::ChangedMeanwhile(dest.to_path_buf()));
+    }
+    let previous = inner.store.base(album.remote_id, &decided.meta.key).await?;
+    // The ledger names the new bytes before the file holds them: the scan
+    // of the replaced file wakes the planner, which must find the key
+    // already holding them (else it would send them back).
+    inner
+        .store
+        .record_base(album.remote_id, &decided.meta.key, &base)
+        .await?;
+    let origin = VersionOrigin::RemoteEdit {
+        remote: album.remote_name.clone(),
+    };
+    if let Err(error) = inner.versions.replace_with(dest, &temp, origin).await {
+        if let Some((previous, _)) = previous {
+            inner
+                .store
+                .record_base(album.remote_id, &decided.meta.key, &previous)
+                .await?;
+        }
+        let _ = syncroll_remote::discard_download(&temp).await;
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(LandError::Replace(error));
+    }
+    index(
+        inner,
+        album,
+        &decided.meta.key,
+        &decided.rel_path,
+        dest,
+        &report,
+        &base,
+    )
+    .await
+}
+
+/// A remote edit of an unchanged local file, `--returns copy`: saved beside
+/// the original as `NAME (edit N).EXT`, which the scanner indexes into the
+/// collection (a folder collection holds every photo under its folder);
+/// the original stays. The base keeps the local original and takes the
+/// remote's new state, so the edit is brought home once.
+async fn save_edit_copy(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
+        return Err(LandError::NotCarriedOut(
+            "save-edit-copy of a name that is not UTF-8",
+        ));
+    };
+    let copy_name = edit_copy_name(name, |candidate| {
+        folder.join(candidate).symlink_metadata().is_ok()
+    });
+    let copy = folder.join(&copy_name);
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut(
+            "save-edit-copy without a local file",
+        ));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(ContentHash(report.blake3)),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    inner
+        .store
+        .record_base(album.remote_id, &decided.meta.key, &base)
+        .await?;
+    let copy_rel = RelPath::from_child(&album.root.path, &copy)
+        .ok_or_else(|| LandError::LeavesRoot(copy.clone()))?;
+    scan(inner, album, &copy_rel).await;
+    match inner.store.photo_at(album.root.id, &copy_rel).await? {
+        Some(_) => Ok(()),
+        None => Err(LandError::NotIndexed(copy)),
+    }
+}
+
+/// Whether the file at `path` still has the size and mtime the catalog
+/// had when the key was decided.
+fn unchanged_since_decided(path: &Path, local: Option<&LocalSide>) -> bool {
+    let Some(local) = local else {
+        return false;
+    };
+    std::fs::symlink_metadata(path).is_ok_and(|meta| {
+        let mtime_ns = meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec());
+        meta.is_file() && meta.size() == local.size && mtime_ns == local.mtime_ns
+    })
+}
+
+/// The hidden temporary a remote edit of `dest` is downloaded to: in the
+/// same folder (so the replacement is a rename), a name the scanner
+/// ignores, and the same for every attempt, so an interrupted download is
+/// continued.
+fn edit_temp(dest: &Path) -> PathBuf {
+    const PREFIX: &str = ".syncroll-pull-";
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Room for the prefix and the download's own suffixes.
+    let name = if PREFIX.len() + name.len() + 40 <= 255 {
+        name
+    } else {
+        blake3::hash(name.as_bytes()).to_hex()[..32].to_owned()
+    };
+    dest.with_file_name(format!("{PREFIX}{name}"))
+}
+
+async fn scan(inner: &Inner, album: &Album, rel_path: &RelPath) {
+    let scanned = inner
+        .scanner
+        .scan(
+            ScanTarget::Scopes {
+                root: album.root.id,
+                scopes: vec![rel_path.clone()],
+            },
+            ScanReason::Rescan,
+        )
+        .await;
+    if let Err(error) = scanned {
+        warn!(%error, "indexing a file brought home failed");
     }
 }
 
@@ -139,19 +327,7 @@ async fn index(
     report: &GetReport,
     base: &Base,
 ) -> Result<(), LandError> {
-    let scanned = inner
-        .scanner
-        .scan(
-            ScanTarget::Scopes {
-                root: album.root.id,
-                scopes: vec![rel_path.clone()],
-            },
-            ScanReason::Rescan,
-        )
-        .await;
-    if let Err(error) = scanned {
-        warn!(%error, "indexing a downloaded file failed");
-    }
+    scan(inner, album, rel_path).await;
     let Some(photo) = inner.store.photo_at(album.root.id, rel_path).await? else {
         return Err(LandError::NotIndexed(dest.to_path_buf()));
     };

@@ -38,6 +38,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::connections::PollSignal;
 use crate::remotes::Remotes;
 use crate::scanner::ScannerHandle;
+use crate::versions::VersionStore;
 
 pub use poll::{PollError, PollReport};
 
@@ -58,6 +59,7 @@ struct Inner {
     scanner: ScannerHandle,
     signal: PollSignal,
     photos: PhotoFilter,
+    versions: VersionStore,
 }
 
 impl PullEngine {
@@ -67,6 +69,7 @@ impl PullEngine {
         scanner: ScannerHandle,
         signal: PollSignal,
         photos: PhotoFilter,
+        versions: VersionStore,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -75,6 +78,7 @@ impl PullEngine {
                 scanner,
                 signal,
                 photos,
+                versions,
             }),
         }
     }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Inner;
-use super::land::{self, LandError};
+use super::land::{self, LandError, Landed};
 use crate::remotes::OpenError;
 
 /// Actions one poll carries out at most: they are held until the listing
@@ -65,6 +65,10 @@ pub struct PollReport {
     pub listed: u64,
     /// New remote files brought home.
     pub downloaded: u64,
+    /// Remote edits that replaced their local file (old bytes kept as a
+    /// version), and those saved as `NAME (edit N).EXT`.
+    pub versions: u64,
+    pub edit_copies: u64,
     /// Remote names refused, with the first few reasons.
     pub refused: u64,
     pub refusals: Vec<String>,
@@ -81,6 +85,12 @@ pub struct PollReport {
 impl fmt::Display for PollReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} listed, {} downloaded", self.listed, self.downloaded)?;
+        if self.versions > 0 {
+            write!(f, ", {} edits returned as versions", self.versions)?;
+        }
+        if self.edit_copies > 0 {
+            write!(f, ", {} edits saved as copies", self.edit_copies)?;
+        }
         if self.later > 0 {
             write!(f, ", {} left for a later poll", self.later)?;
         }
@@ -128,6 +138,7 @@ impl PollReport {
 #[derive(Debug)]
 pub(super) struct Album {
     pub remote_id: RemoteId,
+    pub remote_name: String,
     pub remote: Arc<dyn Remote>,
     pub collection: syncroll_core::Collection,
     /// The key prefix (with its trailing `/`) the push side writes the
@@ -148,6 +159,8 @@ pub(super) struct Decided {
     pub meta: ObjectMeta,
     pub rel_path: RelPath,
     pub action: Action,
+    /// The local file as the catalog knew it when deciding.
+    pub local: Option<LocalSide>,
 }
 
 /// Polls one connection: see the module and [`super`].
@@ -201,10 +214,14 @@ pub(super) async fn poll(
         if cancel.is_cancelled() {
             return Err(PollError::Cancelled);
         }
-        match land::carry_out(inner, &album, connection, &key, cancel).await {
-            Ok(()) => {
+        match land::carry_out(inner, &album, &key, cancel).await {
+            Ok(landed) => {
                 info!(key = %key.meta.key, action = key.action.name(), "brought home");
-                report.downloaded += 1;
+                match landed {
+                    Landed::New => report.downloaded += 1,
+                    Landed::Version => report.versions += 1,
+                    Landed::EditCopy => report.edit_copies += 1,
+                }
             }
             Err(LandError::Cancelled) => return Err(PollError::Cancelled),
             Err(error) => report.fail(&error),
@@ -247,6 +264,7 @@ async fn open_album(
     let remote = inner.remotes.get(remote_id).await?;
     Ok(Album {
         remote_id,
+        remote_name: record.name,
         remote,
         folder_prefix: collection_prefix(&remote_prefix, &collection.name),
         remote_prefix,
@@ -309,13 +327,17 @@ async fn decide_key(
         remote_is_ours,
     };
     let action = syncroll_core::connection::decide::decide(&key, policy);
+    tracing::debug!(key = %meta.key, action = action.name(), state = ?key, "decided");
     match action {
         Action::Nothing | Action::Leave(_) => Ok(None),
-        Action::Download { .. } => Ok(Some(Decided {
-            meta,
-            rel_path,
-            action,
-        })),
+        Action::Download { .. } | Action::ReplaceKeepingVersion | Action::SaveEditCopy => {
+            Ok(Some(Decided {
+                meta,
+                rel_path,
+                action,
+                local: key.local,
+            }))
+        }
         // Uploads and remote deletes are the push side's; the rest is not
         // carried out by this engine yet.
         _ => {
