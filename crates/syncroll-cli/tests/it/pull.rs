@@ -348,3 +348,78 @@ fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
     );
     assert!(!setup.root.join("trip/phone (edit 2).jpg").exists());
 }
+
+/// Brings `trip/phone.jpg` home, then, with sync paused so the push side
+/// does not race the poll, changes it locally to `local` (indexed) and on
+/// the remote to `remote`, and polls.
+fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
+    let landed = bring_home(setup, "trip/phone.jpg", b"\xff\xd8 as it came home");
+    setup.daemon.cli(&["pause"]).ok();
+    write_file(&landed, local);
+    setup.daemon.json(&["rescan"]);
+    write_file(&setup.album.join("trip/phone.jpg"), remote);
+    let outcome = setup.poll();
+    (landed, outcome)
+}
+
+#[test]
+fn pull_saves_a_both_sides_edit_as_a_conflict_copy_with_both_byte_sets() {
+    let setup = Setup::new(Kind::Fs);
+    let local = b"\xff\xd8 edited on the laptop".to_vec();
+    let remote = b"\xff\xd8 edited in the web editor, longer".to_vec();
+    let (landed, outcome) = edit_both_sides(&setup, &local, &remote);
+    assert!(outcome.contains("1 conflicts saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(local));
+    let listed = setup.daemon.json(&["conflicts"]);
+    let conflicts = listed["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{listed}");
+    let copy = PathBuf::from(conflicts[0]["copy_path"].as_str().unwrap());
+    let copy_name = copy.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        copy_name.starts_with("phone (conflict ") && copy_name.ends_with(" local).jpg"),
+        "{copy_name}"
+    );
+    assert_eq!(bytes_of(&copy), Some(remote.clone()));
+    assert_eq!(bytes_of(&setup.album.join("trip/phone.jpg")), Some(remote));
+    assert!(
+        setup
+            .daemon
+            .photo_paths(Some("Trip"))
+            .contains(&format!("trip/{copy_name}")),
+        "the copy joined the collection"
+    );
+    // Saved once.
+    let again = setup.poll();
+    assert!(!again.contains("conflicts"), "{again}");
+    assert_eq!(
+        setup.daemon.json(&["conflicts"])["conflicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn pull_does_not_call_identical_edits_on_both_sides_a_conflict() {
+    let setup = Setup::new(Kind::Fs);
+    let same = b"\xff\xd8 the same edit on both sides".to_vec();
+    let (landed, outcome) = edit_both_sides(&setup, &same, &same);
+    assert!(outcome.contains("1 the same on both sides"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(same));
+    assert_eq!(
+        setup.daemon.json(&["conflicts"])["conflicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let files: Vec<String> = fs::read_dir(setup.root.join("trip"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("conflict") || n.starts_with('.'))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    let again = setup.poll();
+    assert!(!again.contains("same on both"), "{again}");
+}

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use syncroll_core::connection::{Action, Base, LocalSide, RemoteSide, edit_copy_name};
+use syncroll_core::connection::{
+    Action, Base, LocalSide, RemoteSide, conflict_copy_name, edit_copy_name,
+};
+use syncroll_core::store::NewConflict;
 use syncroll_core::versions::VersionOrigin;
 use syncroll_core::{ContentHash, RelPath};
 use syncroll_remote::{GetOptions, GetReport, Partial, Placement, RemoteError};
@@ -79,6 +82,11 @@ pub(super) enum Landed {
     Version,
     /// A remote edit, saved beside the original as `NAME (edit N).EXT`.
     EditCopy,
+    /// Both sides changed to different bytes: the remote's saved beside the
+    /// local file as `NAME (conflict ...).EXT` and the conflict recorded.
+    Conflict,
+    /// Both sides hold the same bytes: the base was recorded.
+    Agreed,
 }
 
 /// Carries out what was decided for one key.
@@ -108,6 +116,11 @@ pub(super) async fn carry_out(
             Action::SaveEditCopy => save_edit_copy(inner, album, decided, &dest, cancel)
                 .await
                 .map(|()| Landed::EditCopy),
+            Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, &dest, cancel)
+                .await
+                .map(|()| Landed::Conflict),
+            Action::FetchToCompare => fetch_to_compare(inner, album, decided, &dest, cancel).await,
+            Action::RecordBase => record_agreement(inner, album, decided).await,
             // poll::decide_key hands over nothing else.
             _ => Err(LandError::NotCarriedOut(decided.action.name())),
         }
@@ -219,6 +232,170 @@ async fn save_edit_copy(
         Some(_) => Ok(()),
         None => Err(LandError::NotIndexed(copy)),
     }
+}
+
+/// Both sides changed to different bytes: the local file stays; the
+/// remote's bytes land beside it as `NAME (conflict YYYY-MM-DD HHMMSS
+/// REMOTE).EXT`, indexed into the collection (and so uploaded like any
+/// photo), and the conflict is recorded. The base then holds each side as
+/// it is, so the conflict is saved once.
+async fn save_conflict_copy(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let copy = conflict_copy_path(album, dest)?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    settle_conflict(inner, album, decided, dest, &copy, &report).await
+}
+
+/// Both sides changed to the same size and the remote's bytes are not
+/// known: they are fetched to a hidden temporary and hashed. The same bytes
+/// as the local file are no conflict (the base is recorded, the temporary
+/// goes); other bytes become the conflict copy.
+async fn fetch_to_compare(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut(
+            "fetch-to-compare without a local file",
+        ));
+    };
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    if ContentHash(report.blake3) == local.hash {
+        let _ = tokio::fs::remove_file(&temp).await;
+        let base = Base {
+            local,
+            remote: Some(RemoteSide {
+                hash: Some(local.hash),
+                ..remote_side(&decided.meta)
+            }),
+        };
+        record_key_base(inner, album, decided, &base).await?;
+        return Ok(Landed::Agreed);
+    }
+    let copy = conflict_copy_path(album, dest)?;
+    // A hard link never replaces: a file that took the name meanwhile stays.
+    let linked = std::fs::hard_link(&temp, &copy);
+    let _ = tokio::fs::remove_file(&temp).await;
+    linked.map_err(|source| LandError::Io {
+        action: "save the conflict copy",
+        path: copy.clone(),
+        source,
+    })?;
+    settle_conflict(inner, album, decided, dest, &copy, &report)
+        .await
+        .map(|()| Landed::Conflict)
+}
+
+/// The free conflict-copy name beside `dest`, for a conflict seen now.
+fn conflict_copy_path(album: &Album, dest: &Path) -> Result<PathBuf, LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
+        return Err(LandError::NotCarriedOut(
+            "save-conflict-copy of a name that is not UTF-8",
+        ));
+    };
+    let now_s = syncroll_core::store::now_ms() / 1000;
+    let copy_name = conflict_copy_name(name, now_s, &album.remote_name, |candidate| {
+        folder.join(candidate).symlink_metadata().is_ok()
+    });
+    Ok(folder.join(copy_name))
+}
+
+/// Records a conflict whose remote bytes are at `copy`: the base, the
+/// copy indexed, the conflict row.
+async fn settle_conflict(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    copy: &Path,
+    report: &GetReport,
+) -> Result<(), LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut("a conflict without a local file"));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(ContentHash(report.blake3)),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    record_key_base(inner, album, decided, &base).await?;
+    let copy_rel = RelPath::from_child(&album.root.path, copy)
+        .ok_or_else(|| LandError::LeavesRoot(copy.to_path_buf()))?;
+    scan(inner, album, &copy_rel).await;
+    let id = inner
+        .store
+        .record_conflict(&NewConflict {
+            collection: album.collection.id,
+            remote: album.remote_id,
+            key: &decided.meta.key,
+            local_path: dest,
+            copy_path: copy,
+            detected_at_ms: syncroll_core::store::now_ms(),
+        })
+        .await?;
+    warn!(conflict = id, copy = %copy.display(), "both sides changed; the remote's bytes were saved beside the local file");
+    Ok(())
+}
+
+/// Neither side changed its bytes but the base is not their exact state (a
+/// touched file, a new modified time): the base takes the states now.
+async fn record_agreement(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+) -> Result<Landed, LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut("record-base without a local file"));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(local.hash),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    record_key_base(inner, album, decided, &base).await?;
+    Ok(Landed::Agreed)
+}
+
+/// Records `base` for the decided key, writing its ledger row if there is
+/// none yet (a local file and a remote object that met without a base).
+async fn record_key_base(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    base: &Base,
+) -> Result<(), LandError> {
+    let key = &decided.meta.key;
+    if !inner.store.record_base(album.remote_id, key, base).await? {
+        inner
+            .store
+            .record_download(
+                album.remote_id,
+                album.collection.id,
+                key,
+                &decided.rel_path,
+                base,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Whether the file at `path` still has the size and mtime the catalog

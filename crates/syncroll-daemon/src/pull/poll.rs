@@ -69,6 +69,12 @@ pub struct PollReport {
     /// version), and those saved as `NAME (edit N).EXT`.
     pub versions: u64,
     pub edit_copies: u64,
+    /// Keys changed on both sides to different bytes: the remote's saved
+    /// beside the local file as a conflict copy.
+    pub conflicts: u64,
+    /// Keys whose sides hold the same bytes again (identical edits, a
+    /// touched file): only the base was recorded.
+    pub agreed: u64,
     /// Remote names refused, with the first few reasons.
     pub refused: u64,
     pub refusals: Vec<String>,
@@ -90,6 +96,12 @@ impl fmt::Display for PollReport {
         }
         if self.edit_copies > 0 {
             write!(f, ", {} edits saved as copies", self.edit_copies)?;
+        }
+        if self.conflicts > 0 {
+            write!(f, ", {} conflicts saved as copies", self.conflicts)?;
+        }
+        if self.agreed > 0 {
+            write!(f, ", {} the same on both sides", self.agreed)?;
         }
         if self.later > 0 {
             write!(f, ", {} left for a later poll", self.later)?;
@@ -221,6 +233,8 @@ pub(super) async fn poll(
                     Landed::New => report.downloaded += 1,
                     Landed::Version => report.versions += 1,
                     Landed::EditCopy => report.edit_copies += 1,
+                    Landed::Conflict => report.conflicts += 1,
+                    Landed::Agreed => report.agreed += 1,
                 }
             }
             Err(LandError::Cancelled) => return Err(PollError::Cancelled),
@@ -330,14 +344,17 @@ async fn decide_key(
     tracing::debug!(key = %meta.key, action = action.name(), state = ?key, "decided");
     match action {
         Action::Nothing | Action::Leave(_) => Ok(None),
-        Action::Download { .. } | Action::ReplaceKeepingVersion | Action::SaveEditCopy => {
-            Ok(Some(Decided {
-                meta,
-                rel_path,
-                action,
-                local: key.local,
-            }))
-        }
+        Action::Download { .. }
+        | Action::ReplaceKeepingVersion
+        | Action::SaveEditCopy
+        | Action::SaveConflictCopy
+        | Action::FetchToCompare
+        | Action::RecordBase => Ok(Some(Decided {
+            meta,
+            rel_path,
+            action,
+            local: key.local,
+        })),
         // Uploads and remote deletes are the push side's; the rest is not
         // carried out by this engine yet.
         _ => {
