@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
@@ -125,19 +125,19 @@ impl Setup {
         self.daemon.json(&["status"])["connections"][0].clone()
     }
 
-    /// Asks for a poll and waits for one to finish after the last one
-    /// seen; returns its outcome.
+    /// Asks for a poll and waits for one begun after the asking to finish
+    /// (a poll's time is when it began); returns its outcome.
     fn poll(&self) -> String {
-        let before = self.connection()["last_polled_at_ms"].as_i64().unwrap_or(0);
-        // A poll finished within the same millisecond as the last is not
-        // told apart; the clock moves on first.
-        std::thread::sleep(Duration::from_millis(2));
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
         self.daemon
             .cli(&["rescan", "--remote", self.remote_name()])
             .ok();
         wait_until(POLL_TIMEOUT, "a poll to finish", || {
             let connection = self.connection();
-            if connection["last_polled_at_ms"].as_i64().unwrap_or(0) > before {
+            if connection["last_polled_at_ms"].as_i64().unwrap_or(0) >= before {
                 Ok(connection["last_poll_outcome"]
                     .as_str()
                     .unwrap_or_default()
@@ -422,4 +422,37 @@ fn pull_does_not_call_identical_edits_on_both_sides_a_conflict() {
     assert!(files.is_empty(), "{files:?}");
     let again = setup.poll();
     assert!(!again.contains("same on both"), "{again}");
+}
+
+/// Photos pushed before the connection existed have no recorded remote
+/// state: the first poll fetches and compares them once, so the next poll
+/// is quiet, and a same-size edit made on the remote is still seen.
+#[test]
+fn pull_checks_pushed_photos_once_and_sees_a_same_size_edit_of_one() {
+    let setup = Setup::new(Kind::Fs);
+    // The connection's own first poll may have checked them already.
+    setup.poll();
+    let quiet = setup.poll();
+    assert_eq!(quiet, "2 listed, 0 downloaded");
+
+    let pushed = setup.root.join("trip/t0.jpg");
+    let original = bytes_of(&pushed).unwrap();
+    let edited = vec![b'e'; original.len()];
+    write_file(&setup.album.join("trip/t0.jpg"), &edited);
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&pushed), Some(edited));
+    let versions = setup
+        .daemon
+        .cli(&["--json", "versions", s(&pushed)])
+        .ok()
+        .json_lines();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(
+        versions[0]["hash"],
+        blake3::hash(&original).to_hex().as_str()
+    );
 }

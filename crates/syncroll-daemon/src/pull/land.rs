@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use syncroll_core::connection::{
-    Action, Base, LocalSide, RemoteSide, conflict_copy_name, edit_copy_name,
+    Action, Base, KeyState, LocalSide, Policy, RemoteSide, conflict_copy_name, edit_copy_name,
 };
 use syncroll_core::store::NewConflict;
 use syncroll_core::versions::VersionOrigin;
@@ -87,6 +87,9 @@ pub(super) enum Landed {
     Conflict,
     /// Both sides hold the same bytes: the base was recorded.
     Agreed,
+    /// The remote, whose state was never recorded, holds the bytes the base
+    /// names: its state was recorded.
+    Verified,
 }
 
 /// Carries out what was decided for one key.
@@ -103,6 +106,11 @@ pub(super) async fn carry_out(
         action = decided.action.name(),
         dest = %dest.display()
     );
+    if let Some((key, policy)) = &decided.verify_base {
+        return verify_base(inner, album, decided, &dest, key, policy, cancel)
+            .instrument(span)
+            .await;
+    }
     async {
         match decided.action {
             Action::Download { .. } => download_new(inner, album, decided, &dest, cancel)
@@ -297,6 +305,68 @@ async fn fetch_to_compare(
     settle_conflict(inner, album, decided, dest, &copy, &report)
         .await
         .map(|()| Landed::Conflict)
+}
+
+/// The base of `key` has no remote side: the object is fetched to a
+/// hidden temporary and hashed. The bytes the base names: the remote's
+/// state is recorded with them. Other bytes: the key is decided again
+/// knowing them, and carried out (fetched again by the chosen action).
+async fn verify_base(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    key: &KeyState,
+    policy: &Policy,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    let Some(base) = &key.base else {
+        return Err(LandError::NotCarriedOut("a base check without a base"));
+    };
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    make_folder(&album.root.path, &folder).await?;
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let fetched = fetch(album, decided, &temp, Placement::Replace, cancel).await;
+    let _ = tokio::fs::remove_file(&temp).await;
+    let hash = ContentHash(fetched?.blake3);
+    if hash == base.local.hash {
+        let verified = Base {
+            local: base.local,
+            remote: Some(RemoteSide {
+                hash: Some(hash),
+                ..remote_side(&decided.meta)
+            }),
+        };
+        inner
+            .store
+            .record_base(album.remote_id, &decided.meta.key, &verified)
+            .await?;
+        return Ok(Landed::Verified);
+    }
+    let mut known = key.clone();
+    if let Some(remote) = known.remote.as_mut() {
+        remote.hash = Some(hash);
+    }
+    let action = syncroll_core::connection::decide::decide(&known, policy);
+    match action {
+        Action::Nothing | Action::Leave(_) => Ok(Landed::Verified),
+        Action::RecordBase => record_agreement(inner, album, decided).await,
+        Action::Download { .. }
+        | Action::ReplaceKeepingVersion
+        | Action::SaveEditCopy
+        | Action::SaveConflictCopy => {
+            let again = Decided {
+                meta: decided.meta.clone(),
+                rel_path: decided.rel_path.clone(),
+                action,
+                local: decided.local,
+                verify_base: None,
+            };
+            Box::pin(carry_out(inner, album, &again, cancel)).await
+        }
+        other => Err(LandError::NotCarriedOut(other.name())),
+    }
 }
 
 /// The free conflict-copy name beside `dest`, for a conflict seen now.

@@ -173,6 +173,9 @@ impl PullEngine {
             collection = %connection.collection_name,
             remote = %connection.remote_name
         );
+        // A poll is as of when it began listing: what it saw is the album
+        // then, and a change made after that is for the next one.
+        let started_at = syncroll_core::store::now_ms();
         let outcome = poll::poll(&self.inner, connection, remote, cancel)
             .instrument(span.clone())
             .await;
@@ -188,11 +191,10 @@ impl PullEngine {
                 format!("failed: {error}")
             }
         };
-        let at = syncroll_core::store::now_ms();
         if let Err(error) = self
             .inner
             .store
-            .record_poll(connection.collection_id, at, &text)
+            .record_poll(connection.collection_id, started_at, &text)
             .await
         {
             warn!(%error, "cannot record the poll's outcome");

@@ -75,6 +75,9 @@ pub struct PollReport {
     /// Keys whose sides hold the same bytes again (identical edits, a
     /// touched file): only the base was recorded.
     pub agreed: u64,
+    /// Keys whose remote state was never recorded, fetched and found to
+    /// hold the bytes syncroll recorded: their base is complete now.
+    pub verified: u64,
     /// Remote names refused, with the first few reasons.
     pub refused: u64,
     pub refusals: Vec<String>,
@@ -82,9 +85,8 @@ pub struct PollReport {
     pub failed: u64,
     pub first_failure: Option<String>,
     /// Keys left for a later poll: a local file the catalog has not seen
-    /// yet, a key whose remote side was never recorded and that cannot be
-    /// told apart from an edit by its listing, a decision this engine does
-    /// not carry out yet, or more actions than one poll takes.
+    /// yet, a decision this engine does not carry out yet, or more actions
+    /// than one poll takes.
     pub later: u64,
 }
 
@@ -102,6 +104,9 @@ impl fmt::Display for PollReport {
         }
         if self.agreed > 0 {
             write!(f, ", {} the same on both sides", self.agreed)?;
+        }
+        if self.verified > 0 {
+            write!(f, ", {} checked against the recorded bytes", self.verified)?;
         }
         if self.later > 0 {
             write!(f, ", {} left for a later poll", self.later)?;
@@ -173,6 +178,10 @@ pub(super) struct Decided {
     pub action: Action,
     /// The local file as the catalog knew it when deciding.
     pub local: Option<LocalSide>,
+    /// Set when the base's remote side is unknown: the remote's bytes are
+    /// fetched and compared with the base first, then the key decided
+    /// again under this policy knowing them.
+    pub verify_base: Option<(KeyState, Policy)>,
 }
 
 /// Polls one connection: see the module and [`super`].
@@ -235,6 +244,7 @@ pub(super) async fn poll(
                     Landed::EditCopy => report.edit_copies += 1,
                     Landed::Conflict => report.conflicts += 1,
                     Landed::Agreed => report.agreed += 1,
+                    Landed::Verified => report.verified += 1,
                 }
             }
             Err(LandError::Cancelled) => return Err(PollError::Cancelled),
@@ -322,24 +332,30 @@ async fn decide_key(
         .and_then(|(_, own)| own.as_deref())
         .zip(meta.etag.as_deref())
         .is_some_and(|(own, now)| bare_etag(own) == bare_etag(now));
-    if let Some((base, _)) = &base
-        && base.remote.is_none()
-        && !remote_is_ours
-        && remote.size == base.local.size
-    {
-        // A ledger row whose remote side was never recorded (pushed before
-        // connections kept bases, or by a remote without ETags): the
-        // listing cannot tell the object syncroll left there from a
-        // same-size edit, so it is not decided on a guess.
-        report.later += 1;
-        return Ok(None);
-    }
     let key = KeyState {
         base: base.map(|(base, _)| base),
         local: photo.as_ref().map(local_side),
         remote: Some(remote),
         remote_is_ours,
     };
+    if let Some(base) = &key.base
+        && base.remote.is_none()
+        && !remote_is_ours
+        && meta.size == base.local.size
+    {
+        // A ledger row whose remote side was never recorded (pushed before
+        // connections kept bases, or to a remote whose listing does not
+        // show syncroll's own ETag): the listing cannot tell the object
+        // syncroll left there from a same-size edit, so its bytes are
+        // fetched and compared rather than decided on a guess.
+        return Ok(Some(Decided {
+            meta,
+            rel_path,
+            action: Action::FetchToCompare,
+            local: key.local,
+            verify_base: Some((key, *policy)),
+        }));
+    }
     let action = syncroll_core::connection::decide::decide(&key, policy);
     tracing::debug!(key = %meta.key, action = action.name(), state = ?key, "decided");
     match action {
@@ -354,6 +370,7 @@ async fn decide_key(
             rel_path,
             action,
             local: key.local,
+            verify_base: None,
         })),
         // Uploads and remote deletes are the push side's; the rest is not
         // carried out by this engine yet.
