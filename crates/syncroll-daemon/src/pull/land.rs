@@ -331,8 +331,14 @@ async fn verify_base(
     let _ = tokio::fs::remove_file(&temp).await;
     let hash = ContentHash(fetched?.blake3);
     if hash == base.local.hash {
+        // The local side as the catalog has it now when it holds the same
+        // bytes (a row from before bases has no mtime), else as recorded.
+        let local = key
+            .local
+            .filter(|now| now.hash == base.local.hash)
+            .unwrap_or(base.local);
         let verified = Base {
-            local: base.local,
+            local,
             remote: Some(RemoteSide {
                 hash: Some(hash),
                 ..remote_side(&decided.meta)
