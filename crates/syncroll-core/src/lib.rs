@@ -5,6 +5,7 @@
 //! naming rules, and the SQLite store they live in.
 
 pub mod brake;
+pub mod calendar;
 pub mod connection;
 pub mod error;
 pub mod job;
