@@ -707,8 +707,28 @@ impl SyncEngine {
             interrupted = n,
             "cancelled"
         );
+        self.wait_for_workers_of(collection).await;
         abort_abandoned_uploads(&self.inner);
         Ok(queued + n)
+    }
+
+    /// Waits (at most a few seconds) until the interrupted workers of
+    /// `collection` have recorded how they ended. A put that landed just
+    /// before its cancel is then in the ledger, so what follows (`sync
+    /// off` deleting the copies) knows of it even if the daemon is killed
+    /// the moment the call returns; otherwise the object would be left on
+    /// the remote, unknown to the ledger and never deleted.
+    async fn wait_for_workers_of(&self, collection: CollectionId) {
+        const LIMIT: Duration = Duration::from_secs(5);
+        const STEP: Duration = Duration::from_millis(10);
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while lock(&self.inner.running)
+            .values()
+            .any(|r| r.collection == Some(collection))
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(STEP).await;
+        }
     }
 
     /// Drops one job.
