@@ -293,7 +293,10 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
         source: &Path,
         progress: &AtomicU64,
         cancel: &CancellationToken,
-    ) -> Result<PutReport, RemoteError>;
+    ) -> Result<PutReport, RemoteError> {
+        self.put_file_if(key, source, &Precondition::None, progress, cancel)
+            .await
+    }
 
     /// [`Remote::put_file`] that lands only if `precondition` holds for the
     /// object under `key` when the upload completes; if not, nothing is

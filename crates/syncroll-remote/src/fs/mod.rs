@@ -68,17 +68,6 @@ impl FsRemote {
 
 #[async_trait::async_trait]
 impl Remote for FsRemote {
-    async fn put_file(
-        &self,
-        key: &str,
-        source: &Path,
-        progress: &AtomicU64,
-        cancel: &CancellationToken,
-    ) -> Result<PutReport, RemoteError> {
-        self.put_file_if(key, source, &Precondition::None, progress, cancel)
-            .await
-    }
-
     /// The precondition is checked just before the rename that places the
     /// object: [`Precondition::Absent`] atomically (the object is placed by
     /// a hard link, which never replaces), [`Precondition::Matches`] by

@@ -535,17 +535,6 @@ fn client_options(settings: &S3Settings) -> ClientOptions {
 
 #[async_trait::async_trait]
 impl Remote for S3Remote {
-    async fn put_file(
-        &self,
-        key: &str,
-        source: &FsPath,
-        progress: &AtomicU64,
-        cancel: &CancellationToken,
-    ) -> Result<PutReport, RemoteError> {
-        self.put_file_if(key, source, &Precondition::None, progress, cancel)
-            .await
-    }
-
     /// A single PUT is sent with `If-None-Match: *` ([`Precondition::Absent`])
     /// or `If-Match` ([`Precondition::Matches`] with an ETag), and the key
     /// is also looked at with a HEAD just before, for servers that ignore

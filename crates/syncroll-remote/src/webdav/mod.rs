@@ -914,17 +914,6 @@ async fn read_into(
 
 #[async_trait::async_trait]
 impl Remote for WebDavRemote {
-    async fn put_file(
-        &self,
-        key: &str,
-        source: &FsPath,
-        progress: &AtomicU64,
-        cancel: &CancellationToken,
-    ) -> Result<PutReport, RemoteError> {
-        self.put_file_if(key, source, &Precondition::None, progress, cancel)
-            .await
-    }
-
     /// The MOVE that places the temporary carries the precondition (RFC
     /// 4918): `Overwrite: F` for [`Precondition::Absent`], an `If` header
     /// tagging the key's URL with the ETag for [`Precondition::Matches`].
