@@ -1,11 +1,11 @@
 //! The daemon's side of connections that is not a request: [`PollSignal`],
 //! how `syncroll rescan --remote NAME` reaches the pull engine.
 //!
-//! The engine that polls remote folders consumes the signal: it waits on
+//! The pull engine ([`crate::pull`]) consumes the signal: it waits on
 //! [`PollSignal::requested`] beside its own timers, and polls each
-//! pulling connection of the remotes it returns. Until that engine runs,
-//! requests are kept (one entry per remote, however often asked), never
-//! answered with a made-up result.
+//! pulling connection of the remotes it returns. A request made while it
+//! polls is kept (one entry per remote, however often asked) for when it
+//! waits again.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

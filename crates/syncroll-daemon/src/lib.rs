@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod datadir;
+pub mod pull;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
@@ -223,6 +224,8 @@ pub async fn run(
         guard,
     );
     let sync_task = sync.spawn(cancel.clone());
+    let photo_filter = PhotoFilter::new(&config.catalog.photo_extensions);
+    let pull_parts = (scanner.clone(), remotes.clone(), versions.clone());
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
@@ -233,6 +236,17 @@ pub async fn run(
         remotes,
         versions,
     ));
+    // Beside the sync engine: it polls the connections that pull, woken by
+    // `rescan --remote` through the app's poll signal.
+    let pull_task = pull::PullEngine::new(
+        store.clone(),
+        pull_parts.1,
+        pull_parts.0,
+        app.poll_signal().clone(),
+        photo_filter,
+        pull_parts.2,
+    )
+    .spawn(cancel.clone());
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DaemonServiceServer<Control>>().await;
@@ -295,6 +309,7 @@ pub async fn run(
         scanner_task,
         monitor_task,
         sync_task,
+        pull_task,
         guard_task,
         backup_task
     );

@@ -124,19 +124,20 @@ fn connect_and_disconnect_round_trip_and_show_the_connection() {
         shown.contains(&format!("\ninbox    {}\n", folder.display())),
         "{shown}"
     );
-    assert!(shown.ends_with("\npolled   never\n"), "{shown}");
+    // The pull engine polls a new connection at once: "never" until then.
+    assert!(shown.contains("\npolled   "), "{shown}");
     assert_eq!(setup.show("Trip")["connection"]["returns"], "version");
 
     let status = setup.cli(&["status"]).ok().stdout;
     assert!(
-        status.contains("\nconnections\n  Trip <-> local: both, edits return as versions, polled every 5m; last poll never\n"),
+        status.contains("\nconnections\n  Trip <-> local: both, edits return as versions, polled every 5m; last poll "),
         "{status}"
     );
     assert!(status.contains("\nconflicts  0 open\n"), "{status}");
     let status = setup.json(&["status"]);
     assert_eq!(status["open_conflicts"], 0);
     assert_eq!(status["connections"][0]["collection"], "Trip");
-    assert_eq!(status["connections"][0]["last_polled_at_ms"], 0);
+    assert!(status["connections"][0]["last_polled_at_ms"].is_i64());
 
     let disconnected = setup.cli(&["disconnect", "Trip"]).ok().stdout;
     assert_eq!(
@@ -453,10 +454,17 @@ fn a_connection_survives_a_daemon_restart() {
             "90s",
         ])
         .ok();
-    let before = setup.show("Trip")["connection"].clone();
+    // Less what the pull engine's polls write, which a restart polls anew.
+    let settings = |mut connection: Value| {
+        let fields = connection.as_object_mut().unwrap();
+        fields.remove("last_polled_at_ms");
+        fields.remove("last_poll_outcome");
+        connection
+    };
+    let before = settings(setup.show("Trip")["connection"].clone());
     setup.daemon.stop();
     setup.daemon.restart();
-    assert_eq!(setup.show("Trip")["connection"], before);
+    assert_eq!(settings(setup.show("Trip")["connection"].clone()), before);
     assert_eq!(before["poll_seconds"], 90);
     refused(
         setup.cli(&[

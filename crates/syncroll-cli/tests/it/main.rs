@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod load;
 mod photos;
+mod pull;
 mod root_safety;
 mod roots;
 mod s3;

@@ -352,6 +352,70 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Records in the ledger that the object under `key` came home as the
+    /// local file at `rel_path` (of the collection's root), with `base` as
+    /// the state both sides now agree on. The row's own `etag` stays NULL:
+    /// syncroll did not put the object there, so it is not the proof of an
+    /// upload; the push side still sees the key as placed with these bytes
+    /// and never sends them back. Written before the file is indexed, so
+    /// the planner, woken by the new member, finds the key already placed.
+    pub async fn record_download(
+        &self,
+        remote: RemoteId,
+        collection: CollectionId,
+        key: &str,
+        rel_path: &crate::types::RelPath,
+        base: &Base,
+    ) -> Result<()> {
+        let remote_side = base.remote.as_ref();
+        sqlx::query(
+            "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id,
+                                         uploaded_at, rel_path, local_mtime_ns, remote_size,
+                                         remote_etag, remote_modified_ms)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = NULL,
+                 collection_id = ?5, uploaded_at = ?6, rel_path = ?7, local_mtime_ns = ?8,
+                 remote_size = ?9, remote_etag = ?10, remote_modified_ms = ?11",
+        )
+        .bind(remote.0)
+        .bind(key)
+        .bind(base.local.hash.0.as_slice())
+        .bind(base.local.size as i64)
+        .bind(collection.0)
+        .bind(now_ms() / 1000)
+        .bind(rel_path.as_bytes())
+        .bind(base.local.mtime_ns)
+        .bind(remote_side.map(|r| r.size as i64))
+        .bind(remote_side.and_then(|r| r.etag.as_deref()))
+        .bind(remote_side.map(|r| r.modified_ms))
+        .execute(&self.pool)
+        .await
+        .db("recording a download in the ledger")?;
+        Ok(())
+    }
+
+    /// Takes back a [`Store::record_download`] whose file never joined the
+    /// catalog: only a row still holding those bytes and no ETag of
+    /// syncroll's own put, so an upload recorded meanwhile stays.
+    pub async fn forget_download(
+        &self,
+        remote: RemoteId,
+        key: &str,
+        hash: &ContentHash,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM remote_objects
+             WHERE remote_id = ? AND key = ? AND blake3 = ? AND etag IS NULL",
+        )
+        .bind(remote.0)
+        .bind(key)
+        .bind(hash.0.as_slice())
+        .execute(&self.pool)
+        .await
+        .db("taking back a download's ledger row")?;
+        Ok(())
+    }
+
     /// Records a conflict; returns its id.
     pub async fn record_conflict(&self, conflict: &NewConflict<'_>) -> Result<i64> {
         let id = sqlx::query_scalar(

@@ -337,6 +337,21 @@ async fn sync_folder_membership(
 }
 
 impl Store {
+    /// The photo at `rel_path` of `root`, if the catalog holds one.
+    pub async fn photo_at(&self, root: RootId, rel_path: &RelPath) -> Result<Option<Photo>> {
+        let row: Option<PhotoRow> = sqlx::query_as(
+            "SELECT p.id, p.root_id, r.path, r.state, p.rel_path, p.size, p.mtime_ns, p.inode, p.blake3
+             FROM photos p JOIN roots r ON r.id = p.root_id
+             WHERE p.root_id = ? AND p.rel_path = ?",
+        )
+        .bind(root.0)
+        .bind(rel_path.as_bytes())
+        .fetch_optional(&self.pool)
+        .await
+        .db("reading a photo by path")?;
+        Ok(row.map(photo_from_row))
+    }
+
     /// The photo with this id, if it is still in the catalog.
     pub async fn photo(&self, id: PhotoId) -> Result<Option<Photo>> {
         let row: Option<PhotoRow> = sqlx::query_as(

@@ -235,3 +235,58 @@ async fn bases_are_paged_in_key_order_within_one_folder() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_download_is_recorded_with_its_base_and_can_be_taken_back() {
+    let (_dir, store) = store().await;
+    let hash = ContentHash([4; 32]);
+    let agreed = Base {
+        local: LocalSide {
+            hash,
+            size: 9,
+            mtime_ns: 77,
+        },
+        remote: Some(RemoteSide {
+            size: 9,
+            etag: Some("\"d1\"".into()),
+            modified_ms: 1_000,
+            hash: Some(hash),
+        }),
+    };
+    let rel = crate::types::RelPath::from_bytes(b"trip/phone.jpg".to_vec());
+    store
+        .record_download(NAS, TRIP, "Trip/trip/phone.jpg", &rel, &agreed)
+        .await
+        .unwrap();
+    let (base, own) = store
+        .base(NAS, "Trip/trip/phone.jpg")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(base, agreed);
+    assert_eq!(own, None, "syncroll did not put it there");
+
+    // Other bytes (an upload recorded meanwhile) are not taken back.
+    store
+        .forget_download(NAS, "Trip/trip/phone.jpg", &ContentHash([5; 32]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .base(NAS, "Trip/trip/phone.jpg")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .forget_download(NAS, "Trip/trip/phone.jpg", &hash)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .base(NAS, "Trip/trip/phone.jpg")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

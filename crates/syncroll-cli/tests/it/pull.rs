@@ -1,0 +1,458 @@
+//! The pull engine through the real daemon and CLI: files another client
+//! puts on a connected collection's album come home, on the `fs` remote,
+//! the in-process S3 server and the in-process WebDAV server. The other
+//! client writes straight into the server's folder, as it would through
+//! its own protocol.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
+
+/// The variable the remotes' secrets are read from.
+const SECRET_VAR: &str = "SYNCROLL_TEST_PULL_SECRET";
+const POLL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which remote the album is on; the servers run as long as it lives.
+enum Kind {
+    Fs,
+    S3(S3Server),
+    WebDav(WebDavServer),
+}
+
+/// A root with two photos in `trip/`, the folder collection Trip synced to
+/// the remote and connected `both`, edits returning as versions.
+struct Setup {
+    daemon: Daemon,
+    root: PathBuf,
+    /// The album on the remote's disk: `<store>/Trip/`, which holds the
+    /// collection's keys (`trip/t0.jpg`, ...).
+    album: PathBuf,
+    kind: Kind,
+}
+
+impl Setup {
+    fn new(kind: Kind) -> Self {
+        Self::returning(kind, "version")
+    }
+
+    fn returning(kind: Kind, returns: &str) -> Self {
+        let daemon = Daemon::start();
+        let root = daemon.scratch("photos");
+        write_photos(&root.join("trip"), "t", 2, 100);
+        daemon.cli(&["roots", "add", s(&root)]).ok();
+        daemon.json(&["rescan"]);
+        let (remote, store) = match &kind {
+            Kind::Fs => ("local", daemon.data_dir.join("cloud")),
+            Kind::S3(server) => {
+                daemon
+                    .cli_with_env(
+                        &[
+                            "remotes",
+                            "add",
+                            "minio",
+                            "--kind",
+                            "s3",
+                            "--endpoint",
+                            server.endpoint_str(),
+                            "--bucket",
+                            S3Server::BUCKET,
+                            "--access-key-id",
+                            S3Server::ACCESS_KEY,
+                            "--secret-env",
+                            SECRET_VAR,
+                        ],
+                        &[(SECRET_VAR, S3Server::SECRET_KEY)],
+                    )
+                    .ok();
+                ("minio", server.bucket_dir())
+            }
+            Kind::WebDav(server) => {
+                daemon
+                    .cli_with_env(
+                        &[
+                            "remotes",
+                            "add",
+                            "dav",
+                            "--kind",
+                            "webdav",
+                            "--url",
+                            &server.url(),
+                            "--user",
+                            WebDavServer::USER,
+                            "--password-env",
+                            SECRET_VAR,
+                        ],
+                        &[(SECRET_VAR, WebDavServer::PASSWORD)],
+                    )
+                    .ok();
+                ("dav", server.folder())
+            }
+        };
+        crate::create_trip(&daemon, &root, &["--remote", remote, "--sync"]);
+        daemon.cli(&["wait", "--timeout", "120s"]).ok();
+        daemon
+            .cli(&[
+                "connect",
+                "Trip",
+                "--direction",
+                "both",
+                "--returns",
+                returns,
+            ])
+            .ok();
+        let root = fs::canonicalize(root).unwrap();
+        Self {
+            daemon,
+            root,
+            album: store.join("Trip"),
+            kind,
+        }
+    }
+
+    fn remote_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Fs => "local",
+            Kind::S3(_) => "minio",
+            Kind::WebDav(_) => "dav",
+        }
+    }
+
+    /// The connection as `status` shows it.
+    fn connection(&self) -> Value {
+        self.daemon.json(&["status"])["connections"][0].clone()
+    }
+
+    /// Asks for a poll and waits for one begun after the asking to finish
+    /// (a poll's time is when it began); returns its outcome.
+    fn poll(&self) -> String {
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        self.daemon
+            .cli(&["rescan", "--remote", self.remote_name()])
+            .ok();
+        wait_until(POLL_TIMEOUT, "a poll to finish", || {
+            let connection = self.connection();
+            if connection["last_polled_at_ms"].as_i64().unwrap_or(0) >= before {
+                Ok(connection["last_poll_outcome"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned())
+            } else {
+                Err(connection)
+            }
+        })
+    }
+
+    fn done_uploads(&self) -> usize {
+        self.daemon
+            .cli(&["--json", "jobs", "--state", "done"])
+            .ok()
+            .json_lines()
+            .iter()
+            .filter(|j| j["op"] == "upload")
+            .count()
+    }
+}
+
+fn bytes_of(path: &Path) -> Option<Vec<u8>> {
+    fs::read(path).ok()
+}
+
+/// Puts a photo on the album as another client would and polls it home;
+/// returns the local file.
+fn bring_home(setup: &Setup, rel: &str, bytes: &[u8]) -> PathBuf {
+    setup.poll();
+    write_file(&setup.album.join(rel), bytes);
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    let landed = setup.root.join(rel);
+    assert_eq!(bytes_of(&landed).as_deref(), Some(bytes));
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    landed
+}
+
+/// A file put on the album by another client comes home byte for byte,
+/// joins the collection and is recorded, so that neither the next poll nor
+/// the push side moves it again.
+fn a_new_remote_file_comes_home(kind: Kind) {
+    let setup = Setup::new(kind);
+    // The connection's first poll may run at any moment; this one is ours.
+    setup.poll();
+    let uploads = setup.done_uploads();
+    let photo = b"\xff\xd8 a photo from the phone".to_vec();
+    write_file(&setup.album.join("trip/day 3/phone.jpg"), &photo);
+
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    let landed = setup.root.join("trip/day 3/phone.jpg");
+    assert_eq!(bytes_of(&landed), Some(photo.clone()));
+    assert!(
+        setup
+            .daemon
+            .photo_paths(Some("Trip"))
+            .contains(&"trip/day 3/phone.jpg".to_owned()),
+        "{:?}",
+        setup.daemon.photo_paths(Some("Trip"))
+    );
+    let shown = setup.daemon.cli(&["status"]).ok().stdout;
+    assert!(shown.contains("1 downloaded"), "{shown}");
+
+    // Nothing left to do: the next poll downloads nothing and the push side
+    // sends nothing back.
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let again = setup.poll();
+    assert!(again.contains(" 0 downloaded"), "{again}");
+    assert!(!again.contains("failed"), "{again}");
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
+    assert_eq!(
+        bytes_of(&setup.album.join("trip/day 3/phone.jpg")),
+        Some(photo)
+    );
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_fs() {
+    a_new_remote_file_comes_home(Kind::Fs);
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_s3() {
+    a_new_remote_file_comes_home(Kind::S3(S3Server::start()));
+}
+
+#[test]
+fn pull_brings_a_new_file_home_from_webdav() {
+    a_new_remote_file_comes_home(Kind::WebDav(WebDavServer::start()));
+}
+
+#[test]
+fn pull_refuses_hostile_and_outside_names_and_writes_nothing() {
+    let setup = Setup::new(Kind::Fs);
+    setup.poll();
+    write_file(&setup.album.join("trip/evil\\name.jpg"), b"backslash");
+    write_file(&setup.album.join("elsewhere.jpg"), b"outside the folder");
+    let outcome = setup.poll();
+    assert!(outcome.contains("2 refused"), "{outcome}");
+    assert!(outcome.contains("backslash"), "{outcome}");
+    assert!(outcome.contains("outside the folder"), "{outcome}");
+    assert!(!setup.root.join("trip/evil\\name.jpg").exists());
+    assert!(!setup.root.join("elsewhere.jpg").exists());
+    assert!(setup.daemon.log().contains("remote name refused"));
+}
+
+#[test]
+fn pull_with_the_remote_unreachable_records_the_error_and_changes_nothing() {
+    let server = WebDavServer::start();
+    let setup = Setup::new(Kind::WebDav(server));
+    setup.poll();
+    write_file(&setup.album.join("trip/late.jpg"), b"not yet");
+    let Kind::WebDav(server) = &setup.kind else {
+        unreachable!()
+    };
+    // Every request fails for longer than any retry of one poll.
+    server.busy_for(10_000);
+    let outcome = setup.poll();
+    assert!(outcome.starts_with("failed:"), "{outcome}");
+    assert!(!setup.root.join("trip/late.jpg").exists());
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
+    let shown = setup.daemon.cli(&["status"]).ok().stdout;
+    assert!(shown.contains("failed"), "{shown}");
+}
+
+/// An edit made on the remote of a photo unchanged locally replaces it,
+/// the old bytes kept as a version that restores byte for byte.
+fn an_edit_comes_back_as_a_version(kind: Kind) {
+    let setup = Setup::new(kind);
+    let original = b"\xff\xd8 shot on the phone".to_vec();
+    let landed = bring_home(&setup, "trip/phone.jpg", &original);
+    let uploads = setup.done_uploads();
+    let edited = b"\xff\xd8 shot on the phone, then cropped in the web editor".to_vec();
+    write_file(&setup.album.join("trip/phone.jpg"), &edited);
+
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&landed), Some(edited.clone()));
+    let versions = setup
+        .daemon
+        .cli(&["--json", "versions", s(&landed)])
+        .ok()
+        .json_lines();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["size"], original.len());
+    assert_eq!(
+        versions[0]["hash"],
+        blake3::hash(&original).to_hex().as_str()
+    );
+    let again = setup.poll();
+    assert!(
+        again.contains(" 0 downloaded") && !again.contains("edits"),
+        "{again}"
+    );
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "the edit was not sent back");
+
+    setup
+        .daemon
+        .cli(&["versions", "restore", s(&landed), "1"])
+        .ok();
+    assert_eq!(bytes_of(&landed), Some(original));
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_fs() {
+    an_edit_comes_back_as_a_version(Kind::Fs);
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_s3() {
+    an_edit_comes_back_as_a_version(Kind::S3(S3Server::start()));
+}
+
+#[test]
+fn pull_returns_an_edit_as_a_version_from_webdav() {
+    an_edit_comes_back_as_a_version(Kind::WebDav(WebDavServer::start()));
+}
+
+#[test]
+fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
+    let setup = Setup::returning(Kind::Fs, "copy");
+    let original = b"\xff\xd8 original".to_vec();
+    let landed = bring_home(&setup, "trip/phone.jpg", &original);
+    let edited = b"\xff\xd8 original, retouched".to_vec();
+    write_file(&setup.album.join("trip/phone.jpg"), &edited);
+
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 edits saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(original));
+    let copy = setup.root.join("trip/phone (edit 1).jpg");
+    assert_eq!(bytes_of(&copy), Some(edited));
+    let members = setup.daemon.photo_paths(Some("Trip"));
+    assert!(
+        members.contains(&"trip/phone (edit 1).jpg".to_owned())
+            && members.contains(&"trip/phone.jpg".to_owned()),
+        "{members:?}"
+    );
+    let again = setup.poll();
+    assert!(
+        again.contains(" 0 downloaded") && !again.contains("edits"),
+        "{again}"
+    );
+    assert!(!setup.root.join("trip/phone (edit 2).jpg").exists());
+}
+
+/// Brings `trip/phone.jpg` home, then, with sync paused so the push side
+/// does not race the poll, changes it locally to `local` (indexed) and on
+/// the remote to `remote`, and polls.
+fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
+    let landed = bring_home(setup, "trip/phone.jpg", b"\xff\xd8 as it came home");
+    setup.daemon.cli(&["pause"]).ok();
+    write_file(&landed, local);
+    setup.daemon.json(&["rescan"]);
+    write_file(&setup.album.join("trip/phone.jpg"), remote);
+    let outcome = setup.poll();
+    (landed, outcome)
+}
+
+#[test]
+fn pull_saves_a_both_sides_edit_as_a_conflict_copy_with_both_byte_sets() {
+    let setup = Setup::new(Kind::Fs);
+    let local = b"\xff\xd8 edited on the laptop".to_vec();
+    let remote = b"\xff\xd8 edited in the web editor, longer".to_vec();
+    let (landed, outcome) = edit_both_sides(&setup, &local, &remote);
+    assert!(outcome.contains("1 conflicts saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(local));
+    let listed = setup.daemon.json(&["conflicts"]);
+    let conflicts = listed["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{listed}");
+    let copy = PathBuf::from(conflicts[0]["copy_path"].as_str().unwrap());
+    let copy_name = copy.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        copy_name.starts_with("phone (conflict ") && copy_name.ends_with(" local).jpg"),
+        "{copy_name}"
+    );
+    assert_eq!(bytes_of(&copy), Some(remote.clone()));
+    assert_eq!(bytes_of(&setup.album.join("trip/phone.jpg")), Some(remote));
+    assert!(
+        setup
+            .daemon
+            .photo_paths(Some("Trip"))
+            .contains(&format!("trip/{copy_name}")),
+        "the copy joined the collection"
+    );
+    // Saved once.
+    let again = setup.poll();
+    assert!(!again.contains("conflicts"), "{again}");
+    assert_eq!(
+        setup.daemon.json(&["conflicts"])["conflicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn pull_does_not_call_identical_edits_on_both_sides_a_conflict() {
+    let setup = Setup::new(Kind::Fs);
+    let same = b"\xff\xd8 the same edit on both sides".to_vec();
+    let (landed, outcome) = edit_both_sides(&setup, &same, &same);
+    assert!(outcome.contains("1 the same on both sides"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(same));
+    assert_eq!(
+        setup.daemon.json(&["conflicts"])["conflicts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let files: Vec<String> = fs::read_dir(setup.root.join("trip"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("conflict") || n.starts_with('.'))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    let again = setup.poll();
+    assert!(!again.contains("same on both"), "{again}");
+}
+
+/// Photos pushed before the connection existed have no recorded remote
+/// state: the first poll fetches and compares them once, so the next poll
+/// is quiet, and a same-size edit made on the remote is still seen.
+#[test]
+fn pull_checks_pushed_photos_once_and_sees_a_same_size_edit_of_one() {
+    let setup = Setup::new(Kind::Fs);
+    // The connection's own first poll may have checked them already.
+    setup.poll();
+    let quiet = setup.poll();
+    assert_eq!(quiet, "2 listed, 0 downloaded");
+
+    let pushed = setup.root.join("trip/t0.jpg");
+    let original = bytes_of(&pushed).unwrap();
+    let edited = vec![b'e'; original.len()];
+    write_file(&setup.album.join("trip/t0.jpg"), &edited);
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&pushed), Some(edited));
+    let versions = setup
+        .daemon
+        .cli(&["--json", "versions", s(&pushed)])
+        .ok()
+        .json_lines();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(
+        versions[0]["hash"],
+        blake3::hash(&original).to_hex().as_str()
+    );
+}

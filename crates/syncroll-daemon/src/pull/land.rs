@@ -1,0 +1,712 @@
+//! Carrying out a decided key: the remote's bytes come home.
+//!
+//! A new remote file is downloaded to its landing path (never over a file:
+//! `Placement::IfAbsent`), recorded in the ledger with the base both sides
+//! now agree on, then indexed by the scanner before the next key. The
+//! ledger row comes first: indexing the file wakes the push side's planner,
+//! which must find the key already placed with these bytes, or it would
+//! send them back.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use syncroll_core::connection::{
+    Action, Base, KeyState, LocalSide, Policy, RemoteSide, conflict_copy_name, edit_copy_name,
+};
+use syncroll_core::store::NewConflict;
+use syncroll_core::versions::VersionOrigin;
+use syncroll_core::{ContentHash, RelPath};
+use syncroll_remote::{GetOptions, GetReport, Partial, Placement, RemoteError};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::{info_span, warn};
+
+use super::Inner;
+use super::poll::{Album, Decided, local_path, remote_side};
+use crate::datadir::{free_bytes, human_bytes};
+use crate::scanner::{ScanReason, ScanTarget};
+
+/// Room kept free beyond a download's own bytes: a disk filled to the last
+/// byte breaks the catalog and every other writer on it.
+const FREE_MARGIN_BYTES: u64 = 1 << 20;
+/// Attempts of one download within a poll; a download that still fails is
+/// tried again by the next poll (continuing its kept partial bytes).
+const ATTEMPTS: u32 = 3;
+/// Wait before the second attempt; doubled for each further one.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a decided key did not come home; the next poll decides it again.
+#[derive(Debug, thiserror::Error)]
+pub enum LandError {
+    #[error("not enough space on {}: need {}, {} free", .root.display(), human_bytes(*.need), human_bytes(*.free))]
+    NotEnoughSpace { root: PathBuf, need: u64, free: u64 },
+    #[error(
+        "{} leads out of the collection's root (a folder on the way is a symbolic link); \
+         nothing was written",
+        .0.display()
+    )]
+    LeavesRoot(PathBuf),
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} was downloaded but the scanner did not index it; it was left on disk and the \
+             key is decided again by the next poll", .0.display())]
+    NotIndexed(PathBuf),
+    #[error("{}", .0)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Catalog(#[from] syncroll_core::Error),
+    #[error("{} changed since it was indexed; the next poll decides on its new bytes", .0.display())]
+    ChangedMeanwhile(PathBuf),
+    #[error("the remote edit could not replace the local file: {0}")]
+    Replace(#[source] crate::versions::VersionError),
+    #[error("{0} is not carried out by the pull engine yet")]
+    NotCarriedOut(&'static str),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// What a carried-out key brought home.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Landed {
+    /// A new remote file.
+    New,
+    /// A remote edit, as the local file's new bytes (the old ones kept as
+    /// a version).
+    Version,
+    /// A remote edit, saved beside the original as `NAME (edit N).EXT`.
+    EditCopy,
+    /// Both sides changed to different bytes: the remote's saved beside the
+    /// local file as `NAME (conflict ...).EXT` and the conflict recorded.
+    Conflict,
+    /// Both sides hold the same bytes: the base was recorded.
+    Agreed,
+    /// The remote, whose state was never recorded, holds the bytes the base
+    /// names: its state was recorded.
+    Verified,
+}
+
+/// Carries out what was decided for one key.
+pub(super) async fn carry_out(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    let dest = local_path(album, &decided.rel_path);
+    let span = info_span!(
+        "download",
+        key = %decided.meta.key,
+        action = decided.action.name(),
+        dest = %dest.display()
+    );
+    if let Some((key, policy)) = &decided.verify_base {
+        return verify_base(inner, album, decided, &dest, key, policy, cancel)
+            .instrument(span)
+            .await;
+    }
+    async {
+        match decided.action {
+            Action::Download { .. } => download_new(inner, album, decided, &dest, cancel)
+                .await
+                .map(|()| Landed::New),
+            Action::ReplaceKeepingVersion => {
+                replace_keeping_version(inner, album, decided, &dest, cancel)
+                    .await
+                    .map(|()| Landed::Version)
+            }
+            Action::SaveEditCopy => save_edit_copy(inner, album, decided, &dest, cancel)
+                .await
+                .map(|()| Landed::EditCopy),
+            Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, &dest, cancel)
+                .await
+                .map(|()| Landed::Conflict),
+            Action::FetchToCompare => fetch_to_compare(inner, album, decided, &dest, cancel).await,
+            Action::RecordBase => record_agreement(inner, album, decided).await,
+            // poll::decide_key hands over nothing else.
+            _ => Err(LandError::NotCarriedOut(decided.action.name())),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// A remote edit of an unchanged local file, `--returns version`: the edit
+/// is downloaded to a hidden temporary beside the file, then the version
+/// store keeps the file's bytes and renames the temporary over it.
+async fn replace_keeping_version(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    let base = agreed_base(&temp, &report, &decided.meta)?;
+    if !unchanged_since_decided(dest, decided.local.as_ref()) {
+        // Written to since it was indexed: bytes nobody decided on. They
+        // would be kept as a version, but the edit may be a conflict; the
+        // next poll decides with the catalog's new view.
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(LandError::ChangedMeanwhile(dest.to_path_buf()));
+    }
+    let previous = inner.store.base(album.remote_id, &decided.meta.key).await?;
+    // The ledger names the new bytes before the file holds them: the scan
+    // of the replaced file wakes the planner, which must find the key
+    // already holding them (else it would send them back).
+    inner
+        .store
+        .record_base(album.remote_id, &decided.meta.key, &base)
+        .await?;
+    let origin = VersionOrigin::RemoteEdit {
+        remote: album.remote_name.clone(),
+    };
+    if let Err(error) = inner.versions.replace_with(dest, &temp, origin).await {
+        if let Some((previous, _)) = previous {
+            inner
+                .store
+                .record_base(album.remote_id, &decided.meta.key, &previous)
+                .await?;
+        }
+        let _ = syncroll_remote::discard_download(&temp).await;
+        let _ = tokio::fs::remove_file(&temp).await;
+        return Err(LandError::Replace(error));
+    }
+    index(
+        inner,
+        album,
+        &decided.meta.key,
+        &decided.rel_path,
+        dest,
+        &report,
+        &base,
+    )
+    .await
+}
+
+/// A remote edit of an unchanged local file, `--returns copy`: saved beside
+/// the original as `NAME (edit N).EXT`, which the scanner indexes into the
+/// collection (a folder collection holds every photo under its folder);
+/// the original stays. The base keeps the local original and takes the
+/// remote's new state, so the edit is brought home once.
+async fn save_edit_copy(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
+        return Err(LandError::NotCarriedOut(
+            "save-edit-copy of a name that is not UTF-8",
+        ));
+    };
+    let copy_name = edit_copy_name(name, |candidate| {
+        folder.join(candidate).symlink_metadata().is_ok()
+    });
+    let copy = folder.join(&copy_name);
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut(
+            "save-edit-copy without a local file",
+        ));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(ContentHash(report.blake3)),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    inner
+        .store
+        .record_base(album.remote_id, &decided.meta.key, &base)
+        .await?;
+    let copy_rel = RelPath::from_child(&album.root.path, &copy)
+        .ok_or_else(|| LandError::LeavesRoot(copy.clone()))?;
+    scan(inner, album, &copy_rel).await;
+    match inner.store.photo_at(album.root.id, &copy_rel).await? {
+        Some(_) => Ok(()),
+        None => Err(LandError::NotIndexed(copy)),
+    }
+}
+
+/// Both sides changed to different bytes: the local file stays; the
+/// remote's bytes land beside it as `NAME (conflict YYYY-MM-DD HHMMSS
+/// REMOTE).EXT`, indexed into the collection (and so uploaded like any
+/// photo), and the conflict is recorded. The base then holds each side as
+/// it is, so the conflict is saved once.
+async fn save_conflict_copy(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let copy = conflict_copy_path(album, dest)?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    settle_conflict(inner, album, decided, dest, &copy, &report).await
+}
+
+/// Both sides changed to the same size and the remote's bytes are not
+/// known: they are fetched to a hidden temporary and hashed. The same bytes
+/// as the local file are no conflict (the base is recorded, the temporary
+/// goes); other bytes become the conflict copy.
+async fn fetch_to_compare(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut(
+            "fetch-to-compare without a local file",
+        ));
+    };
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    if ContentHash(report.blake3) == local.hash {
+        let _ = tokio::fs::remove_file(&temp).await;
+        let base = Base {
+            local,
+            remote: Some(RemoteSide {
+                hash: Some(local.hash),
+                ..remote_side(&decided.meta)
+            }),
+        };
+        record_key_base(inner, album, decided, &base).await?;
+        return Ok(Landed::Agreed);
+    }
+    let copy = conflict_copy_path(album, dest)?;
+    // A hard link never replaces: a file that took the name meanwhile stays.
+    let linked = std::fs::hard_link(&temp, &copy);
+    let _ = tokio::fs::remove_file(&temp).await;
+    linked.map_err(|source| LandError::Io {
+        action: "save the conflict copy",
+        path: copy.clone(),
+        source,
+    })?;
+    settle_conflict(inner, album, decided, dest, &copy, &report)
+        .await
+        .map(|()| Landed::Conflict)
+}
+
+/// The base of `key` has no remote side: the object is fetched to a
+/// hidden temporary and hashed. The bytes the base names: the remote's
+/// state is recorded with them. Other bytes: the key is decided again
+/// knowing them, and carried out (fetched again by the chosen action).
+async fn verify_base(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    key: &KeyState,
+    policy: &Policy,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    let Some(base) = &key.base else {
+        return Err(LandError::NotCarriedOut("a base check without a base"));
+    };
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    make_folder(&album.root.path, &folder).await?;
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let temp = edit_temp(dest);
+    let fetched = fetch(album, decided, &temp, Placement::Replace, cancel).await;
+    let _ = tokio::fs::remove_file(&temp).await;
+    let hash = ContentHash(fetched?.blake3);
+    if hash == base.local.hash {
+        // The local side as the catalog has it now when it holds the same
+        // bytes (a row from before bases has no mtime), else as recorded.
+        let local = key
+            .local
+            .filter(|now| now.hash == base.local.hash)
+            .unwrap_or(base.local);
+        let verified = Base {
+            local,
+            remote: Some(RemoteSide {
+                hash: Some(hash),
+                ..remote_side(&decided.meta)
+            }),
+        };
+        inner
+            .store
+            .record_base(album.remote_id, &decided.meta.key, &verified)
+            .await?;
+        return Ok(Landed::Verified);
+    }
+    let mut known = key.clone();
+    if let Some(remote) = known.remote.as_mut() {
+        remote.hash = Some(hash);
+    }
+    let action = syncroll_core::connection::decide::decide(&known, policy);
+    match action {
+        Action::Nothing | Action::Leave(_) => Ok(Landed::Verified),
+        Action::RecordBase => record_agreement(inner, album, decided).await,
+        Action::Download { .. }
+        | Action::ReplaceKeepingVersion
+        | Action::SaveEditCopy
+        | Action::SaveConflictCopy => {
+            let again = Decided {
+                meta: decided.meta.clone(),
+                rel_path: decided.rel_path.clone(),
+                action,
+                local: decided.local,
+                verify_base: None,
+            };
+            Box::pin(carry_out(inner, album, &again, cancel)).await
+        }
+        other => Err(LandError::NotCarriedOut(other.name())),
+    }
+}
+
+/// The free conflict-copy name beside `dest`, for a conflict seen now.
+fn conflict_copy_path(album: &Album, dest: &Path) -> Result<PathBuf, LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
+        return Err(LandError::NotCarriedOut(
+            "save-conflict-copy of a name that is not UTF-8",
+        ));
+    };
+    let now_s = syncroll_core::store::now_ms() / 1000;
+    let copy_name = conflict_copy_name(name, now_s, &album.remote_name, |candidate| {
+        folder.join(candidate).symlink_metadata().is_ok()
+    });
+    Ok(folder.join(copy_name))
+}
+
+/// Records a conflict whose remote bytes are at `copy`: the base, the
+/// copy indexed, the conflict row.
+async fn settle_conflict(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    copy: &Path,
+    report: &GetReport,
+) -> Result<(), LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut("a conflict without a local file"));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(ContentHash(report.blake3)),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    record_key_base(inner, album, decided, &base).await?;
+    let copy_rel = RelPath::from_child(&album.root.path, copy)
+        .ok_or_else(|| LandError::LeavesRoot(copy.to_path_buf()))?;
+    scan(inner, album, &copy_rel).await;
+    let id = inner
+        .store
+        .record_conflict(&NewConflict {
+            collection: album.collection.id,
+            remote: album.remote_id,
+            key: &decided.meta.key,
+            local_path: dest,
+            copy_path: copy,
+            detected_at_ms: syncroll_core::store::now_ms(),
+        })
+        .await?;
+    warn!(conflict = id, copy = %copy.display(), "both sides changed; the remote's bytes were saved beside the local file");
+    Ok(())
+}
+
+/// Neither side changed its bytes but the base is not their exact state (a
+/// touched file, a new modified time): the base takes the states now.
+async fn record_agreement(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+) -> Result<Landed, LandError> {
+    let Some(local) = decided.local else {
+        return Err(LandError::NotCarriedOut("record-base without a local file"));
+    };
+    let base = Base {
+        local,
+        remote: Some(RemoteSide {
+            hash: Some(local.hash),
+            ..remote_side(&decided.meta)
+        }),
+    };
+    record_key_base(inner, album, decided, &base).await?;
+    Ok(Landed::Agreed)
+}
+
+/// Records `base` for the decided key, writing its ledger row if there is
+/// none yet (a local file and a remote object that met without a base).
+async fn record_key_base(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    base: &Base,
+) -> Result<(), LandError> {
+    let key = &decided.meta.key;
+    if !inner.store.record_base(album.remote_id, key, base).await? {
+        inner
+            .store
+            .record_download(
+                album.remote_id,
+                album.collection.id,
+                key,
+                &decided.rel_path,
+                base,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` still has the size and mtime the catalog
+/// had when the key was decided.
+fn unchanged_since_decided(path: &Path, local: Option<&LocalSide>) -> bool {
+    let Some(local) = local else {
+        return false;
+    };
+    std::fs::symlink_metadata(path).is_ok_and(|meta| {
+        let mtime_ns = meta
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(meta.mtime_nsec());
+        meta.is_file() && meta.size() == local.size && mtime_ns == local.mtime_ns
+    })
+}
+
+/// The hidden temporary a remote edit of `dest` is downloaded to: in the
+/// same folder (so the replacement is a rename), a name the scanner
+/// ignores, and the same for every attempt, so an interrupted download is
+/// continued.
+fn edit_temp(dest: &Path) -> PathBuf {
+    const PREFIX: &str = ".syncroll-pull-";
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Room for the prefix and the download's own suffixes.
+    let name = if PREFIX.len() + name.len() + 40 <= 255 {
+        name
+    } else {
+        blake3::hash(name.as_bytes()).to_hex()[..32].to_owned()
+    };
+    dest.with_file_name(format!("{PREFIX}{name}"))
+}
+
+async fn scan(inner: &Inner, album: &Album, rel_path: &RelPath) {
+    let scanned = inner
+        .scanner
+        .scan(
+            ScanTarget::Scopes {
+                root: album.root.id,
+                scopes: vec![rel_path.clone()],
+            },
+            ScanReason::Rescan,
+        )
+        .await;
+    if let Err(error) = scanned {
+        warn!(%error, "indexing a file brought home failed");
+    }
+}
+
+/// A new remote file comes home at `dest`.
+async fn download_new(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), LandError> {
+    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    make_folder(&album.root.path, &folder).await?;
+    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let report = fetch(album, decided, dest, Placement::IfAbsent, cancel).await?;
+    let base = agreed_base(dest, &report, &decided.meta)?;
+    inner
+        .store
+        .record_download(
+            album.remote_id,
+            album.collection.id,
+            &decided.meta.key,
+            &decided.rel_path,
+            &base,
+        )
+        .await?;
+    let indexed = index(
+        inner,
+        album,
+        &decided.meta.key,
+        &decided.rel_path,
+        dest,
+        &report,
+        &base,
+    )
+    .await;
+    if let Err(LandError::NotIndexed(_)) = &indexed {
+        // A ledger row without its photo would read to the push side as a
+        // photo that left the collection, and its remote object would be
+        // deleted: the row goes, the file stays, the next poll decides again.
+        inner
+            .store
+            .forget_download(album.remote_id, &decided.meta.key, &base.local.hash)
+            .await?;
+    }
+    indexed
+}
+
+/// Indexes the file just landed at `rel_path` and waits for it; then the
+/// base takes the catalog's view of the local side.
+async fn index(
+    inner: &Inner,
+    album: &Album,
+    key: &str,
+    rel_path: &RelPath,
+    dest: &Path,
+    report: &GetReport,
+    base: &Base,
+) -> Result<(), LandError> {
+    scan(inner, album, rel_path).await;
+    let Some(photo) = inner.store.photo_at(album.root.id, rel_path).await? else {
+        return Err(LandError::NotIndexed(dest.to_path_buf()));
+    };
+    if photo.hash.0 != report.blake3 {
+        // Written to again since it landed: the base stays the downloaded
+        // bytes, so the next poll sees a local change and decides on it.
+        return Ok(());
+    }
+    if photo.stat.mtime_ns != base.local.mtime_ns || photo.stat.size != base.local.size {
+        let mut agreed = base.clone();
+        agreed.local.mtime_ns = photo.stat.mtime_ns;
+        agreed.local.size = photo.stat.size;
+        inner
+            .store
+            .record_base(album.remote_id, key, &agreed)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Downloads the key to `dest`, retrying passing faults a few times.
+async fn fetch(
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    placement: Placement,
+    cancel: &CancellationToken,
+) -> Result<GetReport, LandError> {
+    let options = GetOptions {
+        expected: Some(decided.meta.clone()),
+        placement,
+        partial: Partial::KeepForResume,
+    };
+    let progress = AtomicU64::new(0);
+    let mut wait = FIRST_RETRY;
+    let mut attempt = 1;
+    loop {
+        let got = album
+            .remote
+            .get_file(&decided.meta.key, dest, &options, &progress, cancel)
+            .await;
+        match got {
+            Ok(report) => return Ok(report),
+            Err(error) if error.is_cancelled() => return Err(LandError::Cancelled),
+            Err(error) if error.is_transient() && attempt < ATTEMPTS => {
+                warn!(%error, attempt, "download failed; trying again");
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(LandError::Cancelled),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// The state both sides agree on once `report`'s bytes are at `dest`.
+fn agreed_base(
+    dest: &Path,
+    report: &GetReport,
+    listed: &syncroll_remote::ObjectMeta,
+) -> Result<Base, LandError> {
+    let stat = std::fs::metadata(dest).map_err(|source| LandError::Io {
+        action: "read the metadata of",
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    let hash = ContentHash(report.blake3);
+    // The listing's ETag and time, not the GET's: the next poll compares
+    // with a listing, and a PROPFIND's `getetag` may be spelt otherwise.
+    let remote = RemoteSide {
+        hash: Some(hash),
+        ..remote_side(listed)
+    };
+    Ok(Base {
+        local: LocalSide {
+            hash,
+            size: report.size,
+            mtime_ns: stat
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(stat.mtime_nsec()),
+        },
+        remote: Some(remote),
+    })
+}
+
+/// Creates `folder` (under `root`) and checks it resolves under the root:
+/// a symbolic link on the way must not lead a download elsewhere.
+async fn make_folder(root: &Path, folder: &Path) -> Result<(), LandError> {
+    tokio::fs::create_dir_all(folder)
+        .await
+        .map_err(|source| LandError::Io {
+            action: "create the folder",
+            path: folder.to_path_buf(),
+            source,
+        })?;
+    let resolved = tokio::fs::canonicalize(folder)
+        .await
+        .map_err(|source| LandError::Io {
+            action: "resolve the folder",
+            path: folder.to_path_buf(),
+            source,
+        })?;
+    let root = tokio::fs::canonicalize(root)
+        .await
+        .unwrap_or_else(|_| root.to_path_buf());
+    if resolved.starts_with(&root) {
+        Ok(())
+    } else {
+        Err(LandError::LeavesRoot(folder.to_path_buf()))
+    }
+}
+
+/// Fails before any byte is written when the file system of `folder` has
+/// no room for `size` bytes (and a margin).
+fn check_space(root: &Path, folder: &Path, size: u64) -> Result<(), LandError> {
+    let need = size.saturating_add(FREE_MARGIN_BYTES);
+    match free_bytes(folder) {
+        Some(free) if free < need => Err(LandError::NotEnoughSpace {
+            root: root.to_path_buf(),
+            need,
+            free,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,494 @@
+//! One poll of one connection: list the album, decide each key, then carry
+//! out what was decided.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use syncroll_core::connection::{
+    Action, Connection, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide,
+    check_remote_name,
+};
+use syncroll_core::keys::{collection_prefix, object_key};
+use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootState};
+use syncroll_remote::{ListEvent, ObjectMeta, Remote, RemoteError, is_download_temporary};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::Inner;
+use super::land::{self, LandError, Landed};
+use crate::remotes::OpenError;
+
+/// Actions one poll carries out at most: they are held until the listing
+/// is complete, so this bounds the poll's memory; the rest waits for the
+/// next poll.
+const MAX_ACTIONS_PER_POLL: usize = 256;
+/// Refused names kept word for word in the outcome; the rest are counted.
+const REFUSALS_SHOWN: usize = 3;
+
+/// Why a poll did not run or stopped; nothing was changed then.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(
+        "collection {0:?} is not synced, so it has no album to pull from; turn sync on with \
+         `syncroll sync on`"
+    )]
+    NotSynced(String),
+    #[error(
+        "collection {0:?} is a manual collection: bringing new remote files into its inbox is \
+         not done yet (only folder collections pull so far)"
+    )]
+    ManualNotYet(String),
+    #[error("the collection's root {} is missing ({reason}); nothing is pulled until it is back", .path.display())]
+    RootMissing { path: PathBuf, reason: String },
+    #[error("cannot open the remote: {0}")]
+    Open(#[from] OpenError),
+    #[error("cannot list {folder:?} on the remote: {source}; nothing was changed")]
+    Listing {
+        folder: String,
+        #[source]
+        source: RemoteError,
+    },
+    #[error(transparent)]
+    Catalog(#[from] syncroll_core::Error),
+    #[error("the poll was cancelled")]
+    Cancelled,
+}
+
+/// What a finished poll saw and did, for `status` and the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// Objects listed in the album.
+    pub listed: u64,
+    /// New remote files brought home.
+    pub downloaded: u64,
+    /// Remote edits that replaced their local file (old bytes kept as a
+    /// version), and those saved as `NAME (edit N).EXT`.
+    pub versions: u64,
+    pub edit_copies: u64,
+    /// Keys changed on both sides to different bytes: the remote's saved
+    /// beside the local file as a conflict copy.
+    pub conflicts: u64,
+    /// Keys whose sides hold the same bytes again (identical edits, a
+    /// touched file): only the base was recorded.
+    pub agreed: u64,
+    /// Keys whose remote state was never recorded, fetched and found to
+    /// hold the bytes syncroll recorded: their base is complete now.
+    pub verified: u64,
+    /// Remote names refused, with the first few reasons.
+    pub refused: u64,
+    pub refusals: Vec<String>,
+    /// Actions that failed, and the first failure.
+    pub failed: u64,
+    pub first_failure: Option<String>,
+    /// Keys left for a later poll: a local file the catalog has not seen
+    /// yet, a decision this engine does not carry out yet, or more actions
+    /// than one poll takes.
+    pub later: u64,
+}
+
+impl fmt::Display for PollReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} listed, {} downloaded", self.listed, self.downloaded)?;
+        if self.versions > 0 {
+            write!(f, ", {} edits returned as versions", self.versions)?;
+        }
+        if self.edit_copies > 0 {
+            write!(f, ", {} edits saved as copies", self.edit_copies)?;
+        }
+        if self.conflicts > 0 {
+            write!(f, ", {} conflicts saved as copies", self.conflicts)?;
+        }
+        if self.agreed > 0 {
+            write!(f, ", {} the same on both sides", self.agreed)?;
+        }
+        if self.verified > 0 {
+            write!(f, ", {} checked against the recorded bytes", self.verified)?;
+        }
+        if self.later > 0 {
+            write!(f, ", {} left for a later poll", self.later)?;
+        }
+        if self.failed > 0 {
+            write!(f, ", {} failed", self.failed)?;
+            if let Some(first) = &self.first_failure {
+                write!(f, " ({first})")?;
+            }
+        }
+        if self.refused > 0 {
+            write!(
+                f,
+                ", {} refused: {}",
+                self.refused,
+                self.refusals.join("; ")
+            )?;
+            let unshown = self.refused - self.refusals.len() as u64;
+            if unshown > 0 {
+                write!(f, "; and {unshown} more")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PollReport {
+    fn refuse(&mut self, reason: String) {
+        warn!(%reason, "remote name refused; nothing written");
+        self.refused += 1;
+        if self.refusals.len() < REFUSALS_SHOWN {
+            self.refusals.push(reason);
+        }
+    }
+
+    fn fail(&mut self, error: &LandError) {
+        warn!(%error, "bringing a remote change home failed; the next poll tries again");
+        self.failed += 1;
+        if self.first_failure.is_none() {
+            self.first_failure = Some(error.to_string());
+        }
+    }
+}
+
+/// The connected collection as a poll sees it.
+#[derive(Debug)]
+pub(super) struct Album {
+    pub remote_id: RemoteId,
+    pub remote_name: String,
+    pub remote: Arc<dyn Remote>,
+    pub collection: syncroll_core::Collection,
+    /// The key prefix (with its trailing `/`) the push side writes the
+    /// collection under: `P/NAME/`.
+    pub folder_prefix: String,
+    /// The remote's `prefix` setting, for [`object_key`].
+    pub remote_prefix: String,
+    /// Where keys land: a key `P/NAME/REL` is the file `REL` of this root,
+    /// the path the push side keys it from.
+    pub root: Root,
+    /// The collection's folder, relative to the root.
+    pub folder: RelPath,
+}
+
+/// One key decided, to be carried out once the listing is complete.
+#[derive(Debug)]
+pub(super) struct Decided {
+    pub meta: ObjectMeta,
+    pub rel_path: RelPath,
+    pub action: Action,
+    /// The local file as the catalog knew it when deciding.
+    pub local: Option<LocalSide>,
+    /// Set when the base's remote side is unknown: the remote's bytes are
+    /// fetched and compared with the base first, then the key decided
+    /// again under this policy knowing them.
+    pub verify_base: Option<(KeyState, Policy)>,
+}
+
+/// Polls one connection: see the module and [`super`].
+pub(super) async fn poll(
+    inner: &Inner,
+    connection: &Connection,
+    remote_id: RemoteId,
+    cancel: &CancellationToken,
+) -> Result<PollReport, PollError> {
+    let album = open_album(inner, connection, remote_id).await?;
+    let policy = Policy {
+        direction: connection.direction,
+        returns: connection.returns,
+        landing: Landing::MatchingPath,
+    };
+    let mut report = PollReport::default();
+    let mut decided = Vec::new();
+
+    // Plain listing, no folder tags kept yet: every object is listed.
+    let mut listing = album.remote.list_changed(
+        &album.folder_prefix,
+        Arc::new(HashMap::<String, String>::new()),
+    );
+    while let Some(event) = listing.next().await {
+        if cancel.is_cancelled() {
+            return Err(PollError::Cancelled);
+        }
+        let meta = match event {
+            Ok(ListEvent::Object(meta)) => meta,
+            Ok(ListEvent::Folder { .. } | ListEvent::Unchanged { .. }) => continue,
+            Err(source) => {
+                return Err(PollError::Listing {
+                    folder: album.folder_prefix.clone(),
+                    source,
+                });
+            }
+        };
+        report.listed += 1;
+        if let Some(key) = decide_key(inner, &album, &policy, meta, &mut report).await? {
+            if decided.len() < MAX_ACTIONS_PER_POLL {
+                decided.push(key);
+            } else {
+                report.later += 1;
+            }
+        }
+    }
+    drop(listing);
+
+    // The listing was complete: only now is anything changed.
+    for key in decided {
+        if cancel.is_cancelled() {
+            return Err(PollError::Cancelled);
+        }
+        match land::carry_out(inner, &album, &key, cancel).await {
+            Ok(landed) => {
+                info!(key = %key.meta.key, action = key.action.name(), "brought home");
+                match landed {
+                    Landed::New => report.downloaded += 1,
+                    Landed::Version => report.versions += 1,
+                    Landed::EditCopy => report.edit_copies += 1,
+                    Landed::Conflict => report.conflicts += 1,
+                    Landed::Agreed => report.agreed += 1,
+                    Landed::Verified => report.verified += 1,
+                }
+            }
+            Err(LandError::Cancelled) => return Err(PollError::Cancelled),
+            Err(error) => report.fail(&error),
+        }
+    }
+    Ok(report)
+}
+
+async fn open_album(
+    inner: &Inner,
+    connection: &Connection,
+    remote_id: RemoteId,
+) -> Result<Album, PollError> {
+    let collection = inner.store.collection(&connection.collection_name).await?;
+    if !collection.sync_enabled {
+        return Err(PollError::NotSynced(collection.name));
+    }
+    let (root_id, folder) = match &collection.kind {
+        CollectionKind::Folder { root_id, rel_path } => (*root_id, rel_path.clone()),
+        CollectionKind::Manual => return Err(PollError::ManualNotYet(collection.name)),
+    };
+    let root = inner
+        .store
+        .roots_brief()
+        .await?
+        .into_iter()
+        .find(|r| r.id == root_id)
+        .ok_or_else(|| syncroll_core::Error::CollectionNotFound(collection.name.clone()))?;
+    if let RootState::Missing { reason } = &root.state {
+        return Err(PollError::RootMissing {
+            path: root.path.clone(),
+            reason: reason.clone(),
+        });
+    }
+    let record = inner.store.remote(remote_id).await?;
+    let remote_prefix = serde_json::from_str::<serde_json::Value>(&record.settings_json)
+        .ok()
+        .and_then(|v| v.get("prefix").and_then(|p| p.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    let remote = inner.remotes.get(remote_id).await?;
+    Ok(Album {
+        remote_id,
+        remote_name: record.name,
+        remote,
+        folder_prefix: collection_prefix(&remote_prefix, &collection.name),
+        remote_prefix,
+        collection,
+        root,
+        folder,
+    })
+}
+
+/// Decides one listed key; `Some` when there is something to carry out.
+async fn decide_key(
+    inner: &Inner,
+    album: &Album,
+    policy: &Policy,
+    meta: ObjectMeta,
+    report: &mut PollReport,
+) -> Result<Option<Decided>, PollError> {
+    let Some(rest) = meta.key.strip_prefix(&album.folder_prefix) else {
+        return Ok(None);
+    };
+    let rest = rest.to_owned();
+    let rel_path = match landing_path(inner, album, &rest) {
+        Ok(rel_path) => rel_path,
+        Err(reason) => {
+            report.refuse(reason);
+            return Ok(None);
+        }
+    };
+    let base = inner.store.base(album.remote_id, &meta.key).await?;
+    let photo = inner.store.photo_at(album.root.id, &rel_path).await?;
+    if photo.is_none() && local_path(album, &rel_path).symlink_metadata().is_ok() {
+        // A file the scanner has not indexed yet: its bytes are unseen, so
+        // nothing is decided about it (the watcher or the next scan will
+        // index it).
+        report.later += 1;
+        return Ok(None);
+    }
+    let remote = remote_side(&meta);
+    let remote_is_ours = base
+        .as_ref()
+        .and_then(|(_, own)| own.as_deref())
+        .zip(meta.etag.as_deref())
+        .is_some_and(|(own, now)| bare_etag(own) == bare_etag(now));
+    let key = KeyState {
+        base: base.map(|(base, _)| base),
+        local: photo.as_ref().map(local_side),
+        remote: Some(remote),
+        remote_is_ours,
+    };
+    if let Some(base) = &key.base
+        && base.remote.is_none()
+        && !remote_is_ours
+        && meta.size == base.local.size
+    {
+        // A ledger row whose remote side was never recorded (pushed before
+        // connections kept bases, or to a remote whose listing does not
+        // show syncroll's own ETag): the listing cannot tell the object
+        // syncroll left there from a same-size edit, so its bytes are
+        // fetched and compared rather than decided on a guess.
+        return Ok(Some(Decided {
+            meta,
+            rel_path,
+            action: Action::FetchToCompare,
+            local: key.local,
+            verify_base: Some((key, *policy)),
+        }));
+    }
+    let action = syncroll_core::connection::decide::decide(&key, policy);
+    tracing::debug!(key = %meta.key, action = action.name(), state = ?key, "decided");
+    match action {
+        Action::Nothing | Action::Leave(_) => Ok(None),
+        Action::Download { .. }
+        | Action::ReplaceKeepingVersion
+        | Action::SaveEditCopy
+        | Action::SaveConflictCopy
+        | Action::FetchToCompare
+        | Action::RecordBase => Ok(Some(Decided {
+            meta,
+            rel_path,
+            action,
+            local: key.local,
+            verify_base: None,
+        })),
+        // Uploads and remote deletes are the push side's; the rest is not
+        // carried out by this engine yet.
+        _ => {
+            report.later += 1;
+            Ok(None)
+        }
+    }
+}
+
+/// The path relative to the collection's root where the key `P/NAME/rest`
+/// lands, or why it is refused. It is the path the push side keys `rest`
+/// from, so the file, once home, is the one the key already holds.
+fn landing_path(inner: &Inner, album: &Album, rest: &str) -> Result<RelPath, String> {
+    // Names differing only in case are told apart on the file systems
+    // syncrolld runs on so far (Linux); see the report of this slice.
+    let rules = NameRules {
+        case_insensitive: false,
+    };
+    check_remote_name(rest, rules, std::iter::empty()).map_err(|e| e.to_string())?;
+    let quoted = syncroll_core::quoted::quoted(rest);
+    let rel_path = RelPath::from_bytes(rest.as_bytes().to_vec());
+    let folder = album.folder.as_bytes();
+    let under_folder = folder.is_empty()
+        || rest
+            .as_bytes()
+            .strip_prefix(folder)
+            .is_some_and(|tail| tail.first() == Some(&b'/'));
+    if !under_folder {
+        return Err(format!(
+            "remote name {quoted} is refused: it lies outside the folder the collection \
+             follows ({}), so it would not be one of its photos",
+            album
+                .collection
+                .folder
+                .as_deref()
+                .unwrap_or(&album.root.path)
+                .display()
+        ));
+    }
+    let file_name = rest.rsplit('/').next().unwrap_or(rest);
+    if is_download_temporary(file_name) || !inner.photos.is_photo(file_name.as_bytes()) {
+        return Err(format!(
+            "remote name {quoted} is refused: it is not a photo the catalog takes (a hidden or \
+             temporary name, or an extension not in catalog.photo_extensions)"
+        ));
+    }
+    if rest
+        .split('/')
+        .any(|part| syncroll_core::media::is_ignored_name(part.as_bytes()))
+    {
+        return Err(format!(
+            "remote name {quoted} is refused: it lies in a hidden folder, which the catalog \
+             does not index"
+        ));
+    }
+    if object_key(&album.remote_prefix, &album.collection.name, &rel_path)
+        != format!("{}{rest}", album.folder_prefix)
+    {
+        return Err(format!(
+            "remote name {quoted} is refused: its local path would be keyed elsewhere"
+        ));
+    }
+    Ok(rel_path)
+}
+
+pub(super) fn local_path(album: &Album, rel_path: &RelPath) -> PathBuf {
+    rel_path.under(&album.root.path)
+}
+
+fn local_side(photo: &Photo) -> LocalSide {
+    LocalSide {
+        hash: photo.hash,
+        size: photo.stat.size,
+        mtime_ns: photo.stat.mtime_ns,
+    }
+}
+
+pub(super) fn remote_side(meta: &ObjectMeta) -> RemoteSide {
+    RemoteSide {
+        size: meta.size,
+        etag: meta.etag.clone(),
+        modified_ms: meta.modified.map_or(0, unix_ms),
+        hash: None,
+    }
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An entity tag without `W/` and quotes, as listings and GETs may differ
+/// only so.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_names_counts_and_the_first_refusals() {
+        let mut report = PollReport {
+            listed: 7,
+            downloaded: 2,
+            ..PollReport::default()
+        };
+        assert_eq!(report.to_string(), "7 listed, 2 downloaded");
+        for n in 0..5 {
+            report.refuse(format!("name {n} refused"));
+        }
+        report.later = 1;
+        assert_eq!(
+            report.to_string(),
+            "7 listed, 2 downloaded, 1 left for a later poll, 5 refused: name 0 refused; \
+             name 1 refused; name 2 refused; and 2 more"
+        );
+    }
+}
