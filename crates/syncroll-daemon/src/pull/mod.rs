@@ -176,28 +176,32 @@ impl PullEngine {
         // A poll is as of when it began listing: what it saw is the album
         // then, and a change made after that is for the next one.
         let started_at = syncroll_core::store::now_ms();
-        let outcome = poll::poll(&self.inner, connection, remote, cancel)
-            .instrument(span.clone())
-            .await;
-        let _entered = span.enter();
-        let text = match &outcome {
-            Ok(report) => {
-                tracing::info!(outcome = %report, "polled");
-                report.to_string()
+        // The span is never entered by a guard here: a guard held across an
+        // `.await` leaves it entered on whichever thread the task moves
+        // from, and tracing-subscriber then panics closing it twice.
+        async {
+            let outcome = poll::poll(&self.inner, connection, remote, cancel).await;
+            let text = match &outcome {
+                Ok(report) => {
+                    tracing::info!(outcome = %report, "polled");
+                    report.to_string()
+                }
+                Err(PollError::Cancelled) => return,
+                Err(error) => {
+                    warn!(%error, "poll failed; nothing was changed");
+                    format!("failed: {error}")
+                }
+            };
+            if let Err(error) = self
+                .inner
+                .store
+                .record_poll(connection.collection_id, started_at, &text)
+                .await
+            {
+                warn!(%error, "cannot record the poll's outcome");
             }
-            Err(PollError::Cancelled) => return,
-            Err(error) => {
-                warn!(%error, "poll failed; nothing was changed");
-                format!("failed: {error}")
-            }
-        };
-        if let Err(error) = self
-            .inner
-            .store
-            .record_poll(connection.collection_id, started_at, &text)
-            .await
-        {
-            warn!(%error, "cannot record the poll's outcome");
         }
+        .instrument(span)
+        .await
     }
 }
