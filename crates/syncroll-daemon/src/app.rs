@@ -811,7 +811,7 @@ impl App {
                 let store = store.clone();
                 async move {
                     let page = store.hold_keys(id, after, PHOTO_PAGE).await?;
-                    Ok(page.into_iter().map(|k| (k.job.0, k)).collect())
+                    Ok(page.into_iter().map(|k| (k.cursor, k)).collect())
                 }
             };
             send_pages(&tx, pages).await;
@@ -828,7 +828,18 @@ impl App {
         if approve {
             self.sync.wake();
         }
-        Ok((self.store.hold(id).await?, deletions))
+        let hold = self.store.hold(id).await?;
+        if !approve && hold.remote_deleted > 0 {
+            // Rejected departures planned their photos again.
+            self.sync.request_plan();
+        }
+        if approve && hold.remote_deleted > 0 {
+            // Approved departures are carried out by the poll that finds
+            // them again, which is asked for now rather than at its time.
+            let remote = self.store.remote_id(&hold.remote_name).await?;
+            self.poll.request_poll(remote);
+        }
+        Ok((hold, deletions))
     }
 
     /// `retry ID` or `retry --all` (`None`).

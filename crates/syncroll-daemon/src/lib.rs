@@ -225,7 +225,12 @@ pub async fn run(
     );
     let sync_task = sync.spawn(cancel.clone());
     let photo_filter = PhotoFilter::new(&config.catalog.photo_extensions);
-    let pull_parts = (scanner.clone(), remotes.clone(), versions.clone());
+    let pull_parts = (
+        scanner.clone(),
+        remotes.clone(),
+        versions.clone(),
+        sync.clone(),
+    );
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
@@ -245,6 +250,7 @@ pub async fn run(
         app.poll_signal().clone(),
         photo_filter,
         pull_parts.2,
+        pull_parts.3,
     )
     .spawn(cancel.clone());
     let control = Control::new(app);

@@ -41,21 +41,39 @@ pub async fn run(
             let request = pb::DecideHoldRequest { hold_id: id };
             let reply = client.sync.approve_hold(request).await?.into_inner();
             out.document(&reply, || {
-                format!(
+                let departed = reply.hold.as_ref().map_or(0, |h| h.remote_deleted);
+                let mut line = format!(
                     "hold {id} approved: {} deletions queued (follow with `syncroll watch`)",
-                    count(reply.deletions)
-                )
+                    count(reply.deletions.saturating_sub(departed))
+                );
+                if departed > 0 {
+                    line.push_str(&format!(
+                        "; {} photos deleted from the remote album leave the collection at the \
+                         next poll (kept on disk)",
+                        count(departed)
+                    ));
+                }
+                line
             });
         }
         Some(HoldsCommand::Reject { id }) => {
             let request = pb::DecideHoldRequest { hold_id: id };
             let reply = client.sync.reject_hold(request).await?.into_inner();
             out.document(&reply, || {
-                format!(
+                let departed = reply.hold.as_ref().map_or(0, |h| h.remote_deleted);
+                let mut line = format!(
                     "hold {id} rejected: {} remote copies kept; they are not deleted again \
                      unless their photos come back and go again, or you `syncroll retry` them",
-                    count(reply.deletions)
-                )
+                    count(reply.deletions.saturating_sub(departed))
+                );
+                if departed > 0 {
+                    line.push_str(&format!(
+                        "; {} photos deleted from the remote album stay in the collection (a \
+                         connection that pushes uploads them again)",
+                        count(departed)
+                    ));
+                }
+                line
             });
         }
     }

@@ -39,9 +39,14 @@ impl Setup {
     }
 
     fn returning(kind: Kind, returns: &str) -> Self {
+        Self::build(kind, returns, 2)
+    }
+
+    /// The setup with `photos` photos in `trip/` instead of two.
+    fn build(kind: Kind, returns: &str, photos: usize) -> Self {
         let daemon = Daemon::start();
         let root = daemon.scratch("photos");
-        write_photos(&root.join("trip"), "t", 2, 100);
+        write_photos(&root.join("trip"), "t", photos, 100);
         daemon.cli(&["roots", "add", s(&root)]).ok();
         daemon.json(&["rescan"]);
         let (remote, store) = match &kind {
@@ -146,6 +151,23 @@ impl Setup {
                 Err(connection)
             }
         })
+    }
+
+    /// Polls until an outcome contains `needle` (for at most 30 s) and
+    /// returns it. A key placed in the second a listing began is left for
+    /// a later poll's deletion check (the ledger keeps seconds), so a test
+    /// that deletes right after a sync may need polls in the next second.
+    fn poll_until(&self, needle: &str) -> String {
+        let mut last = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let outcome = self.poll();
+            if outcome.contains(needle) {
+                return outcome;
+            }
+            last = outcome;
+        }
+        panic!("no poll within 30 s said {needle:?}; the last said {last:?}");
     }
 
     fn done_uploads(&self) -> usize {
@@ -455,4 +477,199 @@ fn pull_checks_pushed_photos_once_and_sees_a_same_size_edit_of_one() {
         versions[0]["hash"],
         blake3::hash(&original).to_hex().as_str()
     );
+}
+
+/// A photo deleted on the remote album by another client, unchanged here,
+/// leaves the collection and stays on disk byte for byte; it is not
+/// uploaded back, and a later local edit brings it back (modify beats
+/// delete).
+fn a_remote_deletion_takes_the_photo_out_of_the_collection(kind: Kind) {
+    let setup = Setup::new(kind);
+    setup.poll();
+    let uploads = setup.done_uploads();
+    let photo = setup.root.join("trip/t0.jpg");
+    let bytes = bytes_of(&photo).unwrap();
+    fs::remove_file(setup.album.join("trip/t0.jpg")).unwrap();
+
+    setup.poll_until("1 deleted on the remote left the collection (kept on disk)");
+    assert_eq!(bytes_of(&photo), Some(bytes), "kept on disk, byte for byte");
+    assert_eq!(
+        setup.daemon.photo_paths(Some("Trip")),
+        vec!["trip/t1.jpg".to_owned()]
+    );
+    assert!(
+        setup
+            .daemon
+            .photo_paths(None)
+            .contains(&"trip/t0.jpg".to_owned()),
+        "still in the catalog"
+    );
+    // Nothing is sent back, and the next poll finds nothing to do.
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let again = setup.poll();
+    assert!(!again.contains("deleted on the remote"), "{again}");
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
+    assert!(bytes_of(&setup.album.join("trip/t0.jpg")).is_none());
+
+    // A local edit brings it back, and it is uploaded again.
+    let edited = b"\xff\xd8 edited after it left the album".to_vec();
+    write_file(&photo, &edited);
+    setup.daemon.json(&["rescan"]);
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert!(
+        setup
+            .daemon
+            .photo_paths(Some("Trip"))
+            .contains(&"trip/t0.jpg".to_owned())
+    );
+    assert_eq!(bytes_of(&setup.album.join("trip/t0.jpg")), Some(edited));
+}
+
+#[test]
+fn pull_takes_a_photo_deleted_on_fs_out_of_the_collection_and_keeps_it() {
+    a_remote_deletion_takes_the_photo_out_of_the_collection(Kind::Fs);
+}
+
+#[test]
+fn pull_takes_a_photo_deleted_on_s3_out_of_the_collection_and_keeps_it() {
+    a_remote_deletion_takes_the_photo_out_of_the_collection(Kind::S3(S3Server::start()));
+}
+
+#[test]
+fn pull_takes_a_photo_deleted_on_webdav_out_of_the_collection_and_keeps_it() {
+    a_remote_deletion_takes_the_photo_out_of_the_collection(Kind::WebDav(WebDavServer::start()));
+}
+
+/// A photo deleted on the remote but changed here since the last sync is
+/// not taken out: modify beats delete, and the album gets the new bytes.
+#[test]
+fn pull_sends_a_photo_deleted_on_the_remote_but_changed_here_again() {
+    let setup = Setup::new(Kind::Fs);
+    setup.poll();
+    setup.daemon.cli(&["pause"]).ok();
+    let photo = setup.root.join("trip/t1.jpg");
+    let edited = b"\xff\xd8 changed on the laptop".to_vec();
+    write_file(&photo, &edited);
+    setup.daemon.json(&["rescan"]);
+    fs::remove_file(setup.album.join("trip/t1.jpg")).unwrap();
+    setup.poll_until("1 deleted on the remote but changed here, sent again");
+    setup.daemon.cli(&["resume"]).ok();
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(bytes_of(&photo), Some(edited.clone()));
+    assert_eq!(bytes_of(&setup.album.join("trip/t1.jpg")), Some(edited));
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
+}
+
+fn holds(setup: &Setup) -> Vec<Value> {
+    setup.daemon.json(&["holds", "--all"])["holds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// An album emptied on the remote (by mistake, or an unmounted share)
+/// holds at the deletion brake: nothing leaves the collection. The album
+/// coming back withdraws the hold; emptied again, approving the hold takes
+/// the photos out (kept on disk), and rejecting one keeps them, uploaded
+/// again by a connection that pushes.
+#[test]
+fn pull_holds_an_emptied_album_at_the_brake() {
+    const PHOTOS: usize = 20;
+    let setup = Setup::build(Kind::Fs, "version", PHOTOS);
+    setup.poll();
+    let album = setup.album.join("trip");
+    let saved = setup.daemon.scratch("album-as-it-was");
+    fs::rename(&album, &saved).unwrap();
+
+    setup.poll_until(&format!(
+        "{PHOTOS} deleted on the remote held by the deletion brake (review with `syncroll \
+         holds show 1`)"
+    ));
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), PHOTOS);
+    let listed = holds(&setup);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "pending");
+    assert_eq!(listed[0]["remote_deleted"], PHOTOS as u64);
+    let reason = listed[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "{PHOTOS} photos were deleted from the remote album"
+        )),
+        "{reason}"
+    );
+    let keys = setup
+        .daemon
+        .cli(&["--json", "holds", "show", "1"])
+        .ok()
+        .json_lines();
+    assert_eq!(keys.len(), PHOTOS, "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k["reason"] == "its copy was deleted from the remote album"),
+        "{keys:?}"
+    );
+    let status = setup.daemon.cli(&["status"]).ok().stdout;
+    assert!(status.contains("held"), "{status}");
+
+    // The album comes back: the hold empties and is withdrawn.
+    fs::rename(&saved, &album).unwrap();
+    let back = setup.poll();
+    assert!(!back.contains("deleted on the remote"), "{back}");
+    assert_eq!(holds(&setup)[0]["state"], "withdrawn");
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), PHOTOS);
+
+    // Emptied again and approved: the photos leave, and stay on disk.
+    fs::rename(&album, &saved).unwrap();
+    setup.poll_until("held by the deletion brake");
+    let approved = setup.daemon.cli(&["holds", "approve", "2"]).ok().stdout;
+    assert!(
+        approved.contains(&format!(
+            "{PHOTOS} photos deleted from the remote album leave the collection at the next poll"
+        )),
+        "{approved}"
+    );
+    wait_until(POLL_TIMEOUT, "the approved departures", || {
+        let members = setup.daemon.photo_paths(Some("Trip"));
+        if members.is_empty() {
+            Ok(())
+        } else {
+            Err(members)
+        }
+    });
+    assert_eq!(setup.daemon.photo_paths(None).len(), PHOTOS, "all on disk");
+    for i in 0..PHOTOS {
+        assert!(setup.root.join(format!("trip/t{i}.jpg")).is_file());
+    }
+}
+
+/// Rejecting a hold of remote deletions keeps the photos in the
+/// collection; the connection pushes, so the album gets them again.
+#[test]
+fn pull_rejecting_a_hold_of_remote_deletions_keeps_the_photos_and_sends_them_again() {
+    const PHOTOS: usize = 12;
+    let setup = Setup::build(Kind::Fs, "version", PHOTOS);
+    setup.poll();
+    let album = setup.album.join("trip");
+    fs::remove_dir_all(&album).unwrap();
+    setup.poll_until("held by the deletion brake");
+    let rejected = setup.daemon.cli(&["holds", "reject", "1"]).ok().stdout;
+    assert!(
+        rejected.contains(&format!(
+            "{PHOTOS} photos deleted from the remote album stay in the collection"
+        )),
+        "{rejected}"
+    );
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    for i in 0..PHOTOS {
+        let rel = format!("trip/t{i}.jpg");
+        assert_eq!(
+            bytes_of(&album.join(format!("t{i}.jpg"))),
+            bytes_of(&setup.root.join(&rel)),
+            "{rel} uploaded again"
+        );
+    }
+    let quiet = setup.poll();
+    assert!(!quiet.contains("deleted on the remote"), "{quiet}");
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), PHOTOS);
 }

@@ -96,7 +96,7 @@ type ConflictRow = (
 
 /// A ledger row's base columns: (blake3, size, local_mtime_ns,
 /// remote_size, remote_etag, remote_modified_ms, etag).
-type BaseRow = (
+pub(super) type BaseRow = (
     Vec<u8>,
     i64,
     Option<i64>,
@@ -118,7 +118,7 @@ type KeyedBaseRow = (
     Option<String>,
 );
 
-fn base_from_row(row: BaseRow) -> (Base, Option<String>) {
+pub(super) fn base_from_row(row: BaseRow) -> (Base, Option<String>) {
     let (hash, size, mtime_ns, remote_size, remote_etag, remote_modified_ms, etag) = row;
     let mut bytes = [0u8; 32];
     if hash.len() == 32 {

@@ -65,6 +65,9 @@ pub struct Hold {
     /// Held because the photo vanished from disk / left the collection.
     pub vanished: u64,
     pub left: u64,
+    /// Held because the copy was deleted on a pulled album (the photo
+    /// would leave the collection, kept on disk).
+    pub remote_deleted: u64,
     pub window_start_ms: TimestampMs,
     pub created_at_ms: TimestampMs,
     pub decided_at_ms: Option<TimestampMs>,
@@ -87,6 +90,13 @@ impl Hold {
         }
         if self.left > 0 {
             why.push(format!("{} photos left the collection", self.left));
+        }
+        if self.remote_deleted > 0 {
+            why.push(format!(
+                "{} photos were deleted from the remote album (they would leave the collection, \
+                 kept on disk)",
+                self.remote_deleted
+            ));
         }
         let span_s = (self.created_at_ms - self.window_start_ms).max(0) / 1000;
         format!(
@@ -115,7 +125,12 @@ fn duration_words(secs: i64) -> String {
 /// One deletion of a hold, as `holds show` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldKey {
+    /// The deletion's job; 0 for a departure (a copy deleted on a pulled
+    /// album), which is no job.
     pub job: JobId,
+    /// Where a page of a hold's keys ends: jobs first, by id, then
+    /// departures after [`DEPARTURES_AFTER`].
+    pub cursor: i64,
     pub key: String,
     /// Bytes of the copy (0 once it is gone).
     pub bytes: u64,
@@ -123,6 +138,139 @@ pub struct HeldKey {
     pub reason: String,
     /// Its job's state now.
     pub state: &'static str,
+}
+
+/// Departures of a hold page after its jobs: their cursor is their row id
+/// plus this, above every job id a catalog will reach.
+pub const DEPARTURES_AFTER: i64 = 1 << 62;
+
+/// Why a held departure was held, as `holds show` says it.
+const DEPARTED: &str = "its copy was deleted from the remote album";
+
+/// A collection's deletion window as the brake sees it.
+pub(crate) struct Window {
+    pub history: BrakeHistory,
+    /// The collection's pending hold.
+    pub pending: Option<i64>,
+    /// When the first deletion counted in the window was planned.
+    pub start: Option<TimestampMs>,
+    pub synced_copies: u64,
+}
+
+/// Reads `collection`'s window (pruning what fell out of it): deletions
+/// planned lately, those the user confirmed, its copies on `remote`, and
+/// its pending hold.
+pub(crate) async fn open_window(
+    tx: &mut Tx<'_>,
+    collection: CollectionId,
+    remote: RemoteId,
+    policy: &brake::BrakePolicy,
+    now: TimestampMs,
+) -> Result<Window> {
+    let since = now - policy.window_ms;
+    sqlx::query("DELETE FROM deletion_log WHERE collection_id = ? AND at < ?")
+        .bind(collection.0)
+        .bind(since)
+        .execute(&mut **tx)
+        .await
+        .db("pruning the deletion log")?;
+    // Negative rows are deletions the user confirmed beforehand.
+    let (recent, allowance, window_copies, start): (i64, i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT COALESCE(SUM(MAX(deletions, 0)), 0), COALESCE(-SUM(MIN(deletions, 0)), 0),
+                    COALESCE(MAX(synced_copies), 0), MIN(at)
+             FROM deletion_log WHERE collection_id = ?",
+    )
+    .bind(collection.0)
+    .fetch_one(&mut **tx)
+    .await
+    .db("reading the deletion log")?;
+    let copies: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM remote_objects WHERE collection_id = ? AND remote_id = ?",
+    )
+    .bind(collection.0)
+    .bind(remote.0)
+    .fetch_one(&mut **tx)
+    .await
+    .db("counting a collection's copies")?;
+    let pending: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM holds WHERE collection_id = ? AND state = 'pending'")
+            .bind(collection.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .db("reading holds")?;
+    let synced_copies = copies.max(window_copies).max(0) as u64;
+    Ok(Window {
+        history: BrakeHistory {
+            synced_copies,
+            recent: recent.max(0) as u64,
+            allowance: allowance.max(0) as u64,
+            hold_pending: pending.is_some(),
+        },
+        pending,
+        start,
+        synced_copies,
+    })
+}
+
+/// Counts `count` deletions of `collection` in its window.
+pub(crate) async fn log_deletions(
+    tx: &mut Tx<'_>,
+    collection: CollectionId,
+    count: u64,
+    synced_copies: u64,
+    now: TimestampMs,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deletion_log (collection_id, at, deletions, synced_copies) VALUES (?, ?, ?, ?)",
+    )
+    .bind(collection.0)
+    .bind(now)
+    .bind(count as i64)
+    .bind(synced_copies as i64)
+    .execute(&mut **tx)
+    .await
+    .db("logging deletions")?;
+    Ok(())
+}
+
+/// The window's pending hold, or a new one.
+pub(crate) async fn hold_for(
+    tx: &mut Tx<'_>,
+    collection: CollectionId,
+    window: &Window,
+    now: TimestampMs,
+) -> Result<i64> {
+    match window.pending {
+        Some(id) => Ok(id),
+        None => sqlx::query_scalar(
+            "INSERT INTO holds (collection_id, synced_copies, window_start, created_at)
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(collection.0)
+        .bind(window.synced_copies as i64)
+        .bind(window.start.unwrap_or(now))
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .db("recording a hold"),
+    }
+}
+
+/// Sets pending hold `hold`'s count of departures (and their bytes) to what
+/// `held_departures` holds for it.
+pub(crate) async fn recount_departures(tx: &mut Tx<'_>, hold: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE holds SET
+             remote_deleted_bytes =
+                 (SELECT COALESCE(SUM(bytes), 0) FROM held_departures WHERE hold_id = ?1),
+             remote_deleted = (SELECT COUNT(*) FROM held_departures WHERE hold_id = ?1)
+         WHERE id = ?1 AND state = 'pending'",
+    )
+    .bind(hold)
+    .execute(&mut **tx)
+    .await
+    .db("counting a hold's departures")?;
+    Ok(())
 }
 
 /// Runs the brake over the deletions planning wants for collection
@@ -140,74 +288,20 @@ pub(crate) async fn brake_deletes(
     if deletes.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let since = now - policy.window_ms;
-    sqlx::query("DELETE FROM deletion_log WHERE collection_id = ? AND at < ?")
-        .bind(collection.0)
-        .bind(since)
-        .execute(&mut **tx)
-        .await
-        .db("pruning the deletion log")?;
-    // Negative rows are deletions the user confirmed beforehand.
-    let (recent, allowance, window_copies, window_start): (i64, i64, i64, Option<i64>) =
-        sqlx::query_as(
-            "SELECT COALESCE(SUM(MAX(deletions, 0)), 0), COALESCE(-SUM(MIN(deletions, 0)), 0),
-                    COALESCE(MAX(synced_copies), 0), MIN(at)
-             FROM deletion_log WHERE collection_id = ?",
-        )
-        .bind(collection.0)
-        .fetch_one(&mut **tx)
-        .await
-        .db("reading the deletion log")?;
-    let copies: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM remote_objects WHERE collection_id = ? AND remote_id = ?",
+    let window = open_window(tx, collection, remote, policy, now).await?;
+    log_deletions(
+        tx,
+        collection,
+        deletes.len() as u64,
+        window.synced_copies,
+        now,
     )
-    .bind(collection.0)
-    .bind(remote.0)
-    .fetch_one(&mut **tx)
-    .await
-    .db("counting a collection's copies")?;
-    let pending: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM holds WHERE collection_id = ? AND state = 'pending'")
-            .bind(collection.0)
-            .fetch_optional(&mut **tx)
-            .await
-            .db("reading holds")?;
-    let synced_copies = copies.max(window_copies).max(0) as u64;
-    let history = BrakeHistory {
-        synced_copies,
-        recent: recent.max(0) as u64,
-        allowance: allowance.max(0) as u64,
-        hold_pending: pending.is_some(),
-    };
-    sqlx::query(
-        "INSERT INTO deletion_log (collection_id, at, deletions, synced_copies) VALUES (?, ?, ?, ?)",
-    )
-    .bind(collection.0)
-    .bind(now)
-    .bind(deletes.len() as i64)
-    .bind(synced_copies as i64)
-    .execute(&mut **tx)
-    .await
-    .db("logging deletions")?;
-
-    let Braked { run, held, .. } = brake::brake(deletes, history, policy);
+    .await?;
+    let Braked { run, held, .. } = brake::brake(deletes, window.history, policy);
     if held.is_empty() {
         return Ok((run, None));
     }
-    let hold = match pending {
-        Some(id) => id,
-        None => sqlx::query_scalar(
-            "INSERT INTO holds (collection_id, synced_copies, window_start, created_at)
-             VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(collection.0)
-        .bind(synced_copies as i64)
-        .bind(window_start.unwrap_or(now))
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await
-        .db("recording a hold")?,
-    };
+    let hold = hold_for(tx, collection, &window, now).await?;
     let vanished = vanished(tx, collection, &held).await?;
     let held = held
         .into_iter()
@@ -286,6 +380,68 @@ async fn settle(tx: &mut Tx<'_>, id: i64, state: HoldState, now: TimestampMs) ->
     Ok(done.rows_affected() == 1)
 }
 
+/// The departures of hold `id`, now decided. Approved, they pass the brake:
+/// the collection's window is credited with them, and the next poll, which
+/// finds them again, carries them out (a copy back on the album by then
+/// stays in the collection). Rejected, the copies are taken as meant to
+/// be there: their ledger rows go and the photos are planned again, so a
+/// connection that pushes uploads them anew, and the album's lack of them
+/// is no longer a departure. Returns how many were decided.
+async fn decide_departures(
+    tx: &mut Tx<'_>,
+    id: i64,
+    approve: bool,
+    now: TimestampMs,
+) -> Result<u64> {
+    let (collection, remote_deleted): (Option<i64>, i64) =
+        sqlx::query_as("SELECT collection_id, remote_deleted FROM holds WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await
+            .db("reading a hold")?;
+    let Some(collection) = collection else {
+        return Ok(0);
+    };
+    if remote_deleted <= 0 {
+        return Ok(0);
+    }
+    if approve {
+        sqlx::query(
+            "INSERT INTO deletion_log (collection_id, at, deletions, synced_copies)
+             VALUES (?, ?, ?, 0)",
+        )
+        .bind(collection)
+        .bind(now)
+        .bind(-remote_deleted)
+        .execute(&mut **tx)
+        .await
+        .db("allowing approved departures")?;
+    } else {
+        sqlx::query(
+            "INSERT OR IGNORE INTO plan_queue (collection_id, rel_path)
+             SELECT ?2, o.rel_path FROM held_departures d
+             JOIN remote_objects o ON o.remote_id = d.remote_id AND o.key = d.key
+             WHERE d.hold_id = ?1 AND o.rel_path IS NOT NULL",
+        )
+        .bind(id)
+        .bind(collection)
+        .execute(&mut **tx)
+        .await
+        .db("planning kept photos again")?;
+        sqlx::query(
+            "DELETE FROM remote_objects WHERE id IN (
+                 SELECT o.id FROM held_departures d
+                 JOIN remote_objects o ON o.remote_id = d.remote_id AND o.key = d.key
+                 WHERE d.hold_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .db("forgetting copies the album no longer holds")?;
+    }
+    Ok(remote_deleted as u64)
+}
+
 /// Pending holds of `collection` with no deletion left (the photos came
 /// back) are withdrawn.
 pub(crate) async fn withdraw_emptied(
@@ -296,7 +452,8 @@ pub(crate) async fn withdraw_emptied(
     sqlx::query(
         "UPDATE holds SET state = 'withdrawn', decided_at = ?2
          WHERE collection_id = ?1 AND state = 'pending'
-           AND NOT EXISTS (SELECT 1 FROM jobs WHERE hold_id = holds.id AND state = 'held')",
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE hold_id = holds.id AND state = 'held')
+           AND NOT EXISTS (SELECT 1 FROM held_departures WHERE hold_id = holds.id)",
     )
     .bind(collection.0)
     .bind(now)
@@ -320,6 +477,8 @@ struct HoldRow {
     vanished: i64,
     left_collection: i64,
     bytes: i64,
+    remote_deleted: i64,
+    remote_deleted_bytes: i64,
     root_path: Option<String>,
     folder_rel_path: Option<Vec<u8>>,
 }
@@ -327,7 +486,7 @@ struct HoldRow {
 const HOLD_COLUMNS: &str = "
     SELECT h.id, h.collection_id, c.name AS collection_name, rm.name AS remote_name, h.state,
            h.synced_copies, h.window_start, h.created_at, h.decided_at, h.vanished,
-           h.left_collection, h.bytes, rt.path AS root_path, c.folder_rel_path
+           h.left_collection, h.bytes, h.remote_deleted, h.remote_deleted_bytes, rt.path AS root_path, c.folder_rel_path
     FROM holds h LEFT JOIN collections c ON c.id = h.collection_id
     LEFT JOIN remotes rm ON rm.id = c.remote_id
     LEFT JOIN roots rt ON rt.id = c.folder_root_id";
@@ -447,7 +606,8 @@ impl Store {
 
 /// A hold as its row holds it: its counts are kept by the schema's triggers.
 fn hold_from(row: HoldRow) -> Hold {
-    let (vanished, left, bytes) = (row.vanished, row.left_collection, row.bytes);
+    let (vanished, left, departed) = (row.vanished, row.left_collection, row.remote_deleted);
+    let bytes = row.bytes + row.remote_deleted_bytes;
     let folder = row
         .root_path
         .map(|root| match row.folder_rel_path.as_deref() {
@@ -462,11 +622,12 @@ fn hold_from(row: HoldRow) -> Hold {
             .unwrap_or_else(|| "(a deleted collection)".to_owned()),
         remote_name: row.remote_name.unwrap_or_default(),
         state: row.state,
-        deletions: (vanished + left).max(0) as u64,
+        deletions: (vanished + left + departed).max(0) as u64,
         bytes: bytes.max(0) as u64,
         synced_copies: row.synced_copies.max(0) as u64,
         vanished: vanished.max(0) as u64,
         left: left.max(0) as u64,
+        remote_deleted: departed.max(0) as u64,
         window_start_ms: row.window_start,
         created_at_ms: row.created_at,
         decided_at_ms: row.decided_at,
@@ -475,29 +636,67 @@ fn hold_from(row: HoldRow) -> Hold {
 }
 
 impl Store {
-    /// A page of a hold's keys, by job id after `after`.
+    /// A page of a hold's keys after cursor `after` (0 to start): its
+    /// deletion jobs by id, then its departures.
     pub async fn hold_keys(&self, id: i64, after: i64, limit: u32) -> Result<Vec<HeldKey>> {
-        let rows: Vec<(i64, String, Option<i64>, String, StateColumn)> = sqlx::query_as(
-            "SELECT j.id, j.key, o.size, j.last_error, j.state FROM jobs j
-             LEFT JOIN remote_objects o ON o.remote_id = j.remote_id AND o.key = j.key
-             WHERE j.hold_id = ?1 AND j.id > ?2 ORDER BY j.id LIMIT ?3",
-        )
-        .bind(id)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .db("reading a hold's keys")?;
-        Ok(rows
-            .into_iter()
-            .map(|(job, key, size, reason, state)| HeldKey {
-                job: JobId(job),
+        let mut keys = Vec::new();
+        if after < DEPARTURES_AFTER {
+            let rows: Vec<(i64, String, Option<i64>, String, StateColumn)> = sqlx::query_as(
+                "SELECT j.id, j.key, o.size, j.last_error, j.state FROM jobs j
+                 LEFT JOIN remote_objects o ON o.remote_id = j.remote_id AND o.key = j.key
+                 WHERE j.hold_id = ?1 AND j.id > ?2 ORDER BY j.id LIMIT ?3",
+            )
+            .bind(id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .db("reading a hold's keys")?;
+            keys.extend(
+                rows.into_iter()
+                    .map(|(job, key, size, reason, state)| HeldKey {
+                        job: JobId(job),
+                        cursor: job,
+                        key,
+                        bytes: size.unwrap_or(0).max(0) as u64,
+                        reason,
+                        state: state.name(),
+                    }),
+            );
+        }
+        let room = limit.saturating_sub(keys.len() as u32);
+        if room > 0 {
+            let (hold_state,): (HoldState,) =
+                sqlx::query_as("SELECT state FROM holds WHERE id = ?")
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .db("reading a hold")?;
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                "SELECT id, key, bytes FROM held_departures
+                 WHERE hold_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .bind(id)
+            .bind((after - DEPARTURES_AFTER).max(0))
+            .bind(i64::from(room))
+            .fetch_all(&self.pool)
+            .await
+            .db("reading a hold's departures")?;
+            keys.extend(rows.into_iter().map(|(row, key, bytes)| HeldKey {
+                job: JobId(0),
+                cursor: DEPARTURES_AFTER + row,
                 key,
-                bytes: size.unwrap_or(0).max(0) as u64,
-                reason,
-                state: state.name(),
-            })
-            .collect())
+                bytes: bytes.max(0) as u64,
+                reason: DEPARTED.to_owned(),
+                state: match hold_state {
+                    HoldState::Pending => "held",
+                    HoldState::Approved => "approved",
+                    HoldState::Rejected => "kept",
+                    HoldState::Withdrawn => "withdrawn",
+                },
+            }));
+        }
+        Ok(keys)
     }
 
     /// Approves (the deletions are queued) or rejects (the copies stay,
@@ -533,6 +732,7 @@ impl Store {
         // Settled first: it reads what is held before the jobs move on.
         let settled = settle(&mut tx, id, state, now).await?;
         let moved = transition_all(&mut tx, &held, event, which, now).await?;
+        let departures = decide_departures(&mut tx, id, approve, now).await?;
         if !settled {
             return Err(Error::HoldDecided {
                 id,
@@ -540,6 +740,6 @@ impl Store {
             });
         }
         tx.commit().await.db("committing a hold's decision")?;
-        Ok(moved)
+        Ok(moved + departures)
     }
 }

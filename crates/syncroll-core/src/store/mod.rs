@@ -10,6 +10,7 @@
 mod claims;
 mod collections;
 mod connections;
+mod departures;
 mod health;
 mod holds;
 mod jobs;
@@ -33,7 +34,8 @@ use crate::error::{DbContext, Error, Result};
 pub use claims::{ClaimedJob, Finished, Recorded};
 pub use collections::NewCollectionSource;
 pub use connections::{Conflict, NewConflict};
-pub use holds::{CopiesOfRoot, HeldKey, Hold, HoldState};
+pub use departures::{Departure, DepartureCandidate, DepartureVerdict};
+pub use holds::{CopiesOfRoot, DEPARTURES_AFTER, HeldKey, Hold, HoldState};
 pub use jobs::{AbandonedUpload, Interrupted, JobCounts, Landed, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};

@@ -201,6 +201,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .db("updating a photo")?;
+            rejoin_departed(&mut tx, *id, now).await?;
         }
         for (file, hash) in &changes.added {
             let id: i64 = sqlx::query_scalar(
@@ -310,6 +311,32 @@ async fn folder_collections(
         .collect())
 }
 
+/// A photo that departed a folder collection (its copy deleted on the
+/// pulled album) and now holds other bytes was edited locally: modify
+/// beats delete, so it is a member again (and is uploaded again).
+async fn rejoin_departed(tx: &mut Transaction<'_, Sqlite>, photo: PhotoId, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
+         SELECT d.collection_id, d.photo_id, ?2 FROM collection_departures d
+         JOIN photos p ON p.id = d.photo_id
+         WHERE d.photo_id = ?1 AND d.blake3 <> p.blake3",
+    )
+    .bind(photo.0)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .db("bringing an edited photo back into its collection")?;
+    sqlx::query(
+        "DELETE FROM collection_departures WHERE photo_id = ?1
+         AND blake3 <> (SELECT blake3 FROM photos WHERE id = ?1)",
+    )
+    .bind(photo.0)
+    .execute(&mut **tx)
+    .await
+    .db("forgetting a departure")?;
+    Ok(())
+}
+
 /// Makes `photo` a member of exactly the folder collections whose folder
 /// holds `rel_path` (manual memberships are left as they are).
 async fn sync_folder_membership(
@@ -320,8 +347,13 @@ async fn sync_folder_membership(
     now: i64,
 ) -> Result<()> {
     for (collection, folder) in folders {
+        // A photo that departed (its copy deleted on the pulled album) stays
+        // out while it holds the bytes it left with; new bytes bring it back.
         let sql = if folder.contains(rel_path) {
-            "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at) VALUES (?, ?, ?)"
+            "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
+             SELECT ?1, ?2, ?3 WHERE NOT EXISTS (
+                 SELECT 1 FROM collection_departures d JOIN photos p ON p.id = d.photo_id
+                 WHERE d.collection_id = ?1 AND d.photo_id = ?2 AND d.blake3 = p.blake3)"
         } else {
             "DELETE FROM collection_photos WHERE collection_id = ? AND photo_id = ? AND ? IS NOT NULL"
         };
@@ -332,6 +364,17 @@ async fn sync_folder_membership(
             .execute(&mut **tx)
             .await
             .db("updating folder collection membership")?;
+        if !folder.contains(rel_path) {
+            // Moved out of the folder: no longer a departure of it either.
+            sqlx::query(
+                "DELETE FROM collection_departures WHERE collection_id = ? AND photo_id = ?",
+            )
+            .bind(collection.0)
+            .bind(photo.0)
+            .execute(&mut **tx)
+            .await
+            .db("forgetting a departure")?;
+        }
     }
     Ok(())
 }

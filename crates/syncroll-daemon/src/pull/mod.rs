@@ -21,6 +21,7 @@
 //!
 //! [`check_remote_name`]: syncroll_core::connection::check_remote_name
 
+mod departures;
 mod land;
 mod poll;
 
@@ -60,6 +61,9 @@ struct Inner {
     signal: PollSignal,
     photos: PhotoFilter,
     versions: VersionStore,
+    /// Asked to plan after a poll changed what the collection holds without
+    /// the scanner (remote deletions, keys to send again).
+    sync: crate::sync::SyncEngine,
 }
 
 impl PullEngine {
@@ -70,6 +74,7 @@ impl PullEngine {
         signal: PollSignal,
         photos: PhotoFilter,
         versions: VersionStore,
+        sync: crate::sync::SyncEngine,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -79,6 +84,7 @@ impl PullEngine {
                 signal,
                 photos,
                 versions,
+                sync,
             }),
         }
     }

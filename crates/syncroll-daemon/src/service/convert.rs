@@ -550,6 +550,7 @@ pub fn hold(hold: &Hold) -> pb::Hold {
         synced_copies: hold.synced_copies,
         vanished: hold.vanished,
         left_collection: hold.left,
+        remote_deleted: hold.remote_deleted,
         reason: hold.reason(),
         created_at_ms: hold.created_at_ms,
         decided_at_ms: hold.decided_at_ms.unwrap_or(0),
