@@ -492,7 +492,11 @@ fn a_remote_deletion_takes_the_photo_out_of_the_collection(kind: Kind) {
     fs::remove_file(setup.album.join("trip/t0.jpg")).unwrap();
 
     setup.poll_until("1 deleted on the remote left the collection (kept on disk)");
-    assert_eq!(bytes_of(&photo), Some(bytes), "kept on disk, byte for byte");
+    assert_eq!(
+        bytes_of(&photo),
+        Some(bytes.clone()),
+        "kept on disk, byte for byte"
+    );
     assert_eq!(
         setup.daemon.photo_paths(Some("Trip")),
         vec!["trip/t1.jpg".to_owned()]
@@ -511,6 +515,22 @@ fn a_remote_deletion_takes_the_photo_out_of_the_collection(kind: Kind) {
     setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
     assert!(bytes_of(&setup.album.join("trip/t0.jpg")).is_none());
+
+    // Put back on the album by the other client, it is back in the
+    // collection: nothing is deleted or sent.
+    write_file(&setup.album.join("trip/t0.jpg"), &bytes);
+    setup.poll();
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
+    setup.poll();
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(
+        bytes_of(&setup.album.join("trip/t0.jpg")),
+        Some(bytes.clone())
+    );
+    assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
+    fs::remove_file(setup.album.join("trip/t0.jpg")).unwrap();
+    setup.poll_until("1 deleted on the remote left the collection (kept on disk)");
 
     // A local edit brings it back, and it is uploaded again.
     let edited = b"\xff\xd8 edited after it left the album".to_vec();

@@ -368,6 +368,7 @@ impl Store {
         base: &Base,
     ) -> Result<()> {
         let remote_side = base.remote.as_ref();
+        let mut tx = self.pool.begin().await.db("starting a transaction")?;
         sqlx::query(
             "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id,
                                          uploaded_at, rel_path, local_mtime_ns, remote_size,
@@ -388,10 +389,37 @@ impl Store {
         .bind(remote_side.map(|r| r.size as i64))
         .bind(remote_side.and_then(|r| r.etag.as_deref()))
         .bind(remote_side.map(|r| r.modified_ms))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db("recording a download in the ledger")?;
-        Ok(())
+        // A photo that departed the folder collection (its copy deleted on
+        // the album) and whose copy is on the album again is back in it:
+        // the ledger row says the album holds it, and a ledger row of a
+        // non-member would read to the push side as a copy to delete.
+        sqlx::query(
+            "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
+             SELECT d.collection_id, d.photo_id, ?3 FROM collection_departures d
+             JOIN collections c ON c.id = d.collection_id
+             JOIN photos p ON p.id = d.photo_id AND p.root_id = c.folder_root_id
+             WHERE d.collection_id = ?1 AND p.rel_path = ?2",
+        )
+        .bind(collection.0)
+        .bind(rel_path.as_bytes())
+        .bind(now_ms() / 1000)
+        .execute(&mut *tx)
+        .await
+        .db("bringing a departed photo back")?;
+        sqlx::query(
+            "DELETE FROM collection_departures WHERE collection_id = ?1 AND photo_id IN (
+                 SELECT p.id FROM photos p JOIN collections c ON c.id = ?1
+                 WHERE p.root_id = c.folder_root_id AND p.rel_path = ?2)",
+        )
+        .bind(collection.0)
+        .bind(rel_path.as_bytes())
+        .execute(&mut *tx)
+        .await
+        .db("forgetting a departure")?;
+        tx.commit().await.db("committing a download's ledger row")
     }
 
     /// Takes back a [`Store::record_download`] whose file never joined the

@@ -294,6 +294,11 @@ pub(super) async fn poll(
             Err(error) => report.fail(&error),
         }
     }
+    if report.agreed + report.verified > 0 {
+        // A recorded agreement may bring a departed photo back into its
+        // collection (`Store::record_download`), which no scan announces.
+        inner.sync.request_plan();
+    }
     super::departures::carry_out(
         inner,
         &album,
