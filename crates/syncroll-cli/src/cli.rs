@@ -323,6 +323,9 @@ pub struct RemoteAddArgs {
     /// webdav: the name of an environment variable holding the password (a Nextcloud app password, say)
     #[arg(long, value_name = "VAR", requires = "user")]
     pub password_env: Option<String>,
+    /// webdav: the server changes a folder's ETag whenever anything below it changes (Nextcloud and ownCloud do), so polls of a connected album skip folders whose ETag is unchanged; leave it off for other servers, whose folder ETags may not change with what is below
+    #[arg(long)]
+    pub folder_etags: bool,
 }
 
 /// `connect --poll`: a duration in whole seconds; the daemon checks its

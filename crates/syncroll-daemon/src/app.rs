@@ -928,6 +928,7 @@ impl App {
                     url: new.url.clone(),
                     prefix: new.prefix.trim_matches('/').to_owned(),
                     user: new.user.clone(),
+                    folder_etags: new.folder_etags,
                 };
                 crate::remotes::webdav_backend(&json, new.secret.clone())?;
                 check_prefix(&json.prefix)?;

@@ -45,6 +45,10 @@ pub struct WebDavJson {
     pub prefix: String,
     #[serde(default)]
     pub user: String,
+    /// The server's folder ETags change with anything below them, so a
+    /// poll may skip a folder whose ETag it saw before (`--folder-etags`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folder_etags: bool,
 }
 
 /// A remote to add, as the user described it.
@@ -60,6 +64,7 @@ pub struct NewRemote {
     pub access_key_id: String,
     pub url: String,
     pub user: String,
+    pub folder_etags: bool,
     pub secret: Secret,
 }
 
@@ -203,6 +208,7 @@ pub fn webdav_backend(
         user: settings.user.clone(),
         password,
         allow_http: settings.url.starts_with("http://"),
+        folder_etags: settings.folder_etags,
     })
 }
 
@@ -258,7 +264,12 @@ pub fn location(record: &RemoteRecord) -> String {
                 } else {
                     format!(" (user {})", s.user)
                 };
-                format!("webdav:{}{prefix}{user}", s.url)
+                let tags = if s.folder_etags {
+                    ", folder ETags trusted"
+                } else {
+                    ""
+                };
+                format!("webdav:{}{prefix}{user}{tags}", s.url)
             })
             .unwrap_or_else(|e| format!("unreadable settings: {e}")),
         kind => format!("{kind}: not supported by this version"),

@@ -141,6 +141,66 @@ impl WebDavServer {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// Writes `bytes` to `key` under [`WebDavServer::FOLDER`] as another
+    /// client would, through the protocol: MKCOL for each missing folder,
+    /// then PUT, so folder ETags change as the server propagates them
+    /// (a write on disk behind its back would not). Panics on a refusal.
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let mut folder = String::new();
+        let parts: Vec<&str> = key.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            folder.push_str(part);
+            folder.push('/');
+            if !self.folder().join(&folder).is_dir() {
+                let status = self.request("MKCOL", &folder, &[]);
+                assert!(status == 201 || status == 405, "MKCOL {folder}: {status}");
+            }
+        }
+        let status = self.request("PUT", key, bytes);
+        assert!(status == 201 || status == 204, "PUT {key}: {status}");
+    }
+
+    /// Deletes `key` under [`WebDavServer::FOLDER`] through the protocol.
+    pub fn delete(&self, key: &str) {
+        let status = self.request("DELETE", key, &[]);
+        assert!(status == 204 || status == 200, "DELETE {key}: {status}");
+    }
+
+    /// One HTTP/1.1 request of another client, on its own connection;
+    /// returns the status code.
+    fn request(&self, method: &str, key: &str, body: &[u8]) -> u16 {
+        use std::io::{Read, Write};
+        let path: String = format!("/{}/{key}", Self::FOLDER)
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let mut stream = std::net::TcpStream::connect(self.addr).expect("connect to the server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("a read timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            expected_authorization(),
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send the request");
+        stream.write_all(body).expect("send the body");
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("{method} {key}: no status in {text:?}"))
+    }
 }
 
 fn expected_authorization() -> String {

@@ -24,6 +24,7 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 url,
                 user,
                 password_env,
+                folder_etags,
             } = *args;
             let path = match (kind.as_str(), path) {
                 (_, Some(path)) => absolute_path(&path)?,
@@ -34,6 +35,11 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 }
                 (_, None) => String::new(),
             };
+            if folder_etags && kind != "webdav" {
+                return Err(Failure::Input(format!(
+                    "--folder-etags is for remotes of kind webdav, not {kind}"
+                )));
+            }
             if kind == "webdav" && url.is_none() {
                 return Err(Failure::Input(
                     "a remote of kind webdav needs --url URL".to_owned(),
@@ -77,6 +83,7 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 secret,
                 url: url.unwrap_or_default(),
                 user: user.unwrap_or_default(),
+                folder_etags,
             };
             let reply = rpc.add_remote(request).await?.into_inner();
             out.document(&reply, || {

@@ -20,6 +20,9 @@ enum Kind {
     Fs,
     S3(S3Server),
     WebDav(WebDavServer),
+    /// Added with `--folder-etags`: the test server propagates folder
+    /// ETags as Nextcloud does, for changes made through the protocol.
+    WebDavTagged(WebDavServer),
 }
 
 /// A root with two photos in `trip/`, the folder collection Trip synced to
@@ -74,24 +77,26 @@ impl Setup {
                     .ok();
                 ("minio", server.bucket_dir())
             }
-            Kind::WebDav(server) => {
+            Kind::WebDav(server) | Kind::WebDavTagged(server) => {
+                let url = server.url();
+                let mut args = vec![
+                    "remotes",
+                    "add",
+                    "dav",
+                    "--kind",
+                    "webdav",
+                    "--url",
+                    &url,
+                    "--user",
+                    WebDavServer::USER,
+                    "--password-env",
+                    SECRET_VAR,
+                ];
+                if matches!(kind, Kind::WebDavTagged(_)) {
+                    args.push("--folder-etags");
+                }
                 daemon
-                    .cli_with_env(
-                        &[
-                            "remotes",
-                            "add",
-                            "dav",
-                            "--kind",
-                            "webdav",
-                            "--url",
-                            &server.url(),
-                            "--user",
-                            WebDavServer::USER,
-                            "--password-env",
-                            SECRET_VAR,
-                        ],
-                        &[(SECRET_VAR, WebDavServer::PASSWORD)],
-                    )
+                    .cli_with_env(&args, &[(SECRET_VAR, WebDavServer::PASSWORD)])
                     .ok();
                 ("dav", server.folder())
             }
@@ -121,7 +126,7 @@ impl Setup {
         match self.kind {
             Kind::Fs => "local",
             Kind::S3(_) => "minio",
-            Kind::WebDav(_) => "dav",
+            Kind::WebDav(_) | Kind::WebDavTagged(_) => "dav",
         }
     }
 
@@ -692,4 +697,63 @@ fn pull_rejecting_a_hold_of_remote_deletions_keeps_the_photos_and_sends_them_aga
     let quiet = setup.poll();
     assert!(!quiet.contains("deleted on the remote"), "{quiet}");
     assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), PHOTOS);
+}
+
+/// On a WebDAV server whose folder ETags change with anything below them
+/// (`--folder-etags`), a poll of an unchanged album is one PROPFIND of its
+/// top, however many photos it holds; a change made through the protocol
+/// anywhere below is still found: a new file, an edit, a deletion.
+#[test]
+fn pull_from_webdav_with_folder_etags_walks_only_changed_folders() {
+    let setup = Setup::build(Kind::WebDavTagged(WebDavServer::start()), "version", 30);
+    let Kind::WebDavTagged(server) = &setup.kind else {
+        unreachable!()
+    };
+    let propfinds_of = |poll: &dyn Fn() -> String| {
+        let before = server.seen().len();
+        let outcome = poll();
+        let seen = server.seen();
+        let requests: Vec<String> = seen[before..].iter().map(|r| r.method.clone()).collect();
+        (outcome, requests)
+    };
+    // The first poll walks everything and keeps the tags; the next one may
+    // still walk what the first one's checks touched.
+    setup.poll();
+    setup.poll();
+    let (outcome, requests) = propfinds_of(&|| setup.poll());
+    assert!(outcome.starts_with("0 listed, 0 downloaded"), "{outcome}");
+    assert_eq!(requests, ["PROPFIND"], "one request for an unchanged album");
+
+    server.put("Trip/trip/day 2/phone.jpg", b"\xff\xd8 from the phone");
+    let (outcome, requests) = propfinds_of(&|| setup.poll());
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    let propfinds = requests.iter().filter(|m| *m == "PROPFIND").count();
+    assert!(
+        propfinds <= 4,
+        "only the changed folders were walked: {requests:?}"
+    );
+    assert_eq!(
+        bytes_of(&setup.root.join("trip/day 2/phone.jpg")).as_deref(),
+        Some(&b"\xff\xd8 from the phone"[..])
+    );
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+
+    let edited = b"\xff\xd8 t0, edited in the web editor".to_vec();
+    server.put("Trip/trip/t0.jpg", &edited);
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&setup.root.join("trip/t0.jpg")), Some(edited));
+
+    server.delete("Trip/trip/t1.jpg");
+    setup.poll_until("1 deleted on the remote left the collection (kept on disk)");
+    assert!(setup.root.join("trip/t1.jpg").is_file());
+
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    setup.poll();
+    let (outcome, requests) = propfinds_of(&|| setup.poll());
+    assert!(outcome.starts_with("0 listed"), "{outcome}");
+    assert_eq!(requests, ["PROPFIND"], "unchanged again");
 }

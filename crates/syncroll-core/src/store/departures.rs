@@ -74,21 +74,20 @@ type CandidateRow = (
 
 impl Store {
     /// The ledger's keys of `remote` under `folder` (a key prefix ending in
-    /// `/`) after `after`, in key order, at most `limit`, whose copy was
-    /// put or recorded before `before_s` (unix seconds): a key placed after
-    /// a listing began may be missing from it without being gone.
+    /// `/`) after `after`, in key order, at most `limit`, each with when its
+    /// copy was put or recorded (unix seconds): a key placed after a
+    /// listing began may be missing from it without being gone.
     pub async fn ledger_keys_page(
         &self,
         remote: RemoteId,
         folder: &str,
         after: &str,
         limit: u32,
-        before_s: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<(String, i64)>> {
         let end = format!("{}0", folder.strip_suffix('/').unwrap_or(folder));
-        sqlx::query_scalar(
-            "SELECT key FROM remote_objects
-             WHERE remote_id = ?1 AND key >= ?2 AND key > ?3 AND key < ?4 AND uploaded_at < ?6
+        sqlx::query_as(
+            "SELECT key, uploaded_at FROM remote_objects
+             WHERE remote_id = ?1 AND key >= ?2 AND key > ?3 AND key < ?4
              ORDER BY key LIMIT ?5",
         )
         .bind(remote.0)
@@ -96,7 +95,6 @@ impl Store {
         .bind(after)
         .bind(&end)
         .bind(i64::from(limit))
-        .bind(before_s)
         .fetch_all(&self.pool)
         .await
         .db("reading a page of ledger keys")

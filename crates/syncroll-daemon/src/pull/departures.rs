@@ -71,7 +71,8 @@ fn outcome(candidate: DepartureCandidate, policy: &Policy) -> Outcome {
     }
 }
 
-/// One page of vanished keys, decided.
+/// One page of vanished keys, decided, and how many vanished keys were
+/// placed too late to tell (left for the next poll).
 async fn page(
     inner: &Inner,
     album: &Album,
@@ -79,32 +80,41 @@ async fn page(
     seen: &SeenKeys,
     listing_began_s: i64,
     after: &mut String,
-) -> Result<Option<Vec<(String, Outcome)>>, PollError> {
+) -> Result<Option<(Vec<(String, Outcome)>, u64)>, PollError> {
     let keys = inner
         .store
-        .ledger_keys_page(
-            album.remote_id,
-            &album.folder_prefix,
-            after,
-            PAGE,
-            listing_began_s,
-        )
+        .ledger_keys_page(album.remote_id, &album.folder_prefix, after, PAGE)
         .await?;
-    let Some(last) = keys.last() else {
+    let Some((last, _)) = keys.last() else {
         return Ok(None);
     };
     *after = last.clone();
-    let gone: Vec<String> = keys.into_iter().filter(|k| !seen.holds(k)).collect();
+    let mut too_recent = 0;
+    let mut gone = Vec::new();
+    for (key, placed_s) in keys {
+        if seen.holds(&key) {
+            continue;
+        }
+        // Placed in the second the listing began or after: the listing may
+        // have passed its place before it was there. The ledger keeps
+        // seconds, so this is decided by the next poll.
+        if placed_s >= listing_began_s {
+            too_recent += 1;
+        } else {
+            gone.push(key);
+        }
+    }
     let candidates = inner
         .store
         .departure_candidates(album.remote_id, album.collection.id, album.root.id, &gone)
         .await?;
-    Ok(Some(
+    Ok(Some((
         candidates
             .into_iter()
             .map(|c| (c.key.clone(), outcome(c, policy)))
             .collect(),
-    ))
+        too_recent,
+    )))
 }
 
 /// Decides and carries out the album's remote deletions; see the module.
@@ -122,10 +132,13 @@ pub(super) async fn carry_out(
     // what would leave it is counted for the brake.
     let mut leaving = 0u64;
     let mut after = String::new();
-    while let Some(decided) = page(inner, album, policy, seen, listing_began_s, &mut after).await? {
+    while let Some((decided, too_recent)) =
+        page(inner, album, policy, seen, listing_began_s, &mut after).await?
+    {
         if cancel.is_cancelled() {
             return Err(PollError::Cancelled);
         }
+        report.later += too_recent;
         let mut forget = Vec::new();
         let mut again = Vec::new();
         for (key, outcome) in decided {
@@ -159,7 +172,7 @@ pub(super) async fn carry_out(
         // said. Keys that changed since the first pass are decided anew.
         let folder = matches!(album.collection.kind, CollectionKind::Folder { .. });
         let mut after = String::new();
-        while let Some(decided) =
+        while let Some((decided, _)) =
             page(inner, album, policy, seen, listing_began_s, &mut after).await?
         {
             if cancel.is_cancelled() {

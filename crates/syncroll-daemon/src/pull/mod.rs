@@ -64,6 +64,12 @@ struct Inner {
     /// Asked to plan after a poll changed what the collection holds without
     /// the scanner (remote deletions, keys to send again).
     sync: crate::sync::SyncEngine,
+    /// Per connection, the folder ETags its last clean poll saw, on remotes
+    /// that propagate them (`--folder-etags`); see `poll::FolderTagsSeen`.
+    /// Kept in memory only: the first poll after a start walks everything,
+    /// so a setting changed across the restart (which names are photos)
+    /// is applied to folders no change would otherwise send it into.
+    folder_tags: std::sync::Mutex<HashMap<CollectionId, Arc<HashMap<String, String>>>>,
 }
 
 impl PullEngine {
@@ -85,6 +91,7 @@ impl PullEngine {
                 photos,
                 versions,
                 sync,
+                folder_tags: std::sync::Mutex::default(),
             }),
         }
     }
@@ -209,5 +216,26 @@ impl PullEngine {
         }
         .instrument(span)
         .await
+    }
+}
+
+impl Inner {
+    /// The folder tags the last clean poll of `collection` saw.
+    fn known_tags(&self, collection: CollectionId) -> Arc<HashMap<String, String>> {
+        self.tags().get(&collection).cloned().unwrap_or_default()
+    }
+
+    /// Keeps `tags` for the next poll of `collection` (empty: walk it all).
+    fn keep_tags(&self, collection: CollectionId, tags: HashMap<String, String>) {
+        self.tags().insert(collection, Arc::new(tags));
+    }
+
+    fn tags(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CollectionId, Arc<HashMap<String, String>>>> {
+        // A map of hints: whatever a panicking holder left is still a map.
+        self.folder_tags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -237,11 +237,13 @@ pub(super) async fn poll(
     let listing_began_s = syncroll_core::store::now_ms() / 1000;
     let mut seen = SeenKeys::default();
 
-    // Plain listing, no folder tags kept yet: every object is listed.
-    let mut listing = album.remote.list_changed(
-        &album.folder_prefix,
-        Arc::new(HashMap::<String, String>::new()),
-    );
+    // Folders whose tag is the one the last clean poll saw are not walked
+    // (on remotes that propagate tags; the others walk everything).
+    let known = inner.known_tags(connection.collection_id);
+    let mut tags_now = HashMap::new();
+    let mut listing = album
+        .remote
+        .list_changed(&album.folder_prefix, known.clone());
     while let Some(event) = listing.next().await {
         if cancel.is_cancelled() {
             return Err(PollError::Cancelled);
@@ -249,10 +251,23 @@ pub(super) async fn poll(
         let meta = match event {
             Ok(ListEvent::Object(meta)) => meta,
             Ok(ListEvent::Unchanged { path }) => {
+                // Unchanged below: its tags, and those of its subfolders,
+                // are still the ones to compare with.
+                let below = format!("{path}/");
+                for (folder, tag) in known.iter() {
+                    if *folder == path || folder.starts_with(&below) || path.is_empty() {
+                        tags_now.insert(folder.clone(), tag.clone());
+                    }
+                }
                 seen.unchanged_folder(path);
                 continue;
             }
-            Ok(ListEvent::Folder { .. }) => continue,
+            Ok(ListEvent::Folder { path, etag }) => {
+                if let Some(etag) = etag {
+                    tags_now.insert(path, etag);
+                }
+                continue;
+            }
             Err(source) => {
                 return Err(PollError::Listing {
                     folder: album.folder_prefix.clone(),
@@ -309,6 +324,14 @@ pub(super) async fn poll(
         cancel,
     )
     .await?;
+    // Only a poll that left nothing undone may say a folder needs no walk:
+    // a key that failed or waits for a later poll must be listed again,
+    // whatever its folder's tag.
+    if report.failed == 0 && report.later == 0 {
+        inner.keep_tags(connection.collection_id, tags_now);
+    } else {
+        inner.keep_tags(connection.collection_id, HashMap::new());
+    }
     Ok(report)
 }
 

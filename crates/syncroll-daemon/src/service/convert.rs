@@ -688,6 +688,7 @@ pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
         access_key_id: request.access_key_id,
         url: request.url,
         user: request.user,
+        folder_etags: request.folder_etags,
         secret: syncroll_remote::Secret::new(request.secret),
     }
 }

@@ -107,6 +107,8 @@ struct Inner {
     /// The server refused an ETag in an `If` header that held (see
     /// `move_into_place`): conditional uploads no longer send one.
     if_refused: std::sync::atomic::AtomicBool,
+    /// [`WebDavSettings::folder_etags`].
+    folder_etags: bool,
 }
 
 // Hand-written: nothing of the client's configuration belongs in logs.
@@ -166,6 +168,7 @@ impl WebDavRemote {
                 password: settings.password,
                 folders: Mutex::default(),
                 if_refused: false.into(),
+                folder_etags: settings.folder_etags,
             }),
             budget: TransferBudget::default(),
         })
@@ -734,6 +737,14 @@ impl WebDavRemote {
         tx: &mpsc::Sender<Result<ListEvent, RemoteError>>,
     ) -> Result<(), RemoteError> {
         validate_prefix(prefix)?;
+        // A folder's tag says nothing of what is below it unless the server
+        // propagates changes up (`folder_etags`): then nothing is skipped.
+        let none = std::collections::HashMap::<String, String>::new();
+        let known: &dyn FolderTags = if self.inner.folder_etags {
+            known
+        } else {
+            &none
+        };
         let start = prefix.trim_end_matches('/').to_owned();
         // An unchanged tree costs this one request.
         if let Some(tag) = known.tag(&start) {

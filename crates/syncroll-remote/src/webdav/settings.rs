@@ -18,6 +18,13 @@ pub struct WebDavSettings {
     pub password: Secret,
     /// Whether a plain `http://` URL is accepted.
     pub allow_http: bool,
+    /// Whether the server changes a folder's ETag whenever anything below
+    /// it changes (Nextcloud's "ETag propagation"): only then may
+    /// [`Remote::list_changed`](crate::Remote::list_changed) skip a folder
+    /// whose tag it knows. Servers that tag a folder by its own mtime
+    /// (rclone, Apache, dav-server's `LocalFs`) do not: a file changed two
+    /// folders down leaves the top's tag as it was.
+    pub folder_etags: bool,
 }
 
 /// The URL, normalised to end with '/' so keys join below it.

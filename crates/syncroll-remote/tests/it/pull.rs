@@ -135,6 +135,8 @@ fn webdav_remote(server: &WebDavServer) -> WebDavRemote {
         user: WebDavServer::USER.to_owned(),
         password: syncroll_remote::Secret::new(WebDavServer::PASSWORD),
         allow_http: true,
+        // The test server propagates folder ETags as Nextcloud does.
+        folder_etags: true,
     })
     .expect("a remote")
 }

@@ -37,6 +37,7 @@ fn settings(url: &str, password: &str) -> WebDavSettings {
         user: WebDavServer::USER.to_owned(),
         password: Secret::new(password),
         allow_http: true,
+        folder_etags: true,
     }
 }
 
