@@ -183,13 +183,58 @@ enum ScannerRequest {
     },
 }
 
+/// Files a download is landing: placed on disk, not yet recorded in the
+/// ledger. Scans pass them over until the pull engine lets go
+/// ([`ScannerHandle::hold_back`]); indexed earlier, the file would read to
+/// the planner as a new photo and be uploaded back to the key it came
+/// from.
+type Landing = Arc<Mutex<HashSet<(RootId, RelPath)>>>;
+
 /// Queues scans on the one scanner task.
 #[derive(Debug, Clone)]
 pub struct ScannerHandle {
     tx: mpsc::UnboundedSender<ScannerRequest>,
+    landing: Landing,
+}
+
+/// A file scans pass over while this lives; see [`ScannerHandle::hold_back`].
+#[derive(Debug)]
+pub struct HeldBack {
+    handle: ScannerHandle,
+    file: (RootId, RelPath),
+}
+
+impl Drop for HeldBack {
+    fn drop(&mut self) {
+        lock_landing(&self.handle.landing).remove(&self.file);
+        // A scan the watcher asked for meanwhile passed the file over; one
+        // more sees it as it is now (the download's, or a file of the
+        // user's that took the name first).
+        let (root, rel_path) = self.file.clone();
+        self.handle
+            .request_changed(root, vec![rel_path.clone()], HashSet::from([rel_path]));
+    }
+}
+
+fn lock_landing(landing: &Landing) -> std::sync::MutexGuard<'_, HashSet<(RootId, RelPath)>> {
+    // A set of paths stays a valid set whatever a panicking holder did.
+    landing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ScannerHandle {
+    /// Scans pass over `rel_path` of `root` (neither index nor settle it)
+    /// until the returned guard is dropped; then a scan of it indexes it.
+    pub fn hold_back(&self, root: RootId, rel_path: RelPath) -> HeldBack {
+        let file = (root, rel_path);
+        lock_landing(&self.landing).insert(file.clone());
+        HeldBack {
+            handle: self.clone(),
+            file,
+        }
+    }
+
     /// Queues a scan and returns at once.
     pub fn request(&self, target: ScanTarget, reason: ScanReason) {
         // A closed channel means the daemon is shutting down; nothing to do.
@@ -257,6 +302,8 @@ pub struct Scanner {
     /// Files not indexed yet because they changed a moment ago. Only the
     /// scanner task touches it; the lock is never held across an await.
     settling: Mutex<Settling>,
+    /// Shared with every [`ScannerHandle`].
+    landing: Landing,
 }
 
 impl Scanner {
@@ -284,6 +331,7 @@ impl Scanner {
             plan,
             guard,
             settling: Mutex::new(Settling::new(Duration::ZERO)),
+            landing: Landing::default(),
         }
     }
 
@@ -307,8 +355,9 @@ impl Scanner {
     /// Starts the scanner task; it ends when `cancel` fires.
     pub fn spawn(self) -> (ScannerHandle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let landing = self.landing.clone();
         let task = tokio::spawn(self.run(rx));
-        (ScannerHandle { tx }, task)
+        (ScannerHandle { tx, landing }, task)
     }
 
     async fn run(self, mut rx: mpsc::UnboundedReceiver<ScannerRequest>) {
@@ -520,7 +569,9 @@ impl Scanner {
             .into_iter()
             .map(|(id, file)| (Some(id), file))
             .chain(plan.new_files.into_iter().map(|file| (None, file)))
-            .filter(|(_, file)| self.settled(root.id, file, settle));
+            .filter(|(_, file)| {
+                !self.landing(root.id, file) && self.settled(root.id, file, settle)
+            });
         self.hash_and_apply(root, &verified, to_hash, &mut summary)
             .await?;
         self.settling().end_scan(root.id, scopes);
@@ -528,6 +579,19 @@ impl Scanner {
             self.store.mark_root_scanned(root.id).await?;
         }
         Ok(summary)
+    }
+
+    /// Whether a download is landing `file` (see [`ScannerHandle::hold_back`]).
+    fn landing(&self, root: RootId, file: &FoundFile) -> bool {
+        let landing = lock_landing(&self.landing);
+        if landing.is_empty() {
+            return false;
+        }
+        let held = landing.contains(&(root, file.rel_path.clone()));
+        if held {
+            debug!(path = ?file.rel_path, "a download is landing it; indexed once it is recorded");
+        }
+        held
     }
 
     /// Whether a new or changed file has held still long enough to be

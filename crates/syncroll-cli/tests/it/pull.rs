@@ -757,3 +757,28 @@ fn pull_from_webdav_with_folder_etags_walks_only_changed_folders() {
     assert!(outcome.starts_with("0 listed"), "{outcome}");
     assert_eq!(requests, ["PROPFIND"], "unchanged again");
 }
+
+/// Many files brought home in one poll: each is indexed only once the
+/// ledger names it, so the planner never takes one for a new photo and
+/// sends it back (the watcher sees each land at once).
+#[test]
+fn pull_brings_many_files_home_and_sends_none_back() {
+    const FILES: usize = 40;
+    let setup = Setup::new(Kind::Fs);
+    setup.poll();
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let uploads = setup.done_uploads();
+    for i in 0..FILES {
+        write_file(
+            &setup.album.join(format!("trip/phone/p{i}.jpg")),
+            format!("phone photo {i}").as_bytes(),
+        );
+    }
+    let outcome = setup.poll_until(&format!("{FILES} downloaded"));
+    assert!(!outcome.contains("failed"), "{outcome}");
+    setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    assert_eq!(setup.done_uploads(), uploads, "nothing was uploaded back");
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), FILES + 2);
+    let quiet = setup.poll();
+    assert!(quiet.contains(" 0 downloaded"), "{quiet}");
+}

@@ -535,6 +535,12 @@ async fn download_new(
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     make_folder(&album.root.path, &folder).await?;
     check_space(&album.root.path, &folder, decided.meta.size)?;
+    // From the moment the file is in place until the ledger names it, a
+    // scan (the watcher sees it land) must not index it: the planner would
+    // take it for a new photo and send it back to the key it came from.
+    let held_back = inner
+        .scanner
+        .hold_back(album.root.id, decided.rel_path.clone());
     let report = fetch(album, decided, dest, Placement::IfAbsent, cancel).await?;
     let base = agreed_base(dest, &report, &decided.meta)?;
     inner
@@ -547,6 +553,7 @@ async fn download_new(
             &base,
         )
         .await?;
+    drop(held_back);
     let indexed = index(
         inner,
         album,
