@@ -403,3 +403,6 @@ fn candidate_from_row(row: CandidateRow) -> DepartureCandidate {
         member: member != 0,
     }
 }
+
+#[cfg(test)]
+mod tests;
