@@ -15,6 +15,7 @@ pub mod pull;
 pub mod remotes;
 pub mod scanner;
 pub mod service;
+pub mod service_manager;
 pub mod settling;
 pub mod socket;
 pub mod status;
@@ -253,6 +254,8 @@ pub async fn run(
         pull_parts.3,
     )
     .spawn(cancel.clone());
+    let service_manager = service_manager::ServiceManager::from_env();
+    let manager_app = app.clone();
     let control = Control::new(app);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DaemonServiceServer<Control>>().await;
@@ -292,12 +295,17 @@ pub async fn run(
         });
     let mut server = tokio::spawn(server);
     info!(socket = %socket_path.display(), data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "syncrolld ready");
+    // The listener is bound and the catalog open: a client connecting now
+    // is served. The status line follows within seconds.
+    service_manager.ready("starting: the start-up scan is under way");
+    let manager_task = service_manager.spawn(manager_app, cancel.clone());
 
     let served = tokio::select! {
         result = &mut server => Some(result),
         () = shutdown => None,
     };
     info!("shutting down");
+    service_manager.stopping();
     cancel.cancel();
     startup_task.abort();
     let served = match served {
@@ -311,6 +319,9 @@ pub async fn run(
             }
         },
     };
+    if let Some(task) = manager_task {
+        let _ = task.await;
+    }
     let _ = tokio::join!(
         scanner_task,
         monitor_task,

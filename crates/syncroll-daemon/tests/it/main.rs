@@ -3,5 +3,7 @@
 
 mod bad_input;
 mod lifecycle;
+mod sd_notify;
+mod service_files;
 mod socket;
 mod versions;
