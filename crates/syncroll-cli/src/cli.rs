@@ -119,6 +119,16 @@ pub enum Command {
         #[arg(required = true)]
         path: Option<PathBuf>,
     },
+    /// Print a completion script for a shell (needs no daemon); docs/install.md says where to put it
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for syncroll and every subcommand into a folder (needs no daemon)
+    Man {
+        /// The folder to write syncroll.1, syncroll-roots.1, syncroll-roots-add.1, ... into (made if missing)
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

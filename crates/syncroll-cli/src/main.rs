@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod manuals;
 mod output;
 
 use std::path::PathBuf;
@@ -79,6 +80,20 @@ fn default_socket() -> PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output { json: cli.json };
+    // Generated from the command line itself: no daemon is asked.
+    match &cli.command {
+        Command::Completions { shell } => return manuals::completions(*shell),
+        Command::Man { dir } => {
+            return match manuals::man_pages(dir) {
+                Ok(written) => {
+                    println!("wrote {written} man pages to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(failure) => out.failure(&failure),
+            };
+        }
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -133,6 +148,9 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         Command::Conflicts { all } => commands::connections::conflicts(client, all, out).await,
         Command::Versions { command, path } => {
             commands::versions::run(client, command, path, out).await
+        }
+        Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("answered in main without a daemon")
         }
     }
 }

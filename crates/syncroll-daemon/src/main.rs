@@ -48,11 +48,26 @@ struct Args {
     /// Print the effective config (defaults, file, environment and flags merged) and exit
     #[arg(long)]
     print_config: bool,
+    /// Write the syncrolld(1) man page into DIR (made if missing) and exit
+    #[arg(long, value_name = "DIR")]
+    man: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let args = Args::parse();
+    if let Some(dir) = &args.man {
+        return match write_man_page(dir) {
+            Ok(path) => {
+                println!("wrote {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("syncrolld: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -60,6 +75,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--man DIR`: the page, from the same clap definition as the flags.
+fn write_man_page(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(Args::command()).render(&mut roff)?;
+    let path = dir.join("syncrolld.1");
+    std::fs::write(&path, roff).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

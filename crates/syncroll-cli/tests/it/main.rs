@@ -10,6 +10,7 @@ mod data_dir;
 mod errors;
 mod faults;
 mod load;
+mod manuals;
 mod photos;
 mod pull;
 mod root_safety;
