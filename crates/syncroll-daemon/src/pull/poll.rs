@@ -407,6 +407,13 @@ async fn decide_key(
         return Ok(None);
     };
     let rest = rest.to_owned();
+    let file_name = rest.rsplit('/').next().unwrap_or(&rest).as_bytes();
+    if inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name) {
+        // A sidecar: the push side puts a photo's sidecars beside it, and
+        // pulling them back with their photo is not built yet, so they are
+        // passed over rather than refused at every poll.
+        return Ok(None);
+    }
     let rel_path = match landing_path(inner, album, &rest) {
         Ok(rel_path) => rel_path,
         Err(reason) => {
