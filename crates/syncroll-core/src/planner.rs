@@ -473,6 +473,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_another_planned_group_holds_with_the_wanted_bytes_moves_without_a_transfer() {
+        let mut jpg = member(1, "IMG_1.jpg", 1);
+        jpg.sidecars = vec![sidecar("IMG_1.xmp", 2)];
+        let rows = GroupRows {
+            members: vec![jpg, member(1, "IMG_1.NEF", 3)],
+            placed: vec![
+                placed_in("C/IMG_1.jpg", "IMG_1.jpg", 1),
+                placed_in("C/IMG_1.xmp", "IMG_1.NEF", 2),
+                placed_in("C/IMG_1.NEF", "IMG_1.NEF", 3),
+            ],
+            ..GroupRows::default()
+        };
+        let plan = plan_groups("", "C", rows);
+        assert!(plan.actions.uploads.is_empty() && plan.actions.deletes.is_empty());
+        assert_eq!(
+            plan.actions.rehome,
+            vec![("C/IMG_1.xmp".to_owned(), RelPath::from_bytes(b"IMG_1.jpg".to_vec()))]
+        );
+    }
+
+    #[test]
     fn sidecars_are_wanted_beside_their_photo_in_its_group_and_go_with_it() {
         let mut raw = member(3, "d/IMG_1.NEF", 1);
         raw.sidecars = vec![sidecar("d/IMG_1.NEF.xmp", 2), sidecar("d/IMG_1.xmp", 3)];
