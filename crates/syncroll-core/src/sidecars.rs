@@ -19,7 +19,7 @@
 //! - A sidecar is never a photo: it is not listed, not counted, never a
 //!   member of a collection. One with no owner is indexed but not synced.
 
-use crate::media::is_ignored_name;
+use crate::media::{DEFAULT_PHOTO_EXTENSIONS, is_ignored_name};
 use crate::types::PhotoId;
 
 /// Sidecar extensions by default.
@@ -52,6 +52,9 @@ pub enum Role {
 pub struct SidecarRules {
     sidecars: Vec<String>,
     motion: Vec<String>,
+    /// The photo extensions: a motion file without its still is a photo
+    /// only if its extension is one of them.
+    photos: Vec<String>,
 }
 
 impl Default for SidecarRules {
@@ -96,6 +99,24 @@ impl SidecarRules {
         Self {
             sidecars: normalised(sidecars),
             motion: normalised(motion),
+            photos: normalised(DEFAULT_PHOTO_EXTENSIONS),
+        }
+    }
+
+    /// The rules with these photo extensions instead of the defaults.
+    pub fn with_photo_extensions<S: AsRef<str>>(mut self, photos: impl IntoIterator<Item = S>) -> Self {
+        self.photos = normalised(photos);
+        self
+    }
+
+    /// Whether the file `name`, with its photo `owner` or none, is a
+    /// sidecar (else a photo): a sidecar always, a motion file when it has
+    /// its still or is no photo on its own.
+    pub fn is_sidecar(&self, name: &[u8], owner: Option<PhotoId>) -> bool {
+        match self.role(name) {
+            Role::Sidecar => true,
+            Role::Motion => owner.is_some() || !has_ext(&self.photos, name),
+            Role::Other => false,
         }
     }
 
@@ -233,6 +254,16 @@ mod tests {
         assert_eq!(owner(&r, "IMG_1.mov", &[(1, "IMG_1.mov")]), None);
         // A motion file has no exact owner: IMG_1 is not a still's name.
         assert_eq!(owner(&r, "IMG_1.mov", &[(1, "IMG_1")]), None);
+    }
+
+    #[test]
+    fn a_motion_file_without_its_still_is_a_photo_only_with_a_photo_extension() {
+        let r = SidecarRules::default();
+        assert!(!r.is_sidecar(b"clip.mov", None));
+        assert!(r.is_sidecar(b"IMG_1.mov", Some(PhotoId(1))));
+        let no_mov = SidecarRules::default().with_photo_extensions(["jpg"]);
+        assert!(no_mov.is_sidecar(b"clip.mov", None));
+        assert!(r.is_sidecar(b"lone.xmp", None) && !r.is_sidecar(b"a.jpg", None));
     }
 
     #[test]

@@ -327,6 +327,7 @@ impl CatalogConfig {
     /// Which indexed files are sidecars (see `syncroll_core::sidecars`).
     pub fn sidecar_rules(&self) -> SidecarRules {
         SidecarRules::new(&self.sidecar_extensions, &self.live_photo_extensions)
+            .with_photo_extensions(&self.photo_extensions)
     }
 
     /// Each extension list holds extensions, and a sidecar extension is not

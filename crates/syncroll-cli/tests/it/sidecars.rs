@@ -313,3 +313,63 @@ fn ten_thousand_photos_arrive_with_every_sidecar() {
     assert_eq!(shown["collection"]["synced_count"], N, "{shown}");
     assert_eq!(daemon.json(&["status"])["photo_count"], N);
 }
+
+/// An edit made in another raw editor, synced back to the album, is often
+/// only a changed sidecar: it comes home as an edit of the photo, the
+/// sidecar replaced in place and its previous bytes kept as a version (in
+/// copy mode too), and nothing is sent back.
+fn a_remote_sidecar_edit_comes_home_as_a_version(returns: &str) {
+    let daemon = Daemon::start();
+    let root = daemon.scratch("photos");
+    let trip = root.join("trip");
+    write_file(&trip.join("IMG_1.NEF"), b"raw sensor data");
+    let original = b"<darktable exposure=0/>".to_vec();
+    write_file(&trip.join("IMG_1.NEF.xmp"), &original);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    daemon
+        .cli(&["collections", "create", "Trip", "--folder", s(&trip), "--sync"])
+        .ok();
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    daemon
+        .cli(&["connect", "Trip", "--direction", "both", "--returns", returns])
+        .ok();
+    // The connection's first poll checks the pushed keys once.
+    crate::pull::poll(&daemon, "local");
+    let uploads = done_uploads(&daemon);
+
+    let edited = b"<darktable exposure=+0.7 crop=1/>".to_vec();
+    let album = daemon.data_dir.join("cloud/Trip/trip");
+    write_file(&album.join("IMG_1.NEF.xmp"), &edited);
+    let outcome = crate::pull::poll(&daemon, "local");
+    assert!(outcome.contains("1 edits returned as versions"), "{outcome}");
+    let local = fs::canonicalize(trip.join("IMG_1.NEF.xmp")).unwrap();
+    assert_eq!(fs::read(&local).unwrap(), edited);
+    assert_eq!(fs::read(trip.join("IMG_1.NEF")).unwrap(), b"raw sensor data");
+    let versions = daemon
+        .cli(&["--json", "versions", s(&local)])
+        .ok()
+        .json_lines();
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["hash"], blake3::hash(&original).to_hex().as_str());
+    assert!(!trip.join("IMG_1.NEF (edit 1).xmp").exists());
+
+    // Home for good: the next poll is quiet and the push side sends
+    // nothing back.
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    let again = crate::pull::poll(&daemon, "local");
+    assert!(!again.contains("edits"), "{again}");
+    daemon.cli(&["wait", "--timeout", "60s"]).ok();
+    assert_eq!(done_uploads(&daemon), uploads, "the edit was not sent back");
+    assert_eq!(daemon.json(&["collections", "show", "Trip"])["collection"]["photo_count"], 1);
+}
+
+#[test]
+fn a_remote_sidecar_edit_comes_home_as_a_version_in_version_mode() {
+    a_remote_sidecar_edit_comes_home_as_a_version("version");
+}
+
+#[test]
+fn a_remote_sidecar_edit_comes_home_as_a_version_in_copy_mode() {
+    a_remote_sidecar_edit_comes_home_as_a_version("copy");
+}

@@ -221,15 +221,16 @@ impl Store {
             rejoin_departed(&mut tx, *id, now).await?;
         }
         for (file, hash) in &changes.added {
-            let sidecar = match self.sidecars.role(file_name(&file.rel_path)) {
-                Role::Sidecar => true,
+            let name = file_name(&file.rel_path);
+            let owner = match self.sidecars.role(name) {
                 Role::Motion => {
-                    owner_of(&mut tx, &self.sidecars, root, None, file.rel_path.as_bytes())
-                        .await?
-                        .is_some()
+                    owner_of(&mut tx, &self.sidecars, root, None, file.rel_path.as_bytes()).await?
                 }
-                Role::Other => false,
+                Role::Sidecar | Role::Other => None,
             };
+            // The owner itself is recorded by `resolve_sidecars` below, so
+            // that its triggers see an update.
+            let sidecar = self.sidecars.is_sidecar(name, owner);
             touched.push(file.rel_path.as_bytes().to_vec());
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at, sidecar)
@@ -467,9 +468,7 @@ async fn resolve_sidecars(
             2 => None,
             _ => owner_of(tx, rules, root, Some(id), &rel).await?.map(|p| p.0),
         };
-        // A sidecar stays one without an owner; a motion file is one only
-        // with its still.
-        let sidecar = order == 1 || owner.is_some();
+        let sidecar = rules.is_sidecar(split_path(&rel).1, owner);
         if (sidecar, owner) == (was_sidecar, was_owner) {
             continue;
         }
