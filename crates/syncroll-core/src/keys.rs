@@ -92,7 +92,11 @@ pub fn sidecar_key(photo_plain: &str, photo_key: &str, sidecar_plain: &str) -> S
         .take_while(|(a, b)| a == b)
         .count();
     let tag = &photo_key[at..at + (photo_key.len() - photo_plain.len())];
-    if sidecar_plain.is_char_boundary(at) && sidecar_plain.as_bytes().starts_with(&photo_plain.as_bytes()[..at]) {
+    if sidecar_plain.is_char_boundary(at)
+        && sidecar_plain
+            .as_bytes()
+            .starts_with(&photo_plain.as_bytes()[..at])
+    {
         format!("{}{tag}{}", &sidecar_plain[..at], &sidecar_plain[at..])
     } else {
         format!("{sidecar_plain}{tag}")
@@ -167,8 +171,14 @@ mod tests {
     #[test]
     fn a_tagged_photos_sidecars_carry_its_tag_after_its_stem() {
         let (plain, tagged) = ("C/d/IMG_1.NEF", disambiguated("C/d/IMG_1.NEF", RootId(3)));
-        assert_eq!(sidecar_key(plain, &tagged, "C/d/IMG_1.NEF.xmp"), "C/d/IMG_1~r3.NEF.xmp");
-        assert_eq!(sidecar_key(plain, &tagged, "C/d/IMG_1.xmp"), "C/d/IMG_1~r3.xmp");
+        assert_eq!(
+            sidecar_key(plain, &tagged, "C/d/IMG_1.NEF.xmp"),
+            "C/d/IMG_1~r3.NEF.xmp"
+        );
+        assert_eq!(
+            sidecar_key(plain, &tagged, "C/d/IMG_1.xmp"),
+            "C/d/IMG_1~r3.xmp"
+        );
         assert_eq!(sidecar_key(plain, plain, "C/d/IMG_1.xmp"), "C/d/IMG_1.xmp");
     }
 

@@ -41,7 +41,10 @@ impl PhotoFilter {
 
     /// The filter also indexing files of these extensions (sidecars and
     /// motion files), which are not photos.
-    pub fn with_companions<S: AsRef<str>>(mut self, extensions: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_companions<S: AsRef<str>>(
+        mut self,
+        extensions: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.companions = extensions
             .into_iter()
             .map(|e| e.as_ref().trim_start_matches('.').to_ascii_lowercase())

@@ -89,7 +89,9 @@ pub fn diff(wanted: Vec<Wanted>, placed: Vec<Placed>, live: Vec<LiveJob>) -> Act
             && on_remote
             && place.rel_path != want.rel_path
         {
-            actions.rehome.push((want.key.clone(), want.rel_path.clone()));
+            actions
+                .rehome
+                .push((want.key.clone(), want.rel_path.clone()));
         }
         match live.get(&want.key) {
             Some(job) if job.running => {}
@@ -489,7 +491,10 @@ mod tests {
         assert!(plan.actions.uploads.is_empty() && plan.actions.deletes.is_empty());
         assert_eq!(
             plan.actions.rehome,
-            vec![("C/IMG_1.xmp".to_owned(), RelPath::from_bytes(b"IMG_1.jpg".to_vec()))]
+            vec![(
+                "C/IMG_1.xmp".to_owned(),
+                RelPath::from_bytes(b"IMG_1.jpg".to_vec())
+            )]
         );
     }
 
@@ -537,7 +542,12 @@ mod tests {
             ..GroupRows::default()
         };
         let plan = plan_groups("", "C", rows);
-        let keys: Vec<&str> = plan.actions.uploads.iter().map(|w| w.key.as_str()).collect();
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
         assert_eq!(keys, ["C/d/IMG_1~r3.xmp"]);
         assert!(plan.actions.deletes.is_empty());
 

@@ -104,7 +104,10 @@ impl SidecarRules {
     }
 
     /// The rules with these photo extensions instead of the defaults.
-    pub fn with_photo_extensions<S: AsRef<str>>(mut self, photos: impl IntoIterator<Item = S>) -> Self {
+    pub fn with_photo_extensions<S: AsRef<str>>(
+        mut self,
+        photos: impl IntoIterator<Item = S>,
+    ) -> Self {
         self.photos = normalised(photos);
         self
     }
@@ -284,7 +287,12 @@ mod tests {
         for inside in ["2024/IMG_1.NEF", "2024/IMG_1.NEF.xmp", "2024/IMG_1.xmp"] {
             assert!(low.as_slice() <= inside.as_bytes() && inside.as_bytes() < high.as_slice());
         }
-        for outside in ["2024/IMG_10.jpg", "2024/IMG_1", "2024/IMG_1/a.jpg", "IMG_1.jpg"] {
+        for outside in [
+            "2024/IMG_10.jpg",
+            "2024/IMG_1",
+            "2024/IMG_1/a.jpg",
+            "IMG_1.jpg",
+        ] {
             let b = outside.as_bytes();
             assert!(!(low.as_slice() <= b && b < high.as_slice()), "{outside}");
         }

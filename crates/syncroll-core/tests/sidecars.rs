@@ -7,7 +7,9 @@
 use syncroll_core::job::JobOp;
 use syncroll_core::reconcile::FoundFile;
 use syncroll_core::root_identity::{self, FolderIdentity, FolderProbe, VerifiedRoot};
-use syncroll_core::store::{Finished, Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork};
+use syncroll_core::store::{
+    Finished, Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork,
+};
 use syncroll_core::{ContentHash, FileStat, PhotoId, RelPath, Store};
 
 const FOLDER: FolderIdentity = FolderIdentity {
@@ -199,11 +201,23 @@ fn xmp_id(i: u64) -> PhotoId {
 async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
     let lib = library(n).await;
     let store = &lib.store;
-    assert_eq!(store.photo_count().await.unwrap(), n, "sidecars are not photos");
+    assert_eq!(
+        store.photo_count().await.unwrap(),
+        n,
+        "sidecars are not photos"
+    );
     let trip = store.collection("Trip").await.unwrap();
     assert_eq!(trip.photo_count, n);
-    assert_eq!(trip.total_bytes, n * 1010, "a photo's bytes include its sidecar");
-    assert_eq!(drain(store).await, (2 * n, 0), "every photo and every sidecar");
+    assert_eq!(
+        trip.total_bytes,
+        n * 1010,
+        "a photo's bytes include its sidecar"
+    );
+    assert_eq!(
+        drain(store).await,
+        (2 * n, 0),
+        "every photo and every sidecar"
+    );
     let (up, _) = run_all(store).await;
     assert_eq!(up.len() as u64, 2 * n);
     assert!(up.contains(&"Trip/2024/d000/IMG_000007.NEF.xmp".to_owned()));
@@ -233,7 +247,10 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         removed: vec![PhotoId(2 * 9 + 1)],
         ..Default::default()
     };
-    store.apply_photo_changes(&lib.root, &removed).await.unwrap();
+    store
+        .apply_photo_changes(&lib.root, &removed)
+        .await
+        .unwrap();
     assert_eq!(drain(store).await, (0, 2));
     let removal = minus(store.plan_work(), before);
     assert_eq!(
@@ -244,7 +261,10 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
         ]
     );
     assert_eq!(store.photo_count().await.unwrap(), n - 1);
-    assert_eq!(store.collection("Trip").await.unwrap().total_bytes, (n - 1) * 1010 + 2);
+    assert_eq!(
+        store.collection("Trip").await.unwrap().total_bytes,
+        (n - 1) * 1010 + 2
+    );
 
     // A stem sidecar arrives for photo 11: it belongs to the raw.
     let before = store.plan_work();
@@ -267,10 +287,16 @@ async fn work_of_changes(n: u64) -> (PlanWork, PlanWork, PlanWork) {
 async fn sidecar_changes_cost_the_same_in_a_library_of_100_or_10000() {
     let small = work_of_changes(100).await;
     let large = work_of_changes(10_000).await;
-    assert_eq!(small, large, "planning work per change grew with the library");
+    assert_eq!(
+        small, large,
+        "planning work per change grew with the library"
+    );
     // And it is small: one group, a handful of rows, one transaction each.
     for work in [small.0, small.1, small.2] {
-        assert!(work.groups <= 2 && work.rows <= 8 && work.transactions <= 2, "{work:?}");
+        assert!(
+            work.groups <= 2 && work.rows <= 8 && work.transactions <= 2,
+            "{work:?}"
+        );
     }
 }
 
@@ -288,7 +314,10 @@ async fn a_stem_sidecar_moves_to_the_raw_and_back() {
         ..Default::default()
     };
     store
-        .apply_photo_changes(&lib.root, &add(vec![("a/IMG_1.jpg", 1), ("a/IMG_1.xmp", 2)]))
+        .apply_photo_changes(
+            &lib.root,
+            &add(vec![("a/IMG_1.jpg", 1), ("a/IMG_1.xmp", 2)]),
+        )
         .await
         .unwrap();
     let (up, _) = settle(store).await;

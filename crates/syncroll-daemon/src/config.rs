@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use syncroll_core::media::{DEFAULT_PHOTO_EXTENSIONS, PhotoFilter};
-use syncroll_core::sidecars::{DEFAULT_LIVE_PHOTO_EXTENSIONS, DEFAULT_SIDECAR_EXTENSIONS, SidecarRules};
+use syncroll_core::sidecars::{
+    DEFAULT_LIVE_PHOTO_EXTENSIONS, DEFAULT_SIDECAR_EXTENSIONS, SidecarRules,
+};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -343,7 +345,9 @@ impl CatalogConfig {
                 let bare = ext.strip_prefix('.').unwrap_or(ext);
                 if bare.is_empty()
                     || bare.len() > 32
-                    || !bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    || !bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
                     return Err(ConfigError::Invalid {
                         key,
@@ -358,9 +362,15 @@ impl CatalogConfig {
         let motion: Vec<String> = self.live_photo_extensions.iter().map(bare).collect();
         for ext in &self.sidecar_extensions {
             let (clash, rule) = if photos.contains(&bare(ext)) {
-                (true, "is also in catalog.photo_extensions: a file is a photo or a sidecar, not both")
+                (
+                    true,
+                    "is also in catalog.photo_extensions: a file is a photo or a sidecar, not both",
+                )
             } else if motion.contains(&bare(ext)) {
-                (true, "is also in catalog.live_photo_extensions: a file is a sidecar or a motion file, not both")
+                (
+                    true,
+                    "is also in catalog.live_photo_extensions: a file is a sidecar or a motion file, not both",
+                )
             } else {
                 (false, "")
             };

@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde_json::Value;
+
 use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
 
 /// The variable the remotes' secrets are read from.

@@ -87,7 +87,14 @@ fn sidecars_travel_beside_their_photo_and_only_photos_are_counted() {
     let (daemon, root) = daemon_with_shoot("");
     let trip = root.join("trip");
     daemon
-        .cli(&["collections", "create", "Trip", "--folder", s(&trip), "--sync"])
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&trip),
+            "--sync",
+        ])
         .ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     let cloud = daemon.data_dir.join("cloud/Trip/trip");
@@ -101,13 +108,24 @@ fn sidecars_travel_beside_their_photo_and_only_photos_are_counted() {
     let shown = daemon.json(&["collections", "show", "Trip"]);
     assert_eq!(shown["collection"]["photo_count"], 4, "{shown}");
     assert_eq!(shown["collection"]["synced_count"], 4, "{shown}");
-    let all: u64 = SYNCED.iter().map(|n| fs::metadata(trip.join(n)).unwrap().len()).sum();
+    let all: u64 = SYNCED
+        .iter()
+        .map(|n| fs::metadata(trip.join(n)).unwrap().len())
+        .sum();
     assert_eq!(shown["collection"]["total_bytes"], all, "{shown}");
     assert_eq!(daemon.json(&["status"])["photo_count"], 4);
     let photos = daemon.photos(Some("Trip"));
     let mut listed: Vec<&str> = photos.iter().map(|p| p["path"].as_str().unwrap()).collect();
     listed.sort();
-    assert_eq!(listed, ["trip/IMG_1.NEF", "trip/IMG_1.jpg", "trip/IMG_2.HEIC", "trip/clip.mov"]);
+    assert_eq!(
+        listed,
+        [
+            "trip/IMG_1.NEF",
+            "trip/IMG_1.jpg",
+            "trip/IMG_2.HEIC",
+            "trip/clip.mov"
+        ]
+    );
     let len = |n: &str| fs::metadata(trip.join(n)).unwrap().len();
     assert_eq!(
         size_of(&photos, "trip/IMG_1.NEF"),
@@ -124,7 +142,11 @@ fn sidecars_travel_beside_their_photo_and_only_photos_are_counted() {
     fs::write(trip.join("IMG_1.xmp"), b"<lightroom exposure=+1/>").unwrap();
     wait_until(EVENT_TIMEOUT, "the edited xmp on the remote", || {
         let now = fs::read(cloud.join("IMG_1.xmp")).unwrap_or_default();
-        if now == b"<lightroom exposure=+1/>" { Ok(()) } else { Err(now) }
+        if now == b"<lightroom exposure=+1/>" {
+            Ok(())
+        } else {
+            Err(now)
+        }
     });
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     let after = done_uploads(&daemon);
@@ -138,14 +160,22 @@ fn sidecars_travel_beside_their_photo_and_only_photos_are_counted() {
     // A sidecar deleted locally: its copy goes, the photo's stays.
     fs::remove_file(trip.join("IMG_1.NEF.xmp")).unwrap();
     wait_until(EVENT_TIMEOUT, "IMG_1.NEF.xmp gone from the remote", || {
-        if cloud.join("IMG_1.NEF.xmp").exists() { Err("still there") } else { Ok(()) }
+        if cloud.join("IMG_1.NEF.xmp").exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
     });
     // The raw deleted: its copy and its sidecar's go; the xmp file stays
     // on disk (never a local delete) and, owned by nobody now... the JPEG
     // of the stem takes it (a raw first, else the first by name).
     fs::remove_file(trip.join("IMG_1.NEF")).unwrap();
     wait_until(EVENT_TIMEOUT, "IMG_1.NEF gone from the remote", || {
-        if cloud.join("IMG_1.NEF").exists() { Err("still there") } else { Ok(()) }
+        if cloud.join("IMG_1.NEF").exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
     });
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(
@@ -212,9 +242,19 @@ fn a_photo_leaving_the_collection_and_sync_off_take_its_sidecars_off_s3() {
     let album = server.bucket_dir().join("Picks/trip");
     assert_eq!(
         names(&objects(&album)),
-        ["IMG_1.NEF", "IMG_1.NEF.xmp", "IMG_1.xmp", "IMG_2.HEIC", "IMG_2.MOV", "IMG_2.aae"]
+        [
+            "IMG_1.NEF",
+            "IMG_1.NEF.xmp",
+            "IMG_1.xmp",
+            "IMG_2.HEIC",
+            "IMG_2.MOV",
+            "IMG_2.aae"
+        ]
     );
-    assert_eq!(daemon.json(&["collections", "show", "Picks"])["collection"]["photo_count"], 2);
+    assert_eq!(
+        daemon.json(&["collections", "show", "Picks"])["collection"]["photo_count"],
+        2
+    );
 
     // The raw leaves the collection: it and its sidecars leave the bucket.
     daemon
@@ -228,7 +268,10 @@ fn a_photo_leaving_the_collection_and_sync_off_take_its_sidecars_off_s3() {
 
     // Sync off: the rest goes, a stranger's object stays, nothing local
     // is touched.
-    write_file(&server.bucket_dir().join("Picks/trip/IMG_9.xmp"), b"someone's");
+    write_file(
+        &server.bucket_dir().join("Picks/trip/IMG_9.xmp"),
+        b"someone's",
+    );
     daemon.cli(&["sync", "off", "Picks", "--yes"]).ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(names(&objects(&album)), ["IMG_9.xmp"]);
@@ -249,14 +292,28 @@ fn custom_sidecar_extensions_are_honoured() {
     write_file(&trip.join("IMG_1.NEF.dop"), b"dxo");
     daemon.cli(&["rescan"]).ok();
     daemon
-        .cli(&["collections", "create", "Trip", "--folder", s(&trip), "--sync"])
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&trip),
+            "--sync",
+        ])
         .ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     // .xmp and .aae are nothing now (not indexed, not synced); the motion
     // file is a video of its own, a photo; the .dop travels with the raw.
     assert_eq!(
         names(&objects(&daemon.data_dir.join("cloud/Trip/trip"))),
-        ["IMG_1.NEF", "IMG_1.NEF.dop", "IMG_1.jpg", "IMG_2.HEIC", "IMG_2.MOV", "clip.mov"]
+        [
+            "IMG_1.NEF",
+            "IMG_1.NEF.dop",
+            "IMG_1.jpg",
+            "IMG_2.HEIC",
+            "IMG_2.MOV",
+            "clip.mov"
+        ]
     );
     let shown = daemon.json(&["collections", "show", "Trip"]);
     assert_eq!(shown["collection"]["photo_count"], 5, "{shown}");
@@ -267,10 +324,22 @@ fn a_bad_sidecar_extension_is_refused_naming_it() {
     let daemon = Daemon::start();
     let bad = daemon.scratch("cfg").join("bad.toml");
     for (toml, named) in [
-        ("sidecar_extensions = [\"xmp\", \"jpg\"]", "\"jpg\" is also in catalog.photo_extensions"),
-        ("sidecar_extensions = [\"x/y\"]", "catalog.sidecar_extensions = \"x/y\" is not an extension"),
-        ("live_photo_extensions = [\"\"]", "catalog.live_photo_extensions = \"\" is not an extension"),
-        ("sidecar_extensions = [\"mov\"]", "\"mov\" is also in catalog.photo_extensions"),
+        (
+            "sidecar_extensions = [\"xmp\", \"jpg\"]",
+            "\"jpg\" is also in catalog.photo_extensions",
+        ),
+        (
+            "sidecar_extensions = [\"x/y\"]",
+            "catalog.sidecar_extensions = \"x/y\" is not an extension",
+        ),
+        (
+            "live_photo_extensions = [\"\"]",
+            "catalog.live_photo_extensions = \"\" is not an extension",
+        ),
+        (
+            "sidecar_extensions = [\"mov\"]",
+            "\"mov\" is also in catalog.photo_extensions",
+        ),
     ] {
         fs::write(&bad, format!("[catalog]\n{toml}\n")).unwrap();
         let out = daemon
@@ -293,13 +362,26 @@ fn ten_thousand_photos_arrive_with_every_sidecar() {
     let root = daemon.scratch("photos");
     for i in 0..N {
         let dir = root.join(format!("d{:02}", i / 500));
-        write_file(&dir.join(format!("IMG_{i:05}.NEF")), format!("raw {i}").as_bytes());
-        write_file(&dir.join(format!("IMG_{i:05}.NEF.xmp")), format!("<x n={i}/>").as_bytes());
+        write_file(
+            &dir.join(format!("IMG_{i:05}.NEF")),
+            format!("raw {i}").as_bytes(),
+        );
+        write_file(
+            &dir.join(format!("IMG_{i:05}.NEF.xmp")),
+            format!("<x n={i}/>").as_bytes(),
+        );
     }
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.json(&["rescan"]);
     daemon
-        .cli(&["collections", "create", "All", "--folder", s(&root), "--sync"])
+        .cli(&[
+            "collections",
+            "create",
+            "All",
+            "--folder",
+            s(&root),
+            "--sync",
+        ])
         .ok();
     daemon.cli(&["wait", "--timeout", "600s"]).ok();
     let cloud = daemon.data_dir.join("cloud/All");
@@ -328,11 +410,25 @@ fn a_remote_sidecar_edit_comes_home_as_a_version(returns: &str) {
     daemon.cli(&["roots", "add", s(&root)]).ok();
     daemon.json(&["rescan"]);
     daemon
-        .cli(&["collections", "create", "Trip", "--folder", s(&trip), "--sync"])
+        .cli(&[
+            "collections",
+            "create",
+            "Trip",
+            "--folder",
+            s(&trip),
+            "--sync",
+        ])
         .ok();
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     daemon
-        .cli(&["connect", "Trip", "--direction", "both", "--returns", returns])
+        .cli(&[
+            "connect",
+            "Trip",
+            "--direction",
+            "both",
+            "--returns",
+            returns,
+        ])
         .ok();
     // The connection's first poll checks the pushed keys once.
     crate::pull::poll(&daemon, "local");
@@ -342,16 +438,25 @@ fn a_remote_sidecar_edit_comes_home_as_a_version(returns: &str) {
     let album = daemon.data_dir.join("cloud/Trip/trip");
     write_file(&album.join("IMG_1.NEF.xmp"), &edited);
     let outcome = crate::pull::poll(&daemon, "local");
-    assert!(outcome.contains("1 edits returned as versions"), "{outcome}");
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
     let local = fs::canonicalize(trip.join("IMG_1.NEF.xmp")).unwrap();
     assert_eq!(fs::read(&local).unwrap(), edited);
-    assert_eq!(fs::read(trip.join("IMG_1.NEF")).unwrap(), b"raw sensor data");
+    assert_eq!(
+        fs::read(trip.join("IMG_1.NEF")).unwrap(),
+        b"raw sensor data"
+    );
     let versions = daemon
         .cli(&["--json", "versions", s(&local)])
         .ok()
         .json_lines();
     assert_eq!(versions.len(), 1, "{versions:?}");
-    assert_eq!(versions[0]["hash"], blake3::hash(&original).to_hex().as_str());
+    assert_eq!(
+        versions[0]["hash"],
+        blake3::hash(&original).to_hex().as_str()
+    );
     assert!(!trip.join("IMG_1.NEF (edit 1).xmp").exists());
 
     // Home for good: the next poll is quiet and the push side sends
@@ -361,7 +466,10 @@ fn a_remote_sidecar_edit_comes_home_as_a_version(returns: &str) {
     assert!(!again.contains("edits"), "{again}");
     daemon.cli(&["wait", "--timeout", "60s"]).ok();
     assert_eq!(done_uploads(&daemon), uploads, "the edit was not sent back");
-    assert_eq!(daemon.json(&["collections", "show", "Trip"])["collection"]["photo_count"], 1);
+    assert_eq!(
+        daemon.json(&["collections", "show", "Trip"])["collection"]["photo_count"],
+        1
+    );
 }
 
 #[test]

@@ -224,7 +224,14 @@ impl Store {
             let name = file_name(&file.rel_path);
             let owner = match self.sidecars.role(name) {
                 Role::Motion => {
-                    owner_of(&mut tx, &self.sidecars, root, None, file.rel_path.as_bytes()).await?
+                    owner_of(
+                        &mut tx,
+                        &self.sidecars,
+                        root,
+                        None,
+                        file.rel_path.as_bytes(),
+                    )
+                    .await?
                 }
                 Role::Sidecar | Role::Other => None,
             };
@@ -466,9 +473,11 @@ async fn resolve_sidecars(
     for ((order, id), (rel, was_sidecar, was_owner)) in files {
         let owner = match order {
             2 => None,
-            _ => owner_of(tx, rules, root, Some(id), &rel).await?.map(|p| p.0),
+            _ => owner_of(tx, rules, root, Some(id), &rel)
+                .await?
+                .map(|p| p.0),
         };
-        let sidecar = rules.is_sidecar(split_path(&rel).1, owner);
+        let sidecar = rules.is_sidecar(split_path(&rel).1, owner.map(PhotoId));
         if (sidecar, owner) == (was_sidecar, was_owner) {
             continue;
         }
