@@ -528,13 +528,14 @@ mod tests {
             ]
         );
 
-        // Only the changed sidecar goes again.
+        // Only the changed sidecar goes again (the raw alone in its group
+        // now: plain keys).
         let mut edited = raw.clone();
         edited.sidecars[1].hash = h(9);
         let placed = vec![
-            placed_in("C/d/IMG_1~r3.NEF", "d/IMG_1.NEF", 1),
-            placed_in("C/d/IMG_1~r3.NEF.xmp", "d/IMG_1.NEF", 2),
-            placed_in("C/d/IMG_1~r3.xmp", "d/IMG_1.NEF", 3),
+            placed_in("C/d/IMG_1.NEF", "d/IMG_1.NEF", 1),
+            placed_in("C/d/IMG_1.NEF.xmp", "d/IMG_1.NEF", 2),
+            placed_in("C/d/IMG_1.xmp", "d/IMG_1.NEF", 3),
         ];
         let rows = GroupRows {
             members: vec![edited],
@@ -548,7 +549,7 @@ mod tests {
             .iter()
             .map(|w| w.key.as_str())
             .collect();
-        assert_eq!(keys, ["C/d/IMG_1~r3.xmp"]);
+        assert_eq!(keys, ["C/d/IMG_1.xmp"]);
         assert!(plan.actions.deletes.is_empty());
 
         // The photo gone: its sidecars' copies go with its own.
