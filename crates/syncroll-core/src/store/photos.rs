@@ -426,6 +426,9 @@ async fn owner_of(
     ))
 }
 
+/// A file of a stem as `resolve_sidecars` reads it: (path, sidecar, owner).
+type StemFile = (Vec<u8>, bool, Option<i64>);
+
 /// Decides again, after a batch, what each sidecar or motion file whose
 /// owner the batch's `touched` paths may change is and belongs to, and
 /// writes what differs: the files of each touched path's stem (`N.…` for
@@ -445,7 +448,7 @@ async fn resolve_sidecars(
     touched.sort();
     touched.dedup();
     // (role order, id) → (path, sidecar, owner): each file once.
-    let mut files: BTreeMap<(u8, i64), (Vec<u8>, bool, Option<i64>)> = BTreeMap::new();
+    let mut files: BTreeMap<(u8, i64), StemFile> = BTreeMap::new();
     for path in &touched {
         let (dir, name) = split_path(path);
         let (low, high) = stem_range(dir, name_stem(name));

@@ -239,6 +239,9 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     Ok(rows)
 }
 
+/// (owner id, id, path, blake3, size).
+type SidecarRow = (i64, i64, Vec<u8>, Vec<u8>, i64);
+
 /// The sidecars of `owners`, by owner: one probe of `photos_by_owner` per
 /// owner.
 async fn sidecars_of(
@@ -249,7 +252,7 @@ async fn sidecars_of(
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let rows: Vec<(i64, i64, Vec<u8>, Vec<u8>, i64)> = sqlx::query_as(
+    let rows: Vec<SidecarRow> = sqlx::query_as(
         "SELECT s.owner_id, s.id, s.rel_path, s.blake3, s.size
          FROM json_each(?1) m CROSS JOIN photos s ON s.owner_id = m.value",
     )
