@@ -75,6 +75,34 @@ pub fn disambiguated(key: &str, root: RootId) -> String {
     }
 }
 
+/// The key of a photo's sidecar: the key rules applied to the sidecar's
+/// own path, so it lands beside the photo. `photo_plain` is the photo's
+/// plain key, `photo_key` the key it got (tagged with its root when it
+/// shares its path with a photo of another root), `sidecar_plain` the
+/// sidecar's plain key. A tagged photo's sidecars carry the same tag at the
+/// same place, the end of the photo's stem, which every sidecar name
+/// starts with (`a~r3.NEF` → `a~r3.xmp`, `a~r3.NEF.xmp`).
+pub fn sidecar_key(photo_plain: &str, photo_key: &str, sidecar_plain: &str) -> String {
+    if photo_plain == photo_key {
+        return sidecar_plain.to_owned();
+    }
+    let at = photo_plain
+        .bytes()
+        .zip(photo_key.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let tag = &photo_key[at..at + (photo_key.len() - photo_plain.len())];
+    if sidecar_plain.is_char_boundary(at)
+        && sidecar_plain
+            .as_bytes()
+            .starts_with(&photo_plain.as_bytes()[..at])
+    {
+        format!("{}{tag}{}", &sidecar_plain[..at], &sidecar_plain[at..])
+    } else {
+        format!("{sidecar_plain}{tag}")
+    }
+}
+
 fn push_utf8_or_escaped(out: &mut String, mut bytes: &[u8]) {
     loop {
         match std::str::from_utf8(bytes) {
@@ -138,6 +166,20 @@ mod tests {
             );
         }
         assert!(unsyncable_reason(&rel(b"x.syncroll-part/a.jpg")).is_some());
+    }
+
+    #[test]
+    fn a_tagged_photos_sidecars_carry_its_tag_after_its_stem() {
+        let (plain, tagged) = ("C/d/IMG_1.NEF", disambiguated("C/d/IMG_1.NEF", RootId(3)));
+        assert_eq!(
+            sidecar_key(plain, &tagged, "C/d/IMG_1.NEF.xmp"),
+            "C/d/IMG_1~r3.NEF.xmp"
+        );
+        assert_eq!(
+            sidecar_key(plain, &tagged, "C/d/IMG_1.xmp"),
+            "C/d/IMG_1~r3.xmp"
+        );
+        assert_eq!(sidecar_key(plain, plain, "C/d/IMG_1.xmp"), "C/d/IMG_1.xmp");
     }
 
     #[test]

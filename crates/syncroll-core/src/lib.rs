@@ -17,6 +17,7 @@ pub mod planner;
 pub mod quoted;
 pub mod reconcile;
 pub mod root_identity;
+pub mod sidecars;
 pub mod store;
 pub mod types;
 pub mod versions;

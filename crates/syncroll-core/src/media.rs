@@ -14,6 +14,10 @@ pub const DEFAULT_PHOTO_EXTENSIONS: &[&str] = &[
 pub struct PhotoFilter {
     /// Lower-case extensions without the dot.
     extensions: Vec<String>,
+    /// Extensions indexed beside photos without being photos: sidecars and
+    /// Live Photo motion files (see [`crate::sidecars`]).
+    #[serde(default)]
+    companions: Vec<String>,
 }
 
 impl Default for PhotoFilter {
@@ -29,7 +33,29 @@ impl PhotoFilter {
             .into_iter()
             .map(|e| e.as_ref().trim_start_matches('.').to_ascii_lowercase())
             .collect();
-        Self { extensions }
+        Self {
+            extensions,
+            companions: Vec::new(),
+        }
+    }
+
+    /// The filter also indexing files of these extensions (sidecars and
+    /// motion files), which are not photos.
+    pub fn with_companions<S: AsRef<str>>(
+        mut self,
+        extensions: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.companions = extensions
+            .into_iter()
+            .map(|e| e.as_ref().trim_start_matches('.').to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// True for a file the catalog indexes: a photo, or a sidecar or
+    /// motion file that may belong to one.
+    pub fn is_indexed(&self, file_name: &[u8]) -> bool {
+        self.is_photo(file_name) || Self::matches(&self.companions, file_name)
     }
 
     /// The extensions this filter accepts.
@@ -39,6 +65,10 @@ impl PhotoFilter {
 
     /// True for a photo's file name (the last path component, raw bytes).
     pub fn is_photo(&self, file_name: &[u8]) -> bool {
+        Self::matches(&self.extensions, file_name)
+    }
+
+    fn matches(extensions: &[String], file_name: &[u8]) -> bool {
         if is_ignored_name(file_name) {
             return false;
         }
@@ -46,7 +76,7 @@ impl PhotoFilter {
             return false;
         };
         let ext = &file_name[dot + 1..];
-        self.extensions
+        extensions
             .iter()
             .any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
     }
@@ -98,6 +128,14 @@ mod tests {
         ] {
             assert!(!f.is_photo(name.as_bytes()), "{name}");
         }
+    }
+
+    #[test]
+    fn companions_are_indexed_but_are_not_photos() {
+        let f = PhotoFilter::default().with_companions(["XMP"]);
+        assert!(f.is_indexed(b"a.xmp") && !f.is_photo(b"a.xmp"));
+        assert!(f.is_indexed(b"a.jpg") && !f.is_indexed(b".a.xmp"));
+        assert!(!PhotoFilter::default().is_indexed(b"a.xmp"));
     }
 
     #[test]

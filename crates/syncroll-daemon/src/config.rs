@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use syncroll_core::media::DEFAULT_PHOTO_EXTENSIONS;
+use syncroll_core::media::{DEFAULT_PHOTO_EXTENSIONS, PhotoFilter};
+use syncroll_core::sidecars::{
+    DEFAULT_LIVE_PHOTO_EXTENSIONS, DEFAULT_SIDECAR_EXTENSIONS, SidecarRules,
+};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +260,15 @@ impl Default for DaemonConfig {
 pub struct CatalogConfig {
     /// File extensions indexed as photos (any case).
     pub photo_extensions: Vec<String>,
+    /// Sidecar extensions (any case): a file `IMG_1.xmp` or `IMG_1.NEF.xmp`
+    /// beside a photo `IMG_1.NEF` is part of it (uploaded beside it,
+    /// counted in its bytes, deleted with it), never a photo of its own.
+    pub sidecar_extensions: Vec<String>,
+    /// Live Photo motion extensions (any case): `IMG_1.mov` beside a still
+    /// `IMG_1.heic`/`.heif`/`.jpg`/`.jpeg` travels with the still as its
+    /// sidecar; without a still it is a photo if `photo_extensions` has
+    /// its extension. Empty: motion files are photos like any other.
+    pub live_photo_extensions: Vec<String>,
     /// Files hashed at once during a scan.
     pub hash_workers: usize,
     /// A full rescan of every root this often, to catch what a watcher
@@ -285,6 +297,14 @@ impl Default for CatalogConfig {
                 .iter()
                 .map(|e| (*e).to_owned())
                 .collect(),
+            sidecar_extensions: DEFAULT_SIDECAR_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            live_photo_extensions: DEFAULT_LIVE_PHOTO_EXTENSIONS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
             hash_workers: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             rescan_interval_secs: 6 * 3600,
             root_check_interval_secs: 5,
@@ -292,6 +312,77 @@ impl Default for CatalogConfig {
             backup_interval_hours: 24,
             backups_kept: 7,
         }
+    }
+}
+
+impl CatalogConfig {
+    /// Which files the scanner indexes: photos, and the sidecars and
+    /// motion files that may belong to them.
+    pub fn file_filter(&self) -> PhotoFilter {
+        PhotoFilter::new(&self.photo_extensions).with_companions(
+            self.sidecar_extensions
+                .iter()
+                .chain(&self.live_photo_extensions),
+        )
+    }
+
+    /// Which indexed files are sidecars (see `syncroll_core::sidecars`).
+    pub fn sidecar_rules(&self) -> SidecarRules {
+        SidecarRules::new(&self.sidecar_extensions, &self.live_photo_extensions)
+            .with_photo_extensions(&self.photo_extensions)
+    }
+
+    /// Each extension list holds extensions, and a sidecar extension is not
+    /// also a photo's or a motion file's: one file cannot be both.
+    fn check_extensions(&self) -> Result<(), ConfigError> {
+        let lists = [
+            ("catalog.photo_extensions", &self.photo_extensions),
+            ("catalog.sidecar_extensions", &self.sidecar_extensions),
+            ("catalog.live_photo_extensions", &self.live_photo_extensions),
+        ];
+        for (key, list) in lists {
+            for ext in list {
+                let bare = ext.strip_prefix('.').unwrap_or(ext);
+                if bare.is_empty()
+                    || bare.len() > 32
+                    || !bare
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        value: syncroll_core::quoted::quoted(ext).to_string(),
+                        rule: "is not an extension: letters, digits, '_' or '-' (at most 32), with or without a leading dot",
+                    });
+                }
+            }
+        }
+        let bare = |e: &String| e.trim_start_matches('.').to_ascii_lowercase();
+        let photos: Vec<String> = self.photo_extensions.iter().map(bare).collect();
+        let motion: Vec<String> = self.live_photo_extensions.iter().map(bare).collect();
+        for ext in &self.sidecar_extensions {
+            let (clash, rule) = if photos.contains(&bare(ext)) {
+                (
+                    true,
+                    "is also in catalog.photo_extensions: a file is a photo or a sidecar, not both",
+                )
+            } else if motion.contains(&bare(ext)) {
+                (
+                    true,
+                    "is also in catalog.live_photo_extensions: a file is a sidecar or a motion file, not both",
+                )
+            } else {
+                (false, "")
+            };
+            if clash {
+                return Err(ConfigError::Invalid {
+                    key: "catalog.sidecar_extensions",
+                    value: syncroll_core::quoted::quoted(ext).to_string(),
+                    rule,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -444,6 +535,7 @@ impl Config {
                 rule: "is empty: nothing would be indexed",
             });
         }
+        self.catalog.check_extensions()?;
         syncroll_core::names::validate_name("remote", &self.remotes.default)?;
         self.versions.policy()?;
         Ok(())

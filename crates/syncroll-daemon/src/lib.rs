@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncroll_core::Store;
-use syncroll_core::media::PhotoFilter;
 use syncroll_proto::v1::catalog_service_server::CatalogServiceServer;
 use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
 use syncroll_proto::v1::connection_service_server::ConnectionServiceServer;
@@ -127,7 +126,8 @@ pub async fn run(
     let catalog = data_dir.join(CATALOG_FILE);
     let store = open_catalog(&catalog, &data_dir)
         .await?
-        .with_brake_policy(config.sync.brake.policy());
+        .with_brake_policy(config.sync.brake.policy())
+        .with_sidecar_rules(config.catalog.sidecar_rules());
     refuse_data_dir_inside_root(&store, &data_dir).await?;
     let cloud = data_dir.join("cloud");
     std::fs::create_dir_all(&cloud).map_err(|source| DaemonError::Io {
@@ -168,7 +168,7 @@ pub async fn run(
     );
     let (scanner, scanner_task) = Scanner::new(
         store.clone(),
-        PhotoFilter::new(&config.catalog.photo_extensions),
+        config.catalog.file_filter(),
         status.clone(),
         config.catalog.hash_workers,
         skip_dirs.clone(),
@@ -225,7 +225,8 @@ pub async fn run(
         guard,
     );
     let sync_task = sync.spawn(cancel.clone());
-    let photo_filter = PhotoFilter::new(&config.catalog.photo_extensions);
+    // Photos, and the sidecars the pull engine tells apart.
+    let photo_filter = config.catalog.file_filter();
     let pull_parts = (
         scanner.clone(),
         remotes.clone(),

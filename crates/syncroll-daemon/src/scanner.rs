@@ -891,7 +891,7 @@ fn walk<E>(
                 continue;
             }
         };
-        if !entry.file_type().is_file() || !filter.is_photo(entry.file_name().as_bytes()) {
+        if !entry.file_type().is_file() || !filter.is_indexed(entry.file_name().as_bytes()) {
             continue;
         }
         let Some(rel_path) = RelPath::from_child(root, entry.path()) else {

@@ -16,6 +16,7 @@ mod pull;
 mod root_safety;
 mod roots;
 mod s3;
+mod sidecars;
 mod sync;
 mod versions;
 mod watcher;

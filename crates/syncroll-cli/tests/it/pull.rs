@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
 use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
 
 /// The variable the remotes' secrets are read from.
@@ -130,32 +131,10 @@ impl Setup {
         }
     }
 
-    /// The connection as `status` shows it.
-    fn connection(&self) -> Value {
-        self.daemon.json(&["status"])["connections"][0].clone()
-    }
-
     /// Asks for a poll and waits for one begun after the asking to finish
     /// (a poll's time is when it began); returns its outcome.
     fn poll(&self) -> String {
-        let before = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        self.daemon
-            .cli(&["rescan", "--remote", self.remote_name()])
-            .ok();
-        wait_until(POLL_TIMEOUT, "a poll to finish", || {
-            let connection = self.connection();
-            if connection["last_polled_at_ms"].as_i64().unwrap_or(0) >= before {
-                Ok(connection["last_poll_outcome"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned())
-            } else {
-                Err(connection)
-            }
-        })
+        poll(&self.daemon, self.remote_name())
     }
 
     /// Polls until an outcome contains `needle` (for at most 30 s) and
@@ -184,6 +163,28 @@ impl Setup {
             .filter(|j| j["op"] == "upload")
             .count()
     }
+}
+
+/// Asks `daemon` for a poll of `remote` and waits for one begun after the
+/// asking to finish (a poll's time is when it began); returns its outcome.
+/// The daemon has one connection.
+pub(crate) fn poll(daemon: &Daemon, remote: &str) -> String {
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    daemon.cli(&["rescan", "--remote", remote]).ok();
+    wait_until(POLL_TIMEOUT, "a poll to finish", || {
+        let connection = daemon.json(&["status"])["connections"][0].clone();
+        if connection["last_polled_at_ms"].as_i64().unwrap_or(0) >= before {
+            Ok(connection["last_poll_outcome"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned())
+        } else {
+            Err(connection)
+        }
+    })
 }
 
 fn bytes_of(path: &Path) -> Option<Vec<u8>> {

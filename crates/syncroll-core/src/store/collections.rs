@@ -39,10 +39,13 @@ const SELECT_COLLECTIONS: &str = "
     LEFT JOIN roots fr ON fr.id = c.folder_root_id
     LEFT JOIN collection_tallies t ON t.collection_id = c.id";
 
-/// What the tallies must equal: every collection's members counted anew.
+/// What the tallies must equal: every collection's members counted anew
+/// (their bytes with their sidecars').
 #[cfg(test)]
 const RECOUNT_COLLECTIONS: &str = "
-    SELECT c.id, COUNT(p.id), COALESCE(SUM(p.size), 0),
+    SELECT c.id, COUNT(p.id),
+           COALESCE(SUM(p.size + (SELECT COALESCE(SUM(s.size), 0) FROM photos s
+                                  WHERE s.owner_id = p.id)), 0),
            COALESCE(SUM(EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
                                 AND o.collection_id = c.id AND o.blake3 = p.blake3)), 0),
            COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM remote_objects o WHERE o.remote_id = c.remote_id
@@ -284,7 +287,7 @@ async fn add_photos_under(
     let (low, high) = rel_path.descendant_range();
     let done = sqlx::query(
         "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
-         SELECT ?1, id, ?6 FROM photos WHERE root_id = ?2
+         SELECT ?1, id, ?6 FROM photos WHERE root_id = ?2 AND sidecar = 0
          AND (?3 = x'' OR rel_path = ?3 OR (rel_path >= ?4 AND rel_path < ?5))",
     )
     .bind(collection.0)
@@ -385,6 +388,20 @@ mod tests {
             "UPDATE remote_objects SET collection_id = 2 WHERE key = 'C1/b'".into(),
             "DELETE FROM collections WHERE id = 2".into(),
             "UPDATE photos SET size = 260 WHERE id = 2".into(),
+            // Sidecars: counted in their owner's bytes, never as photos.
+            "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at, sidecar)
+             VALUES (1, x'622e786d70', 7, 0, 4, x'00', 0, 1), (1, x'642e786d70', 9, 0, 5, x'00', 0, 1)"
+                .into(),
+            "UPDATE photos SET owner_id = 2 WHERE id IN (4, 5)".into(),
+            "UPDATE photos SET size = 8 WHERE id = 4".into(),
+            "UPDATE photos SET owner_id = 3 WHERE id = 5".into(),
+            "INSERT INTO collection_photos (collection_id, photo_id, added_at) VALUES (1, 3, 0)".into(),
+            "DELETE FROM collection_photos WHERE collection_id = 1 AND photo_id = 2".into(),
+            "INSERT INTO collection_photos (collection_id, photo_id, added_at) VALUES (1, 2, 0)".into(),
+            "DELETE FROM photos WHERE id = 4".into(),
+            "UPDATE photos SET owner_id = NULL WHERE owner_id = 3".into(),
+            "DELETE FROM photos WHERE id = 3".into(),
+            "UPDATE photos SET sidecar = 0 WHERE id = 5".into(),
             "DELETE FROM roots WHERE id = 1".into(),
         ];
         let roots = |store: Store| async move {
@@ -394,7 +411,7 @@ mod tests {
                     .await
                     .unwrap();
             let counted: Vec<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT r.id, COUNT(p.id), COALESCE(SUM(p.size), 0) FROM roots r
+                "SELECT r.id, COUNT(p.id) - COALESCE(SUM(p.sidecar), 0), COALESCE(SUM(p.size), 0) FROM roots r
                  LEFT JOIN photos p ON p.root_id = r.id GROUP BY r.id ORDER BY r.id",
             )
             .fetch_all(&store.pool)

@@ -143,6 +143,9 @@ pub struct Store {
     counters: std::sync::Arc<plan::PlanCounters>,
     /// When planned deletions are held for the user (see [`crate::brake`]).
     brake: crate::brake::BrakePolicy,
+    /// Which files are sidecars and which photo each belongs to (see
+    /// [`crate::sidecars`]), applied as the scanner's changes are.
+    sidecars: std::sync::Arc<crate::sidecars::SidecarRules>,
 }
 
 impl Store {
@@ -193,6 +196,7 @@ impl Store {
             renewal,
             counters: std::sync::Arc::default(),
             brake: crate::brake::BrakePolicy::default(),
+            sidecars: std::sync::Arc::default(),
         };
         // Before the migrations, which would fail on a damaged file with a
         // message that does not say what to do.
@@ -210,6 +214,13 @@ impl Store {
     /// The store with deletions braked by `policy` instead of the default.
     pub fn with_brake_policy(mut self, policy: crate::brake::BrakePolicy) -> Self {
         self.brake = policy;
+        self
+    }
+
+    /// The store with sidecars told apart by `rules` instead of the
+    /// defaults.
+    pub fn with_sidecar_rules(mut self, rules: crate::sidecars::SidecarRules) -> Self {
+        self.sidecars = std::sync::Arc::new(rules);
         self
     }
 

@@ -1,6 +1,7 @@
 //! Photos: the rows the scanner keeps true, the folder-collection membership
 //! that follows them, and paged reads for streaming listings.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use sqlx::{Sqlite, Transaction};
@@ -9,6 +10,7 @@ use super::Store;
 use crate::error::{DbContext, Error, Result};
 use crate::reconcile::{FoundFile, IndexedFile};
 use crate::root_identity::VerifiedRoot;
+use crate::sidecars::{Role, SidecarRules, name_stem, split_path, stem_range};
 use crate::types::{
     CollectionId, ContentHash, FileStat, Photo, PhotoId, RelPath, RootId, unix_now,
 };
@@ -162,9 +164,22 @@ impl Store {
             .db("starting a transaction")?;
         check_still_verified(&mut tx, verified).await?;
         let folders = folder_collections(&mut tx, root).await?;
+        // Every path this batch touches, before and after: the sidecars
+        // and Live Photo motion files whose owner they may change are
+        // looked at again once the batch is in (`resolve_sidecars`).
+        let mut touched: Vec<Vec<u8>> = Vec::new();
         // Removals first, then renames, so a path freed by one can be taken
         // by another within the batch without a uniqueness conflict.
         for id in &changes.removed {
+            touched.extend(path_of(&mut tx, *id).await?);
+            // Its sidecars lose their owner now, not by the foreign key
+            // after the memberships are gone, so that their bytes leave the
+            // owner's collections (`tally_sidecar_changed`).
+            sqlx::query("UPDATE photos SET owner_id = NULL WHERE owner_id = ?")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .db("detaching sidecars")?;
             sqlx::query("DELETE FROM photos WHERE id = ?")
                 .bind(id.0)
                 .execute(&mut *tx)
@@ -172,6 +187,8 @@ impl Store {
                 .db("removing a photo")?;
         }
         for (id, file) in &changes.renamed {
+            touched.extend(path_of(&mut tx, *id).await?);
+            touched.push(file.rel_path.as_bytes().to_vec());
             sqlx::query(
                 "UPDATE photos SET rel_path = ?, size = ?, mtime_ns = ?, inode = ?, indexed_at = ?
                  WHERE id = ?",
@@ -204,9 +221,27 @@ impl Store {
             rejoin_departed(&mut tx, *id, now).await?;
         }
         for (file, hash) in &changes.added {
+            let name = file_name(&file.rel_path);
+            let owner = match self.sidecars.role(name) {
+                Role::Motion => {
+                    owner_of(
+                        &mut tx,
+                        &self.sidecars,
+                        root,
+                        None,
+                        file.rel_path.as_bytes(),
+                    )
+                    .await?
+                }
+                Role::Sidecar | Role::Other => None,
+            };
+            // The owner itself is recorded by `resolve_sidecars` below, so
+            // that its triggers see an update.
+            let sidecar = self.sidecars.is_sidecar(name, owner);
+            touched.push(file.rel_path.as_bytes().to_vec());
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO photos (root_id, rel_path, size, mtime_ns, inode, blake3, indexed_at, sidecar)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(root.0)
             .bind(file.rel_path.as_bytes())
@@ -215,11 +250,13 @@ impl Store {
             .bind(file.stat.inode as i64)
             .bind(&hash.0[..])
             .bind(now)
+            .bind(sidecar)
             .fetch_one(&mut *tx)
             .await
             .db("adding a photo")?;
             sync_folder_membership(&mut tx, &folders, PhotoId(id), &file.rel_path, now).await?;
         }
+        resolve_sidecars(&mut tx, &self.sidecars, root, &folders, touched, now).await?;
         tx.commit().await.db("committing scan results")?;
         Ok(())
     }
@@ -244,9 +281,13 @@ impl Store {
     ) -> Result<Vec<Photo>> {
         let (after_root, after_path) = cursor.after.clone().unwrap_or((i64::MIN, Vec::new()));
         let rows: Vec<PhotoRow> = sqlx::query_as(
-            "SELECT p.id, p.root_id, r.path, r.state, p.rel_path, p.size, p.mtime_ns, p.inode, p.blake3
+            // A photo's size is its own and its sidecars' (one probe of
+            // `photos_by_owner` per row); sidecars are not listed.
+            "SELECT p.id, p.root_id, r.path, r.state, p.rel_path,
+                    p.size + (SELECT COALESCE(SUM(s.size), 0) FROM photos s WHERE s.owner_id = p.id),
+                    p.mtime_ns, p.inode, p.blake3
              FROM photos p JOIN roots r ON r.id = p.root_id
-             WHERE (p.root_id, p.rel_path) > (?1, ?2)
+             WHERE (p.root_id, p.rel_path) > (?1, ?2) AND p.sidecar = 0
                AND (?3 IS NULL OR EXISTS (SELECT 1 FROM collection_photos cp
                                           WHERE cp.collection_id = ?3 AND cp.photo_id = p.id))
              ORDER BY p.root_id, p.rel_path
@@ -337,6 +378,133 @@ async fn rejoin_departed(tx: &mut Transaction<'_, Sqlite>, photo: PhotoId, now: 
     Ok(())
 }
 
+/// The path of photo row `id`, if it exists.
+async fn path_of(tx: &mut Transaction<'_, Sqlite>, id: PhotoId) -> Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT rel_path FROM photos WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .db("reading a photo's path")
+}
+
+fn file_name(rel: &RelPath) -> &[u8] {
+    split_path(rel.as_bytes()).1
+}
+
+/// The owner of the sidecar or motion file at `path` in `root` (row `me`,
+/// if it has one yet): the candidates are the photos named `N` or `N.…`,
+/// N its name without extension, read by two probes of the
+/// `(root_id, rel_path)` index.
+async fn owner_of(
+    tx: &mut Transaction<'_, Sqlite>,
+    rules: &SidecarRules,
+    root: RootId,
+    me: Option<i64>,
+    path: &[u8],
+) -> Result<Option<PhotoId>> {
+    let (dir, name) = split_path(path);
+    let n = name_stem(name);
+    let (low, high) = stem_range(dir, n);
+    let exact = [dir, n].concat();
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, rel_path FROM photos
+         WHERE root_id = ?1 AND sidecar = 0 AND id IS NOT ?2
+           AND (rel_path = ?3 OR (rel_path >= ?4 AND rel_path < ?5))",
+    )
+    .bind(root.0)
+    .bind(me)
+    .bind(exact)
+    .bind(low)
+    .bind(high)
+    .fetch_all(&mut **tx)
+    .await
+    .db("finding a sidecar's photo")?;
+    Ok(rules.owner(
+        name,
+        rows.iter()
+            .map(|(id, rel)| (PhotoId(*id), split_path(rel).1)),
+    ))
+}
+
+/// A file of a stem as `resolve_sidecars` reads it: (path, sidecar, owner).
+type StemFile = (Vec<u8>, bool, Option<i64>);
+
+/// Decides again, after a batch, what each sidecar or motion file whose
+/// owner the batch's `touched` paths may change is and belongs to, and
+/// writes what differs: the files of each touched path's stem (`N.…` for
+/// a path `N.X`, one range probe each), motion files first, since whether
+/// one is a sidecar decides whether it can own a stem's `.xmp`. A motion
+/// file that became a sidecar leaves its collections; one that became a
+/// photo joins its folder collections. The schema's triggers replan the
+/// owners' groups and move the bytes in the tallies.
+async fn resolve_sidecars(
+    tx: &mut Transaction<'_, Sqlite>,
+    rules: &SidecarRules,
+    root: RootId,
+    folders: &[(CollectionId, RelPath)],
+    mut touched: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<()> {
+    touched.sort();
+    touched.dedup();
+    // (role order, id) → (path, sidecar, owner): each file once.
+    let mut files: BTreeMap<(u8, i64), StemFile> = BTreeMap::new();
+    for path in &touched {
+        let (dir, name) = split_path(path);
+        let (low, high) = stem_range(dir, name_stem(name));
+        let rows: Vec<(i64, Vec<u8>, bool, Option<i64>)> = sqlx::query_as(
+            "SELECT id, rel_path, sidecar, owner_id FROM photos
+             WHERE root_id = ?1 AND (rel_path = ?2 OR (rel_path >= ?3 AND rel_path < ?4))",
+        )
+        .bind(root.0)
+        .bind(path)
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut **tx)
+        .await
+        .db("reading a stem's files")?;
+        for (id, rel, sidecar, owner) in rows {
+            let order = match rules.role(split_path(&rel).1) {
+                Role::Motion => 0,
+                Role::Sidecar => 1,
+                Role::Other if sidecar => 2,
+                Role::Other => continue,
+            };
+            files.insert((order, id), (rel, sidecar, owner));
+        }
+    }
+    for ((order, id), (rel, was_sidecar, was_owner)) in files {
+        let owner = match order {
+            2 => None,
+            _ => owner_of(tx, rules, root, Some(id), &rel)
+                .await?
+                .map(|p| p.0),
+        };
+        let sidecar = rules.is_sidecar(split_path(&rel).1, owner.map(PhotoId));
+        if (sidecar, owner) == (was_sidecar, was_owner) {
+            continue;
+        }
+        sqlx::query("UPDATE photos SET sidecar = ?, owner_id = ? WHERE id = ?")
+            .bind(sidecar)
+            .bind(owner)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .db("recording a sidecar's photo")?;
+        if sidecar && !was_sidecar {
+            sqlx::query("DELETE FROM collection_photos WHERE photo_id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .db("taking a sidecar out of collections")?;
+        } else if !sidecar && was_sidecar {
+            let rel = RelPath::from_bytes(rel);
+            sync_folder_membership(tx, folders, PhotoId(id), &rel, now).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes `photo` a member of exactly the folder collections whose folder
 /// holds `rel_path` (manual memberships are left as they are).
 async fn sync_folder_membership(
@@ -350,12 +518,13 @@ async fn sync_folder_membership(
         // A photo that departed (its copy deleted on the pulled album) stays
         // out while it holds the bytes it left with; new bytes bring it back.
         let sql = if folder.contains(rel_path) {
+            // A sidecar is never a member: it travels with its photo.
             "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
-             SELECT ?1, ?2, ?3 WHERE NOT EXISTS (
+             SELECT ?1, ?2, ?3 FROM photos WHERE id = ?2 AND sidecar = 0 AND NOT EXISTS (
                  SELECT 1 FROM collection_departures d JOIN photos p ON p.id = d.photo_id
                  WHERE d.collection_id = ?1 AND d.photo_id = ?2 AND d.blake3 = p.blake3)"
         } else {
-            "DELETE FROM collection_photos WHERE collection_id = ? AND photo_id = ? AND ? IS NOT NULL"
+            "DELETE FROM collection_photos WHERE collection_id = ?1 AND photo_id = ?2 AND ?3 IS NOT NULL"
         };
         sqlx::query(sql)
             .bind(collection.0)

@@ -24,7 +24,7 @@ use super::jobs::{StateColumn, now_ms, transition};
 use crate::error::{DbContext, Result};
 use crate::job::{JobEvent, JobId, JobOp, JobState};
 use crate::keys::{collection_prefix, disambiguated, object_key};
-use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, Wanted};
+use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, SidecarFile, Wanted};
 use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId, hex};
 
 /// Path groups planned in one transaction at most.
@@ -192,6 +192,7 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
         live: Vec::new(),
         blocked: Vec::new(),
     };
+    let mut sidecars = sidecars_of(tx, members.iter().map(|m| m.0)).await?;
     rows.members = members
         .into_iter()
         .map(|(id, root, rel, hash, size, state)| Member {
@@ -201,6 +202,7 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
             hash: hash_of(&hash),
             size: size as u64,
             readable: state == "online",
+            sidecars: sidecars.remove(&id).unwrap_or_default(),
         })
         .collect();
     rows.placed = placed
@@ -237,6 +239,39 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     Ok(rows)
 }
 
+/// (owner id, id, path, blake3, size).
+type SidecarRow = (i64, i64, Vec<u8>, Vec<u8>, i64);
+
+/// The sidecars of `owners`, by owner: one probe of `photos_by_owner` per
+/// owner.
+async fn sidecars_of(
+    tx: &mut Tx<'_>,
+    owners: impl Iterator<Item = i64>,
+) -> Result<BTreeMap<i64, Vec<SidecarFile>>> {
+    let ids: Vec<String> = owners.map(|id| id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<SidecarRow> = sqlx::query_as(
+        "SELECT s.owner_id, s.id, s.rel_path, s.blake3, s.size
+         FROM json_each(?1) m CROSS JOIN photos s ON s.owner_id = m.value",
+    )
+    .bind(format!("[{}]", ids.join(",")))
+    .fetch_all(&mut **tx)
+    .await
+    .db("reading sidecars")?;
+    let mut by_owner: BTreeMap<i64, Vec<SidecarFile>> = BTreeMap::new();
+    for (owner, id, rel, hash, size) in rows {
+        by_owner.entry(owner).or_default().push(SidecarFile {
+            id: PhotoId(id),
+            rel_path: RelPath::from_bytes(rel),
+            hash: hash_of(&hash),
+            size: size as u64,
+        });
+    }
+    Ok(by_owner)
+}
+
 impl Store {
     /// Plans the groups `paths` of `t` and applies the decision in `tx`.
     async fn plan_paths(
@@ -250,7 +285,12 @@ impl Store {
         };
         let json = paths_json(paths);
         let rows = group_rows(tx, t, &json).await?;
-        let read = rows.members.len() + rows.placed.len() + rows.live.len() + rows.blocked.len();
+        let sidecars: usize = rows.members.iter().map(|m| m.sidecars.len()).sum();
+        let read = rows.members.len()
+            + sidecars
+            + rows.placed.len()
+            + rows.live.len()
+            + rows.blocked.len();
         self.counters
             .groups
             .fetch_add(paths.len() as u64, Ordering::Relaxed);
@@ -266,6 +306,19 @@ impl Store {
             };
             transition(tx, *id, event, now).await?;
             outcome.cancelled += 1;
+        }
+        for (key, group) in &plan.actions.rehome {
+            sqlx::query(
+                "UPDATE remote_objects SET rel_path = ?1
+                 WHERE remote_id = ?2 AND key = ?3 AND collection_id = ?4",
+            )
+            .bind(group.as_bytes())
+            .bind(t.remote.0)
+            .bind(key)
+            .bind(t.id.0)
+            .execute(&mut **tx)
+            .await
+            .db("moving a ledger row to its group")?;
         }
         let mut after = plan.after_running;
         for id in &plan.released {

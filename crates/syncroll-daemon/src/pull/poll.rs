@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use syncroll_core::connection::{
-    Action, Connection, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide,
+    Action, Connection, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide, ReturnMode,
     check_remote_name,
 };
 use syncroll_core::keys::{collection_prefix, object_key};
@@ -435,7 +435,9 @@ async fn decide_key(
         return Ok(None);
     };
     let rest = rest.to_owned();
-    let rel_path = match landing_path(inner, album, &rest) {
+    let file_name = rest.rsplit('/').next().unwrap_or(&rest).as_bytes();
+    let sidecar = inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name);
+    let rel_path = match landing_path(inner, album, &rest, sidecar) {
         Ok(rel_path) => rel_path,
         Err(reason) => {
             report.refuse(reason);
@@ -444,6 +446,27 @@ async fn decide_key(
     };
     let base = inner.store.base(album.remote_id, &meta.key).await?;
     let photo = inner.store.photo_at(album.root.id, &rel_path).await?;
+    let sidecar_policy;
+    let policy = if sidecar {
+        if base.is_none() || photo.is_none() {
+            // Only a sidecar pushed from here comes back, as an edit of
+            // its photo; a new one on the remote (or one whose local file
+            // is gone) is not brought home.
+            return Ok(None);
+        }
+        // An edit made in another raw editor often comes back as only a
+        // changed sidecar: that is an edit of the photo, and the sidecar
+        // is replaced in place, its previous bytes kept as a version, in
+        // copy mode too: an `(edit N)` copy of a sidecar would belong to
+        // no photo.
+        sidecar_policy = Policy {
+            returns: ReturnMode::Version,
+            ..*policy
+        };
+        &sidecar_policy
+    } else {
+        policy
+    };
     if photo.is_none() && local_path(album, &rel_path).symlink_metadata().is_ok() {
         // A file the scanner has not indexed yet: its bytes are unseen, so
         // nothing is decided about it (the watcher or the next scan will
@@ -509,7 +532,12 @@ async fn decide_key(
 /// The path relative to the collection's root where the key `P/NAME/rest`
 /// lands, or why it is refused. It is the path the push side keys `rest`
 /// from, so the file, once home, is the one the key already holds.
-fn landing_path(inner: &Inner, album: &Album, rest: &str) -> Result<RelPath, String> {
+fn landing_path(
+    inner: &Inner,
+    album: &Album,
+    rest: &str,
+    sidecar: bool,
+) -> Result<RelPath, String> {
     // Names differing only in case are told apart on the file systems
     // syncrolld runs on so far (Linux); see the report of this slice.
     let rules = NameRules {
@@ -537,7 +565,8 @@ fn landing_path(inner: &Inner, album: &Album, rest: &str) -> Result<RelPath, Str
         ));
     }
     let file_name = rest.rsplit('/').next().unwrap_or(rest);
-    if is_download_temporary(file_name) || !inner.photos.is_photo(file_name.as_bytes()) {
+    if is_download_temporary(file_name) || !(sidecar || inner.photos.is_photo(file_name.as_bytes()))
+    {
         return Err(format!(
             "remote name {quoted} is refused: it is not a photo the catalog takes (a hidden or \
              temporary name, or an extension not in catalog.photo_extensions)"
