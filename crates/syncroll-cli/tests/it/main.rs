@@ -12,6 +12,7 @@ mod faults;
 mod load;
 mod photos;
 mod pull;
+mod push_guard;
 mod root_safety;
 mod roots;
 mod s3;
