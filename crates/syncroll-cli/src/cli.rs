@@ -70,7 +70,7 @@ pub enum Command {
     },
     /// List sync jobs
     Jobs {
-        /// Only jobs in this state: queued, running, held (deletions waiting for `syncroll holds`), done, failed, cancelled, dismissed (cancelled by you), or skipped (photos no remote can hold, such as names with a newline)
+        /// Only jobs in this state: queued, running, held (deletions waiting for `syncroll holds`), done, failed, cancelled, dismissed (cancelled by you), left (uploads not sent because the remote changed since the last sync), or skipped (photos no remote can hold, such as names with a newline)
         #[arg(long)]
         state: Option<String>,
         /// Only jobs of this collection

@@ -19,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::connection::Direction;
 use crate::job::{JobId, JobOp};
 use crate::keys::{disambiguated, object_key, sidecar_key, unsyncable_reason};
 use crate::types::{ContentHash, PhotoId, RelPath, RootId};
@@ -213,7 +214,15 @@ pub struct GroupPlan {
     /// back): they no longer block, so a later vanishing is planned (and
     /// braked) anew.
     pub released: Vec<JobId>,
+    /// Why the jobs of [`Actions::cancel`] are cancelled, in words.
+    pub cancel_reason: &'static str,
 }
+
+/// Why planning cancels a waiting job it no longer needs.
+pub const NOT_WANTED: &str = "no longer wanted on the remote";
+/// Why planning cancels the waiting jobs of a collection connected with
+/// `--direction pull`.
+pub const PULL_ONLY: &str = "not sent: the collection's connection is pull-only";
 
 /// The keys the members of a collection take: `P/NAME/<path>`, and when
 /// photos of several roots share a path, the one of the lowest root id
@@ -244,7 +253,14 @@ pub fn member_keys(prefix: &str, name: &str, members: Vec<Member>) -> Vec<(Membe
 /// those groups. Equal to planning the whole collection, restricted to
 /// these groups; so planning twice adds nothing, and planning the groups a
 /// change touched is enough.
-pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
+///
+/// A collection connected with `--direction pull` sends nothing: no upload
+/// and no remote delete is planned, and its waiting jobs are cancelled
+/// (running ones finish; their groups are planned again after them). The
+/// members still count as wanted, so turning the direction back to `push`
+/// or `both` (which asks for a full reconciliation) plans what changed
+/// meanwhile.
+pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows, direction: Direction) -> GroupPlan {
     let GroupRows {
         members,
         placed,
@@ -259,6 +275,7 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
             after_running.push((rel.clone(), job.id));
         }
     }
+    let waiting: Vec<JobId> = live.iter().filter(|j| !j.running).map(|j| j.id).collect();
     let mut unreadable = HashSet::new();
     let mut skipped = Vec::new();
     let mut wanted: Vec<Wanted> = Vec::new();
@@ -324,11 +341,25 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows) -> GroupPlan {
     actions
         .deletes
         .retain(|p| !blocked.contains(&(p.key.clone(), JobOp::Delete, None)));
+    let mut cancel_reason = NOT_WANTED;
+    if !direction.pushes() {
+        let mut cancel = waiting;
+        cancel.sort();
+        // Moving a ledger row between groups sends nothing: it stays.
+        actions = Actions {
+            cancel,
+            uploads: Vec::new(),
+            deletes: Vec::new(),
+            rehome: std::mem::take(&mut actions.rehome),
+        };
+        cancel_reason = PULL_ONLY;
+    }
     GroupPlan {
         actions,
         skipped,
         after_running,
         released,
+        cancel_reason,
     }
 }
 
@@ -487,7 +518,7 @@ mod tests {
             ],
             ..GroupRows::default()
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         assert!(plan.actions.uploads.is_empty() && plan.actions.deletes.is_empty());
         assert_eq!(
             plan.actions.rehome,
@@ -508,7 +539,7 @@ mod tests {
             members: vec![raw.clone(), plain],
             ..GroupRows::default()
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         let mut up: Vec<(String, i64, Vec<u8>)> = plan
             .actions
             .uploads
@@ -542,7 +573,7 @@ mod tests {
             placed: placed.clone(),
             ..GroupRows::default()
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         let keys: Vec<&str> = plan
             .actions
             .uploads
@@ -557,7 +588,7 @@ mod tests {
             placed,
             ..GroupRows::default()
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         assert_eq!(plan.actions.deletes.len(), 3);
         assert!(plan.actions.uploads.is_empty());
     }
@@ -600,7 +631,7 @@ mod tests {
                 dismissed: false,
             }],
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         let keys = upload_keys(&plan);
         assert_eq!(keys, ["C/new.jpg"]);
         assert!(plan.actions.deletes.is_empty() && plan.after_running.is_empty());
@@ -624,7 +655,7 @@ mod tests {
             live: vec![],
             blocked: vec![rejected.clone()],
         };
-        let plan = plan_groups("", "C", away);
+        let plan = plan_groups("", "C", away, Direction::Push);
         assert!(plan.actions.is_empty() && plan.released.is_empty());
 
         let back = GroupRows {
@@ -633,7 +664,7 @@ mod tests {
             live: vec![],
             blocked: vec![rejected],
         };
-        let plan = plan_groups("", "C", back);
+        let plan = plan_groups("", "C", back, Direction::Push);
         assert!(plan.actions.is_empty());
         assert_eq!(plan.released, vec![JobId(7)]);
     }
@@ -653,7 +684,7 @@ mod tests {
             live: vec![job(4, JobOp::Upload, "C/a\nb.jpg", Some(1), false)],
             blocked: vec![],
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         let keys = upload_keys(&plan);
         assert_eq!(keys, ["C/ok.jpg"]);
         assert_eq!(plan.actions.cancel, [JobId(4)]);
@@ -676,7 +707,7 @@ mod tests {
             live: vec![job(4, JobOp::Upload, "C/a.jpg", Some(1), true)],
             blocked: vec![],
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         assert!(plan.actions.is_empty(), "{:?}", plan.actions);
         assert_eq!(plan.after_running, vec![(rel_of("C/a.jpg"), JobId(4))]);
     }
@@ -697,9 +728,34 @@ mod tests {
             live: vec![],
             blocked: vec![],
         };
-        let plan = plan_groups("", "C", rows);
+        let plan = plan_groups("", "C", rows, Direction::Push);
         assert_eq!(deleted(&plan.actions), ["C/a~r5.jpg"]);
         assert_eq!(plan.actions.deletes[0].rel_path, rel_of("C/a.jpg"));
         assert!(plan.actions.uploads.is_empty());
+    }
+
+    #[test]
+    fn a_pull_connection_plans_no_upload_or_delete_and_cancels_waiting_jobs() {
+        let rows = || GroupRows {
+            members: vec![member(1, "new.jpg", 1), member(1, "edited.jpg", 9)],
+            // edited.jpg was sent with other bytes; gone.jpg left the disk.
+            placed: vec![placed("C/edited.jpg", 2), placed("C/gone.jpg", 3)],
+            live: vec![
+                job(4, JobOp::Upload, "C/new.jpg", Some(1), false),
+                job(5, JobOp::Upload, "C/other.jpg", Some(5), true),
+            ],
+            blocked: vec![],
+        };
+        let pushed = plan_groups("", "C", rows(), Direction::Both);
+        assert_eq!(upload_keys(&pushed), ["C/edited.jpg"]);
+        assert_eq!(deleted(&pushed.actions), ["C/gone.jpg"]);
+
+        let pulled = plan_groups("", "C", rows(), Direction::Pull);
+        assert!(upload_keys(&pulled).is_empty());
+        assert!(pulled.actions.deletes.is_empty());
+        // The queued upload goes; the running one finishes.
+        assert_eq!(pulled.actions.cancel, [JobId(4)]);
+        assert_eq!(pulled.cancel_reason, PULL_ONLY);
+        assert_eq!(pulled.after_running, [(rel_of("C/other.jpg"), JobId(5))]);
     }
 }

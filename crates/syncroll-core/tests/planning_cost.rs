@@ -132,6 +132,7 @@ fn as_planned(job: &syncroll_core::job::Job) -> Landed {
         size: job.bytes_total,
         etag: None,
         transfer: "put",
+        base: None,
     }
 }
 

@@ -153,6 +153,7 @@ async fn run_all(store: &Store) -> (Vec<String>, Vec<String>) {
                             size: c.job.bytes_total,
                             etag: None,
                             transfer: "put",
+                            base: None,
                         }),
                     ));
                 }

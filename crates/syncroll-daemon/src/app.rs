@@ -122,6 +122,7 @@ impl App {
         versions: VersionStore,
     ) -> Self {
         let filter = PhotoFilter::new(&config.catalog.photo_extensions);
+        let poll = sync.poll_signal().clone();
         Self {
             store,
             scanner,
@@ -132,7 +133,7 @@ impl App {
             sync,
             remotes,
             versions,
-            poll: crate::connections::PollSignal::default(),
+            poll,
         }
     }
 

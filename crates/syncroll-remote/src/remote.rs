@@ -54,12 +54,19 @@ impl ObjectMeta {
 /// Whether two reported modification times are the same. A time in whole
 /// seconds (an HTTP date: HEAD's `Last-Modified`, WebDAV's
 /// `getlastmodified`) matches any time within that second, as a listing in
-/// milliseconds (S3's XML) reports it.
+/// milliseconds (S3's XML) reports it; a time in whole milliseconds (a
+/// listing, or a base kept in milliseconds) matches any time within that
+/// millisecond (a file's mtime in nanoseconds).
 fn same_time(a: SystemTime, b: SystemTime) -> bool {
     let since_epoch = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).ok();
     match (since_epoch(a), since_epoch(b)) {
         (Some(a), Some(b)) if a.subsec_nanos() == 0 || b.subsec_nanos() == 0 => {
             a.as_secs() == b.as_secs()
+        }
+        (Some(a), Some(b))
+            if a.subsec_nanos() % 1_000_000 == 0 || b.subsec_nanos() % 1_000_000 == 0 =>
+        {
+            a.as_millis() == b.as_millis()
         }
         _ => a == b,
     }
@@ -247,6 +254,11 @@ pub struct PutReport {
     pub blake3: [u8; 32],
     /// The backend's version tag of the new object, where it has one.
     pub etag: Option<String>,
+    /// The new object's modification time as the backend reports it (the
+    /// look that verified the upload, or the placed file's mtime on `fs`),
+    /// where known: with the size and ETag, the remote side of the base the
+    /// caller records, so its next listing is known as this upload.
+    pub modified: Option<SystemTime>,
 }
 
 /// Where a resumable upload keeps its progress while it runs, so that the
@@ -368,18 +380,25 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// what the journal holds: to give up on it, call
     /// [`Remote::abandon_upload`].
     ///
+    /// It lands only if `precondition` holds, as [`Remote::put_file_if`]
+    /// checks it; a resumed upload is checked the same way before it
+    /// completes, and one whose precondition failed is given up (nothing
+    /// left to resume).
+    ///
     /// Backends without resumable uploads (the default) just call
-    /// [`Remote::put_file`] and never touch the journal.
+    /// [`Remote::put_file_if`] and never touch the journal.
     async fn put_file_resumable(
         &self,
         key: &str,
         source: &Path,
+        precondition: &Precondition,
         progress: &AtomicU64,
         cancel: &CancellationToken,
         journal: &dyn UploadJournal,
     ) -> Result<PutReport, RemoteError> {
         let _ = journal;
-        self.put_file(key, source, progress, cancel).await
+        self.put_file_if(key, source, precondition, progress, cancel)
+            .await
     }
 
     /// Frees what an unfinished resumable upload to `key` holds on the server
@@ -470,6 +489,14 @@ mod tests {
         assert!(meta(None, 3, Some(5_000)).same_version(&meta(None, 3, Some(5_274))));
         assert!(!meta(None, 3, Some(5_100)).same_version(&meta(None, 3, Some(5_274))));
         assert!(!meta(None, 3, Some(6_000)).same_version(&meta(None, 3, Some(5_274))));
+        // A base kept in milliseconds matches a file's mtime in nanoseconds.
+        let at = |ns: u64| SystemTime::UNIX_EPOCH + Duration::from_nanos(ns);
+        let in_ns = ObjectMeta {
+            modified: Some(at(5_274_123_456)),
+            ..meta(None, 3, None)
+        };
+        assert!(meta(None, 3, Some(5_274)).same_version(&in_ns));
+        assert!(!meta(None, 3, Some(5_275)).same_version(&in_ns));
     }
 
     #[test]

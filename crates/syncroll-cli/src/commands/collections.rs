@@ -139,12 +139,15 @@ fn sync_state(c: &pb::Collection) -> String {
         return "off".to_owned();
     }
     let paused = if c.paused { ", paused" } else { "" };
+    let direction = c.connection.as_ref().map_or("", |k| k.direction.as_str());
+    let jobs = c.jobs.unwrap_or_default();
     format!(
-        "on{paused}: {}/{} photos, {}/{} synced",
+        "on{paused}: {}/{} photos, {}/{} synced{}",
         count(c.synced_count),
         count(c.photo_count),
         bytes(c.synced_bytes),
-        bytes(c.total_bytes)
+        bytes(c.total_bytes),
+        super::sync::unsent(direction, c.photo_count, c.synced_count, &jobs)
     )
 }
 

@@ -166,7 +166,7 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
         };
         let _ = writeln!(
             text,
-            "  {} -> {} ({state}): {}/{} photos, {}/{} synced; {} queued, {} running, {} failed",
+            "  {} -> {} ({state}): {}/{} photos, {}/{} synced; {} queued, {} running, {} failed{}",
             shown(&c.name),
             shown(&c.remote),
             count(c.synced_count),
@@ -175,7 +175,8 @@ fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
             bytes(c.total_bytes),
             jobs.queued,
             jobs.running,
-            jobs.failed
+            jobs.failed,
+            super::sync::unsent(&c.direction, c.photo_count, c.synced_count, &jobs)
         );
     }
     if !sync.last_errors.is_empty() {

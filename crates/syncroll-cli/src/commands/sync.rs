@@ -235,6 +235,24 @@ async fn follow(
 }
 
 /// One line about the queue.
+/// What a collection's counts leave unsaid, after them: uploads left
+/// because the remote changed (not failures), and for a `pull`
+/// connection the photos it does not send (not behind: they never go).
+/// Empty when there is neither.
+pub fn unsent(direction: &str, photos: u64, synced: u64, jobs: &pb::JobCounts) -> String {
+    let mut text = String::new();
+    if jobs.left > 0 {
+        text.push_str(&format!(
+            "; {} not uploaded: the remote changed since the last sync (see `syncroll jobs --state left`)",
+            count(jobs.left)
+        ));
+    }
+    if direction == "pull" && photos > synced {
+        text.push_str(&format!("; {} not sent: pull-only", count(photos - synced)));
+    }
+    text
+}
+
 pub fn summary(s: &pb::SyncStatus) -> String {
     let mut line = format!(
         "{}: {} queued, {} running, {} failed",

@@ -13,6 +13,7 @@ mod load;
 mod manuals;
 mod photos;
 mod pull;
+mod push_guard;
 mod root_safety;
 mod roots;
 mod s3;

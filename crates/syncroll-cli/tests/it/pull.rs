@@ -17,7 +17,7 @@ const SECRET_VAR: &str = "SYNCROLL_TEST_PULL_SECRET";
 const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which remote the album is on; the servers run as long as it lives.
-enum Kind {
+pub(crate) enum Kind {
     Fs,
     S3(S3Server),
     WebDav(WebDavServer),
@@ -28,17 +28,17 @@ enum Kind {
 
 /// A root with two photos in `trip/`, the folder collection Trip synced to
 /// the remote and connected `both`, edits returning as versions.
-struct Setup {
-    daemon: Daemon,
-    root: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) daemon: Daemon,
+    pub(crate) root: PathBuf,
     /// The album on the remote's disk: `<store>/Trip/`, which holds the
     /// collection's keys (`trip/t0.jpg`, ...).
-    album: PathBuf,
-    kind: Kind,
+    pub(crate) album: PathBuf,
+    pub(crate) kind: Kind,
 }
 
 impl Setup {
-    fn new(kind: Kind) -> Self {
+    pub(crate) fn new(kind: Kind) -> Self {
         Self::returning(kind, "version")
     }
 
@@ -123,7 +123,7 @@ impl Setup {
         }
     }
 
-    fn remote_name(&self) -> &'static str {
+    pub(crate) fn remote_name(&self) -> &'static str {
         match self.kind {
             Kind::Fs => "local",
             Kind::S3(_) => "minio",
@@ -133,7 +133,7 @@ impl Setup {
 
     /// Asks for a poll and waits for one begun after the asking to finish
     /// (a poll's time is when it began); returns its outcome.
-    fn poll(&self) -> String {
+    pub(crate) fn poll(&self) -> String {
         poll(&self.daemon, self.remote_name())
     }
 
@@ -154,7 +154,7 @@ impl Setup {
         panic!("no poll within 30 s said {needle:?}; the last said {last:?}");
     }
 
-    fn done_uploads(&self) -> usize {
+    pub(crate) fn done_uploads(&self) -> usize {
         self.daemon
             .cli(&["--json", "jobs", "--state", "done"])
             .ok()
@@ -187,7 +187,7 @@ pub(crate) fn poll(daemon: &Daemon, remote: &str) -> String {
     })
 }
 
-fn bytes_of(path: &Path) -> Option<Vec<u8>> {
+pub(crate) fn bytes_of(path: &Path) -> Option<Vec<u8>> {
     fs::read(path).ok()
 }
 

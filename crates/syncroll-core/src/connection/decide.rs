@@ -45,10 +45,37 @@ impl RemoteSide {
     /// Whether this is another state of the object than `base`.
     fn differs_from(&self, base: &RemoteSide) -> bool {
         match (&self.etag, &base.etag) {
-            (Some(now), Some(then)) => now != then,
-            _ => self.size != base.size || self.modified_ms != base.modified_ms,
+            (Some(now), Some(then)) => bare_etag(now) != bare_etag(then),
+            _ => self.size != base.size || !same_time(self.modified_ms, base.modified_ms),
         }
     }
+
+    /// Whether this and `other` describe the same state to the field, as
+    /// far as the remote reports them: the ETag (where both have one)
+    /// without quotes and weakness marks (a listing and a HEAD may differ
+    /// only so), the size, and the time within the second when one side
+    /// has only whole seconds (an HTTP date after an upload, milliseconds
+    /// in a listing).
+    fn same_state(&self, other: &RemoteSide) -> bool {
+        // Where only one side has an ETag (a put's reply has one, some
+        // servers' listings not), size and time are all there is to compare.
+        let etags = match (&self.etag, &other.etag) {
+            (Some(a), Some(b)) => bare_etag(a) == bare_etag(b),
+            _ => true,
+        };
+        etags && self.size == other.size && same_time(self.modified_ms, other.modified_ms)
+    }
+}
+
+/// An entity tag without `W/` and quotes.
+fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// Two modification times in Unix ms: equal, or in the same second when
+/// one of them is a whole second (all an HTTP date says).
+fn same_time(a_ms: i64, b_ms: i64) -> bool {
+    a_ms == b_ms || ((a_ms % 1000 == 0 || b_ms % 1000 == 0) && a_ms / 1000 == b_ms / 1000)
 }
 
 /// The last state both sides agreed on.
@@ -344,9 +371,7 @@ impl Base {
 
     /// Both sides are this base to the field, so there is nothing to record.
     fn is_exactly(&self, local: &LocalSide, remote: &RemoteSide) -> bool {
-        let remote_same = self.remote.as_ref().is_some_and(|b| {
-            b.size == remote.size && b.etag == remote.etag && b.modified_ms == remote.modified_ms
-        });
+        let remote_same = self.remote.as_ref().is_some_and(|b| b.same_state(remote));
         self.local == *local && remote_same
     }
 }

@@ -16,7 +16,13 @@
 //!                         │   Cancelling ──Succeeded──▶ Done
 //!                         ▼     │ any other end
 //!                     Dismissed ◀┘
+//!
+//!   Running ──RemoteChanged──▶ Left ──Retried──▶ Queued
+//!                               └──Released──▶ Cancelled (the pull
+//!                                   brought the remote's edit home)
 //! ```
+//! `Left` is an upload the remote's own edit overtook: the remote no longer
+//! held the base both sides last agreed on, so nothing was sent over it.
 //! A queued job can also be cancelled or dismissed directly. `Dismissed` is
 //! a cancel the user asked for (or a held deletion they rejected): the
 //! planner does not plan the same work again until `retry` or the photo
@@ -66,6 +72,13 @@ pub enum JobState {
         at: TimestampMs,
         reason: String,
     },
+    /// An upload that found the remote changed since the last sync (its
+    /// precondition failed): nothing was sent over the remote's edit. Not
+    /// a failure; not planned again until `retry` or the photo changes.
+    Left {
+        at: TimestampMs,
+        reason: String,
+    },
 }
 
 /// What happened to a job.
@@ -109,8 +122,15 @@ pub enum JobEvent {
     /// The user approved the hold that held this deletion.
     Approved,
     /// What kept a dismissed job's work from being planned again is gone:
-    /// the collection's sync was turned off or on, or the photo came back.
+    /// the collection's sync was turned off or on, or the photo came back;
+    /// or a left upload's key has a new base (a poll brought the remote's
+    /// edit home), so what it waited on is settled.
     Released,
+    /// The upload's precondition failed: the remote no longer holds the
+    /// base, so the local bytes were not sent over the remote's edit.
+    RemoteChanged {
+        reason: String,
+    },
 }
 
 impl JobEvent {
@@ -128,6 +148,7 @@ impl JobEvent {
             Self::CancelRequested => "cancel-requested",
             Self::Approved => "approved",
             Self::Released => "released",
+            Self::RemoteChanged { .. } => "remote-changed",
         }
     }
 }
@@ -145,7 +166,7 @@ pub const CANCELLED_BY_USER: &str = "cancelled by the user";
 
 impl JobState {
     /// Every state's name, as the `state` column holds it.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "queued",
         "running",
         "cancelling",
@@ -154,6 +175,7 @@ impl JobState {
         "failed",
         "cancelled",
         "dismissed",
+        "left",
     ];
 
     /// The state's name, as stored and shown.
@@ -167,6 +189,7 @@ impl JobState {
             Self::Failed { .. } => "failed",
             Self::Cancelled { .. } => "cancelled",
             Self::Dismissed { .. } => "dismissed",
+            Self::Left { .. } => "left",
         }
     }
 
@@ -206,6 +229,7 @@ impl JobState {
             (S::Queued { .. } | S::Running { .. } | S::Held { .. }, E::Dismissed { reason }) => {
                 Ok(S::Dismissed { at: now, reason })
             }
+            (S::Running { .. }, E::RemoteChanged { reason }) => Ok(S::Left { at: now, reason }),
             (S::Running { since }, E::CancelRequested) => Ok(S::Cancelling { since: *since }),
             (S::Cancelling { .. }, E::Succeeded) => Ok(S::Done { at: now }),
             (S::Cancelling { .. }, E::Dismissed { reason } | E::Cancelled { reason }) => {
@@ -217,6 +241,7 @@ impl JobState {
                 E::TransientFailure { .. }
                 | E::Deferred { .. }
                 | E::PermanentFailure { .. }
+                | E::RemoteChanged { .. }
                 | E::Interrupted,
             ) => Ok(S::Dismissed {
                 at: now,
@@ -224,13 +249,16 @@ impl JobState {
             }),
             (S::Held { .. }, E::Approved) => Ok(S::Queued { not_before: now }),
             (S::Held { .. }, E::Cancelled { reason }) => Ok(S::Cancelled { at: now, reason }),
-            (S::Dismissed { reason, .. }, E::Released) => Ok(S::Cancelled {
-                at: now,
-                reason: reason.clone(),
-            }),
-            (S::Failed { .. } | S::Cancelled { .. } | S::Dismissed { .. }, E::Retried) => {
-                Ok(S::Queued { not_before: now })
+            (S::Dismissed { reason, .. } | S::Left { reason, .. }, E::Released) => {
+                Ok(S::Cancelled {
+                    at: now,
+                    reason: reason.clone(),
+                })
             }
+            (
+                S::Failed { .. } | S::Cancelled { .. } | S::Dismissed { .. } | S::Left { .. },
+                E::Retried,
+            ) => Ok(S::Queued { not_before: now }),
             (from, event) => Err(IllegalTransition {
                 from: from.name(),
                 event: event.name(),
@@ -268,6 +296,10 @@ mod tests {
                 at: 0,
                 reason: "r".into(),
             },
+            JobState::Left {
+                at: 0,
+                reason: "r".into(),
+            },
         ]
     }
 
@@ -291,6 +323,7 @@ mod tests {
             JobEvent::CancelRequested,
             JobEvent::Approved,
             JobEvent::Released,
+            JobEvent::RemoteChanged { reason: "e".into() },
         ]
     }
 
@@ -323,6 +356,10 @@ mod tests {
             ("cancelled", "retried", Some("queued")),
             ("dismissed", "retried", Some("queued")),
             ("dismissed", "released", Some("cancelled")),
+            ("running", "remote-changed", Some("left")),
+            ("cancelling", "remote-changed", Some("dismissed")),
+            ("left", "retried", Some("queued")),
+            ("left", "released", Some("cancelled")),
         ];
         for state in states() {
             for event in events() {

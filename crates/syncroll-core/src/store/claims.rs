@@ -293,6 +293,8 @@ impl Store {
                     "size": l.size,
                     "etag": l.etag,
                     "transfer": l.transfer,
+                    "mtime": l.base.map(|b| b.local_mtime_ns),
+                    "modified": l.base.map(|b| b.remote_modified_ms),
                 })),
                 Finished::Deleted => deleted.push(job.0),
             }
@@ -306,18 +308,28 @@ impl Store {
             .db("starting a transaction")?;
         // What landed is on the remote whatever became of its job: the
         // ledger must say so, or it could never be replaced or cleaned up.
+        // The base is what both sides hold now: the local file as read and
+        // the object as the remote reported it (its remote side only where
+        // the remote gave a time; otherwise the base trigger clears it).
         if landed != "[]" {
             sqlx::query(
                 "INSERT INTO remote_objects
-                     (remote_id, key, blake3, size, etag, collection_id, uploaded_at, rel_path)
+                     (remote_id, key, blake3, size, etag, collection_id, uploaded_at, rel_path,
+                      local_mtime_ns, remote_size, remote_etag, remote_modified_ms)
                  SELECT j.remote_id, j.key, unhex(v.value ->> 'hash'), v.value ->> 'size',
-                        v.value ->> 'etag', j.collection_id, ?2, j.rel_path
+                        v.value ->> 'etag', j.collection_id, ?2, j.rel_path,
+                        v.value ->> 'mtime',
+                        CASE WHEN v.value ->> 'modified' IS NOT NULL THEN v.value ->> 'size' END,
+                        CASE WHEN v.value ->> 'modified' IS NOT NULL THEN v.value ->> 'etag' END,
+                        v.value ->> 'modified'
                  FROM json_each(?1) v JOIN jobs j ON j.id = v.value ->> 'id'
                  WHERE true
                  ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = excluded.blake3,
                      size = excluded.size, etag = excluded.etag,
                      collection_id = excluded.collection_id, uploaded_at = excluded.uploaded_at,
-                     rel_path = excluded.rel_path",
+                     rel_path = excluded.rel_path, local_mtime_ns = excluded.local_mtime_ns,
+                     remote_size = excluded.remote_size, remote_etag = excluded.remote_etag,
+                     remote_modified_ms = excluded.remote_modified_ms",
             )
             .bind(&landed)
             .bind(now / 1000)
@@ -396,6 +408,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::LandedBase;
 
     async fn set(store: &Store, sql: &str) {
         sqlx::query(sql).execute(&store.pool).await.unwrap();
@@ -444,6 +457,7 @@ mod tests {
             size: u64::from(byte) * 100,
             etag: Some(etag.to_owned()),
             transfer: "put",
+            base: None,
         }
     }
 
@@ -566,5 +580,39 @@ mod tests {
         assert!(!photo.root_missing);
         assert_eq!(claimed.copy_from.as_deref(), Some("old.jpg"));
         assert!(store.claim_jobs(10, &[]).await.unwrap().is_empty());
+    }
+
+    /// An upload leaves the base both sides agree on, so a connection's
+    /// next poll knows the object; one whose remote gave no time leaves
+    /// none, rather than a base it cannot check.
+    #[tokio::test]
+    async fn an_upload_records_the_base_it_leaves() {
+        let (_dir, store) = three_running_jobs().await;
+        let with_time = Landed {
+            base: Some(LandedBase {
+                local_mtime_ns: 7_000_000_123,
+                remote_modified_ms: 9_000,
+            }),
+            ..landed(1, "\"e1\"")
+        };
+        store
+            .finish_transfers(&[
+                (JobId(1), Finished::Uploaded(with_time)),
+                (JobId(2), Finished::Uploaded(landed(2, "e2"))),
+            ])
+            .await
+            .unwrap();
+        let remote = store.remote_id("local").await.unwrap();
+        let (base, own) = store.base(remote, "a.jpg").await.unwrap().unwrap();
+        assert_eq!(own.as_deref(), Some("\"e1\""));
+        assert_eq!(base.local.mtime_ns, 7_000_000_123);
+        let side = base.remote.expect("the remote side is recorded");
+        assert_eq!(
+            (side.size, side.etag.as_deref(), side.modified_ms),
+            (100, Some("\"e1\""), 9_000)
+        );
+        assert_eq!(side.hash, Some(ContentHash([1; 32])));
+        let (base, _) = store.base(remote, "b.jpg").await.unwrap().unwrap();
+        assert_eq!(base.remote, None);
     }
 }

@@ -12,6 +12,7 @@ use crate::connection::{
     self, Base, ConnectRequest, Connection, Direction, LocalSide, RemoteSide, ReturnMode,
 };
 use crate::error::{DbContext, Error, Result};
+use crate::job::JobEvent;
 use crate::types::{CollectionId, ContentHash, RemoteId};
 
 #[derive(sqlx::FromRow)]
@@ -206,6 +207,10 @@ impl Store {
         .execute(&mut *tx)
         .await
         .db("saving a connection")?;
+        let before = existing.as_ref().map_or(Direction::Push, |c| c.direction);
+        if before.pushes() != settings.direction.pushes() {
+            reconcile_sends(&mut tx, collection).await?;
+        }
         let row: ConnectionRow =
             sqlx::query_as(&format!("{SELECT_CONNECTIONS} WHERE k.collection_id = ?"))
                 .bind(collection.0)
@@ -217,14 +222,28 @@ impl Store {
     }
 
     /// Removes a collection's connection; the ledger, its bases and the
-    /// recorded conflicts stay. Returns whether there was one.
+    /// recorded conflicts stay. Returns whether there was one. A `pull`
+    /// connection's collection pushes again, so what it did not send
+    /// meanwhile is planned (a full reconciliation, in the same
+    /// transaction).
     pub async fn disconnect(&self, collection: CollectionId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM connections WHERE collection_id = ?")
-            .bind(collection.0)
-            .execute(&self.pool)
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .db("removing a connection")?;
-        Ok(done.rows_affected() > 0)
+            .db("starting a transaction")?;
+        let removed: Option<String> = sqlx::query_scalar(
+            "DELETE FROM connections WHERE collection_id = ? RETURNING direction",
+        )
+        .bind(collection.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .db("removing a connection")?;
+        if removed.as_deref().and_then(Direction::parse) == Some(Direction::Pull) {
+            reconcile_sends(&mut tx, collection).await?;
+        }
+        tx.commit().await.db("committing a disconnection")?;
+        Ok(removed.is_some())
     }
 
     /// Records a finished poll of a collection's remote folder.
@@ -332,6 +351,11 @@ impl Store {
     /// records the object in the ledger first, with its transfer).
     pub async fn record_base(&self, remote: RemoteId, key: &str, base: &Base) -> Result<bool> {
         let remote_side = base.remote.as_ref();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         let done = sqlx::query(
             "UPDATE remote_objects
              SET blake3 = ?, size = ?, local_mtime_ns = ?, remote_size = ?, remote_etag = ?,
@@ -346,9 +370,11 @@ impl Store {
         .bind(remote_side.map(|r| r.modified_ms))
         .bind(remote.0)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db("recording a base")?;
+        release_left_uploads(&mut tx, remote, key).await?;
+        tx.commit().await.db("committing a base")?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -368,7 +394,11 @@ impl Store {
         base: &Base,
     ) -> Result<()> {
         let remote_side = base.remote.as_ref();
-        let mut tx = self.pool.begin().await.db("starting a transaction")?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
         sqlx::query(
             "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id,
                                          uploaded_at, rel_path, local_mtime_ns, remote_size,
@@ -419,7 +449,8 @@ impl Store {
         .execute(&mut *tx)
         .await
         .db("forgetting a departure")?;
-        tx.commit().await.db("committing a download's ledger row")
+        release_left_uploads(&mut tx, remote, key).await?;
+        tx.commit().await.db("committing a download")
     }
 
     /// Takes back a [`Store::record_download`] whose file never joined the
@@ -488,6 +519,49 @@ impl Store {
             .db("counting conflicts")?;
         Ok(n.max(0) as u64)
     }
+}
+
+/// Settles the uploads of `key` left because the remote had changed: the
+/// key has a new base (a poll brought the remote's edit home, or found
+/// both sides the same), so they no longer wait on anything, and `status`
+/// stops counting them.
+async fn release_left_uploads(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    remote: RemoteId,
+    key: &str,
+) -> Result<()> {
+    let left: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE remote_id = ? AND key = ? AND state = 'left'",
+    )
+    .bind(remote.0)
+    .bind(key)
+    .fetch_all(&mut **tx)
+    .await
+    .db("finding left uploads")?;
+    for id in left {
+        super::jobs::transition(tx, crate::job::JobId(id), JobEvent::Released, now_ms()).await?;
+    }
+    Ok(())
+}
+
+/// Asks for a full reconciliation of a synced collection whose direction
+/// started or stopped sending local changes: from `pull` to `push` or
+/// `both`, what changed meanwhile is planned; the other way, its waiting
+/// jobs are cancelled. Like every change that can make a remote stale, in
+/// the transaction of the change.
+async fn reconcile_sends(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    collection: CollectionId,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO reconcile (collection_id, phase, cursor)
+         SELECT id, 'members', 0 FROM collections WHERE id = ? AND sync_enabled = 1",
+    )
+    .bind(collection.0)
+    .execute(&mut **tx)
+    .await
+    .db("asking for a reconciliation")?;
+    Ok(())
 }
 
 fn conflict_from_row(row: ConflictRow) -> Conflict {

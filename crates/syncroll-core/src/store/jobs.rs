@@ -17,6 +17,21 @@ pub struct Landed {
     pub etag: Option<String>,
     /// `put` or `copy`.
     pub transfer: &'static str,
+    /// The times that, with the hash, size and ETag above, make the base
+    /// both sides agree on now; `None` when the remote did not say when
+    /// the object was written (the ledger then keeps no remote side).
+    pub base: Option<LandedBase>,
+}
+
+/// The times of the base an upload leaves (see [`Landed::base`]): recorded
+/// on the key's ledger row, so a connection's next poll knows the object
+/// as syncroll's own upload without fetching it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LandedBase {
+    /// The local file's mtime when its bytes were read.
+    pub local_mtime_ns: i64,
+    /// The object's modification time, as the remote reported it.
+    pub remote_modified_ms: i64,
 }
 
 /// An unfinished resumable upload that no job will continue; see
@@ -40,6 +55,8 @@ pub struct JobCounts {
     pub cancelled: u64,
     /// Deletions the brake holds for a decision.
     pub held: u64,
+    /// Uploads left because the remote changed since the last sync.
+    pub left: u64,
     /// Bytes of queued and running uploads.
     pub bytes_pending: u64,
 }
@@ -98,6 +115,7 @@ pub(crate) enum StateColumn {
     Failed,
     Cancelled,
     Dismissed,
+    Left,
 }
 
 impl StateColumn {
@@ -112,6 +130,7 @@ impl StateColumn {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Dismissed => "dismissed",
+            Self::Left => "left",
         }
     }
 }
@@ -154,6 +173,10 @@ impl StateRow {
                 reason: last_error,
             },
             StateColumn::Dismissed => JobState::Dismissed {
+                at: updated_at,
+                reason: last_error,
+            },
+            StateColumn::Left => JobState::Left {
                 at: updated_at,
                 reason: last_error,
             },
@@ -259,7 +282,8 @@ pub(crate) async fn transition_from(
         JobState::Queued { not_before } => (*not_before, error_text.unwrap_or_default()),
         JobState::Failed { reason, .. }
         | JobState::Cancelled { reason, .. }
-        | JobState::Dismissed { reason, .. } => (0, reason.clone()),
+        | JobState::Dismissed { reason, .. }
+        | JobState::Left { reason, .. } => (0, reason.clone()),
         _ => (0, String::new()),
     };
     let done = sqlx::query(
@@ -648,7 +672,7 @@ impl Store {
             "SELECT j.id, j.remote_id, j.key, j.multipart_state
              FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id
              WHERE j.multipart_state IS NOT NULL
-               AND (j.state IN ('cancelled', 'dismissed', 'done')
+               AND (j.state IN ('cancelled', 'dismissed', 'left', 'done')
                     OR (j.state = 'failed'
                         AND (c.id IS NULL OR c.sync_enabled = 0
                              -- superseded: a newer job has the key, so this
@@ -729,6 +753,7 @@ impl Store {
                     JobState::Failed { .. }
                         | JobState::Cancelled { .. }
                         | JobState::Dismissed { .. }
+                        | JobState::Left { .. }
                 ) {
                     return Err(Error::JobNotRetryable {
                         id: id.0,
@@ -737,12 +762,12 @@ impl Store {
                 }
                 vec![id.0]
             }
-            None => {
-                sqlx::query_scalar("SELECT id FROM jobs WHERE state IN ('failed', 'dismissed')")
-                    .fetch_all(&self.pool)
-                    .await
-                    .db("finding failed jobs")?
-            }
+            None => sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE state IN ('failed', 'dismissed', 'left')",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .db("finding failed jobs")?,
         };
         let mut retried = 0;
         for id in ids {
@@ -763,7 +788,7 @@ impl Store {
     /// from the tallies the schema keeps: a few rows, however long the
     /// queue.
     pub async fn job_counts(&self) -> Result<Vec<(CollectionId, JobCounts)>> {
-        type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+        type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT collection_id,
                     SUM(CASE state WHEN 'queued' THEN jobs ELSE 0 END),
@@ -772,6 +797,7 @@ impl Store {
                     SUM(CASE state WHEN 'failed' THEN jobs ELSE 0 END),
                     SUM(CASE WHEN state IN ('cancelled', 'dismissed') THEN jobs ELSE 0 END),
                     SUM(CASE state WHEN 'held' THEN jobs ELSE 0 END),
+                    SUM(CASE state WHEN 'left' THEN jobs ELSE 0 END),
                     SUM(bytes_pending)
              FROM job_tallies WHERE collection_id != 0
              GROUP BY collection_id HAVING SUM(jobs) > 0",
@@ -782,7 +808,7 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(c, queued, running, done, failed, cancelled, held, pending)| {
+                |(c, queued, running, done, failed, cancelled, held, left, pending)| {
                     (
                         CollectionId(c),
                         JobCounts {
@@ -792,6 +818,7 @@ impl Store {
                             failed: failed.max(0) as u64,
                             cancelled: cancelled.max(0) as u64,
                             held: held.max(0) as u64,
+                            left: left.max(0) as u64,
                             bytes_pending: pending.max(0) as u64,
                         },
                     )
@@ -1147,6 +1174,7 @@ mod tests {
             size: 10,
             etag: None,
             transfer: "put",
+            base: None,
         };
         store
             .finish_transfer(claimed[0].id, crate::store::Finished::Uploaded(landed))

@@ -36,7 +36,7 @@ pub use collections::NewCollectionSource;
 pub use connections::{Conflict, NewConflict};
 pub use departures::{Departure, DepartureCandidate, DepartureVerdict};
 pub use holds::{CopiesOfRoot, DEPARTURES_AFTER, HeldKey, Hold, HoldState};
-pub use jobs::{AbandonedUpload, Interrupted, JobCounts, Landed, now_ms};
+pub use jobs::{AbandonedUpload, Interrupted, JobCounts, Landed, LandedBase, now_ms};
 pub use photos::{PhotoChanges, PhotoFilterQuery, PhotoPageCursor};
 pub use plan::{PLAN_CHUNK, PlanGoal, PlanOutcome, PlanWork, ReconcileStep};
 pub use remotes::RemoteRecord;

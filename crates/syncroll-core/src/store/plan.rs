@@ -21,7 +21,8 @@ use sqlx::{Sqlite, Transaction};
 
 use super::Store;
 use super::jobs::{StateColumn, now_ms, transition};
-use crate::error::{DbContext, Result};
+use crate::connection::Direction;
+use crate::error::{DbContext, Error, Result};
 use crate::job::{JobEvent, JobId, JobOp, JobState};
 use crate::keys::{collection_prefix, disambiguated, object_key};
 use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, SidecarFile, Wanted};
@@ -93,21 +94,36 @@ struct Target {
     remote: RemoteId,
     prefix: String,
     goal: Option<PlanGoal>,
+    /// The connection's direction; `Push` when not connected.
+    direction: Direction,
 }
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
+/// (name, remote id, prefix, syncing, removing copies, direction).
+type TargetRow = (String, i64, Option<String>, bool, bool, Option<String>);
+
 async fn target(tx: &mut Tx<'_>, id: CollectionId) -> Result<Option<Target>> {
-    let row: Option<(String, i64, Option<String>, bool, bool)> = sqlx::query_as(
+    let row: Option<TargetRow> = sqlx::query_as(
         "SELECT c.name, c.remote_id, json_extract(r.settings_json, '$.prefix'),
-                c.sync_enabled, c.remove_remote_copies
-         FROM collections c JOIN remotes r ON r.id = c.remote_id WHERE c.id = ?",
+                c.sync_enabled, c.remove_remote_copies, k.direction
+         FROM collections c JOIN remotes r ON r.id = c.remote_id
+         LEFT JOIN connections k ON k.collection_id = c.id WHERE c.id = ?",
     )
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await
     .db("reading a collection")?;
-    Ok(row.map(|(name, remote, prefix, synced, clearing)| Target {
+    let Some((name, remote, prefix, synced, clearing, direction)) = row else {
+        return Ok(None);
+    };
+    let direction = match direction {
+        // The schema's CHECK keeps the names known; a damaged one is an
+        // error, not a direction to guess.
+        Some(name) => Direction::parse(&name).ok_or(Error::InvalidDirection(name))?,
+        None => Direction::Push,
+    };
+    Ok(Some(Target {
         id,
         name,
         remote: RemoteId(remote),
@@ -119,6 +135,7 @@ async fn target(tx: &mut Tx<'_>, id: CollectionId) -> Result<Option<Target>> {
         } else {
             None
         },
+        direction,
     }))
 }
 
@@ -178,7 +195,8 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     let jobs: Vec<JobRow> = sqlx::query_as(
         "SELECT j.id, j.op, j.key, j.blake3, j.state, j.rel_path FROM json_each(?2) g
          CROSS JOIN jobs j ON j.collection_id = ?1 AND j.rel_path = unhex(g.value)
-         WHERE j.state IN ('queued', 'running', 'cancelling', 'held', 'failed', 'dismissed')",
+         WHERE j.state IN ('queued', 'running', 'cancelling', 'held', 'failed', 'dismissed',
+                           'left')",
     )
     .bind(t.id.0)
     .bind(paths)
@@ -218,14 +236,16 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
         let hash = hash.as_deref().map(hash_of);
         let id = JobId(id);
         match state {
-            StateColumn::Failed | StateColumn::Dismissed => rows.blocked.push(Blocked {
-                id,
-                key,
-                op,
-                hash,
-                dismissed: state == StateColumn::Dismissed,
-            }),
-            // Only live states are read besides those two.
+            StateColumn::Failed | StateColumn::Dismissed | StateColumn::Left => {
+                rows.blocked.push(Blocked {
+                    id,
+                    key,
+                    op,
+                    hash,
+                    dismissed: state == StateColumn::Dismissed,
+                })
+            }
+            // Only live states are read besides those.
             _ => rows.live.push(LiveJob {
                 id,
                 op,
@@ -295,14 +315,20 @@ impl Store {
             .groups
             .fetch_add(paths.len() as u64, Ordering::Relaxed);
         self.counters.rows.fetch_add(read as u64, Ordering::Relaxed);
-        let plan = planner::plan_groups(&t.prefix, &t.name, rows);
+        // Removing every copy (`sync off`) is the user's word, whatever the
+        // direction; mirroring sends local changes only if it pushes.
+        let direction = match t.goal {
+            Some(PlanGoal::RemoveAll) => Direction::Push,
+            _ => t.direction,
+        };
+        let plan = planner::plan_groups(&t.prefix, &t.name, rows, direction);
 
         let now = now_ms();
         super::skipped::record_skipped(tx, t.id, &json, &plan.skipped, now).await?;
         let mut outcome = PlanOutcome::default();
         for id in &plan.actions.cancel {
             let event = JobEvent::Cancelled {
-                reason: "no longer wanted on the remote".to_owned(),
+                reason: plan.cancel_reason.to_owned(),
             };
             transition(tx, *id, event, now).await?;
             outcome.cancelled += 1;

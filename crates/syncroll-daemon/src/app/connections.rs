@@ -56,6 +56,9 @@ impl App {
             .store
             .connect(collection.id, &request, &default_inbox)
             .await?;
+        // A direction that starts or stops sending asked for a
+        // reconciliation with the change.
+        self.sync.request_plan();
         let uploads_queued = if collection.sync_enabled {
             0
         } else {
@@ -82,6 +85,7 @@ impl App {
     pub async fn disconnect(&self, name: &str) -> AppResult<(bool, Collection)> {
         let collection = self.store.collection(name).await?;
         let was_connected = self.store.disconnect(collection.id).await?;
+        self.sync.request_plan();
         info!(was_connected, "disconnected");
         Ok((was_connected, collection))
     }

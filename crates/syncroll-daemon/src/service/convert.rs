@@ -194,6 +194,7 @@ fn job_counts(counts: &JobCounts) -> pb::JobCounts {
         cancelled: counts.cancelled,
         bytes_pending: counts.bytes_pending,
         held: counts.held,
+        left: counts.left,
     }
 }
 
@@ -258,6 +259,8 @@ pub fn sync_status(
                         .cloned()
                         .unwrap_or_default(),
                 )),
+                // Filled by the caller, which has the connections.
+                direction: String::new(),
             })
             .collect(),
         last_errors: failures
@@ -299,7 +302,8 @@ fn job_error(job: &Job) -> String {
     match &job.state {
         JobState::Failed { reason, .. }
         | JobState::Cancelled { reason, .. }
-        | JobState::Dismissed { reason, .. } => reason.clone(),
+        | JobState::Dismissed { reason, .. }
+        | JobState::Left { reason, .. } => reason.clone(),
         // Why the brake held it.
         JobState::Held { .. } => job.last_error.clone(),
         _ => String::new(),

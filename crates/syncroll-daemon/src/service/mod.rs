@@ -248,6 +248,12 @@ impl Control {
         let holds = self.app.holds(false).await?;
         let mut status = convert::sync_status(snapshot, &collections, &failures, &skipped);
         status.holds = holds.iter().map(convert::hold).collect();
+        let connections = self.app.connections().await?;
+        for c in &mut status.collections {
+            if let Some(k) = connections.iter().find(|k| k.collection_name == c.name) {
+                c.direction = k.direction.as_str().to_owned();
+            }
+        }
         status.blocked_reason = self.app.sync().blocked_reason().unwrap_or_default();
         Ok(status)
     }

@@ -168,6 +168,9 @@ struct Inner {
     guard: DataDirGuard,
     /// Fires when the engine stops, for workers waiting on the data dir.
     shutdown: CancellationToken,
+    /// Asks the pull engine for a poll: an upload that found the remote
+    /// changed leaves the remote's edit to a pulling connection's poll.
+    poll: crate::connections::PollSignal,
 }
 
 /// Handle to the sync engine; cheap to clone.
@@ -224,8 +227,15 @@ impl SyncEngine {
                 sweep_asked: AtomicBool::new(false),
                 rate: Mutex::default(),
                 interruptions: AtomicU64::new(0),
+                poll: crate::connections::PollSignal::default(),
             }),
         }
+    }
+
+    /// The signal the pull engine waits on, shared with the app's
+    /// `rescan --remote`.
+    pub fn poll_signal(&self) -> &crate::connections::PollSignal {
+        &self.inner.poll
     }
 
     /// Starts the planner and scheduler; both end when `shutdown` fires,

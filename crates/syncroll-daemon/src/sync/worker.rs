@@ -3,11 +3,13 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use syncroll_core::job::{Job, JobEvent, JobOp};
-use syncroll_core::store::{ClaimedJob, Finished, Landed, now_ms};
-use syncroll_core::{ContentHash, RelPath};
-use syncroll_remote::{JournalError, RemoteError, UploadJournal};
+use syncroll_core::store::{ClaimedJob, Finished, Landed, LandedBase, now_ms};
+use syncroll_core::{ContentHash, Photo, RelPath};
+use syncroll_remote::{JournalError, ObjectMeta, Precondition, Remote, RemoteError, UploadJournal};
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -25,6 +27,10 @@ enum Outcome {
     Vanished,
     /// Nothing to do any more.
     NotNeeded(String),
+    /// The remote no longer holds the base both sides last agreed on (its
+    /// object was edited or replaced by someone else): nothing was sent
+    /// over it. Says what was found.
+    RemoteChanged(String),
 }
 
 /// Why a job could not finish.
@@ -371,24 +377,13 @@ async fn execute(
             if photo.root_missing {
                 return Err(Failure::RootMissing(photo.root_path.display().to_string()));
             }
-            if let Some(source) = &claimed.copy_from {
-                match remote.copy(source, &job.key, cancel).await {
-                    Ok(meta) => {
-                        debug!(%source, "copied on the remote instead of uploading");
-                        return Ok(Outcome::Uploaded(Landed {
-                            hash: photo.hash,
-                            size: meta.size,
-                            etag: meta.etag,
-                            transfer: "copy",
-                        }));
-                    }
-                    Err(e) if e.is_cancelled() => return Err(e.into()),
-                    Err(RemoteError::NotFound { .. }) => {
-                        // Removed by hand: the ledger was wrong about it.
-                        inner.store.forget_ledger_key(job.remote_id, source).await?;
-                    }
-                    Err(e) => debug!(error = %e, "server-side copy failed; uploading instead"),
-                }
+            let precondition = upload_precondition(inner, job).await?;
+            if let Some(source) = &claimed.copy_from
+                && let Some(outcome) =
+                    copy_on_remote(inner, &*remote, job, photo, source, &precondition, cancel)
+                        .await?
+            {
+                return Ok(outcome);
             }
             let path = photo.rel_path.under(&photo.root_path);
             let journal = JobJournal {
@@ -398,15 +393,41 @@ async fn execute(
                 saved: job.upload_state.clone(),
                 holds_state: std::sync::atomic::AtomicBool::new(job.upload_state.is_some()),
             };
-            let put = remote.put_file_resumable(&job.key, &path, progress, cancel, &journal);
-            let report = match put.await {
-                Ok(report) => report,
-                Err(RemoteError::SourceVanished { .. }) => return Ok(Outcome::Vanished),
-                Err(e) => return Err(e.into()),
+            let mut precondition = precondition;
+            // At most: the base, then (the object deleted meanwhile) absent.
+            let report = loop {
+                let put = remote.put_file_resumable(
+                    &job.key,
+                    &path,
+                    &precondition,
+                    progress,
+                    cancel,
+                    &journal,
+                );
+                match put.await {
+                    Ok(report) => break report,
+                    Err(RemoteError::SourceVanished { .. }) => return Ok(Outcome::Vanished),
+                    Err(e) if e.is_precondition_failed() => {
+                        match what_the_key_holds(&*remote, &job.key, photo, cancel).await? {
+                            KeyHolds::Photo(meta) => return Ok(found_in_place(photo, &meta)),
+                            // Modify beats delete: the photo goes back, but
+                            // only into an empty key.
+                            KeyHolds::Nothing if precondition != Precondition::Absent => {
+                                precondition = Precondition::Absent;
+                            }
+                            KeyHolds::Nothing => return Err(e.into()),
+                            KeyHolds::Other(meta) => {
+                                return Ok(Outcome::RemoteChanged(other_object(&meta)));
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
             let landed = Landed {
                 hash: ContentHash(report.blake3),
                 size: report.size,
+                base: landed_base(photo, report.modified),
                 etag: report.etag,
                 transfer: "put",
             };
@@ -417,6 +438,155 @@ async fn execute(
             }
         }
     }
+}
+
+/// What the upload of `job` may replace: the base the ledger keeps for its
+/// key (the remote side both sides last agreed on; for a row written
+/// before remote sides were kept, the ETag of syncroll's own put and the
+/// size it sent), or nothing at all for a key the ledger does not hold.
+/// So a remote edit made since the last sync is never overwritten unseen.
+async fn upload_precondition(inner: &Inner, job: &Job) -> Result<Precondition, Failure> {
+    let Some((base, own_etag)) = inner.store.base(job.remote_id, &job.key).await? else {
+        return Ok(Precondition::Absent);
+    };
+    Ok(match base.remote {
+        Some(remote) => Precondition::Matches {
+            etag: remote.etag.or(own_etag),
+            size: remote.size,
+            modified: u64::try_from(remote.modified_ms)
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        },
+        None => Precondition::Matches {
+            etag: own_etag,
+            size: base.local.size,
+            modified: None,
+        },
+    })
+}
+
+/// A server-side copy in place of the upload, if it can be made: `None`
+/// sends the bytes instead. A copy carries no condition, so the key is
+/// looked at just before (a window of one request).
+async fn copy_on_remote(
+    inner: &Inner,
+    remote: &dyn Remote,
+    job: &Job,
+    photo: &Photo,
+    source: &str,
+    precondition: &Precondition,
+    cancel: &CancellationToken,
+) -> Result<Option<Outcome>, Failure> {
+    let found = remote.head(&job.key).await?;
+    if precondition.check(&job.key, found.as_ref()).is_err() {
+        // What the key holds now is decided by the upload's own path.
+        return Ok(None);
+    }
+    match remote.copy(source, &job.key, cancel).await {
+        Ok(meta) => {
+            debug!(%source, "copied on the remote instead of uploading");
+            Ok(Some(Outcome::Uploaded(Landed {
+                hash: photo.hash,
+                size: meta.size,
+                base: landed_base(photo, meta.modified),
+                etag: meta.etag,
+                transfer: "copy",
+            })))
+        }
+        Err(e) if e.is_cancelled() => Err(e.into()),
+        Err(RemoteError::NotFound { .. }) => {
+            // Removed by hand: the ledger was wrong about it.
+            inner.store.forget_ledger_key(job.remote_id, source).await?;
+            Ok(None)
+        }
+        Err(e) => {
+            debug!(error = %e, "server-side copy failed; uploading instead");
+            Ok(None)
+        }
+    }
+}
+
+/// What a key whose upload precondition failed holds now.
+enum KeyHolds {
+    Nothing,
+    /// The photo's own bytes: syncroll's upload whose record a crash cut
+    /// off, or the same bytes put there by another client.
+    Photo(ObjectMeta),
+    /// Other bytes: the remote's own edit.
+    Other(ObjectMeta),
+}
+
+/// Looks at `key`: a HEAD, and if the size is the photo's, its bytes read
+/// and hashed (in constant memory), since only they tell the photo from a
+/// same-size edit.
+async fn what_the_key_holds(
+    remote: &dyn Remote,
+    key: &str,
+    photo: &Photo,
+    cancel: &CancellationToken,
+) -> Result<KeyHolds, Failure> {
+    let Some(meta) = remote.head(key).await? else {
+        return Ok(KeyHolds::Nothing);
+    };
+    if meta.size != photo.stat.size {
+        return Ok(KeyHolds::Other(meta));
+    }
+    let mut read = match remote.read(key, 0, Some(&meta)).await {
+        Ok(read) => read,
+        // Changed again between the look and the read: not the photo.
+        Err(e) if e.is_precondition_failed() => return Ok(KeyHolds::Other(meta)),
+        Err(RemoteError::NotFound { .. }) => return Ok(KeyHolds::Nothing),
+        Err(e) => return Err(e.into()),
+    };
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(RemoteError::Cancelled.into()),
+            chunk = read.body.next() => chunk,
+        };
+        match chunk {
+            Some(bytes) => hasher.update(&bytes?),
+            None => break,
+        };
+    }
+    if ContentHash(*hasher.finalize().as_bytes()) == photo.hash {
+        Ok(KeyHolds::Photo(meta))
+    } else {
+        Ok(KeyHolds::Other(meta))
+    }
+}
+
+/// The photo's bytes were found under the key: recorded as landed, no
+/// bytes sent.
+fn found_in_place(photo: &Photo, meta: &ObjectMeta) -> Outcome {
+    debug!("the remote already holds the photo's bytes; recorded without sending them");
+    Outcome::Uploaded(Landed {
+        hash: photo.hash,
+        size: meta.size,
+        base: landed_base(photo, meta.modified),
+        etag: meta.etag.clone(),
+        transfer: "found",
+    })
+}
+
+/// What a key found holding other bytes than the base holds, in words.
+fn other_object(meta: &ObjectMeta) -> String {
+    format!(
+        "the remote copy changed since the last sync (it holds {} other bytes now)",
+        meta.size
+    )
+}
+
+/// The base an upload of `photo` leaves, given when the remote says the
+/// object was written.
+fn landed_base(photo: &Photo, modified: Option<SystemTime>) -> Option<LandedBase> {
+    let since_epoch = modified?.duration_since(UNIX_EPOCH).ok()?;
+    Some(LandedBase {
+        local_mtime_ns: photo.stat.mtime_ns,
+        remote_modified_ms: i64::try_from(since_epoch.as_millis()).ok()?,
+    })
 }
 
 /// Keeps a job's resumable upload in its row (`jobs.multipart_state`), so a
@@ -492,6 +662,17 @@ async fn settle(
             }
         }
         Ok(Outcome::NotNeeded(reason)) => JobEvent::Cancelled { reason },
+        Ok(Outcome::RemoteChanged(found)) => {
+            let (event, pulls) = left_for_remote_edit(inner, job, &found).await?;
+            store.apply_job_event(job.id, event).await?;
+            if pulls {
+                // Only once the job is `left`: the poll's new base for the
+                // key settles it.
+                inner.poll.request_poll(job.remote_id);
+            }
+            inner.plan.request();
+            return Ok(());
+        }
         Err(Failure::Remote(e)) if e.is_cancelled() => {
             // Not held across an await: the guard is not `Send`.
             let stopped = lock(stop).clone();
@@ -541,6 +722,38 @@ async fn settle(
         super::abort_abandoned_uploads(inner);
     }
     Ok(())
+}
+
+/// An upload that found the remote's own edit under its key ends `left`:
+/// the edit stays and the local file keeps its bytes. Returns the event
+/// and whether the collection pulls (then its connection is asked to poll
+/// now, so the edit is saved as a conflict copy).
+async fn left_for_remote_edit(
+    inner: &Inner,
+    job: &Job,
+    found: &str,
+) -> Result<(JobEvent, bool), RecordFailed> {
+    let pulls = match job.collection_id {
+        Some(collection) => inner
+            .store
+            .connection(collection)
+            .await?
+            .is_some_and(|c| c.direction.pulls()),
+        None => false,
+    };
+    let reason = if pulls {
+        format!(
+            "{found}; left for the pull, which saves it beside the local file as a conflict copy"
+        )
+    } else {
+        format!(
+            "{found}; not overwritten: the collection does not pull, so the remote's edit stays \
+             and the local file keeps its bytes (connect it with --direction both to bring the \
+             edit home as a conflict copy)"
+        )
+    };
+    warn!(%reason, "not uploaded: the remote changed since the last sync");
+    Ok((JobEvent::RemoteChanged { reason }, pulls))
 }
 
 /// Records a transfer that ended well, in a batch with the others that

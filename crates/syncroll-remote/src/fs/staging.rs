@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -62,11 +63,12 @@ pub(super) fn put(
     check_root(site)?;
     let mut src = File::open(source).map_err(|err| source_error(source, err))?;
     let read_error = |err| source_error(source, err);
-    let (size, hash) = write_into_place(site, &mut src, t, read_error, precondition)?;
+    let (size, hash, modified) = write_into_place(site, &mut src, t, read_error, precondition)?;
     Ok(PutReport {
         size,
         blake3: hash.into(),
         etag: None,
+        modified,
     })
 }
 
@@ -106,15 +108,24 @@ fn write_into_place(
     t: &Transfer,
     read_error: impl Fn(io::Error) -> RemoteError,
     precondition: &Precondition,
-) -> Result<(u64, blake3::Hash), RemoteError> {
+) -> Result<(u64, blake3::Hash, Option<SystemTime>), RemoteError> {
     let mut staged = retry_if_pruned(|| Staged::create(site))?;
     let temp = staged.atomic.path().to_owned();
     let write_error = site.on("write", &temp);
-    let written = pump(src, staged.atomic.file(), t, read_error, write_error)?;
+    let (size, hash) = pump(src, staged.atomic.file(), t, read_error, &write_error)?;
+    // The last write set it; syncing, renaming and linking keep it, so it
+    // is what a listing of the key shows.
+    let modified = staged
+        .atomic
+        .file()
+        .metadata()
+        .map_err(site.on("look up", &temp))?
+        .modified()
+        .ok();
     // Checked as late as possible: only the rename is left after it.
     let placement = placement_for(site, precondition)?;
     staged.commit(placement)?;
-    Ok(written)
+    Ok((size, hash, modified))
 }
 
 /// How the temporary may be placed under the key, if `precondition` holds

@@ -567,18 +567,12 @@ impl Remote for S3Remote {
         &self,
         key: &str,
         source: &FsPath,
+        precondition: &Precondition,
         progress: &AtomicU64,
         cancel: &CancellationToken,
         journal: &dyn UploadJournal,
     ) -> Result<PutReport, RemoteError> {
-        let upload = self.upload(
-            key,
-            source,
-            progress,
-            cancel,
-            Some(journal),
-            &Precondition::None,
-        )?;
+        let upload = self.upload(key, source, progress, cancel, Some(journal), precondition)?;
         let mut state = journal.saved().and_then(|text| parse_state(key, &text));
         let report = upload.run(&mut state, OnFailure::Keep).await;
         if report.is_ok() {

@@ -263,6 +263,7 @@ impl Upload<'_> {
             size: sent.size,
             blake3: sent.blake3.into(),
             etag: sent.etag.or(found.etag),
+            modified: found.modified,
         })
     }
 

@@ -985,6 +985,7 @@ impl Remote for WebDavRemote {
             size,
             blake3: hash.into(),
             etag: found.etag,
+            modified: found.modified,
         })
     }
 
@@ -1008,12 +1009,15 @@ impl Remote for WebDavRemote {
         &self,
         key: &str,
         source: &FsPath,
+        precondition: &Precondition,
         progress: &AtomicU64,
         cancel: &CancellationToken,
         journal: &dyn crate::UploadJournal,
     ) -> Result<PutReport, RemoteError> {
         journal.save(Some(TEMPORARY_STATE.to_owned())).await?;
-        let put = self.put_file(key, source, progress, cancel).await;
+        let put = self
+            .put_file_if(key, source, precondition, progress, cancel)
+            .await;
         if put.is_ok() {
             // A failed save only costs a needless delete later.
             let _ = journal.save(None).await;

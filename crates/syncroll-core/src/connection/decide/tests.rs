@@ -352,3 +352,40 @@ fn without_etags_size_and_modified_time_tell_a_remote_change() {
     assert!(!remote_at(1, "a", 9, None).differs_from(&tagged));
     assert!(remote_at(1, "b", 2, None).differs_from(&tagged));
 }
+
+/// What an upload records (a HEAD's quoted ETag, an HTTP date in whole
+/// seconds) is the state the next listing shows (a bare ETag, milliseconds).
+#[test]
+fn a_whole_second_time_and_a_quoted_etag_are_the_state_a_listing_shows() {
+    let after_upload = RemoteSide {
+        size: 1,
+        etag: Some("\"a\"".to_owned()),
+        modified_ms: 5_000,
+        hash: None,
+    };
+    let listed = RemoteSide {
+        etag: Some("a".to_owned()),
+        modified_ms: 5_274,
+        ..after_upload.clone()
+    };
+    assert!(after_upload.same_state(&listed));
+    assert!(!listed.differs_from(&after_upload));
+    let next_second = RemoteSide {
+        modified_ms: 6_001,
+        ..listed.clone()
+    };
+    assert!(!after_upload.same_state(&next_second));
+    // A listing without ETags (some servers') is compared by size and time.
+    let unlisted = RemoteSide {
+        etag: None,
+        ..listed.clone()
+    };
+    assert!(after_upload.same_state(&unlisted));
+    let untagged = |modified_ms| RemoteSide {
+        etag: None,
+        modified_ms,
+        ..after_upload.clone()
+    };
+    assert!(untagged(6_001).differs_from(&untagged(6_000 + 2_000)));
+    assert!(!untagged(5_274).differs_from(&untagged(5_000)));
+}

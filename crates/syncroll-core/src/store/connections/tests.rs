@@ -290,3 +290,53 @@ async fn a_download_is_recorded_with_its_base_and_can_be_taken_back() {
             .is_none()
     );
 }
+
+/// Starting or stopping to send local changes asks for a full
+/// reconciliation with the change: `pull` cancels what waits, and the way
+/// back plans what changed meanwhile. A change that keeps sending does not.
+#[tokio::test]
+async fn a_direction_that_starts_or_stops_sending_asks_for_a_reconciliation() {
+    let (_dir, store) = store().await;
+    sqlx::query("UPDATE collections SET sync_enabled = 1")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let reconciling = || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reconcile WHERE collection_id = 1")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM reconcile")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        n == 1
+    };
+    let inbox = Path::new("/p/Trip");
+    let connect = |direction| {
+        let store = store.clone();
+        async move {
+            store
+                .connect(TRIP, &request(direction, ReturnMode::Version), inbox)
+                .await
+                .unwrap();
+        }
+    };
+    // Turning sync on asked for one already.
+    reconciling().await;
+    connect(Direction::Both).await;
+    assert!(!reconciling().await, "push-only sync to both still sends");
+    connect(Direction::Pull).await;
+    assert!(reconciling().await, "both to pull stops sending");
+    connect(Direction::Pull).await;
+    assert!(!reconciling().await);
+    connect(Direction::Push).await;
+    assert!(reconciling().await, "pull to push catches up");
+    connect(Direction::Pull).await;
+    assert!(reconciling().await);
+    assert!(store.disconnect(TRIP).await.unwrap());
+    assert!(
+        reconciling().await,
+        "a pull connection's end catches up too"
+    );
+}
