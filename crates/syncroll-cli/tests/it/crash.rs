@@ -23,8 +23,11 @@ use syncroll_testkit::{
 /// Photos per case: enough that a sync takes a while, few enough for CI.
 const PHOTOS: usize = 300;
 const PHOTO_BYTES: usize = 16 * 1024;
-/// Photos of the scan case: several batches of the scanner's 256.
-const SCAN_PHOTOS: usize = 1500;
+/// Photos of the scan case: many batches of the scanner's 256, so the scan
+/// is still going when the test has seen 300 hashed and locked the catalog
+/// (1,500 were all hashed in under a second on a quiet machine, and the
+/// lock came too late).
+const SCAN_PHOTOS: usize = 5000;
 /// The lowest part size S3 allows, so multipart files stay small.
 const PART: usize = 5 << 20;
 /// Suffix of the `fs` remote's temporaries (`syncroll-remote`'s
