@@ -3,6 +3,12 @@
 //! server records every request, so the test counts what a poll asked for
 //! (ListObjectsV2 pages of 1,000 keys, never a GET or HEAD of an object).
 //! A poll that touched each photo would show here as 10,000 requests.
+//!
+//! s3s-fs, the in-process server, lists no ETags (S3 and MinIO do), so the
+//! photos syncroll pushed cannot be told from same-size edits by the
+//! listing: the first polls fetch and hash each once, at most 256 a poll
+//! (docs/connections.md, "Checked against the recorded bytes"). The test
+//! lets that first pass finish, bounded, before it counts.
 
 use std::time::Duration;
 
@@ -18,6 +24,9 @@ const FOLDERS: usize = 20;
 /// Keys an S3 ListObjectsV2 page holds at most (the server's default,
 /// which the client does not lower).
 const PAGE: usize = 1_000;
+/// Actions one poll carries out at most (the pull engine's
+/// `MAX_ACTIONS_PER_POLL`).
+const MAX_ACTIONS_PER_POLL: usize = 256;
 const POLL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Whether `seen` is a ListObjectsV2 request.
@@ -34,6 +43,9 @@ fn versions_and_conflicts(status: &Value) -> (u64, u64) {
 }
 
 #[test]
+#[ignore = "about 15 minutes on a 2-core machine: s3s-fs lists no ETags, so the first pass \
+            checks 10,000 pushed photos 256 a poll (about 40 polls) before the counted ones; \
+            run with `cargo test -p syncroll-cli --test it -- --ignored pull_of_an_unchanged`"]
 fn pull_of_an_unchanged_album_of_10000_photos_lists_and_moves_nothing() {
     let setup = Album::new(
         Kind::S3(S3Server::start()),
@@ -60,13 +72,42 @@ fn pull_of_an_unchanged_album_of_10000_photos_lists_and_moves_nothing() {
     // the middle of the counted ones.
     setup
         .daemon
-        .cli(&["connect", "Trip", "--direction", "both", "--poll", "1h"])
+        .cli(&[
+            "connect",
+            "Trip",
+            "--direction",
+            "both",
+            "--returns",
+            "version",
+            "--poll",
+            "1h",
+        ])
         .ok();
     setup.poll(POLL_TIMEOUT);
     let uploads = setup.done_uploads();
     assert_eq!(uploads, PHOTOS, "every photo went up once");
     let status = setup.daemon.json(&["status"]);
     let (versions, conflicts) = versions_and_conflicts(&status);
+    let quiet = format!("{PHOTOS} listed, 0 downloaded");
+    let first_pass = PHOTOS.div_ceil(MAX_ACTIONS_PER_POLL) + 2;
+    let mut checking = Vec::new();
+    for _ in 0..first_pass {
+        let outcome = setup.poll(POLL_TIMEOUT);
+        if outcome == quiet {
+            break;
+        }
+        assert!(
+            outcome.starts_with(&format!("{PHOTOS} listed, 0 downloaded, "))
+                && outcome.contains("checked against the recorded bytes")
+                && !outcome.contains("failed"),
+            "{outcome}"
+        );
+        checking.push(outcome);
+    }
+    assert!(
+        checking.len() < first_pass,
+        "the first pass over pushed photos never ended: {checking:#?}"
+    );
 
     let Kind::S3(server) = &setup.kind else {
         unreachable!()
@@ -77,11 +118,7 @@ fn pull_of_an_unchanged_album_of_10000_photos_lists_and_moves_nothing() {
         let after = server.seen();
         // Nothing downloaded, checked, returned, conflicting, failed or put
         // off: the outcome names the listing only.
-        assert_eq!(
-            outcome,
-            format!("{PHOTOS} listed, 0 downloaded"),
-            "poll {round}"
-        );
+        assert_eq!(outcome, quiet, "poll {round}");
         let asked = &after[before..];
         let not_listing: Vec<&Seen> = asked.iter().filter(|r| !is_listing(r)).collect();
         assert!(
