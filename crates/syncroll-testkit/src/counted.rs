@@ -79,7 +79,7 @@ impl<B> Counted<B> {
             return false;
         };
         let sent = self.sent.load(Ordering::SeqCst);
-        if !(*hold.borrow()).is_some_and(|after| sent >= after) {
+        if (*hold.borrow()).is_none_or(|after| sent < after) {
             return false;
         }
         let mut hold = hold.clone();

@@ -91,8 +91,7 @@ impl WebDavServer {
                 refusals,
                 authorization.clone(),
                 stamps.clone(),
-                gate_rx.subscribe(),
-                paused.clone(),
+                (gate_rx.subscribe(), paused.clone()),
             )
         });
         Self {
@@ -260,8 +259,8 @@ async fn serve(
     busy: Arc<std::sync::atomic::AtomicU32>,
     authorization: String,
     stamps: Arc<Stamps>,
-    gate: tokio::sync::watch::Receiver<bool>,
-    replies: Arc<ReplyHold>,
+    // What holds requests and what pauses replies, together.
+    (gate, replies): (tokio::sync::watch::Receiver<bool>, Arc<ReplyHold>),
 ) {
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let request = Seen::of(&req);

@@ -37,7 +37,6 @@ fn requests(kind: &Kind) -> Vec<Seen> {
     match kind {
         Kind::S3(server) => server.seen(),
         Kind::WebDav(server) => server.seen(),
-        Kind::Fs => unreachable!("the fs remote cannot pause a reply"),
     }
 }
 
@@ -47,7 +46,6 @@ fn hold_replies(kind: &Kind, on: bool) {
         (Kind::S3(server), false) => server.pass_held(),
         (Kind::WebDav(server), true) => server.hold_replies_after(HOLD_AFTER),
         (Kind::WebDav(server), false) => server.pass_held(),
-        (Kind::Fs, _) => unreachable!("the fs remote cannot pause a reply"),
     }
 }
 
