@@ -58,6 +58,38 @@ pub async fn discard_download(dest: &Path) -> Result<(), RemoteError> {
     blocking(move || names.discard()).await
 }
 
+/// The destinations in `dir` of downloads of `key` that an earlier attempt
+/// left unfinished (their note names `key`), sorted. A caller whose
+/// destination name is chosen afresh on each attempt (a conflict copy is
+/// named by the time it is seen) takes one of these up again rather than
+/// leave its kept bytes behind for ever, hidden beside the user's photos.
+/// A destination whose temporary has a hashed name (a name too long for
+/// the suffixes) is not found.
+pub async fn unfinished_downloads(dir: &Path, key: &str) -> Vec<PathBuf> {
+    let (dir, key) = (dir.to_owned(), key.to_owned());
+    let found = blocking(move || {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|entry| {
+                let file_name = entry.ok()?.file_name();
+                let name = file_name.to_str()?;
+                let dest = name.strip_prefix('.')?.strip_suffix(NOTE_SUFFIX)?;
+                // A hashed stem does not name its destination.
+                if hidden_stem(dest) != format!(".{dest}") {
+                    return None;
+                }
+                let note = Note::load(&dir.join(name))?;
+                (note.key == key).then(|| dir.join(dest))
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    });
+    found.await.unwrap_or_default()
+}
+
 /// The paths a download to one destination uses.
 #[derive(Debug, Clone)]
 struct Names {

@@ -23,7 +23,7 @@ mod s3;
 mod webdav;
 
 pub use budget::{DEFAULT_TRANSFER_MEMORY, Reservation, TransferBudget};
-pub use download::{discard_download, is_download_temporary};
+pub use download::{discard_download, is_download_temporary, unfinished_downloads};
 pub use error::RemoteError;
 pub use fs::FsRemote;
 pub use key::validate_key;

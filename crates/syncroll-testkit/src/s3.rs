@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use tokio::net::TcpStream;
 
 use crate::background::Background;
-use crate::counted::counted;
+use crate::counted::{ReplyHold, counted, counted_held};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -108,6 +108,8 @@ struct PartHold {
     deletes: std::sync::atomic::AtomicBool,
     conditional: std::sync::atomic::AtomicBool,
     released: tokio::sync::watch::Sender<Release>,
+    /// Pauses response bodies ([`S3Server::hold_replies_after`]).
+    replies: ReplyHold,
 }
 
 /// What held requests are told.
@@ -158,6 +160,7 @@ impl S3Server {
             deletes: false.into(),
             conditional: false.into(),
             released: tokio::sync::watch::channel(Release::Holding).0,
+            replies: ReplyHold::new(),
         });
         let gate = hold.clone();
         let root = dir.path().to_path_buf();
@@ -214,6 +217,15 @@ impl S3Server {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// From now on, every response body pauses once it has sent `bytes`
+    /// bytes (a little more: a frame goes whole), until
+    /// [`S3Server::pass_held`] or [`S3Server::release_held`] (or two
+    /// minutes): a download is under way, part of it on the client's disk,
+    /// for as long as the test needs, however fast the loopback is.
+    pub fn hold_replies_after(&self, bytes: u64) {
+        self.hold.replies.set(Some(bytes));
+    }
+
     /// Ends the holds: held requests are answered 503 (their client may be
     /// long gone) without storing anything, and later ones are served
     /// normally.
@@ -238,6 +250,8 @@ impl S3Server {
             .conditional
             .store(false, std::sync::atomic::Ordering::SeqCst);
         self.hold.released.send_replace(release);
+        // A paused reply goes on either way: its client may be long gone.
+        self.hold.replies.set(None);
     }
 
     pub fn endpoint_str(&self) -> &str {
@@ -325,6 +339,7 @@ async fn serve(
         let unknown_upload = unknown_upload_aborted(&req, &root);
         let service = service.clone();
         let mut released = hold.released.subscribe();
+        let gate = hold.clone();
         async move {
             if held {
                 let waited =
@@ -341,7 +356,7 @@ async fn serve(
                 return Ok(counted(no_such_upload(), served));
             }
             let response = hyper::service::Service::call(&service, req).await?;
-            Ok(counted(response, served))
+            Ok(counted_held(response, served, &gate.replies))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

@@ -25,7 +25,7 @@ use tempfile::TempDir;
 use tokio::net::TcpStream;
 
 use crate::background::Background;
-use crate::counted::counted;
+use crate::counted::{ReplyHold, counted, counted_held};
 
 use crate::s3::Seen;
 
@@ -41,6 +41,8 @@ pub struct WebDavServer {
     /// Whether conditional writes wait (see
     /// [`WebDavServer::hold_conditional_writes`]).
     gate: tokio::sync::watch::Sender<bool>,
+    /// Pauses response bodies ([`WebDavServer::hold_replies_after`]).
+    replies: Arc<ReplyHold>,
     _server: Background,
 }
 
@@ -74,6 +76,8 @@ impl WebDavServer {
         let authorization = expected_authorization();
         let gate = tokio::sync::watch::channel(false).0;
         let gate_rx = gate.clone();
+        let replies = Arc::new(ReplyHold::new());
+        let paused = replies.clone();
         let stamps = Arc::new(Stamps {
             root: dir.path().to_path_buf(),
             last_micros: AtomicU64::new(0),
@@ -87,7 +91,7 @@ impl WebDavServer {
                 refusals,
                 authorization.clone(),
                 stamps.clone(),
-                gate_rx.subscribe(),
+                (gate_rx.subscribe(), paused.clone()),
             )
         });
         Self {
@@ -96,6 +100,7 @@ impl WebDavServer {
             seen,
             busy,
             gate,
+            replies,
             _server: server,
         }
     }
@@ -116,9 +121,20 @@ impl WebDavServer {
         self.gate.send_replace(true);
     }
 
-    /// Serves the held requests now, and later ones without holding.
+    /// From now on, every response body pauses once it has sent `bytes`
+    /// bytes (a little more: a frame goes whole), until
+    /// [`WebDavServer::pass_held`] (or two minutes): a download is under
+    /// way, part of it on the client's disk, for as long as the test needs,
+    /// however fast the loopback is.
+    pub fn hold_replies_after(&self, bytes: u64) {
+        self.replies.set(Some(bytes));
+    }
+
+    /// Serves the held requests now, and later ones without holding; paused
+    /// replies go on.
     pub fn pass_held(&self) {
         self.gate.send_replace(false);
+        self.replies.set(None);
     }
 
     /// The URL of [`WebDavServer::FOLDER`].
@@ -303,7 +319,8 @@ async fn serve(
     busy: Arc<std::sync::atomic::AtomicU32>,
     authorization: String,
     stamps: Arc<Stamps>,
-    gate: tokio::sync::watch::Receiver<bool>,
+    // What holds requests and what pauses replies, together.
+    (gate, replies): (tokio::sync::watch::Receiver<bool>, Arc<ReplyHold>),
 ) {
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let request = Seen::of(&req);
@@ -316,7 +333,7 @@ async fn serve(
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .is_some_and(|v| v.as_bytes() == authorization.as_bytes());
-        let (handler, stamps) = (handler.clone(), stamps.clone());
+        let (handler, stamps, replies) = (handler.clone(), stamps.clone(), replies.clone());
         let refuse = busy
             .fetch_update(
                 std::sync::atomic::Ordering::SeqCst,
@@ -351,7 +368,7 @@ async fn serve(
             if response.status().is_success() {
                 stamps.propagate(&changed);
             }
-            Ok(counted(response, served))
+            Ok(counted_held(response, served, &replies))
         }
     });
     let _ = hyper::server::conn::http1::Builder::new()

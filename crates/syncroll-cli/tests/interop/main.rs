@@ -6,6 +6,8 @@
 //! Each protocol's test is [`round_trip`] with the server and the
 //! `remotes add` that points a daemon at it.
 
+mod pull;
+
 use std::path::Path;
 
 use syncroll_testkit::{Daemon, RcloneServer, s, write_file, write_photos};

@@ -106,35 +106,64 @@ pub(super) async fn carry_out(
         action = decided.action.name(),
         dest = %dest.display()
     );
-    if let Some((key, policy)) = &decided.verify_base {
-        return verify_base(inner, album, decided, &dest, key, policy, cancel)
+    let landed = if let Some((key, policy)) = &decided.verify_base {
+        verify_base(inner, album, decided, &dest, key, policy, cancel)
             .instrument(span)
-            .await;
+            .await?
+    } else {
+        carry_out_action(inner, album, decided, &dest, cancel)
+            .instrument(span)
+            .await?
+    };
+    discard_stale_downloads(&dest, &decided.meta.key).await;
+    Ok(landed)
+}
+
+async fn carry_out_action(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    cancel: &CancellationToken,
+) -> Result<Landed, LandError> {
+    match decided.action {
+        Action::Download { .. } => download_new(inner, album, decided, dest, cancel)
+            .await
+            .map(|()| Landed::New),
+        Action::ReplaceKeepingVersion => {
+            replace_keeping_version(inner, album, decided, dest, cancel)
+                .await
+                .map(|()| Landed::Version)
+        }
+        Action::SaveEditCopy => save_edit_copy(inner, album, decided, dest, cancel)
+            .await
+            .map(|()| Landed::EditCopy),
+        Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, dest, cancel)
+            .await
+            .map(|()| Landed::Conflict),
+        Action::FetchToCompare => fetch_to_compare(inner, album, decided, dest, cancel).await,
+        Action::RecordBase => record_agreement(inner, album, decided).await,
+        // poll::decide_key hands over nothing else.
+        _ => Err(LandError::NotCarriedOut(decided.action.name())),
     }
-    async {
-        match decided.action {
-            Action::Download { .. } => download_new(inner, album, decided, &dest, cancel)
-                .await
-                .map(|()| Landed::New),
-            Action::ReplaceKeepingVersion => {
-                replace_keeping_version(inner, album, decided, &dest, cancel)
-                    .await
-                    .map(|()| Landed::Version)
-            }
-            Action::SaveEditCopy => save_edit_copy(inner, album, decided, &dest, cancel)
-                .await
-                .map(|()| Landed::EditCopy),
-            Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, &dest, cancel)
-                .await
-                .map(|()| Landed::Conflict),
-            Action::FetchToCompare => fetch_to_compare(inner, album, decided, &dest, cancel).await,
-            Action::RecordBase => record_agreement(inner, album, decided).await,
-            // poll::decide_key hands over nothing else.
-            _ => Err(LandError::NotCarriedOut(decided.action.name())),
+}
+
+/// Once `key` is carried out, removes what earlier attempts of it left
+/// unfinished beside `dest` (a download cut short by `kill -9` or a failed
+/// poll keeps its bytes for the next attempt). The next attempt is not
+/// always the same download: a new file's path may hold a local file by
+/// then, an edit may have become a conflict (saved under another name), an
+/// edit copy's number may be taken. Those kept bytes would then stay for
+/// ever, hidden beside the user's photos, as large as the photo.
+async fn discard_stale_downloads(dest: &Path, key: &str) {
+    let Some(folder) = dest.parent() else {
+        return;
+    };
+    for stale in syncroll_remote::unfinished_downloads(folder, key).await {
+        if let Err(error) = syncroll_remote::discard_download(&stale).await {
+            warn!(%error, path = %stale.display(), "cannot remove an unfinished download");
         }
     }
-    .instrument(span)
-    .await
 }
 
 /// A remote edit of an unchanged local file, `--returns version`: the edit
@@ -256,7 +285,7 @@ async fn save_conflict_copy(
 ) -> Result<(), LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     check_space(&album.root.path, &folder, decided.meta.size)?;
-    let copy = conflict_copy_path(album, dest)?;
+    let copy = conflict_copy_path(album, dest, &decided.meta.key).await?;
     let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
     settle_conflict(inner, album, decided, dest, &copy, &report).await
 }
@@ -293,10 +322,13 @@ async fn fetch_to_compare(
         record_key_base(inner, album, decided, &base).await?;
         return Ok(Landed::Agreed);
     }
-    let copy = conflict_copy_path(album, dest)?;
+    let copy = conflict_copy_path(album, dest, &decided.meta.key).await?;
     // A hard link never replaces: a file that took the name meanwhile stays.
     let linked = std::fs::hard_link(&temp, &copy);
     let _ = tokio::fs::remove_file(&temp).await;
+    // The name may be one an earlier attempt began downloading the copy to;
+    // its kept bytes are not needed now that the copy is in place.
+    let _ = syncroll_remote::discard_download(&copy).await;
     linked.map_err(|source| LandError::Io {
         action: "save the conflict copy",
         path: copy.clone(),
@@ -375,14 +407,38 @@ async fn verify_base(
     }
 }
 
-/// The free conflict-copy name beside `dest`, for a conflict seen now.
-fn conflict_copy_path(album: &Album, dest: &Path) -> Result<PathBuf, LandError> {
+/// The free conflict-copy name beside `dest`, for a conflict seen now; or
+/// the name an earlier attempt for the same key began downloading to.
+///
+/// A conflict copy is named by the time it is seen, so an attempt cut short
+/// (`kill -9`, a poll that failed midway) would otherwise leave its kept
+/// bytes under a name no later attempt uses: a hidden partial file beside
+/// the photo for ever, and the download begun again from nothing each time.
+async fn conflict_copy_path(album: &Album, dest: &Path, key: &str) -> Result<PathBuf, LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
         return Err(LandError::NotCarriedOut(
             "save-conflict-copy of a name that is not UTF-8",
         ));
     };
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    };
+    let shape = (
+        format!("{stem} (conflict "),
+        format!(" {})", album.remote_name) + ext,
+    );
+    for kept in syncroll_remote::unfinished_downloads(&folder, key).await {
+        let taken = kept.symlink_metadata().is_ok();
+        let of_this_conflict = kept
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&shape.0) && n.ends_with(&shape.1));
+        if of_this_conflict && !taken {
+            return Ok(kept);
+        }
+    }
     let now_s = syncroll_core::store::now_ms() / 1000;
     let copy_name = conflict_copy_name(name, now_s, &album.remote_name, |candidate| {
         folder.join(candidate).symlink_metadata().is_ok()
