@@ -131,16 +131,23 @@ async fn health(app: &App) -> Result<String, crate::app::AppError> {
         .await
         .map_err(crate::app::AppError::from)?;
     let holds = app.holds(false).await?.len() as u64;
-    let status = app.status().await?;
-    let missing_roots = status
-        .roots
+    // Only what the line names: `App::status` would also total the photos
+    // and the version store every few seconds.
+    let conflicts = app
+        .store()
+        .open_conflict_count()
+        .await
+        .map_err(crate::app::AppError::from)?;
+    let missing_roots = app
+        .roots()
+        .await?
         .iter()
         .filter(|root| matches!(root.root.state, syncroll_core::RootState::Missing { .. }))
         .count() as u64;
     Ok(status_line(&Attention {
         snapshot: &snapshot,
         holds,
-        conflicts: status.open_conflicts,
+        conflicts,
         missing_roots,
         now_s: syncroll_core::store::now_ms() / 1000,
     }))

@@ -145,15 +145,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.db("starting a transaction")?;
         for (key, hash) in keys {
-            sqlx::query(
-                "DELETE FROM remote_objects WHERE remote_id = ? AND key = ? AND blake3 = ?",
-            )
-            .bind(remote.0)
-            .bind(key)
-            .bind(hash.0.as_slice())
-            .execute(&mut *tx)
-            .await
-            .db("forgetting a deleted copy")?;
+            forget_copy(&mut tx, remote, key, hash).await?;
         }
         tx.commit().await.db("committing forgotten copies")
     }
@@ -169,15 +161,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.db("starting a transaction")?;
         for (key, hash, rel_path) in keys {
-            sqlx::query(
-                "DELETE FROM remote_objects WHERE remote_id = ? AND key = ? AND blake3 = ?",
-            )
-            .bind(remote.0)
-            .bind(key)
-            .bind(hash.0.as_slice())
-            .execute(&mut *tx)
-            .await
-            .db("forgetting a deleted copy")?;
+            forget_copy(&mut tx, remote, key, hash).await?;
             sqlx::query("INSERT OR IGNORE INTO plan_queue (collection_id, rel_path) VALUES (?, ?)")
                 .bind(collection.0)
                 .bind(rel_path.as_bytes())
@@ -317,15 +301,7 @@ impl Store {
                 // decides it again.
                 continue;
             }
-            sqlx::query(
-                "DELETE FROM remote_objects WHERE remote_id = ? AND key = ? AND blake3 = ?",
-            )
-            .bind(remote.0)
-            .bind(&departure.key)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await
-            .db("forgetting a deleted copy")?;
+            forget_copy(&mut tx, remote, &departure.key, &departure.hash).await?;
             if folder {
                 sqlx::query(
                     "INSERT INTO collection_departures (collection_id, photo_id, blake3, departed_at)
@@ -350,6 +326,24 @@ impl Store {
         }
         tx.commit().await.db("committing departures")
     }
+}
+
+/// Drops the ledger row of `key` on `remote` if it still holds `hash`: a
+/// copy put meanwhile (other bytes) stays known.
+async fn forget_copy(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    remote: RemoteId,
+    key: &str,
+    hash: &ContentHash,
+) -> Result<()> {
+    sqlx::query("DELETE FROM remote_objects WHERE remote_id = ? AND key = ? AND blake3 = ?")
+        .bind(remote.0)
+        .bind(key)
+        .bind(hash.0.as_slice())
+        .execute(&mut **tx)
+        .await
+        .db("forgetting a deleted copy")?;
+    Ok(())
 }
 
 fn hash_from(bytes: &[u8]) -> ContentHash {
