@@ -122,11 +122,14 @@ impl PullEngine {
                 if due > Instant::now() {
                     continue;
                 }
-                self.poll_and_record(connection, *remote, &cancel).await;
+                let paused = self.poll_and_record(connection, *remote, &cancel).await;
                 if cancel.is_cancelled() {
                     return;
                 }
-                next_due.insert(connection.collection_id, Instant::now() + connection.poll);
+                // A paused connection is looked at again soon, so a resume
+                // is followed by a poll within RECHECK.
+                let wait = if paused { RECHECK } else { connection.poll };
+                next_due.insert(connection.collection_id, Instant::now() + wait);
             }
             let recheck = Instant::now() + RECHECK;
             let wake = next_due
@@ -174,13 +177,14 @@ impl PullEngine {
         }
     }
 
-    /// Polls one connection and records the outcome with it.
+    /// Polls one connection and records the outcome with it; true when
+    /// it did not run, or stopped, because sync is paused.
     async fn poll_and_record(
         &self,
         connection: &Connection,
         remote: RemoteId,
         cancel: &CancellationToken,
-    ) {
+    ) -> bool {
         let span = info_span!(
             "poll",
             collection = %connection.collection_name,
@@ -199,7 +203,11 @@ impl PullEngine {
                     tracing::info!(outcome = %report, "polled");
                     report.to_string()
                 }
-                Err(PollError::Cancelled) => return,
+                Err(PollError::Cancelled) => return false,
+                Err(PollError::Paused) => {
+                    tracing::debug!("sync is paused; not polled");
+                    "paused: nothing is pulled until sync is resumed".to_owned()
+                }
                 Err(error) => {
                     warn!(%error, "poll failed; nothing was changed");
                     format!("failed: {error}")
@@ -213,6 +221,7 @@ impl PullEngine {
             {
                 warn!(%error, "cannot record the poll's outcome");
             }
+            matches!(outcome, Err(PollError::Paused))
         }
         .instrument(span)
         .await

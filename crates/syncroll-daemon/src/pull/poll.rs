@@ -56,6 +56,8 @@ pub enum PollError {
     Catalog(#[from] syncroll_core::Error),
     #[error("the poll was cancelled")]
     Cancelled,
+    #[error("sync is paused; nothing is pulled until it is resumed (`syncroll resume`)")]
+    Paused,
 }
 
 /// What a finished poll saw and did, for `status` and the log.
@@ -224,6 +226,9 @@ pub(super) async fn poll(
     remote_id: RemoteId,
     cancel: &CancellationToken,
 ) -> Result<PollReport, PollError> {
+    if paused(inner, connection.collection_id).await? {
+        return Err(PollError::Paused);
+    }
     let album = open_album(inner, connection, remote_id).await?;
     let policy = Policy {
         direction: connection.direction,
@@ -292,6 +297,11 @@ pub(super) async fn poll(
     for key in decided {
         if cancel.is_cancelled() {
             return Err(PollError::Cancelled);
+        }
+        // A pause stops the poll between files (a file on its way lands
+        // first); what is left waits for the poll after the resume.
+        if paused(inner, connection.collection_id).await? {
+            return Err(PollError::Paused);
         }
         match land::carry_out(inner, &album, &key, cancel).await {
             Ok(landed) => {
@@ -377,6 +387,19 @@ fn fingerprint(key: &str) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut hasher);
     hasher.finish()
+}
+
+/// Whether the daemon, or the connection's collection, is paused.
+async fn paused(inner: &Inner, collection: syncroll_core::CollectionId) -> Result<bool, PollError> {
+    if inner.store.global_pause().await?.is_some() {
+        return Ok(true);
+    }
+    Ok(inner
+        .store
+        .paused_collections()
+        .await?
+        .iter()
+        .any(|(id, _)| *id == collection))
 }
 
 async fn open_album(
