@@ -245,16 +245,18 @@ pub async fn run(
     ));
     // Beside the sync engine: it polls the connections that pull, woken by
     // `rescan --remote` through the app's poll signal.
-    let pull_task = pull::PullEngine::new(
+    let pull = pull::PullEngine::new(
         store.clone(),
         pull_parts.1,
         pull_parts.0,
         app.poll_signal().clone(),
         photo_filter,
         pull_parts.2,
-        pull_parts.3,
-    )
-    .spawn(cancel.clone());
+        pull_parts.3.clone(),
+    );
+    // The sync workers run the download jobs polls queue.
+    pull_parts.3.set_download_runner(Arc::new(pull.clone()));
+    let pull_task = pull.spawn(cancel.clone());
     let service_manager = service_manager::ServiceManager::from_env();
     let manager_app = app.clone();
     let control = Control::new(app);

@@ -218,10 +218,13 @@ fn pull_round_trip(server: &RcloneServer, base: &str, add_remote: impl Fn(&Daemo
         "{quiet}"
     );
 
-    // Both sides edited (sync paused, so the push side does not send the
-    // local edit before the poll sees the remote one): the local file
-    // keeps its bytes, the remote's are saved beside it, both intact.
-    daemon.cli(&["pause"]).ok();
+    // Both sides edited (the connection pulling only, so the push side
+    // does not send the local edit before the poll sees the remote one):
+    // the local file keeps its bytes, the remote's are saved beside it,
+    // both intact.
+    daemon
+        .cli(&["connect", COLLECTION, "--direction", "pull"])
+        .ok();
     let local = b"\xff\xd8 retouched on the laptop".to_vec();
     let remote = b"\xff\xd8 retouched in the phone's editor, and longer".to_vec();
     write_file(&landed, &local);

@@ -7,6 +7,7 @@ mod collections;
 mod connections;
 mod crash;
 mod data_dir;
+mod download_jobs;
 mod errors;
 mod faults;
 mod load;

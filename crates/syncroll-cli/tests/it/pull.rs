@@ -377,12 +377,16 @@ fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
     assert!(!setup.root.join("trip/phone (edit 2).jpg").exists());
 }
 
-/// Brings `trip/phone.jpg` home, then, with sync paused so the push side
-/// does not race the poll, changes it locally to `local` (indexed) and on
-/// the remote to `remote`, and polls.
+/// Brings `trip/phone.jpg` home, then, with the connection pulling only
+/// so the push side does not race the poll (a pause would hold the poll's
+/// downloads too), changes it locally to `local` (indexed) and on the
+/// remote to `remote`, and polls.
 fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
     let landed = bring_home(setup, "trip/phone.jpg", b"\xff\xd8 as it came home");
-    setup.daemon.cli(&["pause"]).ok();
+    setup
+        .daemon
+        .cli(&["connect", "Trip", "--direction", "pull"])
+        .ok();
     write_file(&landed, local);
     setup.daemon.json(&["rescan"]);
     write_file(&setup.album.join("trip/phone.jpg"), remote);
@@ -573,14 +577,29 @@ fn pull_takes_a_photo_deleted_on_webdav_out_of_the_collection_and_keeps_it() {
 fn pull_sends_a_photo_deleted_on_the_remote_but_changed_here_again() {
     let setup = Setup::new(Kind::Fs);
     setup.poll();
-    setup.daemon.cli(&["pause"]).ok();
+    // Pulling only while both sides change, so the push side does not send
+    // the edit before a poll sees the deletion (a pause would stop polls).
+    setup
+        .daemon
+        .cli(&["connect", "Trip", "--direction", "pull"])
+        .ok();
     let photo = setup.root.join("trip/t1.jpg");
     let edited = b"\xff\xd8 changed on the laptop".to_vec();
     write_file(&photo, &edited);
     setup.daemon.json(&["rescan"]);
     fs::remove_file(setup.album.join("trip/t1.jpg")).unwrap();
-    setup.poll_until("1 deleted on the remote but changed here, sent again");
-    setup.daemon.cli(&["resume"]).ok();
+    // Pulling only, the deletion of a changed photo is left alone: it is
+    // neither taken out of the collection nor sent.
+    let left = setup.poll();
+    assert!(!left.contains("deleted on the remote"), "{left}");
+    assert_eq!(setup.daemon.photo_paths(Some("Trip")).len(), 2);
+    // Pushing again, modify beats delete: the edit goes back, whether the
+    // next poll or the push side's own catch-up sends it first.
+    setup
+        .daemon
+        .cli(&["connect", "Trip", "--direction", "both"])
+        .ok();
+    setup.poll();
     setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
     assert_eq!(bytes_of(&photo), Some(edited.clone()));
     assert_eq!(bytes_of(&setup.album.join("trip/t1.jpg")), Some(edited));

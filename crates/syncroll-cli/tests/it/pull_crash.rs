@@ -181,11 +181,12 @@ fn pull_killed_mid_download_from_webdav_continues_after_restart() {
     killed_mid_download_converges_after_restart(Kind::WebDav(WebDavServer::start()));
 }
 
-/// Brings `trip/phone.jpg` home from the album, then pauses sync, so the
-/// push side (not yet guarded, see docs/connections.md) cannot send a local
-/// edit over the remote one the test makes next. The pause is kept in the
-/// catalog, so it holds across the restart.
-fn phone_home_and_paused(setup: &Album) -> std::path::PathBuf {
+/// Brings `trip/phone.jpg` home from the album, then makes the connection
+/// pull only, so the push side does not send the local edit the test makes
+/// next before a poll sees the remote one (a pause would hold the poll's
+/// downloads too). The direction is kept in the catalog, so it holds
+/// across the restart.
+fn phone_home_and_pull_only(setup: &Album) -> std::path::PathBuf {
     setup.poll(POLL_TIMEOUT);
     write_file(
         &setup.album.join("trip/phone.jpg"),
@@ -194,7 +195,10 @@ fn phone_home_and_paused(setup: &Album) -> std::path::PathBuf {
     let outcome = setup.poll(POLL_TIMEOUT);
     assert!(outcome.contains("1 downloaded"), "{outcome}");
     setup.daemon.cli(&["wait", "--timeout", "120s"]).ok();
-    setup.daemon.cli(&["pause"]).ok();
+    setup
+        .daemon
+        .cli(&["connect", "Trip", "--direction", "pull"])
+        .ok();
     setup.root.join("trip/phone.jpg")
 }
 
@@ -231,7 +235,7 @@ fn pull_killed_mid_conflict_copy_continues_the_same_copy_after_restart() {
     let mut setup = Album::new(Kind::S3(S3Server::start()), "", |root| {
         write_photos(&root.join("trip"), "t", 2, 100);
     });
-    let landed = phone_home_and_paused(&setup);
+    let landed = phone_home_and_pull_only(&setup);
     let local = b"\xff\xd8 retouched on the laptop".to_vec();
     write_file(&landed, &local);
     setup.daemon.json(&["rescan"]);
@@ -312,7 +316,7 @@ fn pull_killed_mid_edit_that_became_a_conflict_leaves_no_partial() {
     let mut setup = Album::new(Kind::S3(S3Server::start()), "", |root| {
         write_photos(&root.join("trip"), "t", 2, 100);
     });
-    let landed = phone_home_and_paused(&setup);
+    let landed = phone_home_and_pull_only(&setup);
     let remote = noise(BIG, 13);
     write_file(&setup.album.join("trip/phone.jpg"), &remote);
     hold_replies(&setup.kind, true);

@@ -26,6 +26,12 @@ pub enum JobOp {
     Upload,
     /// Remove a key the ledger says syncroll uploaded.
     Delete,
+    /// Bring a key of a pulling connection's album home: a new remote file,
+    /// a remote edit (a version or an edit copy), a conflict copy, or a
+    /// check of bytes the ledger never saw. Queued by a poll; what it does
+    /// is decided again when it runs, from the key as the remote holds it
+    /// then, so a queued download never acts on a stale listing.
+    Download,
 }
 
 impl JobOp {
@@ -33,6 +39,7 @@ impl JobOp {
         match self {
             Self::Upload => "upload",
             Self::Delete => "delete",
+            Self::Download => "download",
         }
     }
 
@@ -40,6 +47,7 @@ impl JobOp {
         match text {
             "upload" => Some(Self::Upload),
             "delete" => Some(Self::Delete),
+            "download" => Some(Self::Download),
             _ => None,
         }
     }
@@ -85,14 +93,15 @@ pub const SYNC_TURNED_OFF: &str = "sync turned off";
 /// `cancelling`, and the event takes it to `dismissed`), or
 /// it is an upload of a collection whose sync is off now (`sync off` had
 /// interrupted it). Without this the upload would run after the restart,
-/// against the user's word, and land a copy that nothing then deletes.
+/// against the user's word, and land a copy that nothing then deletes. A
+/// download of a collection whose sync is off has no album to come from.
 pub fn after_crash(op: JobOp, cancel_requested: bool, sync_enabled: Option<bool>) -> JobEvent {
     if cancel_requested {
         return JobEvent::Cancelled {
             reason: CANCELLED_BY_REQUEST.to_owned(),
         };
     }
-    if op == JobOp::Upload && sync_enabled == Some(false) {
+    if op != JobOp::Delete && sync_enabled == Some(false) {
         return JobEvent::Cancelled {
             reason: SYNC_TURNED_OFF.to_owned(),
         };
@@ -110,13 +119,14 @@ mod tests {
 
     #[test]
     fn a_job_cut_off_by_a_crash_is_queued_again_unless_a_cancel_was_on_its_way() {
-        for op in [JobOp::Upload, JobOp::Delete] {
+        for op in [JobOp::Upload, JobOp::Delete, JobOp::Download] {
             for sync in [None, Some(true)] {
                 assert_eq!(after_crash(op, false, sync), JobEvent::Interrupted);
                 assert!(cancelled(&after_crash(op, true, sync)));
             }
         }
         assert!(cancelled(&after_crash(JobOp::Upload, false, Some(false))));
+        assert!(cancelled(&after_crash(JobOp::Download, false, Some(false))));
         // The deletions of `sync off` are what it asked for.
         assert_eq!(
             after_crash(JobOp::Delete, false, Some(false)),

@@ -392,6 +392,9 @@ impl Store {
                 (Inserted::Queued, JobOp::Delete, Some(_)) => outcome.held += 1,
                 (Inserted::Queued, JobOp::Delete, None) => outcome.deletes += 1,
                 (Inserted::KeyBusy(holder), ..) => after.push((job.rel_path.clone(), holder)),
+                // Planning queues uploads and deletes only; polls queue
+                // downloads (`Store::queue_downloads`).
+                (Inserted::Queued, JobOp::Download, _) => {}
             }
         }
         if !plan.actions.cancel.is_empty() {

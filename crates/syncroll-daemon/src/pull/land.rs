@@ -92,12 +92,47 @@ pub(super) enum Landed {
     Verified,
 }
 
+impl Landed {
+    pub const ALL: [Self; 6] = [
+        Self::New,
+        Self::Version,
+        Self::EditCopy,
+        Self::Conflict,
+        Self::Agreed,
+        Self::Verified,
+    ];
+
+    /// The word a download job's `transfer` column keeps.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Version => "version",
+            Self::EditCopy => "edit-copy",
+            Self::Conflict => "conflict",
+            Self::Agreed => "agreed",
+            Self::Verified => "verified",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// The download job a key is carried out in: its cancel, and the counter
+/// of bytes fetched that `watch` shows.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Turn<'a> {
+    pub cancel: &'a CancellationToken,
+    pub progress: &'a AtomicU64,
+}
+
 /// Carries out what was decided for one key.
 pub(super) async fn carry_out(
     inner: &Inner,
     album: &Album,
     decided: &Decided,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<Landed, LandError> {
     let dest = local_path(album, &decided.rel_path);
     let span = info_span!(
@@ -107,11 +142,11 @@ pub(super) async fn carry_out(
         dest = %dest.display()
     );
     let landed = if let Some((key, policy)) = &decided.verify_base {
-        verify_base(inner, album, decided, &dest, key, policy, cancel)
+        verify_base(inner, album, decided, &dest, key, policy, turn)
             .instrument(span)
             .await?
     } else {
-        carry_out_action(inner, album, decided, &dest, cancel)
+        carry_out_action(inner, album, decided, &dest, turn)
             .instrument(span)
             .await?
     };
@@ -124,24 +159,22 @@ async fn carry_out_action(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<Landed, LandError> {
     match decided.action {
-        Action::Download { .. } => download_new(inner, album, decided, dest, cancel)
+        Action::Download { .. } => download_new(inner, album, decided, dest, turn)
             .await
             .map(|()| Landed::New),
-        Action::ReplaceKeepingVersion => {
-            replace_keeping_version(inner, album, decided, dest, cancel)
-                .await
-                .map(|()| Landed::Version)
-        }
-        Action::SaveEditCopy => save_edit_copy(inner, album, decided, dest, cancel)
+        Action::ReplaceKeepingVersion => replace_keeping_version(inner, album, decided, dest, turn)
+            .await
+            .map(|()| Landed::Version),
+        Action::SaveEditCopy => save_edit_copy(inner, album, decided, dest, turn)
             .await
             .map(|()| Landed::EditCopy),
-        Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, dest, cancel)
+        Action::SaveConflictCopy => save_conflict_copy(inner, album, decided, dest, turn)
             .await
             .map(|()| Landed::Conflict),
-        Action::FetchToCompare => fetch_to_compare(inner, album, decided, dest, cancel).await,
+        Action::FetchToCompare => fetch_to_compare(inner, album, decided, dest, turn).await,
         Action::RecordBase => record_agreement(inner, album, decided).await,
         // poll::decide_key hands over nothing else.
         _ => Err(LandError::NotCarriedOut(decided.action.name())),
@@ -155,7 +188,7 @@ async fn carry_out_action(
 /// then, an edit may have become a conflict (saved under another name), an
 /// edit copy's number may be taken. Those kept bytes would then stay for
 /// ever, hidden beside the user's photos, as large as the photo.
-async fn discard_stale_downloads(dest: &Path, key: &str) {
+pub(super) async fn discard_stale_downloads(dest: &Path, key: &str) {
     let Some(folder) = dest.parent() else {
         return;
     };
@@ -174,12 +207,12 @@ async fn replace_keeping_version(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<(), LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     check_space(&album.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
-    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    let report = fetch(album, decided, &temp, Placement::Replace, turn).await?;
     let base = agreed_base(&temp, &report, &decided.meta)?;
     if !unchanged_since_decided(dest, decided.local.as_ref()) {
         // Written to since it was indexed: bytes nobody decided on. They
@@ -232,7 +265,7 @@ async fn save_edit_copy(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<(), LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
@@ -245,7 +278,7 @@ async fn save_edit_copy(
     });
     let copy = folder.join(&copy_name);
     check_space(&album.root.path, &folder, decided.meta.size)?;
-    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, turn).await?;
     let Some(local) = decided.local else {
         return Err(LandError::NotCarriedOut(
             "save-edit-copy without a local file",
@@ -281,12 +314,12 @@ async fn save_conflict_copy(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<(), LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     check_space(&album.root.path, &folder, decided.meta.size)?;
     let copy = conflict_copy_path(album, dest, &decided.meta.key).await?;
-    let report = fetch(album, decided, &copy, Placement::IfAbsent, cancel).await?;
+    let report = fetch(album, decided, &copy, Placement::IfAbsent, turn).await?;
     settle_conflict(inner, album, decided, dest, &copy, &report).await
 }
 
@@ -299,7 +332,7 @@ async fn fetch_to_compare(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<Landed, LandError> {
     let Some(local) = decided.local else {
         return Err(LandError::NotCarriedOut(
@@ -309,7 +342,7 @@ async fn fetch_to_compare(
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     check_space(&album.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
-    let report = fetch(album, decided, &temp, Placement::Replace, cancel).await?;
+    let report = fetch(album, decided, &temp, Placement::Replace, turn).await?;
     if ContentHash(report.blake3) == local.hash {
         let _ = tokio::fs::remove_file(&temp).await;
         let base = Base {
@@ -350,7 +383,7 @@ async fn verify_base(
     dest: &Path,
     key: &KeyState,
     policy: &Policy,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<Landed, LandError> {
     let Some(base) = &key.base else {
         return Err(LandError::NotCarriedOut("a base check without a base"));
@@ -359,7 +392,7 @@ async fn verify_base(
     make_folder(&album.root.path, &folder).await?;
     check_space(&album.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
-    let fetched = fetch(album, decided, &temp, Placement::Replace, cancel).await;
+    let fetched = fetch(album, decided, &temp, Placement::Replace, turn).await;
     let _ = tokio::fs::remove_file(&temp).await;
     let hash = ContentHash(fetched?.blake3);
     if hash == base.local.hash {
@@ -401,7 +434,7 @@ async fn verify_base(
                 local: decided.local,
                 verify_base: None,
             };
-            Box::pin(carry_out(inner, album, &again, cancel)).await
+            Box::pin(carry_out(inner, album, &again, turn)).await
         }
         other => Err(LandError::NotCarriedOut(other.name())),
     }
@@ -586,7 +619,7 @@ async fn download_new(
     album: &Album,
     decided: &Decided,
     dest: &Path,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<(), LandError> {
     let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
     make_folder(&album.root.path, &folder).await?;
@@ -597,7 +630,7 @@ async fn download_new(
     let held_back = inner
         .scanner
         .hold_back(album.root.id, decided.rel_path.clone());
-    let report = fetch(album, decided, dest, Placement::IfAbsent, cancel).await?;
+    let report = fetch(album, decided, dest, Placement::IfAbsent, turn).await?;
     let base = agreed_base(dest, &report, &decided.meta)?;
     inner
         .store
@@ -670,20 +703,25 @@ async fn fetch(
     decided: &Decided,
     dest: &Path,
     placement: Placement,
-    cancel: &CancellationToken,
+    turn: &Turn<'_>,
 ) -> Result<GetReport, LandError> {
     let options = GetOptions {
         expected: Some(decided.meta.clone()),
         placement,
         partial: Partial::KeepForResume,
     };
-    let progress = AtomicU64::new(0);
     let mut wait = FIRST_RETRY;
     let mut attempt = 1;
     loop {
         let got = album
             .remote
-            .get_file(&decided.meta.key, dest, &options, &progress, cancel)
+            .get_file(
+                &decided.meta.key,
+                dest,
+                &options,
+                turn.progress,
+                turn.cancel,
+            )
             .await;
         match got {
             Ok(report) => return Ok(report),
@@ -691,7 +729,7 @@ async fn fetch(
             Err(error) if error.is_transient() && attempt < ATTEMPTS => {
                 warn!(%error, attempt, "download failed; trying again");
                 tokio::select! {
-                    () = cancel.cancelled() => return Err(LandError::Cancelled),
+                    () = turn.cancel.cancelled() => return Err(LandError::Cancelled),
                     () = tokio::time::sleep(wait) => {}
                 }
                 wait *= 2;

@@ -22,8 +22,10 @@
 //! [`check_remote_name`]: syncroll_core::connection::check_remote_name
 
 mod departures;
+mod download_job;
 mod land;
 mod poll;
+mod waiting;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

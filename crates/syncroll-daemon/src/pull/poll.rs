@@ -16,10 +16,9 @@ use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootState};
 use syncroll_remote::{ListEvent, ObjectMeta, Remote, RemoteError, is_download_temporary};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::Inner;
-use super::land::{self, LandError, Landed};
 use crate::remotes::OpenError;
 
 /// Actions one poll carries out at most: they are held until the listing
@@ -99,6 +98,11 @@ pub struct PollReport {
     /// Copies deleted on the remote whose photos changed here: modify
     /// beats delete, they are uploaded again.
     pub sent_again: u64,
+    /// Download jobs cancelled while the poll waited for them.
+    pub cancelled: u64,
+    /// Keys not fetched again: their last download failed for good or was
+    /// cancelled by the user, until `syncroll retry`.
+    pub blocked: u64,
 }
 
 impl fmt::Display for PollReport {
@@ -146,6 +150,16 @@ impl fmt::Display for PollReport {
         if self.later > 0 {
             write!(f, ", {} left for a later poll", self.later)?;
         }
+        if self.cancelled > 0 {
+            write!(f, ", {} downloads cancelled", self.cancelled)?;
+        }
+        if self.blocked > 0 {
+            write!(
+                f,
+                ", {} not fetched again after a failed or cancelled download (`syncroll retry`)",
+                self.blocked
+            )?;
+        }
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
             if let Some(first) = &self.first_failure {
@@ -177,11 +191,11 @@ impl PollReport {
         }
     }
 
-    fn fail(&mut self, error: &LandError) {
-        warn!(%error, "bringing a remote change home failed; the next poll tries again");
+    pub(super) fn fail(&mut self, error: &str) {
+        warn!(%error, "bringing a remote change home failed");
         self.failed += 1;
         if self.first_failure.is_none() {
-            self.first_failure = Some(error.to_string());
+            self.first_failure = Some(error.to_owned());
         }
     }
 }
@@ -230,11 +244,7 @@ pub(super) async fn poll(
         return Err(PollError::Paused);
     }
     let album = open_album(inner, connection, remote_id).await?;
-    let policy = Policy {
-        direction: connection.direction,
-        returns: connection.returns,
-        landing: Landing::MatchingPath,
-    };
+    let policy = policy_of(connection);
     let mut report = PollReport::default();
     let mut decided = Vec::new();
     // A ledger key placed after this may be missing from the listing
@@ -293,32 +303,11 @@ pub(super) async fn poll(
     drop(listing);
     seen.seal();
 
-    // The listing was complete: only now is anything changed.
-    for key in decided {
-        if cancel.is_cancelled() {
-            return Err(PollError::Cancelled);
-        }
-        // A pause stops the poll between files (a file on its way lands
-        // first); what is left waits for the poll after the resume.
-        if paused(inner, connection.collection_id).await? {
-            return Err(PollError::Paused);
-        }
-        match land::carry_out(inner, &album, &key, cancel).await {
-            Ok(landed) => {
-                info!(key = %key.meta.key, action = key.action.name(), "brought home");
-                match landed {
-                    Landed::New => report.downloaded += 1,
-                    Landed::Version => report.versions += 1,
-                    Landed::EditCopy => report.edit_copies += 1,
-                    Landed::Conflict => report.conflicts += 1,
-                    Landed::Agreed => report.agreed += 1,
-                    Landed::Verified => report.verified += 1,
-                }
-            }
-            Err(LandError::Cancelled) => return Err(PollError::Cancelled),
-            Err(error) => report.fail(&error),
-        }
-    }
+    // The listing was complete: only now is anything changed. Each key is
+    // a download job, run by the sync workers (progress in `watch`, pause,
+    // cancel, retries); the poll waits for them so its outcome tells what
+    // came home.
+    super::waiting::queue_and_wait(inner, &album, decided, &mut report, cancel).await?;
     if report.agreed + report.verified > 0 {
         // A recorded agreement may bring a departed photo back into its
         // collection (`Store::record_download`), which no scan announces.
@@ -389,8 +378,20 @@ fn fingerprint(key: &str) -> u64 {
     hasher.finish()
 }
 
+/// The policy a connection's keys are decided under.
+pub(super) fn policy_of(connection: &Connection) -> Policy {
+    Policy {
+        direction: connection.direction,
+        returns: connection.returns,
+        landing: Landing::MatchingPath,
+    }
+}
+
 /// Whether the daemon, or the connection's collection, is paused.
-async fn paused(inner: &Inner, collection: syncroll_core::CollectionId) -> Result<bool, PollError> {
+pub(super) async fn paused(
+    inner: &Inner,
+    collection: syncroll_core::CollectionId,
+) -> Result<bool, PollError> {
     if inner.store.global_pause().await?.is_some() {
         return Ok(true);
     }
@@ -402,7 +403,7 @@ async fn paused(inner: &Inner, collection: syncroll_core::CollectionId) -> Resul
         .any(|(id, _)| *id == collection))
 }
 
-async fn open_album(
+pub(super) async fn open_album(
     inner: &Inner,
     connection: &Connection,
     remote_id: RemoteId,
@@ -447,7 +448,7 @@ async fn open_album(
 }
 
 /// Decides one listed key; `Some` when there is something to carry out.
-async fn decide_key(
+pub(super) async fn decide_key(
     inner: &Inner,
     album: &Album,
     policy: &Policy,

@@ -283,6 +283,7 @@ pub fn sync_status(
                 key: t.key.clone(),
                 bytes_done: t.bytes_done,
                 bytes_total: t.bytes_total,
+                op: t.op.as_str().to_owned(),
             })
             .collect(),
         skipped: skipped.count,

@@ -10,9 +10,11 @@
 //!   skipped when another synced collection's folder on the remote holds
 //!   the key.
 
+mod downloads;
 mod recorder;
 mod worker;
 
+pub use downloads::{DownloadError, DownloadOutcome, DownloadRunner};
 pub use worker::CANCELLED_BY_REQUEST;
 
 use std::collections::HashMap;
@@ -113,8 +115,9 @@ struct Running {
     collection: Option<CollectionId>,
     collection_name: String,
     key: String,
-    /// An upload, shown in status as a transfer (a delete is not).
-    upload: bool,
+    /// Uploads and downloads are shown in status as transfers (a delete
+    /// is not).
+    op: JobOp,
     bytes_total: u64,
     progress: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -125,6 +128,8 @@ struct Running {
 #[derive(Debug, Clone)]
 pub struct TransferView {
     pub job: JobId,
+    /// `Upload` or `Download`.
+    pub op: JobOp,
     pub collection: String,
     pub key: String,
     pub bytes_done: u64,
@@ -171,6 +176,12 @@ struct Inner {
     /// Asks the pull engine for a poll: an upload that found the remote
     /// changed leaves the remote's edit to a pulling connection's poll.
     poll: crate::connections::PollSignal,
+    /// Runs download jobs: the pull engine, given once it exists (it needs
+    /// this engine first). Until then a download job waits in the queue.
+    downloads: std::sync::OnceLock<Arc<dyn DownloadRunner>>,
+    /// Notified each time jobs leave a worker's hands, for a poll waiting
+    /// on the downloads it queued.
+    jobs_ended: Notify,
 }
 
 /// Handle to the sync engine; cheap to clone.
@@ -228,8 +239,23 @@ impl SyncEngine {
                 rate: Mutex::default(),
                 interruptions: AtomicU64::new(0),
                 poll: crate::connections::PollSignal::default(),
+                downloads: std::sync::OnceLock::new(),
+                jobs_ended: Notify::new(),
             }),
         }
+    }
+
+    /// Gives the engine what runs download jobs; the first one given stays.
+    pub fn set_download_runner(&self, runner: Arc<dyn DownloadRunner>) {
+        let _ = self.inner.downloads.set(runner);
+        self.inner.wake.notify_one();
+    }
+
+    /// Completes once some job leaves a worker's hands after this is
+    /// called (made before reading job states, so an end between the read
+    /// and the wait is not missed).
+    pub fn job_ended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.jobs_ended.notified()
     }
 
     /// The signal the pull engine waits on, shared with the app's
@@ -251,6 +277,12 @@ impl SyncEngine {
     /// Asks for a planning pass soon.
     pub fn request_plan(&self) {
         self.inner.plan.request();
+    }
+
+    /// Tells the scheduler that jobs were queued outside planning (a
+    /// poll's downloads), so they start now rather than at its next look.
+    pub fn jobs_queued(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// Reconciles one collection in full now (after `sync on` or `sync
@@ -494,6 +526,7 @@ impl SyncEngine {
     }
 
     fn finished(&self, job: JobId) {
+        self.inner.jobs_ended.notify_waiters();
         let Some(running) = lock(&self.inner.running).remove(&job) else {
             return;
         };
@@ -637,7 +670,7 @@ impl SyncEngine {
                 collection: job.collection_id,
                 collection_name: job.collection_name.clone().unwrap_or_default(),
                 key: job.key.clone(),
-                upload: job.op == JobOp::Upload,
+                op: job.op,
                 bytes_total: job.bytes_total,
                 progress,
                 cancel: cancel.clone(),
@@ -833,16 +866,23 @@ impl SyncEngine {
         let per_collection: HashMap<_, _> = store.job_counts().await?.into_iter().collect();
         let transfers: Vec<TransferView> = lock(&self.inner.running)
             .iter()
-            .filter(|(_, r)| r.upload)
+            .filter(|(_, r)| r.op != JobOp::Delete)
             .map(|(id, r)| TransferView {
                 job: *id,
+                op: r.op,
                 collection: r.collection_name.clone(),
                 key: r.key.clone(),
                 bytes_done: r.progress.load(Ordering::Relaxed),
                 bytes_total: r.bytes_total,
             })
             .collect();
-        let in_flight: u64 = transfers.iter().map(|t| t.bytes_done).sum();
+        // What is pending counts uploads only (see the `job_tallies`
+        // triggers).
+        let in_flight: u64 = transfers
+            .iter()
+            .filter(|t| t.op == JobOp::Upload)
+            .map(|t| t.bytes_done)
+            .sum();
         let bytes_pending = per_collection
             .values()
             .map(|c| c.bytes_pending)

@@ -1,5 +1,5 @@
-//! Runs one job: the upload (or server-side copy) or delete, then records
-//! the outcome through the state machine.
+//! Runs one job: the upload (or server-side copy), delete or download, then
+//! records the outcome through the state machine.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,11 @@ enum Outcome {
     /// object was edited or replaced by someone else): nothing was sent
     /// over it. Says what was found.
     RemoteChanged(String),
+    /// A download brought its key home: how, and the bytes.
+    Downloaded {
+        landed: &'static str,
+        bytes: u64,
+    },
 }
 
 /// Why a job could not finish.
@@ -42,8 +47,29 @@ enum Failure {
     Open(#[from] crate::remotes::OpenError),
     #[error(transparent)]
     Catalog(#[from] syncroll_core::Error),
-    #[error("root {0} is missing (unmounted?); the upload waits for it")]
+    #[error("root {0} is missing (unmounted?); the job waits for it")]
     RootMissing(String),
+    /// A download's own fault (see [`super::DownloadError`]).
+    #[error("{reason}")]
+    Download { reason: String, transient: bool },
+}
+
+impl From<super::DownloadError> for Failure {
+    fn from(e: super::DownloadError) -> Self {
+        use super::DownloadError as D;
+        match e {
+            D::Remote(e) => Self::Remote(e),
+            D::RootMissing(root) => Self::RootMissing(root),
+            D::Passing(reason) => Self::Download {
+                reason,
+                transient: true,
+            },
+            D::Refused(reason) => Self::Download {
+                reason,
+                transient: false,
+            },
+        }
+    }
 }
 
 impl Failure {
@@ -68,6 +94,7 @@ impl Failure {
             Self::Remote(e) => e.is_transient(),
             Self::Open(_) => false,
             Self::Catalog(_) | Self::RootMissing(_) => true,
+            Self::Download { transient, .. } => *transient,
         }
     }
 }
@@ -360,8 +387,12 @@ async fn execute(
     progress: &AtomicU64,
 ) -> Result<Outcome, Failure> {
     let job = &claimed.job;
+    if job.op == JobOp::Download {
+        return download(inner, job, cancel, progress).await;
+    }
     let remote = inner.remotes.get(job.remote_id).await?;
     match job.op {
+        JobOp::Download => unreachable!("downloads are run above"),
         JobOp::Delete => {
             if let Some(outcome) = delete_precondition(inner, job).await? {
                 return Ok(outcome);
@@ -437,6 +468,29 @@ async fn execute(
                 Ok(Outcome::Changed(landed))
             }
         }
+    }
+}
+
+/// Runs a download job through the pull engine.
+async fn download(
+    inner: &Inner,
+    job: &Job,
+    cancel: &CancellationToken,
+    progress: &AtomicU64,
+) -> Result<Outcome, Failure> {
+    let Some(runner) = inner.downloads.get() else {
+        // Only between the engine's start and the pull engine's: the job
+        // waits a moment, no attempt counted.
+        return Err(RemoteError::Unavailable {
+            detail: "the pull engine is starting".to_owned(),
+        }
+        .into());
+    };
+    match runner.download(job, progress, cancel).await? {
+        super::DownloadOutcome::Landed { landed, bytes } => {
+            Ok(Outcome::Downloaded { landed, bytes })
+        }
+        super::DownloadOutcome::NotNeeded(reason) => Ok(Outcome::NotNeeded(reason)),
     }
 }
 
@@ -644,6 +698,14 @@ async fn settle(
             info!("deleted from the remote");
             return finish(inner, job, Finished::Deleted, stop).await;
         }
+        Ok(Outcome::Downloaded { landed, bytes }) => {
+            info!(landed, bytes, "brought home");
+            store.finish_download(job, landed, bytes).await?;
+            // A download may bring a departed photo back into its
+            // collection, which no scan announces.
+            inner.plan.request();
+            return Ok(());
+        }
         Ok(Outcome::Changed(landed)) => {
             info!("the file changed during the upload; sending it again");
             store.record_landed(job, &landed).await?;
@@ -682,6 +744,7 @@ async fn settle(
                     // Plans parked on the job are released with it.
                     inner.plan.request();
                     super::abort_abandoned_uploads(inner);
+                    discard_partial_download(inner, job).await;
                     return Ok(());
                 }
                 Some(Stop::Cancel {
@@ -720,8 +783,19 @@ async fn settle(
     if cancelled {
         // The upload this job leaves unfinished, if any, goes now.
         super::abort_abandoned_uploads(inner);
+        discard_partial_download(inner, job).await;
     }
     Ok(())
+}
+
+/// A download that will not be continued leaves no bytes beside its
+/// target; one paused or cut short keeps them for the resume.
+async fn discard_partial_download(inner: &Inner, job: &Job) {
+    if job.op == JobOp::Download
+        && let Some(runner) = inner.downloads.get()
+    {
+        runner.discard_partial(job).await;
+    }
 }
 
 /// An upload that found the remote's own edit under its key ends `left`:
