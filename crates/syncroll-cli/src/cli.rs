@@ -233,9 +233,9 @@ pub struct ConnectArgs {
     /// push: local changes go out (today's sync, turned on if it is off); pull: remote changes come home; both. pull and both need sync on. Can change later
     #[arg(long, value_parser = ["push", "pull", "both"])]
     pub direction: String,
-    /// How a remote edit of a synced photo comes home: version (the local file takes the new bytes, the old ones are kept as a version) or copy (saved beside it as NAME (edit N).EXT). Fixed once the connection exists: to change it, disconnect and connect again
+    /// How a remote edit of a synced photo comes home: version (the local file takes the new bytes, the old ones are kept as a version) or copy (saved beside it as NAME (edit N).EXT). Required for a new connection; fixed once it exists (leave it out to keep it when changing the direction; to change it, disconnect and connect again)
     #[arg(long, value_parser = ["version", "copy"])]
-    pub returns: String,
+    pub returns: Option<String>,
     /// Where a manual collection's new remote files land; under a root [default: <first root of the collection>/<NAME>]. A folder collection's land at their path under its folder
     #[arg(long, value_name = "DIR")]
     pub inbox: Option<PathBuf>,

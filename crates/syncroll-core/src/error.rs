@@ -163,6 +163,11 @@ pub enum Error {
     )]
     RootInsideDataDir { path: PathBuf, data_dir: PathBuf },
     #[error(
+        "a new connection needs --returns: version (a remote edit replaces the local file, the \
+         old bytes kept as a version) or copy (saved beside it as NAME (edit N).EXT)"
+    )]
+    ReturnsRequired,
+    #[error(
         "collection {} is connected with --returns {current}, which is fixed once a connection \
          exists (edits already returned in one form would not match the rest); to return edits \
          as {asked}, `syncroll disconnect` it and connect it again",

@@ -17,7 +17,7 @@ pub async fn connect(mut client: Client, args: ConnectArgs, out: Output) -> Resu
     let request = pb::ConnectCollectionRequest {
         name: args.name,
         direction: args.direction,
-        returns: args.returns,
+        returns: args.returns.unwrap_or_default(),
         inbox,
         poll_seconds: args.poll.map_or(0, |p| p.as_secs()),
     };

@@ -233,7 +233,14 @@ fn returns_cannot_change_once_connected() {
     );
     assert_eq!(setup.show("Trip")["connection"]["returns"], "copy");
     let help = setup.cli(&["connect", "--help"]).ok().stdout;
-    assert!(help.contains("Fixed once the connection exists"), "{help}");
+    assert!(help.contains("fixed once it exists"), "{help}");
+    // Left out, it is kept: only the direction changes.
+    setup.cli(&["connect", "Trip", "--direction", "pull"]).ok();
+    let shown = setup.show("Trip")["connection"].clone();
+    assert_eq!(
+        (&shown["direction"], &shown["returns"]),
+        (&"pull".into(), &"copy".into())
+    );
 }
 
 #[test]

@@ -145,11 +145,12 @@ pub struct Connection {
 }
 
 /// What `connect` asks for: `None` keeps what an existing connection has
-/// (or takes the default for a new one).
+/// (or takes the default for a new one). `returns` has no default: a new
+/// connection must name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectRequest {
     pub direction: Direction,
-    pub returns: ReturnMode,
+    pub returns: Option<ReturnMode>,
     pub inbox: Option<PathBuf>,
     pub poll: Option<Duration>,
 }
@@ -174,15 +175,19 @@ pub fn settle(
     if let Some(poll) = request.poll {
         check_poll(poll)?;
     }
-    if let Some(current) = existing
-        && current.returns != request.returns
-    {
-        return Err(Error::ReturnsFixed {
-            collection: current.collection_name.clone(),
-            current: current.returns.as_str(),
-            asked: request.returns.plural(),
-        });
-    }
+    let returns = match (existing, request.returns) {
+        (Some(current), Some(asked)) if current.returns != asked => {
+            return Err(Error::ReturnsFixed {
+                collection: current.collection_name.clone(),
+                current: current.returns.as_str(),
+                asked: asked.plural(),
+            });
+        }
+        (_, Some(asked)) => asked,
+        // Changing the direction (or inbox, or poll) keeps the mode.
+        (Some(current), None) => current.returns,
+        (None, None) => return Err(Error::ReturnsRequired),
+    };
     let inbox = request
         .inbox
         .clone()
@@ -194,7 +199,7 @@ pub fn settle(
         .unwrap_or(DEFAULT_POLL);
     Ok(Settings {
         direction: request.direction,
-        returns: request.returns,
+        returns,
         inbox,
         poll,
     })
@@ -249,7 +254,7 @@ mod tests {
     fn request(direction: Direction, returns: ReturnMode) -> ConnectRequest {
         ConnectRequest {
             direction,
-            returns,
+            returns: Some(returns),
             inbox: None,
             poll: None,
         }
@@ -294,6 +299,22 @@ mod tests {
         assert!(message.contains("--returns version"), "{message}");
         assert!(message.contains("\"Trip\""), "{message}");
         assert!(message.contains("edits as copies"), "{message}");
+    }
+
+    #[test]
+    fn the_return_mode_is_kept_when_left_out_and_needed_for_a_new_connection() {
+        let current = existing(ReturnMode::Copy);
+        let keep = ConnectRequest {
+            returns: None,
+            ..request(Direction::Pull, ReturnMode::Copy)
+        };
+        let settings = settle(Some(&current), &keep, Path::new("/p")).unwrap();
+        assert_eq!(settings.returns, ReturnMode::Copy);
+        assert_eq!(settings.direction, Direction::Pull);
+        let message = settle(None, &keep, Path::new("/p"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("needs --returns"), "{message}");
     }
 
     #[test]

@@ -137,8 +137,14 @@ pub fn connection(connection: &Connection) -> pb::Connection {
 pub fn connect_request(request: &pb::ConnectCollectionRequest) -> Result<ConnectRequest, Status> {
     let direction = Direction::parse(&request.direction)
         .ok_or_else(|| AppError::from(Error::InvalidDirection(request.direction.clone())))?;
-    let returns = ReturnMode::parse(&request.returns)
-        .ok_or_else(|| AppError::from(Error::InvalidReturnMode(request.returns.clone())))?;
+    // Empty keeps an existing connection's mode.
+    let returns = match request.returns.as_str() {
+        "" => None,
+        named => Some(
+            ReturnMode::parse(named)
+                .ok_or_else(|| AppError::from(Error::InvalidReturnMode(named.to_owned())))?,
+        ),
+    };
     let poll = match request.poll_seconds {
         0 => None,
         s => {
@@ -664,6 +670,7 @@ fn code(error: &Error) -> Code {
         | Error::AcceptEmptyRoot { .. }
         | Error::AcceptChanged { .. }
         | Error::ReturnsFixed { .. }
+        | Error::ReturnsRequired
         | Error::NoInbox(_)
         | Error::ConnectionNeedsSync { .. }
         | Error::RemoteNotPolled(_) => Code::FailedPrecondition,

@@ -17,7 +17,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 fn request(direction: Direction, returns: ReturnMode) -> ConnectRequest {
     ConnectRequest {
         direction,
-        returns,
+        returns: Some(returns),
         inbox: None,
         poll: None,
     }
