@@ -802,3 +802,54 @@ fn pull_brings_many_files_home_and_sends_none_back() {
     let quiet = setup.poll();
     assert!(quiet.contains(" 0 downloaded"), "{quiet}");
 }
+
+/// A photo deleted here whose remote copy another client edited since the
+/// last sync: the delete checks the remote first and leaves the edit (the
+/// job ends `left`, saying why), and the pull brings the edit home.
+#[test]
+fn pull_connection_never_deletes_a_remote_edit_it_has_not_seen() {
+    let setup = Setup::new(Kind::Fs);
+    // No poll of the connection's own after ours: the delete runs first.
+    setup
+        .daemon
+        .cli(&["connect", "Trip", "--direction", "both", "--poll", "1h"])
+        .ok();
+    setup.poll();
+    let edit = b"\xff\xd8 retouched in the web editor".to_vec();
+    write_file(&setup.album.join("trip/t1.jpg"), &edit);
+    fs::remove_file(setup.root.join("trip/t1.jpg")).unwrap();
+    setup.daemon.json(&["rescan"]);
+    // Left, then (once the pull brought the edit home, see below) released
+    // to `cancelled`, keeping its reason.
+    let left = wait_until(Duration::from_secs(60), "the delete left", || {
+        let jobs = setup.daemon.cli(&["--json", "jobs"]).ok().json_lines();
+        jobs.into_iter()
+            .find(|j| j["op"] == "delete" && j["state"] != "queued" && j["state"] != "running")
+            .ok_or_else(|| setup.daemon.cli(&["jobs"]).ok().stdout)
+    });
+    assert!(
+        left["state"] == "left" || left["state"] == "cancelled",
+        "{left}"
+    );
+    let reason = left["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("not deleted"), "{reason}");
+    assert_eq!(
+        bytes_of(&setup.album.join("trip/t1.jpg")),
+        Some(edit.clone())
+    );
+
+    // Modify beats delete: the left delete asked for a poll, which brings
+    // the remote's edit home.
+    wait_until(Duration::from_secs(60), "the edit home", || match bytes_of(
+        &setup.root.join("trip/t1.jpg"),
+    ) {
+        Some(bytes) if bytes == edit => Ok(()),
+        other => Err((other, setup.daemon.json(&["status"])["connections"].clone())),
+    });
+    let quiet = setup.poll();
+    assert!(
+        quiet.contains(" 0 downloaded") && !quiet.contains("failed"),
+        "{quiet}"
+    );
+    assert_eq!(bytes_of(&setup.album.join("trip/t1.jpg")), Some(edit));
+}

@@ -43,7 +43,7 @@ pub struct RemoteSide {
 
 impl RemoteSide {
     /// Whether this is another state of the object than `base`.
-    fn differs_from(&self, base: &RemoteSide) -> bool {
+    pub fn differs_from(&self, base: &RemoteSide) -> bool {
         match (&self.etag, &base.etag) {
             (Some(now), Some(then)) => bare_etag(now) != bare_etag(then),
             _ => self.size != base.size || !same_time(self.modified_ms, base.modified_ms),
@@ -67,8 +67,9 @@ impl RemoteSide {
     }
 }
 
-/// An entity tag without `W/` and quotes.
-fn bare_etag(etag: &str) -> &str {
+/// An entity tag without `W/` and quotes, as listings, HEADs and GETs may
+/// differ only so.
+pub fn bare_etag(etag: &str) -> &str {
     etag.trim_start_matches("W/").trim_matches('"')
 }
 

@@ -17,7 +17,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::types::CollectionId;
 
-pub use decide::{Action, Base, Expect, KeyState, Landing, LocalSide, Policy, RemoteSide, Why};
+pub use decide::{
+    Action, Base, Expect, KeyState, Landing, LocalSide, Policy, RemoteSide, Why, bare_etag,
+};
 pub use names::{HostileName, NameRules, check_remote_name, conflict_copy_name, edit_copy_name};
 
 /// Which way changes travel between a collection and its remote album.

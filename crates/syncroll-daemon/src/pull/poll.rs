@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use syncroll_core::connection::{
     Action, Connection, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide, ReturnMode,
-    check_remote_name,
+    bare_etag, check_remote_name,
 };
 use syncroll_core::keys::{collection_prefix, object_key};
 use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootState};
@@ -639,12 +639,6 @@ pub(super) fn remote_side(meta: &ObjectMeta) -> RemoteSide {
 fn unix_ms(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// An entity tag without `W/` and quotes, as listings and GETs may differ
-/// only so.
-fn bare_etag(etag: &str) -> &str {
-    etag.trim_start_matches("W/").trim_matches('"')
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use syncroll_core::connection::{RemoteSide, bare_etag};
 use syncroll_core::job::{Job, JobEvent, JobOp};
 use syncroll_core::store::{ClaimedJob, Finished, Landed, LandedBase, now_ms};
 use syncroll_core::{ContentHash, Photo, RelPath};
@@ -368,6 +369,9 @@ async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>
     if !inner.store.ledger_has(job.remote_id, &job.key).await? {
         return Ok(Some(Outcome::Deleted));
     }
+    if let Some(outcome) = remote_edit_kept(inner, job).await? {
+        return Ok(Some(outcome));
+    }
     if inner
         .store
         .key_in_other_synced_collection(job.remote_id, &job.key, job.collection_id)
@@ -378,6 +382,54 @@ async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>
         )));
     }
     Ok(None)
+}
+
+/// For a collection that pulls, whether the remote still holds the base
+/// both sides last agreed on: another client's edit made since the last
+/// sync is never deleted unseen (the pull brings it home: modify beats
+/// delete), and the job ends `left`. A key already gone is deleted.
+///
+/// Only collections that pull are checked, where other clients edit the
+/// album by design: it costs a `HEAD` a key, which would multiply the
+/// requests of a push-only `sync off` (S3 deletes 1,000 keys a request).
+async fn remote_edit_kept(inner: &Inner, job: &Job) -> Result<Option<Outcome>, Failure> {
+    let Some(collection) = job.collection_id else {
+        return Ok(None);
+    };
+    let pulls = inner
+        .store
+        .connection(collection)
+        .await?
+        .is_some_and(|c| c.direction.pulls());
+    if !pulls {
+        return Ok(None);
+    }
+    let Some((base, own_etag)) = inner.store.base(job.remote_id, &job.key).await? else {
+        return Ok(None);
+    };
+    let remote = inner.remotes.get(job.remote_id).await?;
+    let Some(meta) = remote.head(&job.key).await? else {
+        return Ok(Some(Outcome::Deleted));
+    };
+    let now = RemoteSide {
+        size: meta.size,
+        etag: meta.etag.clone(),
+        modified_ms: meta.modified.map_or(0, |at| {
+            at.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        }),
+        hash: None,
+    };
+    let changed = match &base.remote {
+        Some(then) => now.differs_from(then),
+        // A row from before bases kept the remote side: syncroll's own
+        // put's ETag, or else the size it sent.
+        None => match (own_etag.as_deref(), meta.etag.as_deref()) {
+            (Some(own), Some(etag)) => bare_etag(own) != bare_etag(etag),
+            _ => meta.size != base.local.size,
+        },
+    };
+    Ok(changed.then(|| Outcome::RemoteChanged(other_object(&meta))))
 }
 
 async fn execute(
@@ -815,7 +867,10 @@ async fn left_for_remote_edit(
             .is_some_and(|c| c.direction.pulls()),
         None => false,
     };
-    let reason = if pulls {
+    let reason = if job.op == JobOp::Delete {
+        // Only a collection that pulls checks before deleting.
+        format!("{found}; not deleted: the remote's edit stays, and the pull brings it home")
+    } else if pulls {
         format!(
             "{found}; left for the pull, which saves it beside the local file as a conflict copy"
         )
@@ -826,7 +881,7 @@ async fn left_for_remote_edit(
              edit home as a conflict copy)"
         )
     };
-    warn!(%reason, "not uploaded: the remote changed since the last sync");
+    warn!(%reason, op = job.op.as_str(), "left: the remote changed since the last sync");
     Ok((JobEvent::RemoteChanged { reason }, pulls))
 }
 
