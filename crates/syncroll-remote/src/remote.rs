@@ -241,6 +241,13 @@ impl FolderTags for std::collections::HashMap<String, String> {
     }
 }
 
+/// Tags kept by folder path, in order: a folder's subfolders are one range.
+impl FolderTags for std::collections::BTreeMap<String, String> {
+    fn tag(&self, path: &str) -> Option<String> {
+        self.get(path).cloned()
+    }
+}
+
 /// A [`Remote::list_changed`] listing. After an error item the stream ends.
 pub type ListEventStream = Pin<Box<dyn Stream<Item = Result<ListEvent, RemoteError>> + Send>>;
 

@@ -27,7 +27,7 @@ mod land;
 mod poll;
 mod waiting;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ struct Inner {
     /// Kept in memory only: the first poll after a start walks everything,
     /// so a setting changed across the restart (which names are photos)
     /// is applied to folders no change would otherwise send it into.
-    folder_tags: std::sync::Mutex<HashMap<CollectionId, Arc<HashMap<String, String>>>>,
+    folder_tags: std::sync::Mutex<HashMap<CollectionId, Arc<BTreeMap<String, String>>>>,
 }
 
 impl PullEngine {
@@ -232,18 +232,18 @@ impl PullEngine {
 
 impl Inner {
     /// The folder tags the last clean poll of `collection` saw.
-    fn known_tags(&self, collection: CollectionId) -> Arc<HashMap<String, String>> {
+    fn known_tags(&self, collection: CollectionId) -> Arc<BTreeMap<String, String>> {
         self.tags().get(&collection).cloned().unwrap_or_default()
     }
 
     /// Keeps `tags` for the next poll of `collection` (empty: walk it all).
-    fn keep_tags(&self, collection: CollectionId, tags: HashMap<String, String>) {
+    fn keep_tags(&self, collection: CollectionId, tags: BTreeMap<String, String>) {
         self.tags().insert(collection, Arc::new(tags));
     }
 
     fn tags(
         &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<CollectionId, Arc<HashMap<String, String>>>> {
+    ) -> std::sync::MutexGuard<'_, HashMap<CollectionId, Arc<BTreeMap<String, String>>>> {
         // A map of hints: whatever a panicking holder left is still a map.
         self.folder_tags
             .lock()

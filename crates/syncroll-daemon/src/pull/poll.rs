@@ -1,8 +1,9 @@
 //! One poll of one connection: list the album, decide each key, then carry
 //! out what was decided.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -255,7 +256,7 @@ pub(super) async fn poll(
     // Folders whose tag is the one the last clean poll saw are not walked
     // (on remotes that propagate tags; the others walk everything).
     let known = inner.known_tags(connection.collection_id);
-    let mut tags_now = HashMap::new();
+    let mut tags_now = BTreeMap::new();
     let mut listing = album
         .remote
         .list_changed(&album.folder_prefix, known.clone());
@@ -266,14 +267,7 @@ pub(super) async fn poll(
         let meta = match event {
             Ok(ListEvent::Object(meta)) => meta,
             Ok(ListEvent::Unchanged { path }) => {
-                // Unchanged below: its tags, and those of its subfolders,
-                // are still the ones to compare with.
-                let below = format!("{path}/");
-                for (folder, tag) in known.iter() {
-                    if *folder == path || folder.starts_with(&below) || path.is_empty() {
-                        tags_now.insert(folder.clone(), tag.clone());
-                    }
-                }
+                carry_tags(&known, &path, &mut tags_now);
                 seen.unchanged_folder(path);
                 continue;
             }
@@ -329,9 +323,34 @@ pub(super) async fn poll(
     if report.failed == 0 && report.later == 0 {
         inner.keep_tags(connection.collection_id, tags_now);
     } else {
-        inner.keep_tags(connection.collection_id, HashMap::new());
+        inner.keep_tags(connection.collection_id, BTreeMap::new());
     }
     Ok(report)
+}
+
+/// A folder not walked because its tag is the one the last clean poll
+/// saw: its tag, and those of its subfolders, are still the ones to
+/// compare with next time. In path order the subfolders are the one range
+/// of names beginning `path/`, so only they are read.
+fn carry_tags(
+    known: &BTreeMap<String, String>,
+    path: &str,
+    tags_now: &mut BTreeMap<String, String>,
+) {
+    if path.is_empty() {
+        tags_now.extend(known.iter().map(|(f, t)| (f.clone(), t.clone())));
+        return;
+    }
+    if let Some(tag) = known.get(path) {
+        tags_now.insert(path.to_owned(), tag.clone());
+    }
+    let below = format!("{path}/");
+    let subfolders = known
+        .range::<str, _>((Bound::Included(below.as_str()), Bound::Unbounded))
+        .take_while(|(folder, _)| folder.starts_with(&below));
+    for (folder, tag) in subfolders {
+        tags_now.insert(folder.clone(), tag.clone());
+    }
 }
 
 /// The keys a complete listing held, as 64-bit fingerprints (8 bytes a
@@ -342,7 +361,9 @@ pub(super) async fn poll(
 #[derive(Debug, Default)]
 pub(super) struct SeenKeys {
     fingerprints: Vec<u64>,
-    unchanged_folders: Vec<String>,
+    /// Looked up by each ancestor of a key: a key costs its depth, however
+    /// many folders were not walked.
+    unchanged_folders: HashSet<String>,
 }
 
 impl SeenKeys {
@@ -351,7 +372,7 @@ impl SeenKeys {
     }
 
     fn unchanged_folder(&mut self, path: String) {
-        self.unchanged_folders.push(path);
+        self.unchanged_folders.insert(path);
     }
 
     fn seal(&mut self) {
@@ -362,10 +383,11 @@ impl SeenKeys {
     /// Whether the listing held `key`, or did not walk the folder it is in.
     pub(super) fn holds(&self, key: &str) -> bool {
         self.fingerprints.binary_search(&fingerprint(key)).is_ok()
-            || self.unchanged_folders.iter().any(|folder| {
-                key.strip_prefix(folder.as_str())
-                    .is_some_and(|rest| folder.is_empty() || rest.starts_with('/'))
-            })
+            || (!self.unchanged_folders.is_empty()
+                && (self.unchanged_folders.contains("")
+                    || key
+                        .match_indices('/')
+                        .any(|(at, _)| self.unchanged_folders.contains(&key[..at]))))
     }
 }
 
@@ -644,6 +666,37 @@ fn unix_ms(at: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_folder_carries_its_own_tags_and_no_neighbours() {
+        let known: BTreeMap<String, String> = ["a", "a b", "a b/x", "a/x", "a/x/y", "a0", "b"]
+            .into_iter()
+            .map(|f| (f.to_owned(), format!("t-{f}")))
+            .collect();
+        let mut now = BTreeMap::new();
+        carry_tags(&known, "a", &mut now);
+        let carried: Vec<&str> = now.keys().map(String::as_str).collect();
+        assert_eq!(carried, ["a", "a/x", "a/x/y"]);
+        let mut all = BTreeMap::new();
+        carry_tags(&known, "", &mut all);
+        assert_eq!(all, known);
+    }
+
+    #[test]
+    fn keys_below_an_unchanged_folder_count_as_listed() {
+        let mut seen = SeenKeys::default();
+        seen.add("P/T/new.jpg");
+        seen.unchanged_folder("P/T/a".to_owned());
+        seen.seal();
+        assert!(seen.holds("P/T/new.jpg"));
+        assert!(seen.holds("P/T/a/x.jpg"));
+        assert!(seen.holds("P/T/a/deep/x.jpg"));
+        assert!(!seen.holds("P/T/a b/x.jpg"), "a neighbour, not a subfolder");
+        assert!(!seen.holds("P/T/ab.jpg"));
+        assert!(!seen.holds("P/T/gone.jpg"));
+        seen.unchanged_folder(String::new());
+        assert!(seen.holds("P/T/gone.jpg"), "the whole album unchanged");
+    }
 
     #[test]
     fn the_outcome_names_counts_and_the_first_refusals() {
