@@ -853,3 +853,51 @@ fn pull_connection_never_deletes_a_remote_edit_it_has_not_seen() {
     );
     assert_eq!(bytes_of(&setup.album.join("trip/t1.jpg")), Some(edit));
 }
+
+/// An `fs` remote pointed at a share's mount point, and the share
+/// unmounted under the running daemon: the album lists empty. However few
+/// its photos (the brake lets a handful of deletions pass unasked), an
+/// album that lists nothing at all holds: nothing leaves the collection
+/// and nothing is touched on disk. (A hold withdrawn when the album comes
+/// back is `pull_holds_an_emptied_album_at_the_brake`.)
+#[test]
+fn pull_holds_even_a_few_departures_when_the_album_lists_empty() {
+    let daemon = Daemon::builder().start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", 3, 100);
+    let share = daemon.scratch("nas");
+    fs::create_dir_all(&share).unwrap();
+    let mut mount = syncroll_testkit::Mount::tmpfs(&share);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&share)])
+        .ok();
+    crate::create_trip(&daemon, &root, &["--remote", "nas", "--sync"]);
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    daemon
+        .cli(&[
+            "connect",
+            "Trip",
+            "--direction",
+            "both",
+            "--returns",
+            "version",
+        ])
+        .ok();
+    let first = poll(&daemon, "nas");
+    assert!(first.starts_with("3 listed"), "{first}");
+
+    mount.unmount();
+    let mut last = String::new();
+    wait_until(Duration::from_secs(60), "the departures held", || {
+        last = poll(&daemon, "nas");
+        last.contains("3 deleted on the remote held by the deletion brake")
+            .then_some(())
+            .ok_or(last.clone())
+    });
+    assert_eq!(daemon.photo_paths(Some("Trip")).len(), 3);
+    for n in 0..3 {
+        assert!(root.join(format!("trip/t{n}.jpg")).exists());
+    }
+}

@@ -179,11 +179,18 @@ impl Store {
     /// last poll are cleared first: each poll holds what it finds, so a
     /// hold whose album came back empties (and is withdrawn by
     /// [`Store::settle_departures`]).
+    ///
+    /// `album_empty`: the listing held nothing at all. However few the
+    /// departures, they are held then: an album that vanished whole is
+    /// what an unmounted share under an `fs` remote, or a wrong bucket,
+    /// looks like, and the brake's floor (a few deletions pass unasked)
+    /// is for a user tidying up, not for that.
     pub async fn brake_departures(
         &self,
         collection: CollectionId,
         remote: RemoteId,
         count: u64,
+        album_empty: bool,
     ) -> Result<DepartureVerdict> {
         let now = now_ms();
         let mut tx = self
@@ -205,9 +212,10 @@ impl Store {
         }
         let policy = self.brake;
         let window: Window = holds::open_window(&mut tx, collection, remote, &policy, now).await?;
-        let held = brake::brake(vec![(); count as usize], window.history, &policy)
-            .cause
-            .is_some();
+        let held = album_empty
+            || brake::brake(vec![(); count as usize], window.history, &policy)
+                .cause
+                .is_some();
         // Held again while a hold waits, they were counted when first held.
         if window.pending.is_none() {
             holds::log_deletions(&mut tx, collection, count, window.synced_copies, now).await?;

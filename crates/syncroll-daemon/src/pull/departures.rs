@@ -165,7 +165,12 @@ pub(super) async fn carry_out(
 
     let verdict = inner
         .store
-        .brake_departures(album.collection.id, album.remote_id, leaving)
+        .brake_departures(
+            album.collection.id,
+            album.remote_id,
+            leaving,
+            seen.is_empty(),
+        )
         .await?;
     if leaving > 0 {
         // Second pass: the departures, carried out or held as the brake

@@ -375,6 +375,12 @@ impl SeenKeys {
         self.unchanged_folders.insert(path);
     }
 
+    /// Whether the listing held nothing at all (no key, no folder left
+    /// unwalked as unchanged).
+    pub(super) fn is_empty(&self) -> bool {
+        self.fingerprints.is_empty() && self.unchanged_folders.is_empty()
+    }
+
     fn seal(&mut self) {
         self.fingerprints.sort_unstable();
         self.fingerprints.dedup();

@@ -89,7 +89,7 @@ fn keys(range: std::ops::Range<u8>) -> Vec<String> {
 }
 
 async fn held(store: &Store, n: u64) -> i64 {
-    match store.brake_departures(TRIP, NAS, n).await.unwrap() {
+    match store.brake_departures(TRIP, NAS, n, false).await.unwrap() {
         DepartureVerdict::Held { hold } => hold,
         DepartureVerdict::Run => panic!("{n} departures must be held"),
     }
@@ -179,7 +179,7 @@ async fn an_album_back_withdraws_the_hold_and_an_approval_lets_them_pass() {
         .await
         .unwrap();
     // The next poll finds nothing gone.
-    store.brake_departures(TRIP, NAS, 0).await.unwrap();
+    store.brake_departures(TRIP, NAS, 0, false).await.unwrap();
     store.settle_departures(TRIP).await.unwrap();
     assert_eq!(store.hold(hold).await.unwrap().state, HoldState::Withdrawn);
 
@@ -191,7 +191,7 @@ async fn an_album_back_withdraws_the_hold_and_an_approval_lets_them_pass() {
         .unwrap();
     assert_eq!(store.decide_hold(hold, true).await.unwrap(), 20);
     assert_eq!(
-        store.brake_departures(TRIP, NAS, 20).await.unwrap(),
+        store.brake_departures(TRIP, NAS, 20, false).await.unwrap(),
         DepartureVerdict::Run
     );
     store
@@ -203,10 +203,19 @@ async fn an_album_back_withdraws_the_hold_and_an_approval_lets_them_pass() {
 }
 
 #[tokio::test]
+async fn a_few_departures_of_an_album_that_lists_empty_are_held() {
+    let (_dir, store) = album(5).await;
+    assert!(matches!(
+        store.brake_departures(TRIP, NAS, 5, true).await.unwrap(),
+        DepartureVerdict::Held { .. }
+    ));
+}
+
+#[tokio::test]
 async fn a_few_departures_run_without_a_hold() {
     let (_dir, store) = album(40).await;
     assert_eq!(
-        store.brake_departures(TRIP, NAS, 3).await.unwrap(),
+        store.brake_departures(TRIP, NAS, 3, false).await.unwrap(),
         DepartureVerdict::Run
     );
     assert!(store.holds(true).await.unwrap().is_empty());
