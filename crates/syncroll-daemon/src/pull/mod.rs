@@ -43,6 +43,7 @@ use crate::remotes::Remotes;
 use crate::scanner::ScannerHandle;
 use crate::versions::VersionStore;
 
+pub(crate) use poll::remote_side;
 pub use poll::{PollError, PollReport};
 
 /// How often the connection list is read again while nothing is due, so a

@@ -655,7 +655,7 @@ fn local_side(photo: &Photo) -> LocalSide {
     }
 }
 
-pub(super) fn remote_side(meta: &ObjectMeta) -> RemoteSide {
+pub(crate) fn remote_side(meta: &ObjectMeta) -> RemoteSide {
     RemoteSide {
         size: meta.size,
         etag: meta.etag.clone(),

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use syncroll_core::connection::{RemoteSide, bare_etag};
+use syncroll_core::connection::bare_etag;
 use syncroll_core::job::{Job, JobEvent, JobOp};
 use syncroll_core::store::{ClaimedJob, Finished, Landed, LandedBase, now_ms};
 use syncroll_core::{ContentHash, Photo, RelPath};
@@ -369,9 +369,6 @@ async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>
     if !inner.store.ledger_has(job.remote_id, &job.key).await? {
         return Ok(Some(Outcome::Deleted));
     }
-    if let Some(outcome) = remote_edit_kept(inner, job).await? {
-        return Ok(Some(outcome));
-    }
     if inner
         .store
         .key_in_other_synced_collection(job.remote_id, &job.key, job.collection_id)
@@ -381,7 +378,7 @@ async fn delete_precondition(inner: &Inner, job: &Job) -> Result<Option<Outcome>
             "another synced collection keeps this key".to_owned(),
         )));
     }
-    Ok(None)
+    remote_edit_kept(inner, job).await
 }
 
 /// For a collection that pulls, whether the remote still holds the base
@@ -411,15 +408,7 @@ async fn remote_edit_kept(inner: &Inner, job: &Job) -> Result<Option<Outcome>, F
     let Some(meta) = remote.head(&job.key).await? else {
         return Ok(Some(Outcome::Deleted));
     };
-    let now = RemoteSide {
-        size: meta.size,
-        etag: meta.etag.clone(),
-        modified_ms: meta.modified.map_or(0, |at| {
-            at.duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        }),
-        hash: None,
-    };
+    let now = crate::pull::remote_side(&meta);
     let changed = match &base.remote {
         Some(then) => now.differs_from(then),
         // A row from before bases kept the remote side: syncroll's own
