@@ -11,7 +11,18 @@ use crate::output::{Failure, Output};
 pub async fn run(client: Client, after: Option<u64>, out: Output) -> Result<(), Failure> {
     let mut feed = client.watch_events(after).await.map_err(failure)?;
     while let Some(item) = feed.next().await.map_err(failure)? {
-        out.line(&item, || line(&item));
+        match &item {
+            FeedItem::Event(event) => out.line(event, || line(&item)),
+            // Every line carries a "kind", so a script reads one shape.
+            FeedItem::Gap { first, last } => {
+                let gap = serde_json::json!({
+                    "kind": "gap",
+                    "first_missed_seq": first,
+                    "last_missed_seq": last,
+                });
+                out.line(&gap, || line(&item));
+            }
+        }
     }
     Ok(())
 }

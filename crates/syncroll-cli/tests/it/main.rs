@@ -8,6 +8,7 @@ mod connections;
 mod crash;
 mod data_dir;
 mod errors;
+mod events;
 mod faults;
 mod load;
 mod manuals;

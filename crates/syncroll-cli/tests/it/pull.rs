@@ -380,7 +380,7 @@ fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
 /// Brings `trip/phone.jpg` home, then, with sync paused so the push side
 /// does not race the poll, changes it locally to `local` (indexed) and on
 /// the remote to `remote`, and polls.
-fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
+pub(crate) fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
     let landed = bring_home(setup, "trip/phone.jpg", b"\xff\xd8 as it came home");
     setup.daemon.cli(&["pause"]).ok();
     write_file(&landed, local);
