@@ -101,10 +101,10 @@ impl EventBus {
         let mut watch = self.store.watch_events();
         let mut last = match after {
             Some(after) => {
-                if let Some((first, last)) = self.store.events_missed(after).await? {
-                    if tx.send(Ok(FeedItem::Gap { first, last })).await.is_err() {
-                        return Ok(());
-                    }
+                if let Some((first, last)) = self.store.events_missed(after).await?
+                    && tx.send(Ok(FeedItem::Gap { first, last })).await.is_err()
+                {
+                    return Ok(());
                 }
                 Some(after)
             }

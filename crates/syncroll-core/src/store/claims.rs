@@ -409,6 +409,10 @@ impl Store {
     }
 }
 
+/// A collection left in sync: its name, its remote's, its photos, those
+/// synced, its failed jobs.
+type DrainedRow = (String, String, Option<i64>, Option<i64>, i64);
+
 /// Tells the event feed of each synced collection among the `done` jobs'
 /// that this batch left with nothing queued, running or waiting to be
 /// planned; returns how many it told of.
@@ -419,7 +423,7 @@ async fn append_drained_collections(
     if done.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<(String, String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+    let rows: Vec<DrainedRow> = sqlx::query_as(
         "SELECT c.name, r.name, t.members, t.synced,
                 (SELECT COUNT(*) FROM jobs f WHERE f.collection_id = c.id AND f.state = 'failed')
          FROM collections c

@@ -204,7 +204,7 @@ mod tests {
         let store = Store::open(&dir.path().join("catalog.sqlite"))
             .await
             .unwrap();
-        let mut watch = store.watch_events();
+        let watch = store.watch_events();
         store.publish_event(back("/b")).await;
         assert!(watch.has_changed().unwrap(), "readers are woken");
         let seqs: Vec<u64> = store
