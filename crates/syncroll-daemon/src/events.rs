@@ -135,3 +135,78 @@ impl EventBus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use syncroll_core::events::EVENT_WINDOW;
+
+    use super::*;
+
+    fn back(n: u64) -> EventKind {
+        EventKind::RootBack {
+            path: format!("/root{n}"),
+        }
+    }
+
+    async fn next(
+        feed: &mut mpsc::Receiver<Result<FeedItem, syncroll_core::Error>>,
+    ) -> Option<FeedItem> {
+        let item = tokio::time::timeout(std::time::Duration::from_secs(20), feed.recv())
+            .await
+            .expect("the feed answers");
+        item.map(|item| item.expect("no error"))
+    }
+
+    fn seq_of(item: Option<FeedItem>) -> u64 {
+        match item {
+            Some(FeedItem::Event(event)) => event.seq.0,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_from_before_the_window_hears_of_the_gap_then_gets_the_window_and_what_follows()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("catalog.sqlite"))
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let bus = EventBus::new(store, shutdown.clone());
+        // Two more than the window: 1 and 2 are trimmed.
+        for n in 1..=EVENT_WINDOW + 2 {
+            bus.publish(back(n)).await;
+        }
+        let mut feed = bus.follow(Some(EventSeq(1)));
+        assert_eq!(
+            next(&mut feed).await,
+            Some(FeedItem::Gap {
+                first: EventSeq(2),
+                last: EventSeq(2)
+            })
+        );
+        for expected in 3..=EVENT_WINDOW + 2 {
+            assert_eq!(seq_of(next(&mut feed).await), expected);
+        }
+        bus.limit_changed(Some(1_000_000), None).await;
+        match next(&mut feed).await {
+            Some(FeedItem::Event(event)) => {
+                assert_eq!(event.seq, EventSeq(EVENT_WINDOW + 3));
+                assert_eq!(
+                    event.kind,
+                    EventKind::LimitChanged {
+                        upload_bytes_per_second: Some(1_000_000),
+                        download_bytes_per_second: None
+                    }
+                );
+            }
+            other => panic!("not the new event: {other:?}"),
+        }
+        // Only new events without `after`; the daemon's stop ends the feed.
+        let mut fresh = bus.follow(None);
+        bus.publish(back(0)).await;
+        assert_eq!(seq_of(next(&mut fresh).await), EVENT_WINDOW + 4);
+        shutdown.cancel();
+        assert_eq!(next(&mut fresh).await, None);
+    }
+}
