@@ -9,7 +9,7 @@
 //! client's sequence number, then waits to be woken: it never polls.
 
 use syncroll_core::Store;
-use syncroll_core::events::{Event, EventKind, EventSeq, PauseChange};
+use syncroll_core::events::{Event, EventKind, EventSeq, EventWatch, PauseChange};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span};
@@ -72,45 +72,54 @@ impl EventBus {
     /// Follows the feed: first a [`FeedItem::Gap`] if the window no longer
     /// holds all events after `after`, then those it holds, then each new
     /// event as it is committed, until the receiver is dropped or the
-    /// daemon stops. Without `after`, only new events.
-    pub fn follow(
+    /// daemon stops. Without `after`, or with a number newer than any
+    /// this catalog handed out, the events committed after this call
+    /// began.
+    pub async fn follow(
         &self,
         after: Option<EventSeq>,
-    ) -> mpsc::Receiver<Result<FeedItem, syncroll_core::Error>> {
+    ) -> Result<mpsc::Receiver<Result<FeedItem, syncroll_core::Error>>, syncroll_core::Error> {
+        // Subscribed before the window is read: an event committed from
+        // here on wakes the feed, so none falls in between.
+        let watch = self.store.watch_events();
+        let newest = self.store.last_event_seq().await?;
+        let (start, gap) = match after {
+            // A number this catalog never handed out (the client saw
+            // another catalog's, one restored from a backup): from now on,
+            // rather than skipping the events up to that number.
+            Some(after) if Some(after) > newest => (newest, None),
+            Some(after) => (Some(after), self.store.events_missed(after).await?),
+            None => (newest, None),
+        };
         let (tx, rx) = mpsc::channel(64);
         let bus = self.clone();
         let span = info_span!("event_feed", after = after.map(|s| s.0));
         tokio::spawn(
             async move {
-                if let Err(error) = bus.feed(after, &tx).await {
+                if let Some((first, last)) = gap
+                    && tx.send(Ok(FeedItem::Gap { first, last })).await.is_err()
+                {
+                    return;
+                }
+                if let Err(error) = bus.feed(watch, start, &tx).await {
                     let _ = tx.send(Err(error)).await;
                 }
             }
             .instrument(span),
         );
-        rx
+        Ok(rx)
     }
 
+    /// Sends the events after `last`, then waits to be woken for more.
     async fn feed(
         &self,
-        after: Option<EventSeq>,
+        mut watch: EventWatch,
+        mut last: Option<EventSeq>,
         tx: &mpsc::Sender<Result<FeedItem, syncroll_core::Error>>,
     ) -> Result<(), syncroll_core::Error> {
-        // Subscribed before the first read: an event committed while the
-        // window is read wakes the loop below, so none falls in between.
-        let mut watch = self.store.watch_events();
-        let mut last = match after {
-            Some(after) => {
-                if let Some((first, last)) = self.store.events_missed(after).await?
-                    && tx.send(Ok(FeedItem::Gap { first, last })).await.is_err()
-                {
-                    return Ok(());
-                }
-                Some(after)
-            }
-            None => self.store.last_event_seq().await?,
-        };
         loop {
+            // Marked seen before reading: a commit after the read changes
+            // it again, and the wait below returns at once.
             watch.borrow_and_update();
             loop {
                 let page = self.store.events_after(last, PAGE).await?;
@@ -177,7 +186,7 @@ mod tests {
         for n in 1..=EVENT_WINDOW + 2 {
             bus.publish(back(n)).await;
         }
-        let mut feed = bus.follow(Some(EventSeq(1)));
+        let mut feed = bus.follow(Some(EventSeq(1))).await.unwrap();
         assert_eq!(
             next(&mut feed).await,
             Some(FeedItem::Gap {
@@ -203,9 +212,12 @@ mod tests {
             other => panic!("not the new event: {other:?}"),
         }
         // Only new events without `after`; the daemon's stop ends the feed.
-        let mut fresh = bus.follow(None);
+        let mut fresh = bus.follow(None).await.unwrap();
+        // A number from another catalog: from now on, not from there.
+        let mut foreign = bus.follow(Some(EventSeq(EVENT_WINDOW * 10))).await.unwrap();
         bus.publish(back(0)).await;
         assert_eq!(seq_of(next(&mut fresh).await), EVENT_WINDOW + 4);
+        assert_eq!(seq_of(next(&mut foreign).await), EVENT_WINDOW + 4);
         shutdown.cancel();
         assert_eq!(next(&mut fresh).await, None);
     }

@@ -23,7 +23,12 @@ impl EventService for Control {
         request: Request<pb::WatchEventsRequest>,
     ) -> Reply<Self::WatchEventsStream> {
         let after = request.into_inner().after_seq.map(EventSeq);
-        let feed = self.app.events().follow(after);
+        let feed = self
+            .app
+            .events()
+            .follow(after)
+            .await
+            .map_err(crate::app::AppError::from)?;
         let stream = ReceiverStream::new(feed).map(|item| match item {
             Ok(item) => Ok(convert::feed_item(item)),
             Err(error) => Err(Status::from(crate::app::AppError::from(error))),
