@@ -128,25 +128,31 @@ impl EventStream {
     }
 
     /// The next item; `None` when the daemon ended the feed (it stops).
+    /// An event of a kind this client does not know (from a newer daemon)
+    /// is skipped: the feed goes on, and its `seq` is simply not seen.
     pub async fn next(&mut self) -> Result<Option<FeedItem>, ClientError> {
-        match self.inner.message().await? {
-            Some(reply) => feed_item(reply).map(Some),
-            None => Ok(None),
+        while let Some(reply) = self.inner.message().await? {
+            if let Some(item) = feed_item(reply) {
+                return Ok(Some(item));
+            }
         }
+        Ok(None)
     }
 }
 
-fn feed_item(reply: pb::WatchEventsResponse) -> Result<FeedItem, ClientError> {
+/// The item, or `None` for one this client cannot read (a oneof case it
+/// was built without decodes as unset).
+fn feed_item(reply: pb::WatchEventsResponse) -> Option<FeedItem> {
     use pb::watch_events_response::Item;
-    match reply.item.ok_or(ClientError::Missing("feed item"))? {
-        Item::Gap(gap) => Ok(FeedItem::Gap {
+    match reply.item? {
+        Item::Gap(gap) => Some(FeedItem::Gap {
             first: gap.first_missed_seq,
             last: gap.last_missed_seq,
         }),
-        Item::Event(event) => Ok(FeedItem::Event(Event {
+        Item::Event(event) => Some(FeedItem::Event(Event {
             seq: event.seq,
             at_ms: event.at_ms,
-            kind: event_kind(event.kind.ok_or(ClientError::Missing("event kind"))?),
+            kind: event_kind(event.kind?),
         })),
     }
 }
