@@ -89,6 +89,12 @@ pub enum Command {
     /// Where collections sync to
     #[command(subcommand)]
     Remotes(RemotesCommand),
+    /// The daemon's events as they happen (failed jobs, holds, conflicts, roots, pauses, ...), until interrupted; one JSON object per line with --json
+    Events {
+        /// First the events after this sequence number that the daemon still keeps (the last `seq` you saw)
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+    },
     /// Deletions of remote copies held by the brake for your decision
     Holds {
         #[command(subcommand)]

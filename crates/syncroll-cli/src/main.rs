@@ -6,75 +6,21 @@ mod commands;
 mod manuals;
 mod output;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use syncroll_proto::v1::catalog_service_client::CatalogServiceClient;
-use syncroll_proto::v1::collection_service_client::CollectionServiceClient;
-use syncroll_proto::v1::connection_service_client::ConnectionServiceClient;
-use syncroll_proto::v1::daemon_service_client::DaemonServiceClient;
-use syncroll_proto::v1::remote_service_client::RemoteServiceClient;
-use syncroll_proto::v1::sync_service_client::SyncServiceClient;
-use syncroll_proto::v1::version_service_client::VersionServiceClient;
-use tonic::transport::Channel;
+use syncroll_client::{Client, ClientError};
 
 use crate::cli::{Cli, Command};
 use crate::output::{Failure, Output};
 
-/// Clients for every service, over one connection.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub daemon: DaemonServiceClient<Channel>,
-    pub catalog: CatalogServiceClient<Channel>,
-    pub collections: CollectionServiceClient<Channel>,
-    pub sync: SyncServiceClient<Channel>,
-    pub remotes: RemoteServiceClient<Channel>,
-    pub versions: VersionServiceClient<Channel>,
-    pub connections: ConnectionServiceClient<Channel>,
-}
-
-impl Client {
-    async fn connect(socket: PathBuf) -> Result<Self, Failure> {
-        let channel = syncroll_proto::connect(&socket)
-            .await
-            .map_err(|e| Failure::Unreachable {
-                detail: root_cause(&e),
-                socket: socket.clone(),
-            })?;
-        Ok(Self {
-            daemon: DaemonServiceClient::new(channel.clone()),
-            catalog: CatalogServiceClient::new(channel.clone()),
-            collections: CollectionServiceClient::new(channel.clone()),
-            sync: SyncServiceClient::new(channel.clone()),
-            remotes: RemoteServiceClient::new(channel.clone()),
-            versions: VersionServiceClient::new(channel.clone()),
-            connections: ConnectionServiceClient::new(channel),
-        })
-    }
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-/// The socket the daemon listens on by default; it mirrors syncrolld's rule.
-fn default_socket() -> PathBuf {
-    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|r| !r.is_empty()) {
-        return PathBuf::from(run).join("syncroll").join("syncroll.sock");
-    }
-    let data_dir = std::env::var_os("SYNCROLL_DATA_DIR")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            directories::ProjectDirs::from("", "", "syncroll").map(|d| d.data_dir().to_path_buf())
-        })
-        .unwrap_or_else(|| PathBuf::from(".syncroll"));
-    data_dir.join("syncroll.sock")
+/// Connects to the daemon; not reachable is the CLI's own failure (exit 3).
+async fn connect(socket: std::path::PathBuf) -> Result<Client, Failure> {
+    Client::connect(socket).await.map_err(|error| match error {
+        ClientError::Unreachable { socket, detail } => Failure::Unreachable { socket, detail },
+        ClientError::Rpc(status) => Failure::Rpc(status),
+        other => Failure::Input(other.to_string()),
+    })
 }
 
 fn main() -> ExitCode {
@@ -105,9 +51,9 @@ fn main() -> ExitCode {
             )));
         }
     };
-    let socket = cli.socket.unwrap_or_else(default_socket);
+    let socket = cli.socket.unwrap_or_else(syncroll_client::locate::socket);
     let result = runtime.block_on(async move {
-        let client = Client::connect(socket).await?;
+        let client = connect(socket).await?;
         dispatch(client, cli.command, out).await
     });
     match result {
@@ -142,6 +88,7 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
         }
         Command::Retry { id, all } => commands::sync::retry(client, id, all, out).await,
         Command::Remotes(command) => commands::remotes::run(client, command, out).await,
+        Command::Events { after } => commands::events::run(client, after, out).await,
         Command::Holds { command, all } => commands::holds::run(client, command, all, out).await,
         Command::Connect(args) => commands::connections::connect(client, args, out).await,
         Command::Disconnect { name } => commands::connections::disconnect(client, name, out).await,

@@ -178,6 +178,12 @@ pub enum Error {
         current: &'static str,
         asked: &'static str,
     },
+    #[error("event {seq} in the catalog cannot be read: {source}")]
+    EventUnreadable {
+        seq: u64,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("unknown direction {}; use one of: push, pull, both", quoted(.0))]
     InvalidDirection(String),
     #[error("unknown return mode {}; use one of: version, copy", quoted(.0))]

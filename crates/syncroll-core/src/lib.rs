@@ -8,6 +8,7 @@ pub mod brake;
 pub mod calendar;
 pub mod connection;
 pub mod error;
+pub mod events;
 pub mod job;
 pub mod keys;
 pub mod media;

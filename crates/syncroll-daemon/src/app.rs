@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use syncroll_core::events::PauseChange;
 use syncroll_core::job::JobId;
 use syncroll_core::media::PhotoFilter;
 use syncroll_core::root_identity::FolderIdentity;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::credentials::RemoteSecrets;
+use crate::events::EventBus;
 use crate::remotes::{FsSettings, NewRemote, Remotes, S3Json, WebDavJson};
 use crate::scanner::{
     RootPreview, ScanReason, ScanSummary, ScanTarget, ScannerHandle, probe_folder,
@@ -104,6 +106,8 @@ pub struct App {
     versions: VersionStore,
     /// `rescan --remote` requests, for the pull engine.
     poll: crate::connections::PollSignal,
+    /// The event feed, and where pause changes are published.
+    events: EventBus,
 }
 
 impl App {
@@ -120,6 +124,7 @@ impl App {
         sync: SyncEngine,
         remotes: Remotes,
         versions: VersionStore,
+        events: EventBus,
     ) -> Self {
         let filter = PhotoFilter::new(&config.catalog.photo_extensions);
         let poll = sync.poll_signal().clone();
@@ -134,7 +139,13 @@ impl App {
             remotes,
             versions,
             poll,
+            events,
         }
+    }
+
+    /// The event bus: the feed (`WatchEvents`) and its publishers.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     pub fn config(&self) -> &Config {
@@ -558,6 +569,12 @@ impl App {
     }
 }
 
+/// A collection named in a request, `None` for "every collection" (the
+/// wire's empty name).
+fn named(collection: &str) -> Option<String> {
+    (!collection.is_empty()).then(|| collection.to_owned())
+}
+
 fn absolute_path(raw: &str) -> Result<PathBuf, Error> {
     syncroll_core::paths::absolute(raw)
 }
@@ -724,12 +741,17 @@ impl App {
         });
         let target = self.collection_id(collection).await?;
         let interrupted = self.sync.pause(target, Some(until)).await?;
+        let pause = PauseChange::Paused { until_s: until };
+        self.events.pause_changed(named(collection), pause).await;
         Ok((until.unwrap_or(0), interrupted))
     }
 
     pub async fn resume(&self, collection: &str) -> AppResult<()> {
         let target = self.collection_id(collection).await?;
-        Ok(self.sync.resume(target).await?)
+        self.sync.resume(target).await?;
+        let resumed = PauseChange::Resumed;
+        self.events.pause_changed(named(collection), resumed).await;
+        Ok(())
     }
 
     /// `cancel COLLECTION` or `cancel --job ID`.

@@ -2,7 +2,9 @@
 //! beside its fields, merged in one place ([`Config::load`]) as
 //! flag over environment over file over default.
 
+// The socket rule is the client crate's, so daemon and clients agree on it.
 use std::path::{Path, PathBuf};
+pub use syncroll_client::locate::{default_data_dir, default_socket};
 
 use serde::{Deserialize, Serialize};
 use syncroll_core::media::{DEFAULT_PHOTO_EXTENSIONS, PhotoFilter};
@@ -704,23 +706,9 @@ fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
     })
 }
 
-fn default_data_dir() -> PathBuf {
-    directories::ProjectDirs::from("", "", "syncroll")
-        .map(|dirs| dirs.data_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from(".syncroll"))
-}
-
 fn default_config_file() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "syncroll")
         .map(|dirs| dirs.config_dir().join("syncrolld.toml"))
-}
-
-/// `$XDG_RUNTIME_DIR/syncroll/syncroll.sock`, else `<data-dir>/syncroll.sock`.
-pub fn default_socket(data_dir: &Path) -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(run) if !run.is_empty() => PathBuf::from(run).join("syncroll").join("syncroll.sock"),
-        _ => data_dir.join("syncroll.sock"),
-    }
 }
 
 #[cfg(test)]

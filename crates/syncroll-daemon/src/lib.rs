@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod datadir;
+pub mod events;
 pub mod pull;
 pub mod remotes;
 pub mod scanner;
@@ -35,6 +36,7 @@ use syncroll_proto::v1::catalog_service_server::CatalogServiceServer;
 use syncroll_proto::v1::collection_service_server::CollectionServiceServer;
 use syncroll_proto::v1::connection_service_server::ConnectionServiceServer;
 use syncroll_proto::v1::daemon_service_server::DaemonServiceServer;
+use syncroll_proto::v1::event_service_server::EventServiceServer;
 use syncroll_proto::v1::remote_service_server::RemoteServiceServer;
 use syncroll_proto::v1::sync_service_server::SyncServiceServer;
 use syncroll_proto::v1::version_service_server::VersionServiceServer;
@@ -233,6 +235,7 @@ pub async fn run(
         versions.clone(),
         sync.clone(),
     );
+    let events = events::EventBus::new(store.clone(), cancel.clone());
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
@@ -242,6 +245,7 @@ pub async fn run(
         sync,
         remotes,
         versions,
+        events,
     ));
     // Beside the sync engine: it polls the connections that pull, woken by
     // `rescan --remote` through the app's poll signal.
@@ -272,6 +276,7 @@ pub async fn run(
     health
         .set_serving::<ConnectionServiceServer<Control>>()
         .await;
+    health.set_serving::<EventServiceServer<Control>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(syncroll_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -292,6 +297,7 @@ pub async fn run(
         .add_service(SyncServiceServer::new(control.clone()))
         .add_service(VersionServiceServer::new(control.clone()))
         .add_service(ConnectionServiceServer::new(control.clone()))
+        .add_service(EventServiceServer::new(control.clone()))
         .add_service(RemoteServiceServer::new(control))
         .serve_with_incoming_shutdown(socket::owner_only(listener), async move {
             server_cancel.cancelled().await;

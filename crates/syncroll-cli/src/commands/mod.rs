@@ -3,6 +3,7 @@
 
 pub mod collections;
 pub mod connections;
+pub mod events;
 pub mod holds;
 pub mod photos;
 pub mod remotes;

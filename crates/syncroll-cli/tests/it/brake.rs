@@ -10,16 +10,16 @@ use syncroll_testkit::{Daemon, EVENT_TIMEOUT, s, wait_until, write_file, write_p
 
 /// Scans only when asked (`rescan`), so each test decides what one
 /// planning pass sees.
-const NO_WATCHER: &str = "[watcher]\nenabled = false\n";
+pub(crate) const NO_WATCHER: &str = "[watcher]\nenabled = false\n";
 
-struct Setup {
-    daemon: Daemon,
+pub(crate) struct Setup {
+    pub(crate) daemon: Daemon,
     photos: Vec<PathBuf>,
 }
 
 impl Setup {
     /// 200 photos in a folder collection synced to the `local` remote.
-    fn synced(config: &str) -> Self {
+    pub(crate) fn synced(config: &str) -> Self {
         let daemon = Daemon::builder().config(config).start();
         let root = daemon.scratch("photos");
         let photos = write_photos(&root.join("trip"), "t", 200, 1024);
@@ -42,7 +42,7 @@ impl Setup {
 
     /// Moves photos `range` out of the root (to a folder no root holds), and
     /// rescans.
-    fn vanish(&self, range: std::ops::Range<usize>) {
+    pub(crate) fn vanish(&self, range: std::ops::Range<usize>) {
         let away = self.daemon.scratch("away");
         fs::create_dir_all(&away).unwrap();
         for photo in &self.photos[range] {

@@ -9,6 +9,7 @@ mod crash;
 mod data_dir;
 mod download_jobs;
 mod errors;
+mod events;
 mod faults;
 mod load;
 mod manuals;

@@ -381,7 +381,7 @@ fn pull_saves_an_edit_as_a_copy_when_the_connection_returns_copies() {
 /// so the push side does not race the poll (a pause would hold the poll's
 /// downloads too), changes it locally to `local` (indexed) and on the
 /// remote to `remote`, and polls.
-fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
+pub(crate) fn edit_both_sides(setup: &Setup, local: &[u8], remote: &[u8]) -> (PathBuf, String) {
     let landed = bring_home(setup, "trip/phone.jpg", b"\xff\xd8 as it came home");
     setup
         .daemon

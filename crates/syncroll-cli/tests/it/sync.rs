@@ -37,7 +37,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn synced_daemon(config: &str) -> (Daemon, PathBuf) {
+pub(crate) fn synced_daemon(config: &str) -> (Daemon, PathBuf) {
     let daemon = Daemon::builder().config(config).start();
     let root = daemon.scratch("photos");
     write_photos(&root.join("trip"), "t", 40, 64 * 1024);

@@ -384,7 +384,11 @@ impl Store {
             .await
             .db("queueing a plan")?;
         }
+        let drained = append_drained_collections(&mut tx, &done).await?;
         tx.commit().await.db("committing finished jobs")?;
+        if drained > 0 {
+            self.announce_events();
+        }
         // Which job a release was for is not told apart: any release makes
         // each job of the batch report planning due, which costs one look.
         Ok(finished
@@ -403,6 +407,51 @@ impl Store {
             .pop()
             .ok_or(Error::JobNotFound(job.0))
     }
+}
+
+/// A collection left in sync: its name, its remote's, its photos, those
+/// synced, its failed jobs.
+type DrainedRow = (String, String, Option<i64>, Option<i64>, i64);
+
+/// Tells the event feed of each synced collection among the `done` jobs'
+/// that this batch left with nothing queued, running or waiting to be
+/// planned; returns how many it told of.
+async fn append_drained_collections(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    done: &HashSet<i64>,
+) -> Result<usize> {
+    if done.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<DrainedRow> = sqlx::query_as(
+        "SELECT c.name, r.name, t.members, t.synced,
+                (SELECT COUNT(*) FROM jobs f WHERE f.collection_id = c.id AND f.state = 'failed')
+         FROM collections c
+         JOIN remotes r ON r.id = c.remote_id
+         LEFT JOIN collection_tallies t ON t.collection_id = c.id
+         WHERE c.id IN (SELECT DISTINCT collection_id FROM jobs
+                        WHERE id IN (SELECT value FROM json_each(?1)))
+           AND c.sync_enabled = 1
+           AND NOT EXISTS (SELECT 1 FROM jobs a WHERE a.collection_id = c.id
+                           AND a.state IN ('queued', 'running', 'cancelling'))
+           AND NOT EXISTS (SELECT 1 FROM plan_queue p WHERE p.collection_id = c.id)
+           AND NOT EXISTS (SELECT 1 FROM reconcile x WHERE x.collection_id = c.id)",
+    )
+    .bind(id_array(done.iter().copied()))
+    .fetch_all(&mut **tx)
+    .await
+    .db("looking for collections in sync")?;
+    for (collection, remote, photos, synced, failed) in &rows {
+        let kind = crate::events::EventKind::CollectionSynced {
+            collection: collection.clone(),
+            remote: remote.clone(),
+            photos: photos.unwrap_or(0).max(0) as u64,
+            synced: synced.unwrap_or(0).max(0) as u64,
+            failed: (*failed).max(0) as u64,
+        };
+        super::events::append(tx, &kind).await?;
+    }
+    Ok(rows.len())
 }
 
 #[cfg(test)]

@@ -476,8 +476,14 @@ impl Store {
     }
 
     /// Records a conflict; returns its id.
+    /// Tells the event feed in the same transaction.
     pub async fn record_conflict(&self, conflict: &NewConflict<'_>) -> Result<i64> {
-        let id = sqlx::query_scalar(
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO conflicts (collection_id, remote_id, key, local_path, copy_path, detected_at)
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -487,9 +493,29 @@ impl Store {
         .bind(conflict.local_path.as_os_str().as_bytes())
         .bind(conflict.copy_path.as_os_str().as_bytes())
         .bind(conflict.detected_at_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .db("recording a conflict")?;
+        let (collection, remote): (String, String) = sqlx::query_as(
+            "SELECT (SELECT name FROM collections WHERE id = ?),
+                    (SELECT name FROM remotes WHERE id = ?)",
+        )
+        .bind(conflict.collection.0)
+        .bind(conflict.remote.0)
+        .fetch_one(&mut *tx)
+        .await
+        .db("naming a conflict's collection")?;
+        let kind = crate::events::EventKind::ConflictCopied {
+            conflict_id: id,
+            collection,
+            remote,
+            key: conflict.key.to_owned(),
+            local_path: conflict.local_path.to_string_lossy().into_owned(),
+            copy_path: conflict.copy_path.to_string_lossy().into_owned(),
+        };
+        super::events::append(&mut tx, &kind).await?;
+        tx.commit().await.db("committing a conflict")?;
+        self.announce_events();
         Ok(id)
     }
 

@@ -227,6 +227,9 @@ impl Store {
             DepartureVerdict::Run
         };
         tx.commit().await.db("committing the brake")?;
+        if matches!(verdict, DepartureVerdict::Held { .. }) {
+            self.announce_events();
+        }
         Ok(verdict)
     }
 

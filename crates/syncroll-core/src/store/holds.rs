@@ -240,20 +240,38 @@ pub(crate) async fn hold_for(
     window: &Window,
     now: TimestampMs,
 ) -> Result<i64> {
-    match window.pending {
-        Some(id) => Ok(id),
-        None => sqlx::query_scalar(
-            "INSERT INTO holds (collection_id, synced_copies, window_start, created_at)
-             VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(collection.0)
-        .bind(window.synced_copies as i64)
-        .bind(window.start.unwrap_or(now))
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await
-        .db("recording a hold"),
+    if let Some(id) = window.pending {
+        return Ok(id);
     }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO holds (collection_id, synced_copies, window_start, created_at)
+         VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(collection.0)
+    .bind(window.synced_copies as i64)
+    .bind(window.start.unwrap_or(now))
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .db("recording a hold")?;
+    let (collection, remote): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT c.name, r.name FROM collections c LEFT JOIN remotes r ON r.id = c.remote_id
+         WHERE c.id = ?",
+    )
+    .bind(collection.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .db("naming a hold's collection")?
+    .unwrap_or_default();
+    let kind = crate::events::EventKind::HoldCreated {
+        hold_id: id,
+        collection,
+        remote,
+    };
+    // Committed by the planning (or polling) transaction that held the
+    // deletions; that caller wakes the feed.
+    super::events::append(tx, &kind).await?;
+    Ok(id)
 }
 
 /// Sets pending hold `hold`'s count of departures (and their bytes) to what

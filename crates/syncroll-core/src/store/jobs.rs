@@ -6,6 +6,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::Store;
 use crate::error::{DbContext, Error, Result};
+use crate::events::EventKind;
 use crate::job::{Job, JobEvent, JobId, JobOp, JobState, state::TimestampMs};
 use crate::types::{CollectionId, ContentHash, PhotoId, RemoteId};
 
@@ -305,6 +306,9 @@ pub(crate) async fn transition_from(
     if done.rows_affected() != 1 {
         return Err(Error::JobConflict(id.0));
     }
+    if matches!(to, JobState::Failed { .. }) {
+        append_failure(tx, id).await?;
+    }
     if from.is_running() && !to.is_running() {
         // Groups planning left alone while this job ran are due now.
         sqlx::query("UPDATE plan_queue SET after_job = NULL WHERE after_job = ?")
@@ -314,6 +318,29 @@ pub(crate) async fn transition_from(
             .db("releasing plans that waited for a job")?;
     }
     Ok(to)
+}
+
+/// Tells the event feed that job `id` failed for good, in the
+/// transaction that failed it.
+async fn append_failure(tx: &mut Transaction<'_, Sqlite>, id: JobId) -> Result<()> {
+    let (collection, op, key, error, attempts): (Option<String>, String, String, String, i64) =
+        sqlx::query_as(
+            "SELECT c.name, j.op, j.key, j.last_error, j.attempts
+             FROM jobs j LEFT JOIN collections c ON c.id = j.collection_id WHERE j.id = ?",
+        )
+        .bind(id.0)
+        .fetch_one(&mut **tx)
+        .await
+        .db("reading a failed job")?;
+    let kind = EventKind::JobFailed {
+        job_id: id.0,
+        collection,
+        op,
+        key,
+        error,
+        attempts: attempts as u32,
+    };
+    super::events::append(tx, &kind).await.map(drop)
 }
 
 /// Which jobs [`transition_all`] moves: `?1` in `sql` is bound to `arg`.
@@ -414,6 +441,9 @@ impl Store {
             .db("starting a transaction")?;
         let state = transition(&mut tx, id, event, now_ms()).await?;
         tx.commit().await.db("committing a job change")?;
+        if matches!(state, JobState::Failed { .. }) {
+            self.announce_events();
+        }
         Ok(state)
     }
 

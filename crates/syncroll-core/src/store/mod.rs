@@ -12,6 +12,7 @@ mod collections;
 mod connections;
 mod departures;
 mod downloads;
+mod events;
 mod health;
 mod holds;
 mod jobs;
@@ -148,6 +149,9 @@ pub struct Store {
     /// Which files are sidecars and which photo each belongs to (see
     /// [`crate::sidecars`]), applied as the scanner's changes are.
     sidecars: std::sync::Arc<crate::sidecars::SidecarRules>,
+    /// Wakes the event feed's readers after events are committed (see
+    /// `events.rs`).
+    events: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -199,6 +203,7 @@ impl Store {
             counters: std::sync::Arc::default(),
             brake: crate::brake::BrakePolicy::default(),
             sidecars: std::sync::Arc::default(),
+            events: std::sync::Arc::new(events::new_watch()),
         };
         // Before the migrations, which would fail on a damaged file with a
         // message that does not say what to do.

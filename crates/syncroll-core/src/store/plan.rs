@@ -457,6 +457,10 @@ impl Store {
             self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         }
         tx.commit().await.db("committing a plan")?;
+        if outcome.held > 0 {
+            // A held deletion may have opened a hold, an event.
+            self.announce_events();
+        }
         Ok((outcome, taken))
     }
 
@@ -641,6 +645,9 @@ impl Store {
         }
         self.counters.transactions.fetch_add(1, Ordering::Relaxed);
         tx.commit().await.db("committing a plan")?;
+        if step.outcome.held > 0 {
+            self.announce_events();
+        }
         Ok(Some(step))
     }
 

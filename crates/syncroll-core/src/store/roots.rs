@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::Store;
 use super::holds::CopiesOfRoot;
 use crate::error::{DbContext, Error, Result};
+use crate::events::EventKind;
 use crate::root_identity::{FolderIdentity, MissingReason, VerifiedRoot};
 use crate::types::{RelPath, Root, RootId, RootState, unix_now};
 
@@ -160,9 +161,16 @@ impl Store {
     }
 
     /// Sets a root online, which only a verified folder can do, and records
-    /// the folder's identity if the root had none yet.
+    /// the folder's identity if the root had none yet. A root that was
+    /// missing tells the event feed it is back.
     pub async fn set_root_online(&self, root: &VerifiedRoot) -> Result<()> {
         let identity = root.identity();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        let was = root_state(&mut tx, root.id()).await?;
         sqlx::query(
             "UPDATE roots SET state = 'online', missing_reason = '',
                  device = CASE WHEN ?1 THEN ?2 ELSE device END,
@@ -173,20 +181,54 @@ impl Store {
         .bind(identity.device as i64)
         .bind(identity.inode as i64)
         .bind(root.id().0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db("setting a root online")?;
-        Ok(())
+        let back = match was {
+            Some((path, state)) if state == "missing" => Some(EventKind::RootBack { path }),
+            _ => None,
+        };
+        self.commit_root_change(tx, back).await
     }
 
-    /// Marks a root missing, saying why; its photos are kept.
+    /// Marks a root missing, saying why; its photos are kept. A root that
+    /// was online tells the event feed it is missing.
     pub async fn set_root_missing(&self, id: RootId, reason: &MissingReason) -> Result<()> {
+        let reason = reason.to_string();
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .db("starting a transaction")?;
+        let was = root_state(&mut tx, id).await?;
         sqlx::query("UPDATE roots SET state = 'missing', missing_reason = ? WHERE id = ?")
-            .bind(reason.to_string())
+            .bind(&reason)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .db("marking a root missing")?;
+        let missing = match was {
+            Some((path, state)) if state != "missing" => {
+                Some(EventKind::RootMissing { path, reason })
+            }
+            _ => None,
+        };
+        self.commit_root_change(tx, missing).await
+    }
+
+    /// Commits a root's new state with the event it makes, if any.
+    async fn commit_root_change(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        event: Option<EventKind>,
+    ) -> Result<()> {
+        if let Some(event) = &event {
+            super::events::append(&mut tx, event).await?;
+        }
+        tx.commit().await.db("committing a root's state")?;
+        if event.is_some() {
+            self.announce_events();
+        }
         Ok(())
     }
 
@@ -224,6 +266,18 @@ impl Store {
             .db("recording a finished scan")?;
         Ok(())
     }
+}
+
+/// A root's path and state, read in the transaction that changes it.
+async fn root_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: RootId,
+) -> Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT path, state FROM roots WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .db("reading a root's state")
 }
 
 #[cfg(test)]

@@ -681,6 +681,7 @@ fn code(error: &Error) -> Code {
         }
         Error::Io { .. }
         | Error::Database { .. }
+        | Error::EventUnreadable { .. }
         | Error::Migrate(_)
         | Error::ScanOutOfOrder(_)
         | Error::CatalogDamaged { .. } => Code::Internal,
@@ -702,5 +703,105 @@ pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
         user: request.user,
         folder_etags: request.folder_etags,
         secret: syncroll_remote::Secret::new(request.secret),
+    }
+}
+
+/// One item of the event feed, for the wire.
+pub fn feed_item(item: crate::events::FeedItem) -> pb::WatchEventsResponse {
+    use pb::watch_events_response::Item;
+    let item = match item {
+        crate::events::FeedItem::Event(event) => Item::Event(event_to_pb(event)),
+        crate::events::FeedItem::Gap { first, last } => Item::Gap(pb::EventGap {
+            first_missed_seq: first.0,
+            last_missed_seq: last.0,
+        }),
+    };
+    pb::WatchEventsResponse { item: Some(item) }
+}
+
+fn event_to_pb(event: syncroll_core::events::Event) -> pb::Event {
+    pb::Event {
+        seq: event.seq.0,
+        at_ms: event.at_ms,
+        kind: Some(event_kind(event.kind)),
+    }
+}
+
+fn event_kind(kind: syncroll_core::events::EventKind) -> pb::event::Kind {
+    use pb::event::Kind;
+    use syncroll_core::events::{EventKind as K, PauseChange};
+    match kind {
+        K::JobFailed {
+            job_id,
+            collection,
+            op,
+            key,
+            error,
+            attempts,
+        } => Kind::JobFailed(pb::JobFailedEvent {
+            job_id: job_id.max(0) as u64,
+            collection,
+            op,
+            key,
+            error,
+            attempts,
+        }),
+        K::HoldCreated {
+            hold_id,
+            collection,
+            remote,
+        } => Kind::HoldCreated(pb::HoldCreatedEvent {
+            hold_id: hold_id.max(0) as u64,
+            collection,
+            remote,
+        }),
+        K::ConflictCopied {
+            conflict_id,
+            collection,
+            remote,
+            key,
+            local_path,
+            copy_path,
+        } => Kind::ConflictCopied(pb::ConflictCopiedEvent {
+            conflict_id: conflict_id.max(0) as u64,
+            collection,
+            remote,
+            key,
+            local_path,
+            copy_path,
+        }),
+        K::RootMissing { path, reason } => Kind::RootMissing(pb::RootMissingEvent { path, reason }),
+        K::RootBack { path } => Kind::RootBack(pb::RootBackEvent { path }),
+        K::CollectionSynced {
+            collection,
+            remote,
+            photos,
+            synced,
+            failed,
+        } => Kind::CollectionSynced(pb::CollectionSyncedEvent {
+            collection,
+            remote,
+            photo_count: photos,
+            synced_count: synced,
+            failed,
+        }),
+        K::PauseChanged { collection, pause } => {
+            let (paused, paused_until) = match pause {
+                PauseChange::Paused { until_s } => (true, until_s),
+                PauseChange::Resumed => (false, None),
+            };
+            Kind::PauseChanged(pb::PauseChangedEvent {
+                collection,
+                paused,
+                paused_until,
+            })
+        }
+        K::LimitChanged {
+            upload_bytes_per_second,
+            download_bytes_per_second,
+        } => Kind::LimitChanged(pb::LimitChangedEvent {
+            upload_bytes_per_second,
+            download_bytes_per_second,
+        }),
     }
 }

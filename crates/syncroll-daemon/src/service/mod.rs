@@ -3,6 +3,7 @@
 
 mod connections;
 mod convert;
+mod events;
 mod versions;
 
 use std::pin::Pin;
