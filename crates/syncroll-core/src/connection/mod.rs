@@ -18,7 +18,10 @@ use crate::error::{Error, Result};
 use crate::types::CollectionId;
 
 pub use decide::{Action, Base, Expect, KeyState, Landing, LocalSide, Policy, RemoteSide, Why};
-pub use names::{HostileName, NameRules, check_remote_name, conflict_copy_name, edit_copy_name};
+pub use names::{
+    CaseFolds, HostileName, NameRules, check_remote_name, conflict_copy_name, edit_copy_name,
+    same_but_case,
+};
 
 /// Which way changes travel between a collection and its remote album.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
