@@ -128,10 +128,7 @@ pub fn sidecar_key(photo_plain: &str, photo_key: &str, sidecar_plain: &str) -> S
 pub fn pinned_sidecar_key(photo_key: &str, sidecar: &RelPath) -> String {
     let folder = photo_key.rsplit_once('/').map_or("", |(folder, _)| folder);
     let bytes = sidecar.as_bytes();
-    let name = bytes
-        .rsplit(|b| *b == b'/')
-        .next()
-        .unwrap_or(bytes);
+    let name = bytes.rsplit(|b| *b == b'/').next().unwrap_or(bytes);
     let mut key = String::with_capacity(folder.len() + 1 + name.len());
     if !folder.is_empty() {
         key.push_str(folder);

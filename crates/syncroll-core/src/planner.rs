@@ -21,9 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::connection::Direction;
 use crate::job::{JobId, JobOp};
-use crate::keys::{
-    disambiguated, object_key, pinned_sidecar_key, sidecar_key, unsyncable_reason,
-};
+use crate::keys::{disambiguated, object_key, pinned_sidecar_key, sidecar_key, unsyncable_reason};
 use crate::types::{ContentHash, PhotoId, RelPath, RootId};
 
 /// A photo the collection wants at `key`.
@@ -821,7 +819,12 @@ mod tests {
             blocked: vec![],
         };
         let plan = plan_groups("", "C", rows, Direction::Both);
-        let keys: Vec<&str> = plan.actions.uploads.iter().map(|w| w.key.as_str()).collect();
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
         assert_eq!(keys, ["C/a.xmp", "C/a.NEF"]);
         assert!(plan.actions.deletes.is_empty());
     }
@@ -835,7 +838,12 @@ mod tests {
             blocked: vec![],
         };
         let plan = plan_groups("", "C", rows, Direction::Both);
-        let keys: Vec<&str> = plan.actions.uploads.iter().map(|w| w.key.as_str()).collect();
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
         assert_eq!(keys, ["C/Phone/a.NEF"]);
         // The pinned photo left the collection: its copy goes (the brake
         // decides), as any member's would.

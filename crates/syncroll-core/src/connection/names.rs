@@ -354,7 +354,12 @@ mod tests {
     #[test]
     fn names_that_differ_only_in_case_are_twins_both_ways() {
         let mut folds = CaseFolds::default();
-        for name in ["trip/IMG_1.JPG", "trip/img_1.jpg", "trip/IMG_2.JPG", "Trip/IMG_2.JPG"] {
+        for name in [
+            "trip/IMG_1.JPG",
+            "trip/img_1.jpg",
+            "trip/IMG_2.JPG",
+            "Trip/IMG_2.JPG",
+        ] {
             folds.add(name);
         }
         folds.add("trip/IMG_1.JPG");
@@ -366,7 +371,11 @@ mod tests {
         let mut alone = CaseFolds::default();
         alone.add("a/É.jpg");
         alone.add("a/É.jpg");
-        assert_eq!(alone.twin_of("a/É.jpg"), None, "the same name twice is no twin");
+        assert_eq!(
+            alone.twin_of("a/É.jpg"),
+            None,
+            "the same name twice is no twin"
+        );
         assert_eq!(alone.twin_of("a/é.jpg"), Some("a/É.jpg"));
         assert!(same_but_case("IMG_1.JPG", "img_1.jpg"));
         assert!(!same_but_case("IMG_1.JPG", "img_2.jpg"));

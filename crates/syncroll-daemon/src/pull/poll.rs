@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use syncroll_core::connection::{
-    Action, CaseFolds, Connection, HostileName, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide,
-    ReturnMode, check_remote_name,
+    Action, CaseFolds, Connection, HostileName, KeyState, Landing, LocalSide, NameRules, Policy,
+    RemoteSide, ReturnMode, check_remote_name,
 };
 use syncroll_core::keys::{collection_prefix, object_key, untagged};
 use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootId, RootState};
@@ -711,7 +711,8 @@ async fn locate(
             roots,
         } => {
             let root_of = |id| roots.iter().find(|r| r.id == id).cloned();
-            if let Some((Some(group), pinned)) = inner.store.ledger_place(album.remote_id, key).await?
+            if let Some((Some(group), pinned)) =
+                inner.store.ledger_place(album.remote_id, key).await?
             {
                 if let Some(root) = pinned.and_then(root_of) {
                     // A file brought home into the inbox: its sidecars
