@@ -150,6 +150,8 @@ fn hash_of(bytes: &[u8]) -> ContentHash {
     ContentHash(<[u8; 32]>::try_from(bytes).unwrap_or([0; 32]))
 }
 
+/// (key, blake3, path, pinned root).
+type PlacedRow = (String, Vec<u8>, Vec<u8>, Option<i64>);
 /// (photo id, root id, path, blake3, size, root state).
 type MemberRow = (i64, i64, Vec<u8>, Vec<u8>, i64, String);
 /// (id, op, key, blake3, state, path).
@@ -181,7 +183,7 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     } else {
         Vec::new()
     };
-    let placed: Vec<(String, Vec<u8>, Vec<u8>, Option<i64>)> = sqlx::query_as(
+    let placed: Vec<PlacedRow> = sqlx::query_as(
         "SELECT o.key, o.blake3, o.rel_path, o.pinned_root_id FROM json_each(?2) g
          CROSS JOIN remote_objects o ON o.collection_id = ?1 AND o.rel_path = unhex(g.value)
          WHERE o.remote_id = ?3",
