@@ -193,6 +193,39 @@ fn pull_into_a_manual_collection_lands_in_its_inbox_from_webdav() {
     a_new_remote_file_lands_in_the_inbox_and_keeps_its_key(Kind::WebDav(WebDavServer::start()));
 }
 
+/// A raw brought home into the inbox keeps its key, and so do its
+/// sidecars: one written here goes beside the raw's key (not under the
+/// inbox's own path), and its edit on the album returns as a version.
+#[test]
+fn a_sidecar_of_a_photo_in_the_inbox_travels_beside_its_key() {
+    let setup = Manual::new(Kind::Fs);
+    setup.poll();
+    write_file(&setup.album.join("raws/IMG_9.NEF"), b"raw sensor data");
+    assert!(setup.poll().contains("1 downloaded"));
+    setup.wait();
+    let uploads = setup.done_uploads();
+    let sidecar = setup.inbox().join("raws/IMG_9.NEF.xmp");
+    write_file(&sidecar, b"<darktable exposure=0/>");
+    setup.daemon.cli(&["rescan"]).ok();
+    setup.wait();
+    assert_eq!(
+        files_under(&setup.album),
+        ["raws/IMG_9.NEF", "raws/IMG_9.NEF.xmp", "trip/t0.jpg"]
+    );
+    assert_eq!(setup.done_uploads(), uploads + 1);
+
+    let edited = b"<darktable exposure=+0.7/>".to_vec();
+    write_file(&setup.album.join("raws/IMG_9.NEF.xmp"), &edited);
+    let outcome = setup.poll();
+    assert!(
+        outcome.contains("1 edits returned as versions"),
+        "{outcome}"
+    );
+    assert_eq!(bytes_of(&sidecar), Some(edited));
+    setup.wait();
+    assert_eq!(setup.done_uploads(), uploads + 1, "not sent back");
+}
+
 #[test]
 fn pull_takes_a_photo_deleted_on_the_album_out_of_a_manual_collection_and_keeps_it() {
     let setup = Manual::new(Kind::Fs);

@@ -731,9 +731,13 @@ async fn locate(
                 if pinned.is_none()
                     && let Some(root) = member_root(inner, album, key, &group).await?
                 {
-                    let rel_path = match untagged(rest) {
-                        Some((plain, _)) => RelPath::from_bytes(plain.into_bytes()),
-                        None => rest_path,
+                    // A sidecar's row names its photo's path; the sidecar
+                    // sits beside it under its own name (untagged).
+                    let rel_path = if sidecar {
+                        let plain = untagged(rest).map_or_else(|| rest.to_owned(), |(p, _)| p);
+                        sibling(&group, &plain)
+                    } else {
+                        group
                     };
                     return Ok(Ok(Located {
                         root: root_of(root).unwrap_or_else(|| inbox_root.clone()),
