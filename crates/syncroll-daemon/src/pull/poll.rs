@@ -950,4 +950,37 @@ mod tests {
              name 1 refused; name 2 refused; and 2 more"
         );
     }
+
+    fn rel(text: &str) -> RelPath {
+        RelPath::from_bytes(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_new_key_lands_at_its_path_below_the_inbox() {
+        assert_eq!(
+            in_inbox(&rel("Phone"), "day 3/a.jpg"),
+            rel("Phone/day 3/a.jpg")
+        );
+        assert_eq!(
+            in_inbox(&rel(""), "a.jpg"),
+            rel("a.jpg"),
+            "an inbox that is its root"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_sits_beside_its_photo_under_its_own_name() {
+        assert_eq!(
+            sibling(&rel("Phone/raws/a.NEF"), "raws/a.NEF.xmp"),
+            rel("Phone/raws/a.NEF.xmp")
+        );
+        assert_eq!(sibling(&rel("a.NEF"), "a.xmp"), rel("a.xmp"));
+    }
+
+    #[test]
+    fn a_case_sensitive_root_probes_so_and_keeps_no_probe_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!case_insensitive(dir.path()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
