@@ -26,6 +26,10 @@ struct Manual {
 
 impl Manual {
     fn new(kind: Kind) -> Self {
+        Self::returning(kind, "version")
+    }
+
+    fn returning(kind: Kind, returns: &str) -> Self {
         let daemon = Daemon::start();
         let root = daemon.scratch("photos");
         write_photos(&root.join("trip"), "t", 1, 100);
@@ -53,7 +57,7 @@ impl Manual {
                 "--direction",
                 "both",
                 "--returns",
-                "version",
+                returns,
             ])
             .ok();
         let root = fs::canonicalize(root).unwrap();
@@ -224,6 +228,58 @@ fn a_sidecar_of_a_photo_in_the_inbox_travels_beside_its_key() {
     assert_eq!(bytes_of(&sidecar), Some(edited));
     setup.wait();
     assert_eq!(setup.done_uploads(), uploads + 1, "not sent back");
+}
+
+/// In a manual collection as in a folder one: a remote edit returned as a
+/// copy, and a both-sides edit saved as a conflict copy, join the
+/// collection beside the original, which keeps its bytes.
+#[test]
+fn edit_and_conflict_copies_join_a_manual_collection() {
+    let setup = Manual::returning(Kind::Fs, "copy");
+    setup.poll();
+    let original = b"\xff\xd8 as it came home".to_vec();
+    write_file(&setup.album.join("a.jpg"), &original);
+    assert!(setup.poll().contains("1 downloaded"));
+    setup.wait();
+    let landed = setup.inbox().join("a.jpg");
+
+    let edited = b"\xff\xd8 as it came home, then cropped".to_vec();
+    write_file(&setup.album.join("a.jpg"), &edited);
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 edits saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(original));
+    assert_eq!(
+        bytes_of(&setup.inbox().join("a (edit 1).jpg")),
+        Some(edited)
+    );
+    setup.wait();
+
+    setup.daemon.cli(&["pause"]).ok();
+    let local = b"\xff\xd8 edited on the laptop".to_vec();
+    write_file(&landed, &local);
+    setup.daemon.json(&["rescan"]);
+    let remote = b"\xff\xd8 edited in the web editor, longer".to_vec();
+    write_file(&setup.album.join("a.jpg"), &remote);
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 conflicts saved as copies"), "{outcome}");
+    assert_eq!(bytes_of(&landed), Some(local));
+    let listed = setup.daemon.json(&["conflicts"]);
+    let copy = PathBuf::from(listed["conflicts"][0]["copy_path"].as_str().unwrap());
+    assert_eq!(bytes_of(&copy), Some(remote.clone()));
+    let paths = setup.daemon.photo_paths(Some("Phone"));
+    let copy_rel = copy
+        .strip_prefix(&setup.root)
+        .unwrap()
+        .display()
+        .to_string();
+    for wanted in ["Phone/a.jpg", "Phone/a (edit 1).jpg", copy_rel.as_str()] {
+        assert!(paths.iter().any(|p| p == wanted), "{wanted} in {paths:?}");
+    }
+    assert_eq!(
+        bytes_of(&setup.album.join("a.jpg")),
+        Some(remote),
+        "not overwritten"
+    );
 }
 
 #[test]
