@@ -107,13 +107,7 @@ impl Setup {
     }
 
     pub(crate) fn done_uploads(&self) -> usize {
-        self.daemon
-            .cli(&["--json", "jobs", "--state", "done"])
-            .ok()
-            .json_lines()
-            .iter()
-            .filter(|j| j["op"] == "upload")
-            .count()
+        done_uploads(&self.daemon)
     }
 }
 
@@ -170,6 +164,17 @@ pub(crate) fn add_remote(daemon: &Daemon, kind: &Kind) -> (&'static str, PathBuf
             ("dav", server.folder())
         }
     }
+}
+
+/// Upload jobs `daemon` has done.
+pub(crate) fn done_uploads(daemon: &Daemon) -> usize {
+    daemon
+        .cli(&["--json", "jobs", "--state", "done"])
+        .ok()
+        .json_lines()
+        .iter()
+        .filter(|j| j["op"] == "upload")
+        .count()
 }
 
 /// Asks `daemon` for a poll of `remote` and waits for one begun after the

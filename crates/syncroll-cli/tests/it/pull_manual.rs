@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use syncroll_testkit::{Daemon, Mount, S3Server, WebDavServer, s, write_file, write_photos};
 
-use crate::pull::{Kind, add_remote, bytes_of, poll};
+use crate::pull::{Kind, add_remote, bytes_of, done_uploads, poll};
 
 /// A root with `trip/t0.jpg`, the manual collection Phone holding it,
 /// synced to the remote and connected `both`, edits returning as
@@ -79,13 +79,7 @@ impl Manual {
     }
 
     fn done_uploads(&self) -> usize {
-        self.daemon
-            .cli(&["--json", "jobs", "--state", "done"])
-            .ok()
-            .json_lines()
-            .iter()
-            .filter(|j| j["op"] == "upload")
-            .count()
+        done_uploads(&self.daemon)
     }
 
     fn inbox(&self) -> PathBuf {
