@@ -267,15 +267,7 @@ async fn index_copy(
 ) -> Result<(), LandError> {
     let copy_rel = RelPath::from_child(&decided.root.path, copy)
         .ok_or_else(|| LandError::LeavesRoot(copy.to_path_buf()))?;
-    scan(inner, &decided.root, &copy_rel).await;
-    if inner
-        .store
-        .photo_at(decided.root.id, &copy_rel)
-        .await?
-        .is_none()
-    {
-        return Err(LandError::NotIndexed(copy.to_path_buf()));
-    }
+    indexed(inner, &decided.root, &copy_rel, copy).await?;
     if let CollectionKind::Manual = album.collection.kind {
         inner
             .store
@@ -593,6 +585,22 @@ fn edit_temp(dest: &Path) -> PathBuf {
     dest.with_file_name(format!("{PREFIX}{name}"))
 }
 
+/// Indexes the file at `rel_path` of `root` (`path`) and waits for it;
+/// its photo, or why it is not in the catalog.
+async fn indexed(
+    inner: &Inner,
+    root: &Root,
+    rel_path: &RelPath,
+    path: &Path,
+) -> Result<syncroll_core::Photo, LandError> {
+    scan(inner, root, rel_path).await;
+    inner
+        .store
+        .photo_at(root.id, rel_path)
+        .await?
+        .ok_or_else(|| LandError::NotIndexed(path.to_path_buf()))
+}
+
 async fn scan(inner: &Inner, root: &Root, rel_path: &RelPath) {
     let scanned = inner
         .scanner
@@ -670,16 +678,9 @@ async fn download_into_inbox(
 ) -> Result<(), LandError> {
     let report = fetch(album, decided, dest, Placement::IfAbsent, cancel).await?;
     let mut base = agreed_base(dest, &report, &decided.meta)?;
-    scan(inner, &decided.root, &decided.rel_path).await;
-    let Some(photo) = inner
-        .store
-        .photo_at(decided.root.id, &decided.rel_path)
-        .await?
-    else {
-        // Left on disk, in no collection and in no ledger row: the next
-        // poll finds it indexed and records it as agreed.
-        return Err(LandError::NotIndexed(dest.to_path_buf()));
-    };
+    // Not indexed: left on disk, in no collection and in no ledger row;
+    // the next poll finds it indexed and records it as agreed.
+    let photo = indexed(inner, &decided.root, &decided.rel_path, dest).await?;
     if photo.hash.0 == report.blake3 {
         base.local.mtime_ns = photo.stat.mtime_ns;
         base.local.size = photo.stat.size;
@@ -711,14 +712,7 @@ async fn index(
     base: &Base,
 ) -> Result<(), LandError> {
     let key = &decided.meta.key;
-    scan(inner, &decided.root, &decided.rel_path).await;
-    let Some(photo) = inner
-        .store
-        .photo_at(decided.root.id, &decided.rel_path)
-        .await?
-    else {
-        return Err(LandError::NotIndexed(dest.to_path_buf()));
-    };
+    let photo = indexed(inner, &decided.root, &decided.rel_path, dest).await?;
     if photo.hash.0 != report.blake3 {
         // Written to again since it landed: the base stays the downloaded
         // bytes, so the next poll sees a local change and decides on it.
