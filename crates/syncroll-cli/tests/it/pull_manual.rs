@@ -60,6 +60,7 @@ impl Manual {
                 returns,
             ])
             .ok();
+        await_first_poll(&daemon);
         let root = fs::canonicalize(root).unwrap();
         Self {
             daemon,
@@ -85,6 +86,19 @@ impl Manual {
     fn inbox(&self) -> PathBuf {
         self.root.join("Phone")
     }
+}
+
+/// Waits for the connection's own first poll, which starts at once: every
+/// later poll is then one a test asked for (a poll asked for while that one
+/// runs would finish after the one awaited, and `status` show only it).
+fn await_first_poll(daemon: &Daemon) {
+    syncroll_testkit::wait_until(Duration::from_secs(60), "the first poll", || {
+        let connection = daemon.json(&["status"])["connections"][0].clone();
+        match connection["last_polled_at_ms"].as_i64() {
+            Some(_) => Ok(()),
+            None => Err(connection),
+        }
+    });
 }
 
 /// The keys on the album's disk, without the server's bookkeeping.
@@ -199,7 +213,8 @@ fn a_sidecar_of_a_photo_in_the_inbox_travels_beside_its_key() {
     let setup = Manual::new(Kind::Fs);
     setup.poll();
     write_file(&setup.album.join("raws/IMG_9.NEF"), b"raw sensor data");
-    assert!(setup.poll().contains("1 downloaded"));
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
     setup.wait();
     let uploads = setup.done_uploads();
     let sidecar = setup.inbox().join("raws/IMG_9.NEF.xmp");
@@ -233,7 +248,8 @@ fn edit_and_conflict_copies_join_a_manual_collection() {
     setup.poll();
     let original = b"\xff\xd8 as it came home".to_vec();
     write_file(&setup.album.join("a.jpg"), &original);
-    assert!(setup.poll().contains("1 downloaded"));
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
     setup.wait();
     let landed = setup.inbox().join("a.jpg");
 
@@ -282,7 +298,8 @@ fn pull_takes_a_photo_deleted_on_the_album_out_of_a_manual_collection_and_keeps_
     setup.poll();
     let photo = b"\xff\xd8 from the phone, soon deleted there".to_vec();
     write_file(&setup.album.join("gone.jpg"), &photo);
-    assert!(setup.poll().contains("1 downloaded"));
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
     setup.wait();
     fs::remove_file(setup.album.join("gone.jpg")).unwrap();
     fs::remove_file(setup.album.join("trip/t0.jpg")).unwrap();
@@ -325,6 +342,7 @@ fn pull_into_a_manual_collection_stops_while_its_inbox_root_is_missing() {
             "version",
         ])
         .ok();
+    await_first_poll(&daemon);
     poll(&daemon, "local");
     mount.unmount();
     // The daemon sees the root go (its probe), then the poll stops on it.
@@ -369,6 +387,7 @@ fn pull_refuses_names_differing_only_in_case_on_a_case_insensitive_disk() {
             "version",
         ])
         .ok();
+    await_first_poll(&daemon);
     poll(&daemon, "local");
     let album = daemon.data_dir.join("cloud/Trip");
     write_file(&album.join("trip/IMG_1.JPG"), b"\xff\xd8 upper");
