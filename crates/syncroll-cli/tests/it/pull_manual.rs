@@ -239,6 +239,32 @@ fn a_sidecar_of_a_photo_in_the_inbox_travels_beside_its_key() {
     assert_eq!(setup.done_uploads(), uploads + 1, "not sent back");
 }
 
+/// A key that a file of the inbox would have if it were not pinned
+/// (`Phone/a.jpg` for the inbox file `Phone/a.jpg` pinned to `a.jpg`) is
+/// another file: it lands at its own path below the inbox, and the pinned
+/// one is left alone.
+#[test]
+fn a_key_shaped_like_an_inbox_path_is_a_new_file_of_the_inbox() {
+    let setup = Manual::new(Kind::Fs);
+    setup.poll();
+    let first = b"\xff\xd8 first from the phone".to_vec();
+    write_file(&setup.album.join("a.jpg"), &first);
+    assert!(setup.poll().contains("1 downloaded"));
+    setup.wait();
+    let other = b"\xff\xd8 another client's, in a folder named Phone".to_vec();
+    write_file(&setup.album.join("Phone/a.jpg"), &other);
+    let outcome = setup.poll();
+    assert!(outcome.contains("1 downloaded"), "{outcome}");
+    assert!(!outcome.contains("conflict"), "{outcome}");
+    assert_eq!(bytes_of(&setup.inbox().join("a.jpg")), Some(first));
+    assert_eq!(bytes_of(&setup.inbox().join("Phone/a.jpg")), Some(other));
+    setup.wait();
+    assert_eq!(
+        files_under(&setup.album),
+        ["Phone/a.jpg", "a.jpg", "trip/t0.jpg"]
+    );
+}
+
 /// In a manual collection as in a folder one: a remote edit returned as a
 /// copy, and a both-sides edit saved as a conflict copy, join the
 /// collection beside the original, which keeps its bytes.

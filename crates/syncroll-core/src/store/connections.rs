@@ -325,20 +325,26 @@ impl Store {
 
     /// The members of `collection` at `rel_path` of any root, lowest root
     /// first (the order [`crate::planner::member_keys`] keys them in): one
-    /// probe of each root's path index.
+    /// probe of each root's path index. `unpinned`: only those whose key is
+    /// computed from their path (no ledger row pins another key to them).
     pub async fn members_at(
         &self,
         collection: CollectionId,
         rel_path: &RelPath,
+        unpinned: bool,
     ) -> Result<Vec<(RootId, PhotoId)>> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT r.id, p.id FROM roots r
              CROSS JOIN photos p ON p.root_id = r.id AND p.rel_path = ?2
              CROSS JOIN collection_photos cp ON cp.collection_id = ?1 AND cp.photo_id = p.id
+             WHERE NOT (?3 AND EXISTS (
+                 SELECT 1 FROM remote_objects o
+                 WHERE o.collection_id = ?1 AND o.rel_path = ?2 AND o.pinned_root_id = r.id))
              ORDER BY r.id",
         )
         .bind(collection.0)
         .bind(rel_path.as_bytes())
+        .bind(unpinned)
         .fetch_all(&self.pool)
         .await
         .db("reading a collection's members at a path")?;

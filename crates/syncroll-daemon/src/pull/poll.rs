@@ -729,7 +729,7 @@ async fn locate(
                     }));
                 }
                 if pinned.is_none()
-                    && let Some(root) = member_root(inner, album, key, &group).await?
+                    && let Some(root) = member_root(inner, album, key, &group, false).await?
                 {
                     // A sidecar's row names its photo's path; the sidecar
                     // sits beside it under its own name (untagged).
@@ -745,7 +745,7 @@ async fn locate(
                         inbox: false,
                     }));
                 }
-            } else if let Some(root) = member_root(inner, album, key, &rest_path).await? {
+            } else if let Some(root) = member_root(inner, album, key, &rest_path, true).await? {
                 // A key the push side computes for a member (pushed by a
                 // syncroll that recorded no ledger row, or not yet pushed).
                 return Ok(Ok(Located {
@@ -765,13 +765,19 @@ async fn locate(
 
 /// The root of the member of a manual collection at `group` that the push
 /// side keys `key`: the one of the root its tag names, else the lowest.
+/// `unpinned`: only a member keyed by its path (a key the ledger does not
+/// hold is no member's whose key is pinned elsewhere).
 async fn member_root(
     inner: &Inner,
     album: &Album,
     key: &str,
     group: &RelPath,
+    unpinned: bool,
 ) -> Result<Option<RootId>, PollError> {
-    let members = inner.store.members_at(album.collection.id, group).await?;
+    let members = inner
+        .store
+        .members_at(album.collection.id, group, unpinned)
+        .await?;
     let tagged = untagged(key).map(|(_, root)| root);
     Ok(members
         .iter()
