@@ -75,6 +75,25 @@ pub fn disambiguated(key: &str, root: RootId) -> String {
     }
 }
 
+/// A key tagged with its root by [`disambiguated`], as the plain key and
+/// the root; `None` for a key without a tag.
+pub fn untagged(key: &str) -> Option<(String, RootId)> {
+    let (dir, file) = key.rsplit_once('/').map_or(("", key), |(d, f)| (d, f));
+    let (stem, ext) = match file.rfind('.') {
+        Some(dot) if dot > 0 => (&file[..dot], &file[dot..]),
+        _ => (file, ""),
+    };
+    let (stem, root) = stem.rsplit_once("~r")?;
+    let root: i64 = root.parse().ok()?;
+    let file = format!("{stem}{ext}");
+    let key = if dir.is_empty() {
+        file
+    } else {
+        format!("{dir}/{file}")
+    };
+    Some((key, RootId(root)))
+}
+
 /// The key of a photo's sidecar: the key rules applied to the sidecar's
 /// own path, so it lands beside the photo. `photo_plain` is the photo's
 /// plain key, `photo_key` the key it got (tagged with its root when it
@@ -101,6 +120,22 @@ pub fn sidecar_key(photo_plain: &str, photo_key: &str, sidecar_plain: &str) -> S
     } else {
         format!("{sidecar_plain}{tag}")
     }
+}
+
+/// The key of a sidecar of a photo whose key is pinned (see
+/// [`crate::planner::Placed::pinned_root`]): beside that key, under the
+/// sidecar's own file name, as a sidecar beside the photo is locally.
+pub fn pinned_sidecar_key(photo_key: &str, sidecar: &RelPath) -> String {
+    let folder = photo_key.rsplit_once('/').map_or("", |(folder, _)| folder);
+    let bytes = sidecar.as_bytes();
+    let name = bytes.rsplit(|b| *b == b'/').next().unwrap_or(bytes);
+    let mut key = String::with_capacity(folder.len() + 1 + name.len());
+    if !folder.is_empty() {
+        key.push_str(folder);
+        key.push('/');
+    }
+    push_utf8_or_escaped(&mut key, name);
+    key
 }
 
 fn push_utf8_or_escaped(out: &mut String, mut bytes: &[u8]) {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::connection::Direction;
 use crate::job::{JobId, JobOp};
-use crate::keys::{disambiguated, object_key, sidecar_key, unsyncable_reason};
+use crate::keys::{disambiguated, object_key, pinned_sidecar_key, sidecar_key, unsyncable_reason};
 use crate::types::{ContentHash, PhotoId, RelPath, RootId};
 
 /// A photo the collection wants at `key`.
@@ -40,6 +40,11 @@ pub struct Placed {
     pub key: String,
     pub rel_path: RelPath,
     pub hash: ContentHash,
+    /// Set when the key belongs to the photo at `rel_path` of this root
+    /// whatever its path computes (a file a manual collection's connection
+    /// brought home into its inbox keeps the key it came from): that
+    /// photo's key, and its edits', is this one.
+    pub pinned_root: Option<RootId>,
 }
 
 /// A queued or running job on one of the collection's keys.
@@ -279,7 +284,23 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows, direction: Directi
     let mut unreadable = HashSet::new();
     let mut skipped = Vec::new();
     let mut wanted: Vec<Wanted> = Vec::new();
-    for (m, key) in member_keys(prefix, name, members) {
+    // The group's own rows: a pin is found among what was read anyway,
+    // so honouring it costs no query per photo.
+    let pins: HashMap<(RootId, &RelPath), &str> = placed
+        .iter()
+        .filter_map(|p| Some(((p.pinned_root?, &p.rel_path), p.key.as_str())))
+        .collect();
+    let keyed: Vec<(Member, String, bool)> = member_keys(prefix, name, members)
+        .into_iter()
+        .map(|(m, key)| match pins.get(&(m.root_id, &m.rel_path)) {
+            Some(pinned) => {
+                let pinned = (*pinned).to_owned();
+                (m, pinned, true)
+            }
+            None => (m, key, false),
+        })
+        .collect();
+    for (m, key, pinned) in keyed {
         // After keying: skipping a photo must not move another one's key.
         if let Some(reason) = unsyncable_reason(&m.rel_path) {
             skipped.push(Skipped {
@@ -302,7 +323,11 @@ pub fn plan_groups(prefix: &str, name: &str, rows: GroupRows, direction: Directi
             if unsyncable_reason(&sidecar.rel_path).is_some() {
                 continue;
             }
-            let key = sidecar_key(&plain, &key, &own);
+            let key = if pinned {
+                pinned_sidecar_key(&key, &sidecar.rel_path)
+            } else {
+                sidecar_key(&plain, &key, &own)
+            };
             wanted.push(Wanted {
                 key,
                 photo_id: sidecar.id,
@@ -393,6 +418,7 @@ mod tests {
             key: key.into(),
             rel_path: rel_of(key),
             hash: h(n),
+            pinned_root: None,
         }
     }
     fn job(id: i64, op: JobOp, key: &str, n: Option<u8>, running: bool) -> LiveJob {
@@ -502,6 +528,7 @@ mod tests {
             key: key.into(),
             rel_path: RelPath::from_bytes(group.as_bytes().to_vec()),
             hash: h(n),
+            pinned_root: None,
         }
     }
 
@@ -723,6 +750,7 @@ mod tests {
                     key: "C/a~r5.jpg".into(),
                     rel_path: rel_of("C/a.jpg"),
                     hash: h(7),
+                    pinned_root: None,
                 },
             ],
             live: vec![],
@@ -757,5 +785,68 @@ mod tests {
         assert_eq!(pulled.actions.cancel, [JobId(4)]);
         assert_eq!(pulled.cancel_reason, PULL_ONLY);
         assert_eq!(pulled.after_running, [(rel_of("C/other.jpg"), JobId(5))]);
+    }
+
+    /// A file brought home into a manual collection's inbox: `P/C/a.NEF`
+    /// landed at `Phone/a.NEF` of root 1, pinned there.
+    fn pinned(key: &str, group: &str, root: i64, n: u8) -> Placed {
+        Placed {
+            pinned_root: Some(RootId(root)),
+            ..placed_in(key, group, n)
+        }
+    }
+
+    #[test]
+    fn a_pinned_photo_keeps_the_key_it_came_from() {
+        let rows = GroupRows {
+            members: vec![member(1, "Phone/a.NEF", 1)],
+            placed: vec![pinned("C/a.NEF", "Phone/a.NEF", 1, 1)],
+            live: vec![],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows, Direction::Both);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    }
+
+    #[test]
+    fn an_edit_of_a_pinned_photo_goes_to_its_pinned_key_with_its_sidecar() {
+        let mut edited = member(1, "Phone/a.NEF", 2);
+        edited.sidecars.push(sidecar("Phone/a.xmp", 3));
+        let rows = GroupRows {
+            members: vec![edited],
+            placed: vec![pinned("C/a.NEF", "Phone/a.NEF", 1, 1)],
+            live: vec![],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows, Direction::Both);
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
+        assert_eq!(keys, ["C/a.xmp", "C/a.NEF"]);
+        assert!(plan.actions.deletes.is_empty());
+    }
+
+    #[test]
+    fn a_pin_names_its_root_so_a_photo_of_another_root_keys_by_its_path() {
+        let rows = GroupRows {
+            members: vec![member(2, "Phone/a.NEF", 1)],
+            placed: vec![pinned("C/a.NEF", "Phone/a.NEF", 1, 1)],
+            live: vec![],
+            blocked: vec![],
+        };
+        let plan = plan_groups("", "C", rows, Direction::Both);
+        let keys: Vec<&str> = plan
+            .actions
+            .uploads
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect();
+        assert_eq!(keys, ["C/Phone/a.NEF"]);
+        // The pinned photo left the collection: its copy goes (the brake
+        // decides), as any member's would.
+        assert_eq!(deleted(&plan.actions), ["C/a.NEF"]);
     }
 }

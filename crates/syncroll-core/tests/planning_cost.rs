@@ -3,13 +3,14 @@
 //! jobs and for a changed photo is counted in a collection of 100 photos and
 //! in one of 10,000, and must be the same.
 
+use syncroll_core::connection::{Base, LocalSide};
 use syncroll_core::job::JobState;
 use syncroll_core::reconcile::FoundFile;
 use syncroll_core::root_identity::{self, FolderIdentity, FolderProbe, VerifiedRoot};
 use syncroll_core::store::{
     Finished, Landed, NewCollectionSource, PLAN_CHUNK, PhotoChanges, PlanWork,
 };
-use syncroll_core::{CollectionId, ContentHash, FileStat, PhotoId, RelPath, Store};
+use syncroll_core::{CollectionId, ContentHash, FileStat, PhotoId, RelPath, RemoteId, Store};
 
 /// The photos folder's identity; the store only compares it.
 const FOLDER: FolderIdentity = FolderIdentity {
@@ -21,6 +22,7 @@ struct Library {
     _dir: tempfile::TempDir,
     store: Store,
     collection: CollectionId,
+    remote: RemoteId,
     root: VerifiedRoot,
 }
 
@@ -94,6 +96,7 @@ async fn library(n: u64) -> Library {
         _dir: dir,
         store,
         collection: collection.id,
+        remote,
         root: verified,
     };
     let queued = drain(&library.store).await;
@@ -226,6 +229,71 @@ async fn planning_a_change_costs_the_same_in_a_collection_of_100_or_10000() {
     assert_eq!(one_change.groups, 1, "{one_change:?}");
     assert!(one_change.rows <= 4, "{one_change:?}");
     assert_eq!(during_run.groups, 2, "{during_run:?}");
+}
+
+/// What planning costs in a library of `n` photos when a photo whose key
+/// is pinned (a file brought home into a manual collection's inbox keeps
+/// the key it came from) changes: the pin is read with the group's ledger
+/// rows, so it costs what any change costs, and the new bytes go to the
+/// pinned key.
+async fn work_of_a_pinned_change(n: u64) -> PlanWork {
+    let lib = library(n).await;
+    let store = &lib.store;
+    let (photo, found) = (PhotoId(7), file(6, 1000));
+    let pinned = "Trip/from the phone/IMG_7.jpg";
+    let base = Base {
+        local: LocalSide {
+            hash: hash(6),
+            size: 1000,
+            mtime_ns: 6,
+        },
+        remote: None,
+    };
+    store
+        .record_download(
+            lib.remote,
+            lib.collection,
+            pinned,
+            &found.rel_path,
+            &base,
+            Some((lib.root.id(), photo)),
+        )
+        .await
+        .unwrap();
+    let last = store
+        .jobs_page(None, None, 0, u32::MAX)
+        .await
+        .unwrap()
+        .last()
+        .map_or(0, |j| j.id.0);
+
+    let before = store.plan_work();
+    let changed = PhotoChanges {
+        rehashed: vec![(photo, file(6, 2000), hash(30_000_000))],
+        ..Default::default()
+    };
+    store
+        .apply_photo_changes(&lib.root, &changed)
+        .await
+        .unwrap();
+    assert_eq!(drain(store).await, 1, "the edit is uploaded once");
+    let work = minus(store.plan_work(), before);
+    let queued = store
+        .jobs_page(Some("queued"), None, last, 10)
+        .await
+        .unwrap();
+    let keys: Vec<&str> = queued.iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(keys, [pinned], "to the key it came from");
+    work
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_key_costs_the_same_in_a_collection_of_100_or_10000() {
+    let small = work_of_a_pinned_change(100).await;
+    let large = work_of_a_pinned_change(10_000).await;
+    assert_eq!(small, large);
+    assert_eq!(large.groups, 1, "{large:?}");
+    assert!(large.rows <= 4, "{large:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,40 @@ impl Mount {
         Self::run_mount(&["--bind", s(source), s(target)], target)
     }
 
+    /// A fresh exFAT file system of `size_mb` MiB, made in the file
+    /// `image`, mounted at `target` through FUSE: a case-insensitive disk
+    /// (a camera card, a stick formatted elsewhere), on a kernel without
+    /// vfat, exFAT or casefold of its own. Needs Debian's `exfatprogs` and
+    /// `exfat-fuse` (scripts/test installs them); a missing one fails the
+    /// test saying so.
+    pub fn exfat(image: &Path, target: &Path, size_mb: u64) -> Self {
+        const INSTALL: &str = "this test needs a case-insensitive file system: install \
+                               Debian's exfatprogs and exfat-fuse (`apt-get install -y \
+                               exfatprogs exfat-fuse`, which scripts/test does)";
+        let file = std::fs::File::create(image).expect("create the exFAT image");
+        file.set_len(size_mb << 20).expect("size the exFAT image");
+        drop(file);
+        let made = Command::new("mkfs.exfat")
+            .arg(image)
+            .output()
+            .unwrap_or_else(|e| panic!("{INSTALL}: cannot run mkfs.exfat: {e}"));
+        assert!(
+            made.status.success(),
+            "{INSTALL}: mkfs.exfat {} failed: {}",
+            image.display(),
+            String::from_utf8_lossy(&made.stderr)
+        );
+        assert!(
+            Path::new("/usr/sbin/mount.exfat-fuse").exists()
+                || Path::new("/sbin/mount.exfat-fuse").exists(),
+            "{INSTALL}: mount.exfat-fuse is missing"
+        );
+        Self::run_mount(
+            &["-t", "exfat-fuse", "-o", "loop", s(image), s(target)],
+            target,
+        )
+    }
+
     fn run_mount(args: &[&str], target: &Path) -> Self {
         let output = Command::new("mount")
             .args(args)

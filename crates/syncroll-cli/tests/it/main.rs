@@ -17,6 +17,7 @@ mod photos;
 mod pull;
 mod pull_crash;
 mod pull_harness;
+mod pull_manual;
 mod pull_scale;
 mod push_guard;
 mod root_safety;

@@ -53,55 +53,7 @@ impl Setup {
         write_photos(&root.join("trip"), "t", photos, 100);
         daemon.cli(&["roots", "add", s(&root)]).ok();
         daemon.json(&["rescan"]);
-        let (remote, store) = match &kind {
-            Kind::Fs => ("local", daemon.data_dir.join("cloud")),
-            Kind::S3(server) => {
-                daemon
-                    .cli_with_env(
-                        &[
-                            "remotes",
-                            "add",
-                            "minio",
-                            "--kind",
-                            "s3",
-                            "--endpoint",
-                            server.endpoint_str(),
-                            "--bucket",
-                            S3Server::BUCKET,
-                            "--access-key-id",
-                            S3Server::ACCESS_KEY,
-                            "--secret-env",
-                            SECRET_VAR,
-                        ],
-                        &[(SECRET_VAR, S3Server::SECRET_KEY)],
-                    )
-                    .ok();
-                ("minio", server.bucket_dir())
-            }
-            Kind::WebDav(server) | Kind::WebDavTagged(server) => {
-                let url = server.url();
-                let mut args = vec![
-                    "remotes",
-                    "add",
-                    "dav",
-                    "--kind",
-                    "webdav",
-                    "--url",
-                    &url,
-                    "--user",
-                    WebDavServer::USER,
-                    "--password-env",
-                    SECRET_VAR,
-                ];
-                if matches!(kind, Kind::WebDavTagged(_)) {
-                    args.push("--folder-etags");
-                }
-                daemon
-                    .cli_with_env(&args, &[(SECRET_VAR, WebDavServer::PASSWORD)])
-                    .ok();
-                ("dav", server.folder())
-            }
-        };
+        let (remote, store) = add_remote(&daemon, &kind);
         crate::create_trip(&daemon, &root, &["--remote", remote, "--sync"]);
         daemon.cli(&["wait", "--timeout", "120s"]).ok();
         daemon
@@ -155,14 +107,74 @@ impl Setup {
     }
 
     pub(crate) fn done_uploads(&self) -> usize {
-        self.daemon
-            .cli(&["--json", "jobs", "--state", "done"])
-            .ok()
-            .json_lines()
-            .iter()
-            .filter(|j| j["op"] == "upload")
-            .count()
+        done_uploads(&self.daemon)
     }
+}
+
+/// Adds the remote `kind` names to `daemon` (the `fs` remote `local` is
+/// there already); returns its name and the folder on disk that holds its
+/// keys.
+pub(crate) fn add_remote(daemon: &Daemon, kind: &Kind) -> (&'static str, PathBuf) {
+    match kind {
+        Kind::Fs => ("local", daemon.data_dir.join("cloud")),
+        Kind::S3(server) => {
+            daemon
+                .cli_with_env(
+                    &[
+                        "remotes",
+                        "add",
+                        "minio",
+                        "--kind",
+                        "s3",
+                        "--endpoint",
+                        server.endpoint_str(),
+                        "--bucket",
+                        S3Server::BUCKET,
+                        "--access-key-id",
+                        S3Server::ACCESS_KEY,
+                        "--secret-env",
+                        SECRET_VAR,
+                    ],
+                    &[(SECRET_VAR, S3Server::SECRET_KEY)],
+                )
+                .ok();
+            ("minio", server.bucket_dir())
+        }
+        Kind::WebDav(server) | Kind::WebDavTagged(server) => {
+            let url = server.url();
+            let mut args = vec![
+                "remotes",
+                "add",
+                "dav",
+                "--kind",
+                "webdav",
+                "--url",
+                &url,
+                "--user",
+                WebDavServer::USER,
+                "--password-env",
+                SECRET_VAR,
+            ];
+            if matches!(kind, Kind::WebDavTagged(_)) {
+                args.push("--folder-etags");
+            }
+            daemon
+                .cli_with_env(&args, &[(SECRET_VAR, WebDavServer::PASSWORD)])
+                .ok();
+            ("dav", server.folder())
+        }
+    }
+}
+
+/// Upload jobs `daemon` has done.
+pub(crate) fn done_uploads(daemon: &Daemon) -> usize {
+    daemon
+        .cli(&["--json", "jobs", "--state", "done"])
+        .ok()
+        .json_lines()
+        .iter()
+        .filter(|j| j["op"] == "upload")
+        .count()
 }
 
 /// Asks `daemon` for a poll of `remote` and waits for one begun after the

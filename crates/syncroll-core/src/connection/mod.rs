@@ -20,7 +20,10 @@ use crate::types::CollectionId;
 pub use decide::{
     Action, Base, Expect, KeyState, Landing, LocalSide, Policy, RemoteSide, Why, bare_etag,
 };
-pub use names::{HostileName, NameRules, check_remote_name, conflict_copy_name, edit_copy_name};
+pub use names::{
+    CaseFolds, HostileName, NameRules, check_remote_name, conflict_copy_name, edit_copy_name,
+    same_but_case,
+};
 
 /// Which way changes travel between a collection and its remote album.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -175,6 +175,54 @@ pub fn check_remote_name<'a>(
     Ok(())
 }
 
+/// Whether `a` and `b` name one file on a case-insensitive file system.
+/// Simple case folding (Unicode lowercase), which is what vfat, exFAT,
+/// APFS, NTFS and ext4's casefold agree on for the names cameras and
+/// phones write; a rarer fold they disagree on is still refused by the
+/// file system's own "already exists" when the download is placed.
+pub fn same_but_case(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
+}
+
+/// The names of one listing, kept to tell which differ only in case from
+/// another: on a case-insensitive file system two such names are one file,
+/// so neither is written (whichever came second would overwrite the first
+/// one's bytes, or the first would be taken for the second's local file).
+/// Only kept when the local file system is case-insensitive.
+#[derive(Debug, Default)]
+pub struct CaseFolds {
+    /// The first name seen of each folded name.
+    first: std::collections::HashMap<String, String>,
+    /// A second, different name of a folded name, when one was seen.
+    second: std::collections::HashMap<String, String>,
+}
+
+impl CaseFolds {
+    pub fn add(&mut self, name: &str) {
+        let folded = name.to_lowercase();
+        match self.first.get(&folded) {
+            None => {
+                self.first.insert(folded, name.to_owned());
+            }
+            Some(first) if first != name => {
+                self.second.entry(folded).or_insert_with(|| name.to_owned());
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Another name of the listing that differs from `name` only in case,
+    /// if there is one.
+    pub fn twin_of(&self, name: &str) -> Option<&str> {
+        let folded = name.to_lowercase();
+        match self.first.get(&folded) {
+            Some(first) if first != name => Some(first),
+            Some(_) => self.second.get(&folded).map(String::as_str),
+            None => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +349,35 @@ mod tests {
             check_remote_name("trip/IMG_1.jpg", INSENSITIVE, existing),
             Ok(())
         );
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_twins_both_ways() {
+        let mut folds = CaseFolds::default();
+        for name in [
+            "trip/IMG_1.JPG",
+            "trip/img_1.jpg",
+            "trip/IMG_2.JPG",
+            "Trip/IMG_2.JPG",
+        ] {
+            folds.add(name);
+        }
+        folds.add("trip/IMG_1.JPG");
+        assert_eq!(folds.twin_of("trip/IMG_1.JPG"), Some("trip/img_1.jpg"));
+        assert_eq!(folds.twin_of("trip/img_1.jpg"), Some("trip/IMG_1.JPG"));
+        // A folder differing in case is the same folder there.
+        assert_eq!(folds.twin_of("Trip/IMG_2.JPG"), Some("trip/IMG_2.JPG"));
+        assert_eq!(folds.twin_of("trip/IMG_3.JPG"), None);
+        let mut alone = CaseFolds::default();
+        alone.add("a/É.jpg");
+        alone.add("a/É.jpg");
+        assert_eq!(
+            alone.twin_of("a/É.jpg"),
+            None,
+            "the same name twice is no twin"
+        );
+        assert_eq!(alone.twin_of("a/é.jpg"), Some("a/É.jpg"));
+        assert!(same_but_case("IMG_1.JPG", "img_1.jpg"));
+        assert!(!same_but_case("IMG_1.JPG", "img_2.jpg"));
     }
 }

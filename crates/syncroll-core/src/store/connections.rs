@@ -13,7 +13,7 @@ use crate::connection::{
 };
 use crate::error::{DbContext, Error, Result};
 use crate::job::JobEvent;
-use crate::types::{CollectionId, ContentHash, RemoteId};
+use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId};
 
 #[derive(sqlx::FromRow)]
 struct ConnectionRow {
@@ -304,6 +304,56 @@ impl Store {
         Ok(row.map(base_from_row))
     }
 
+    /// Where the ledger says `key` belongs locally: its path (relative to
+    /// a root) and, when pinned, the root of the photo it belongs to;
+    /// `None` when the ledger does not hold the key.
+    pub async fn ledger_place(
+        &self,
+        remote: RemoteId,
+        key: &str,
+    ) -> Result<Option<(Option<RelPath>, Option<RootId>)>> {
+        let row: Option<(Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+            "SELECT rel_path, pinned_root_id FROM remote_objects WHERE remote_id = ? AND key = ?",
+        )
+        .bind(remote.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .db("reading where a key belongs")?;
+        Ok(row.map(|(rel, root)| (rel.map(RelPath::from_bytes), root.map(RootId))))
+    }
+
+    /// The members of `collection` at `rel_path` of any root, lowest root
+    /// first (the order [`crate::planner::member_keys`] keys them in): one
+    /// probe of each root's path index. `unpinned`: only those whose key is
+    /// computed from their path (no ledger row pins another key to them).
+    pub async fn members_at(
+        &self,
+        collection: CollectionId,
+        rel_path: &RelPath,
+        unpinned: bool,
+    ) -> Result<Vec<(RootId, PhotoId)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT r.id, p.id FROM roots r
+             CROSS JOIN photos p ON p.root_id = r.id AND p.rel_path = ?2
+             CROSS JOIN collection_photos cp ON cp.collection_id = ?1 AND cp.photo_id = p.id
+             WHERE NOT (?3 AND EXISTS (
+                 SELECT 1 FROM remote_objects o
+                 WHERE o.collection_id = ?1 AND o.rel_path = ?2 AND o.pinned_root_id = r.id))
+             ORDER BY r.id",
+        )
+        .bind(collection.0)
+        .bind(rel_path.as_bytes())
+        .bind(unpinned)
+        .fetch_all(&self.pool)
+        .await
+        .db("reading a collection's members at a path")?;
+        Ok(rows
+            .into_iter()
+            .map(|(root, photo)| (RootId(root), PhotoId(photo)))
+            .collect())
+    }
+
     /// The ledger's keys of `remote` under `folder` (a key prefix ending in
     /// `/`, such as `Photos/Trip/`) after `after` (`""` to start), in key
     /// order, at most `limit`, each with its base and syncroll's own ETag:
@@ -385,6 +435,13 @@ impl Store {
     /// upload; the push side still sees the key as placed with these bytes
     /// and never sends them back. Written before the file is indexed, so
     /// the planner, woken by the new member, finds the key already placed.
+    ///
+    /// `inbox`: the file landed in a manual collection's inbox, as this
+    /// photo of this root (already indexed): the key is pinned to it (see
+    /// [`crate::planner::Placed::pinned_root`]) and the photo joins the
+    /// collection, in the same transaction, so the planner never sees the
+    /// row without its member (which would read as a copy to delete) nor
+    /// the member without its pinned key (which it would upload again).
     pub async fn record_download(
         &self,
         remote: RemoteId,
@@ -392,6 +449,7 @@ impl Store {
         key: &str,
         rel_path: &crate::types::RelPath,
         base: &Base,
+        inbox: Option<(RootId, PhotoId)>,
     ) -> Result<()> {
         let remote_side = base.remote.as_ref();
         let mut tx = self
@@ -402,11 +460,12 @@ impl Store {
         sqlx::query(
             "INSERT INTO remote_objects (remote_id, key, blake3, size, etag, collection_id,
                                          uploaded_at, rel_path, local_mtime_ns, remote_size,
-                                         remote_etag, remote_modified_ms)
-             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                         remote_etag, remote_modified_ms, pinned_root_id)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (remote_id, key) DO UPDATE SET blake3 = ?3, size = ?4, etag = NULL,
                  collection_id = ?5, uploaded_at = ?6, rel_path = ?7, local_mtime_ns = ?8,
-                 remote_size = ?9, remote_etag = ?10, remote_modified_ms = ?11",
+                 remote_size = ?9, remote_etag = ?10, remote_modified_ms = ?11,
+                 pinned_root_id = COALESCE(?12, pinned_root_id)",
         )
         .bind(remote.0)
         .bind(key)
@@ -419,9 +478,22 @@ impl Store {
         .bind(remote_side.map(|r| r.size as i64))
         .bind(remote_side.and_then(|r| r.etag.as_deref()))
         .bind(remote_side.map(|r| r.modified_ms))
+        .bind(inbox.map(|(root, _)| root.0))
         .execute(&mut *tx)
         .await
         .db("recording a download in the ledger")?;
+        if let Some((_, photo)) = inbox {
+            sqlx::query(
+                "INSERT OR IGNORE INTO collection_photos (collection_id, photo_id, added_at)
+                 VALUES (?, ?, ?)",
+            )
+            .bind(collection.0)
+            .bind(photo.0)
+            .bind(now_ms() / 1000)
+            .execute(&mut *tx)
+            .await
+            .db("adding a file brought home to its collection")?;
+        }
         // A photo that departed the folder collection (its copy deleted on
         // the album) and whose copy is on the album again is back in it:
         // the ledger row says the album holds it, and a ledger row of a

@@ -101,13 +101,15 @@ impl Store {
     }
 
     /// What deciding each of `keys` needs: its base, the photo now at the
-    /// path it was placed from (under `root`), and whether that photo is a
-    /// member of `collection`. One query for the lot.
+    /// path it was placed from (under `root` for a folder collection; for a
+    /// manual one, `None`: the root the key is pinned to, else the member
+    /// at that path of the lowest root), and whether that photo is a member
+    /// of `collection`. One query for the lot.
     pub async fn departure_candidates(
         &self,
         remote: RemoteId,
         collection: CollectionId,
-        root: RootId,
+        root: Option<RootId>,
         keys: &[String],
     ) -> Result<Vec<DepartureCandidate>> {
         if keys.is_empty() {
@@ -122,13 +124,20 @@ impl Store {
                             WHERE cp.collection_id = ?3 AND cp.photo_id = p.id)
              FROM json_each(?1) k
              JOIN remote_objects o ON o.remote_id = ?2 AND o.key = k.value
-             LEFT JOIN photos p ON p.root_id = ?4 AND p.rel_path = o.rel_path
+             LEFT JOIN photos p ON p.id = (
+                 SELECT p2.id FROM roots r CROSS JOIN photos p2
+                     ON p2.root_id = r.id AND p2.rel_path = o.rel_path
+                 WHERE r.id = COALESCE(?4, o.pinned_root_id, r.id)
+                   AND (?4 IS NOT NULL OR EXISTS (
+                       SELECT 1 FROM collection_photos cp
+                       WHERE cp.collection_id = ?3 AND cp.photo_id = p2.id))
+                 ORDER BY r.id LIMIT 1)
              ORDER BY o.key",
         )
         .bind(keys_json)
         .bind(remote.0)
         .bind(collection.0)
-        .bind(root.0)
+        .bind(root.map(|r| r.0))
         .fetch_all(&self.pool)
         .await
         .db("reading departed keys")?;

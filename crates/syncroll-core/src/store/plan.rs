@@ -24,7 +24,7 @@ use super::jobs::{StateColumn, now_ms, transition};
 use crate::connection::Direction;
 use crate::error::{DbContext, Error, Result};
 use crate::job::{JobEvent, JobId, JobOp, JobState};
-use crate::keys::{collection_prefix, disambiguated, object_key};
+use crate::keys::{collection_prefix, disambiguated, object_key, untagged};
 use crate::planner::{self, Blocked, GroupRows, LiveJob, Member, Placed, SidecarFile, Wanted};
 use crate::types::{CollectionId, ContentHash, PhotoId, RelPath, RemoteId, RootId, hex};
 
@@ -150,6 +150,8 @@ fn hash_of(bytes: &[u8]) -> ContentHash {
     ContentHash(<[u8; 32]>::try_from(bytes).unwrap_or([0; 32]))
 }
 
+/// (key, blake3, path, pinned root).
+type PlacedRow = (String, Vec<u8>, Vec<u8>, Option<i64>);
 /// (photo id, root id, path, blake3, size, root state).
 type MemberRow = (i64, i64, Vec<u8>, Vec<u8>, i64, String);
 /// (id, op, key, blake3, state, path).
@@ -181,8 +183,8 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
     } else {
         Vec::new()
     };
-    let placed: Vec<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT o.key, o.blake3, o.rel_path FROM json_each(?2) g
+    let placed: Vec<PlacedRow> = sqlx::query_as(
+        "SELECT o.key, o.blake3, o.rel_path, o.pinned_root_id FROM json_each(?2) g
          CROSS JOIN remote_objects o ON o.collection_id = ?1 AND o.rel_path = unhex(g.value)
          WHERE o.remote_id = ?3",
     )
@@ -225,10 +227,11 @@ async fn group_rows(tx: &mut Tx<'_>, t: &Target, paths: &str) -> Result<GroupRow
         .collect();
     rows.placed = placed
         .into_iter()
-        .map(|(key, hash, rel)| Placed {
+        .map(|(key, hash, rel, pinned)| Placed {
             key,
             rel_path: RelPath::from_bytes(rel),
             hash: hash_of(&hash),
+            pinned_root: pinned.map(RootId),
         })
         .collect();
     for (id, op, key, hash, state, rel) in jobs {
@@ -737,23 +740,6 @@ fn path_of_key(prefix: &str, name: &str, key: &str) -> RelPath {
 }
 
 /// `dir/name~r3.ext` → (`dir/name.ext`, root 3).
-fn untagged(key: &str) -> Option<(String, RootId)> {
-    let (dir, file) = key.rsplit_once('/').map_or(("", key), |(d, f)| (d, f));
-    let (stem, ext) = match file.rfind('.') {
-        Some(dot) if dot > 0 => (&file[..dot], &file[dot..]),
-        _ => (file, ""),
-    };
-    let (stem, root) = stem.rsplit_once("~r")?;
-    let root: i64 = root.parse().ok()?;
-    let file = format!("{stem}{ext}");
-    let key = if dir.is_empty() {
-        file
-    } else {
-        format!("{dir}/{file}")
-    };
-    Some((key, RootId(root)))
-}
-
 fn percent_decoded(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

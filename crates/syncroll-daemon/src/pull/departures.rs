@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Inner;
-use super::poll::{Album, PollError, PollReport, SeenKeys};
+use super::poll::{Album, AlbumLanding, PollError, PollReport, SeenKeys};
 
 /// Ledger keys read at a time.
 const PAGE: u32 = 2_000;
@@ -104,9 +104,15 @@ async fn page(
             gone.push(key);
         }
     }
+    // A manual collection's photos are where the ledger pins them, or the
+    // members at their paths, on any root.
+    let folder_root = match &album.landing {
+        AlbumLanding::Folder { root, .. } => Some(root.id),
+        AlbumLanding::Manual { .. } => None,
+    };
     let candidates = inner
         .store
-        .departure_candidates(album.remote_id, album.collection.id, album.root.id, &gone)
+        .departure_candidates(album.remote_id, album.collection.id, folder_root, &gone)
         .await?;
     Ok(Some((
         candidates

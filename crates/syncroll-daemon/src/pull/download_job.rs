@@ -75,9 +75,13 @@ impl DownloadRunner for PullEngine {
         let Ok(Some((album, _))) = album_of(inner, job).await else {
             return;
         };
-        if let Some(rest) = job.key.strip_prefix(&album.folder_prefix) {
-            let rel_path = syncroll_core::RelPath::from_bytes(rest.as_bytes().to_vec());
-            let dest = poll::local_path(&album, &rel_path);
+        let Some(rest) = job.key.strip_prefix(&album.folder_prefix) else {
+            return;
+        };
+        let file_name = rest.rsplit('/').next().unwrap_or(rest).as_bytes();
+        let sidecar = inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name);
+        if let Ok(Ok(located)) = poll::locate(inner, &album, &job.key, rest, sidecar).await {
+            let dest = poll::local_path(&located.root, &located.rel_path);
             land::discard_stale_downloads(&dest, &job.key).await;
         }
     }

@@ -17,7 +17,7 @@ use syncroll_core::connection::{
 };
 use syncroll_core::store::NewConflict;
 use syncroll_core::versions::VersionOrigin;
-use syncroll_core::{ContentHash, RelPath};
+use syncroll_core::{CollectionKind, ContentHash, RelPath, Root};
 use syncroll_remote::{GetOptions, GetReport, Partial, Placement, RemoteError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -134,7 +134,7 @@ pub(super) async fn carry_out(
     decided: &Decided,
     turn: &Turn<'_>,
 ) -> Result<Landed, LandError> {
-    let dest = local_path(album, &decided.rel_path);
+    let dest = local_path(&decided.root, &decided.rel_path);
     let span = info_span!(
         "download",
         key = %decided.meta.key,
@@ -209,8 +209,8 @@ async fn replace_keeping_version(
     dest: &Path,
     turn: &Turn<'_>,
 ) -> Result<(), LandError> {
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
     let report = fetch(album, decided, &temp, Placement::Replace, turn).await?;
     let base = agreed_base(&temp, &report, &decided.meta)?;
@@ -243,16 +243,7 @@ async fn replace_keeping_version(
         let _ = tokio::fs::remove_file(&temp).await;
         return Err(LandError::Replace(error));
     }
-    index(
-        inner,
-        album,
-        &decided.meta.key,
-        &decided.rel_path,
-        dest,
-        &report,
-        &base,
-    )
-    .await
+    index(inner, album, decided, dest, &report, &base).await
 }
 
 /// A remote edit of an unchanged local file, `--returns copy`: saved beside
@@ -267,7 +258,7 @@ async fn save_edit_copy(
     dest: &Path,
     turn: &Turn<'_>,
 ) -> Result<(), LandError> {
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
     let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
         return Err(LandError::NotCarriedOut(
             "save-edit-copy of a name that is not UTF-8",
@@ -277,7 +268,7 @@ async fn save_edit_copy(
         folder.join(candidate).symlink_metadata().is_ok()
     });
     let copy = folder.join(&copy_name);
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
     let report = fetch(album, decided, &copy, Placement::IfAbsent, turn).await?;
     let Some(local) = decided.local else {
         return Err(LandError::NotCarriedOut(
@@ -295,13 +286,28 @@ async fn save_edit_copy(
         .store
         .record_base(album.remote_id, &decided.meta.key, &base)
         .await?;
-    let copy_rel = RelPath::from_child(&album.root.path, &copy)
-        .ok_or_else(|| LandError::LeavesRoot(copy.clone()))?;
-    scan(inner, album, &copy_rel).await;
-    match inner.store.photo_at(album.root.id, &copy_rel).await? {
-        Some(_) => Ok(()),
-        None => Err(LandError::NotIndexed(copy)),
+    index_copy(inner, album, decided, &copy).await
+}
+
+/// Indexes an edit or conflict copy saved beside the decided key's file
+/// into the collection: a folder collection holds it by its folder; a
+/// manual one is given it, as it holds the original.
+async fn index_copy(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    copy: &Path,
+) -> Result<(), LandError> {
+    let copy_rel = RelPath::from_child(&decided.root.path, copy)
+        .ok_or_else(|| LandError::LeavesRoot(copy.to_path_buf()))?;
+    indexed(inner, &decided.root, &copy_rel, copy).await?;
+    if let CollectionKind::Manual = album.collection.kind {
+        inner
+            .store
+            .add_to_collection(&album.collection, &decided.root, &copy_rel)
+            .await?;
     }
+    Ok(())
 }
 
 /// Both sides changed to different bytes: the local file stays; the
@@ -316,8 +322,8 @@ async fn save_conflict_copy(
     dest: &Path,
     turn: &Turn<'_>,
 ) -> Result<(), LandError> {
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
     let copy = conflict_copy_path(album, dest, &decided.meta.key).await?;
     let report = fetch(album, decided, &copy, Placement::IfAbsent, turn).await?;
     settle_conflict(inner, album, decided, dest, &copy, &report).await
@@ -339,8 +345,8 @@ async fn fetch_to_compare(
             "fetch-to-compare without a local file",
         ));
     };
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
     let report = fetch(album, decided, &temp, Placement::Replace, turn).await?;
     if ContentHash(report.blake3) == local.hash {
@@ -388,9 +394,9 @@ async fn verify_base(
     let Some(base) = &key.base else {
         return Err(LandError::NotCarriedOut("a base check without a base"));
     };
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
-    make_folder(&album.root.path, &folder).await?;
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
+    make_folder(&decided.root.path, &folder).await?;
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
     let temp = edit_temp(dest);
     let fetched = fetch(album, decided, &temp, Placement::Replace, turn).await;
     let _ = tokio::fs::remove_file(&temp).await;
@@ -429,7 +435,9 @@ async fn verify_base(
         | Action::SaveConflictCopy => {
             let again = Decided {
                 meta: decided.meta.clone(),
+                root: decided.root.clone(),
                 rel_path: decided.rel_path.clone(),
+                inbox: decided.inbox,
                 action,
                 local: decided.local,
                 verify_base: None,
@@ -448,7 +456,7 @@ async fn verify_base(
 /// bytes under a name no later attempt uses: a hidden partial file beside
 /// the photo for ever, and the download begun again from nothing each time.
 async fn conflict_copy_path(album: &Album, dest: &Path, key: &str) -> Result<PathBuf, LandError> {
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
+    let folder = dest.parent().map(Path::to_path_buf).unwrap_or_default();
     let Some(name) = dest.file_name().and_then(|n| n.to_str()) else {
         return Err(LandError::NotCarriedOut(
             "save-conflict-copy of a name that is not UTF-8",
@@ -500,9 +508,11 @@ async fn settle_conflict(
         }),
     };
     record_key_base(inner, album, decided, &base).await?;
-    let copy_rel = RelPath::from_child(&album.root.path, copy)
-        .ok_or_else(|| LandError::LeavesRoot(copy.to_path_buf()))?;
-    scan(inner, album, &copy_rel).await;
+    if let Err(error) = index_copy(inner, album, decided, copy).await {
+        // The copy is on disk and the conflict is recorded either way; the
+        // next scan indexes it.
+        warn!(%error, copy = %copy.display(), "indexing a conflict copy failed");
+    }
     let id = inner
         .store
         .record_conflict(&NewConflict {
@@ -549,6 +559,16 @@ async fn record_key_base(
 ) -> Result<(), LandError> {
     let key = &decided.meta.key;
     if !inner.store.record_base(album.remote_id, key, base).await? {
+        // A file of a manual collection's inbox that met its key: pinned
+        // to it, and in the collection.
+        let inbox = match decided.inbox {
+            true => inner
+                .store
+                .photo_at(decided.root.id, &decided.rel_path)
+                .await?
+                .map(|photo| (decided.root.id, photo.id)),
+            false => None,
+        };
         inner
             .store
             .record_download(
@@ -557,6 +577,7 @@ async fn record_key_base(
                 key,
                 &decided.rel_path,
                 base,
+                inbox,
             )
             .await?;
     }
@@ -597,12 +618,28 @@ fn edit_temp(dest: &Path) -> PathBuf {
     dest.with_file_name(format!("{PREFIX}{name}"))
 }
 
-async fn scan(inner: &Inner, album: &Album, rel_path: &RelPath) {
+/// Indexes the file at `rel_path` of `root` (`path`) and waits for it;
+/// its photo, or why it is not in the catalog.
+async fn indexed(
+    inner: &Inner,
+    root: &Root,
+    rel_path: &RelPath,
+    path: &Path,
+) -> Result<syncroll_core::Photo, LandError> {
+    scan(inner, root, rel_path).await;
+    inner
+        .store
+        .photo_at(root.id, rel_path)
+        .await?
+        .ok_or_else(|| LandError::NotIndexed(path.to_path_buf()))
+}
+
+async fn scan(inner: &Inner, root: &Root, rel_path: &RelPath) {
     let scanned = inner
         .scanner
         .scan(
             ScanTarget::Scopes {
-                root: album.root.id,
+                root: root.id,
                 scopes: vec![rel_path.clone()],
             },
             ScanReason::Rescan,
@@ -621,15 +658,18 @@ async fn download_new(
     dest: &Path,
     turn: &Turn<'_>,
 ) -> Result<(), LandError> {
-    let folder = dest.parent().unwrap_or(&album.root.path).to_path_buf();
-    make_folder(&album.root.path, &folder).await?;
-    check_space(&album.root.path, &folder, decided.meta.size)?;
+    let folder = dest.parent().unwrap_or(&decided.root.path).to_path_buf();
+    make_folder(&decided.root.path, &folder).await?;
+    check_space(&decided.root.path, &folder, decided.meta.size)?;
+    if decided.inbox {
+        return download_into_inbox(inner, album, decided, dest, turn).await;
+    }
     // From the moment the file is in place until the ledger names it, a
     // scan (the watcher sees it land) must not index it: the planner would
     // take it for a new photo and send it back to the key it came from.
     let held_back = inner
         .scanner
-        .hold_back(album.root.id, decided.rel_path.clone());
+        .hold_back(decided.root.id, decided.rel_path.clone());
     let report = fetch(album, decided, dest, Placement::IfAbsent, turn).await?;
     let base = agreed_base(dest, &report, &decided.meta)?;
     inner
@@ -640,19 +680,11 @@ async fn download_new(
             &decided.meta.key,
             &decided.rel_path,
             &base,
+            None,
         )
         .await?;
     drop(held_back);
-    let indexed = index(
-        inner,
-        album,
-        &decided.meta.key,
-        &decided.rel_path,
-        dest,
-        &report,
-        &base,
-    )
-    .await;
+    let indexed = index(inner, album, decided, dest, &report, &base).await;
     if let Err(LandError::NotIndexed(_)) = &indexed {
         // A ledger row without its photo would read to the push side as a
         // photo that left the collection, and its remote object would be
@@ -665,21 +697,55 @@ async fn download_new(
     indexed
 }
 
-/// Indexes the file just landed at `rel_path` and waits for it; then the
-/// base takes the catalog's view of the local side.
+/// A new remote file of a manual collection comes home into its inbox.
+/// Unlike a file under a folder collection's folder, a file of the inbox
+/// is no member until it is given to the collection, so it may be indexed
+/// first; its ledger row, pinned to the photo, and its membership are then
+/// written in one transaction, and the planner sees both or neither.
+async fn download_into_inbox(
+    inner: &Inner,
+    album: &Album,
+    decided: &Decided,
+    dest: &Path,
+    turn: &Turn<'_>,
+) -> Result<(), LandError> {
+    let report = fetch(album, decided, dest, Placement::IfAbsent, turn).await?;
+    let mut base = agreed_base(dest, &report, &decided.meta)?;
+    // Not indexed: left on disk, in no collection and in no ledger row;
+    // the next poll finds it indexed and records it as agreed.
+    let photo = indexed(inner, &decided.root, &decided.rel_path, dest).await?;
+    if photo.hash.0 == report.blake3 {
+        base.local.mtime_ns = photo.stat.mtime_ns;
+        base.local.size = photo.stat.size;
+    }
+    // Written to since it landed (other bytes): the base stays the
+    // downloaded bytes, so the next poll sees a local change.
+    inner
+        .store
+        .record_download(
+            album.remote_id,
+            album.collection.id,
+            &decided.meta.key,
+            &decided.rel_path,
+            &base,
+            Some((decided.root.id, photo.id)),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Indexes the decided key's file just landed at `dest` and waits for it;
+/// then the base takes the catalog's view of the local side.
 async fn index(
     inner: &Inner,
     album: &Album,
-    key: &str,
-    rel_path: &RelPath,
+    decided: &Decided,
     dest: &Path,
     report: &GetReport,
     base: &Base,
 ) -> Result<(), LandError> {
-    scan(inner, album, rel_path).await;
-    let Some(photo) = inner.store.photo_at(album.root.id, rel_path).await? else {
-        return Err(LandError::NotIndexed(dest.to_path_buf()));
-    };
+    let key = &decided.meta.key;
+    let photo = indexed(inner, &decided.root, &decided.rel_path, dest).await?;
     if photo.hash.0 != report.blake3 {
         // Written to again since it landed: the base stays the downloaded
         // bytes, so the next poll sees a local change and decides on it.

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use syncroll_core::connection::{
-    Action, Connection, KeyState, Landing, LocalSide, NameRules, Policy, RemoteSide, ReturnMode,
-    bare_etag, check_remote_name,
+    Action, CaseFolds, Connection, HostileName, KeyState, Landing, LocalSide, NameRules, Policy,
+    RemoteSide, ReturnMode, bare_etag, check_remote_name,
 };
-use syncroll_core::keys::{collection_prefix, object_key};
-use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootState};
+use syncroll_core::keys::{collection_prefix, object_key, untagged};
+use syncroll_core::{CollectionKind, Photo, RelPath, RemoteId, Root, RootId, RootState};
 use syncroll_remote::{ListEvent, ObjectMeta, Remote, RemoteError, is_download_temporary};
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -37,13 +37,14 @@ pub enum PollError {
          `syncroll sync on`"
     )]
     NotSynced(String),
-    #[error(
-        "collection {0:?} is a manual collection: bringing new remote files into its inbox is \
-         not done yet (only folder collections pull so far)"
-    )]
-    ManualNotYet(String),
     #[error("the collection's root {} is missing ({reason}); nothing is pulled until it is back", .path.display())]
     RootMissing { path: PathBuf, reason: String },
+    #[error(
+        "the inbox {} of collection {collection:?} is not under any root now; connect it again \
+         with an --inbox under a root (`syncroll connect NAME --inbox DIR`)",
+        .inbox.display()
+    )]
+    InboxOutsideRoots { collection: String, inbox: PathBuf },
     #[error("cannot open the remote: {0}")]
     Open(#[from] OpenError),
     #[error("cannot list {folder:?} on the remote: {source}; nothing was changed")]
@@ -213,18 +214,66 @@ pub(super) struct Album {
     pub folder_prefix: String,
     /// The remote's `prefix` setting, for [`object_key`].
     pub remote_prefix: String,
-    /// Where keys land: a key `P/NAME/REL` is the file `REL` of this root,
-    /// the path the push side keys it from.
+    /// Where keys land.
+    pub landing: AlbumLanding,
+    /// Whether the file system new files land on takes names that differ
+    /// only in case for one file (probed once a poll).
+    pub case_insensitive: bool,
+}
+
+/// Where an album's keys are found and land locally.
+#[derive(Debug)]
+pub(super) enum AlbumLanding {
+    /// A folder collection: a key `P/NAME/REL` is the file `REL` of this
+    /// root, the path the push side keys it from.
+    Folder {
+        root: Root,
+        /// The collection's folder, relative to the root.
+        folder: RelPath,
+    },
+    /// A manual collection: a key the ledger holds is the photo it names
+    /// (the root it is pinned to, or the member at its path); a key the
+    /// push side would compute for a member is that member; any other key
+    /// `P/NAME/REST` is new and lands at `REST` under the inbox.
+    Manual {
+        inbox_root: Root,
+        /// The inbox, relative to its root.
+        inbox: RelPath,
+        /// Every root, for the photos the ledger names.
+        roots: Vec<Root>,
+    },
+}
+
+impl AlbumLanding {
+    /// The root new files land under.
+    pub(super) fn landing_root(&self) -> &Root {
+        match self {
+            Self::Folder { root, .. } => root,
+            Self::Manual { inbox_root, .. } => inbox_root,
+        }
+    }
+}
+
+/// Where one key is locally.
+#[derive(Debug, Clone)]
+pub(super) struct Located {
     pub root: Root,
-    /// The collection's folder, relative to the root.
-    pub folder: RelPath,
+    pub rel_path: RelPath,
+    /// In a manual collection, a key that is (or becomes) a file of its
+    /// inbox: its ledger row is pinned to that file, which joins the
+    /// collection when it lands.
+    pub inbox: bool,
 }
 
 /// One key decided, to be carried out once the listing is complete.
 #[derive(Debug)]
 pub(super) struct Decided {
     pub meta: ObjectMeta,
+    /// The root `rel_path` is under.
+    pub root: Root,
     pub rel_path: RelPath,
+    /// See [`Located::inbox`].
+    pub inbox: bool,
     pub action: Action,
     /// The local file as the catalog knew it when deciding.
     pub local: Option<LocalSide>,
@@ -252,6 +301,8 @@ pub(super) async fn poll(
     // without being gone; departures only consider keys placed before.
     let listing_began_s = syncroll_core::store::now_ms() / 1000;
     let mut seen = SeenKeys::default();
+    // Kept only where names differing in case are one file.
+    let mut folds = album.case_insensitive.then(CaseFolds::default);
 
     // Folders whose tag is the one the last clean poll saw are not walked
     // (on remotes that propagate tags; the others walk everything).
@@ -286,6 +337,9 @@ pub(super) async fn poll(
         };
         report.listed += 1;
         seen.add(&meta.key);
+        if let Some(folds) = folds.as_mut() {
+            folds.add(&meta.key);
+        }
         if let Some(key) = decide_key(inner, &album, &policy, meta, &mut report).await? {
             if decided.len() < MAX_ACTIONS_PER_POLL {
                 decided.push(key);
@@ -296,6 +350,9 @@ pub(super) async fn poll(
     }
     drop(listing);
     seen.seal();
+    if let Some(folds) = &folds {
+        decided.retain(|key| creates_no_twin(folds, key, &album.folder_prefix, &mut report));
+    }
 
     // The listing was complete: only now is anything changed. Each key is
     // a download job, run by the sync workers (progress in `watch`, pause,
@@ -351,6 +408,31 @@ fn carry_tags(
     for (folder, tag) in subfolders {
         tags_now.insert(folder.clone(), tag.clone());
     }
+}
+
+/// Whether `decided` may go ahead on a case-insensitive file system: a key
+/// that would create a local file must not differ only in case from
+/// another key of the listing (both would be one file). Refused otherwise.
+fn creates_no_twin(
+    folds: &CaseFolds,
+    decided: &Decided,
+    folder_prefix: &str,
+    report: &mut PollReport,
+) -> bool {
+    let Some(twin) = folds.twin_of(&decided.meta.key) else {
+        return true;
+    };
+    if decided.local.is_some() {
+        // Its own file is there under this very name: nothing new is made.
+        return true;
+    }
+    let rest = |key: &str| key.strip_prefix(folder_prefix).unwrap_or(key).to_owned();
+    let refused = HostileName::CaseCollision {
+        name: rest(&decided.meta.key),
+        existing: rest(twin),
+    };
+    report.refuse(refused.to_string());
+    false
 }
 
 /// The keys a complete listing held, as 64-bit fingerprints (8 bytes a
@@ -440,23 +522,47 @@ pub(super) async fn open_album(
     if !collection.sync_enabled {
         return Err(PollError::NotSynced(collection.name));
     }
-    let (root_id, folder) = match &collection.kind {
-        CollectionKind::Folder { root_id, rel_path } => (*root_id, rel_path.clone()),
-        CollectionKind::Manual => return Err(PollError::ManualNotYet(collection.name)),
+    let roots = inner.store.roots_brief().await?;
+    let landing = match &collection.kind {
+        CollectionKind::Folder { root_id, rel_path } => AlbumLanding::Folder {
+            root: roots
+                .iter()
+                .find(|r| r.id == *root_id)
+                .cloned()
+                .ok_or_else(|| syncroll_core::Error::CollectionNotFound(collection.name.clone()))?,
+            folder: rel_path.clone(),
+        },
+        CollectionKind::Manual => {
+            // The innermost root holding the inbox: a nested root is where
+            // the scanner indexes it.
+            let inbox_root = roots
+                .iter()
+                .filter(|r| connection.inbox.starts_with(&r.path))
+                .max_by_key(|r| r.path.as_os_str().len())
+                .cloned()
+                .ok_or_else(|| PollError::InboxOutsideRoots {
+                    collection: collection.name.clone(),
+                    inbox: connection.inbox.clone(),
+                })?;
+            let inbox = RelPath::from_child(&inbox_root.path, &connection.inbox)
+                .unwrap_or_else(|| RelPath::from_bytes(Vec::new()));
+            AlbumLanding::Manual {
+                inbox_root,
+                inbox,
+                roots,
+            }
+        }
     };
-    let root = inner
-        .store
-        .roots_brief()
-        .await?
-        .into_iter()
-        .find(|r| r.id == root_id)
-        .ok_or_else(|| syncroll_core::Error::CollectionNotFound(collection.name.clone()))?;
-    if let RootState::Missing { reason } = &root.state {
+    let landing_root = landing.landing_root();
+    if let RootState::Missing { reason } = &landing_root.state {
+        // An unmounted root reads as empty: what lands there would land on
+        // the mount point, and every photo would look deleted.
         return Err(PollError::RootMissing {
-            path: root.path.clone(),
+            path: landing_root.path.clone(),
             reason: reason.clone(),
         });
     }
+    let case_insensitive = case_insensitive(&landing_root.path);
     let record = inner.store.remote(remote_id).await?;
     let remote_prefix = serde_json::from_str::<serde_json::Value>(&record.settings_json)
         .ok()
@@ -470,9 +576,30 @@ pub(super) async fn open_album(
         folder_prefix: collection_prefix(&remote_prefix, &collection.name),
         remote_prefix,
         collection,
-        root,
-        folder,
+        landing,
+        case_insensitive,
     })
+}
+
+/// Whether the file system of `root` takes names that differ only in case
+/// for one file (vfat, exFAT, APFS and NTFS by default, ext4 folders with
+/// `chattr +F`): a probe file in the root, looked up with its name's case
+/// flipped. A probe that cannot be made counts as case-sensitive: nothing
+/// is then written anyway (the downloads fail on the same error).
+fn case_insensitive(root: &std::path::Path) -> bool {
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // A name the scanner ignores (`.syncroll*`), unique to this probe.
+    let name = format!(".syncroll-case-probe-{}-{n}", std::process::id());
+    let probe = root.join(&name);
+    let flipped = root.join(name.to_uppercase());
+    if let Err(error) = std::fs::File::create_new(&probe) {
+        warn!(%error, root = %root.display(), "cannot probe whether the root is case-insensitive");
+        return false;
+    }
+    let insensitive = flipped.symlink_metadata().is_ok();
+    let _ = std::fs::remove_file(&probe);
+    insensitive
 }
 
 /// Decides one listed key; `Some` when there is something to carry out.
@@ -489,15 +616,18 @@ pub(super) async fn decide_key(
     let rest = rest.to_owned();
     let file_name = rest.rsplit('/').next().unwrap_or(&rest).as_bytes();
     let sidecar = inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name);
-    let rel_path = match landing_path(inner, album, &rest, sidecar) {
-        Ok(rel_path) => rel_path,
+    let located = match locate(inner, album, &meta.key, &rest, sidecar).await? {
+        Ok(located) => located,
         Err(reason) => {
             report.refuse(reason);
             return Ok(None);
         }
     };
     let base = inner.store.base(album.remote_id, &meta.key).await?;
-    let photo = inner.store.photo_at(album.root.id, &rel_path).await?;
+    let photo = inner
+        .store
+        .photo_at(located.root.id, &located.rel_path)
+        .await?;
     let sidecar_policy;
     let policy = if sidecar {
         if base.is_none() || photo.is_none() {
@@ -519,13 +649,35 @@ pub(super) async fn decide_key(
     } else {
         policy
     };
-    if photo.is_none() && local_path(album, &rel_path).symlink_metadata().is_ok() {
-        // A file the scanner has not indexed yet: its bytes are unseen, so
-        // nothing is decided about it (the watcher or the next scan will
-        // index it).
-        report.later += 1;
-        return Ok(None);
+    if photo.is_none() {
+        if album.case_insensitive
+            && let Some(twin) = case_twin(&located.root.path, &located.rel_path)
+        {
+            // The file system would open the twin under this name: a
+            // download would write over its bytes, or land nowhere.
+            let refused = HostileName::CaseCollision {
+                name: rest,
+                existing: twin,
+            };
+            report.refuse(refused.to_string());
+            return Ok(None);
+        }
+        if local_path(&located.root, &located.rel_path)
+            .symlink_metadata()
+            .is_ok()
+        {
+            // A file the scanner has not indexed yet: its bytes are unseen,
+            // so nothing is decided about it (the watcher or the next scan
+            // will index it).
+            report.later += 1;
+            return Ok(None);
+        }
     }
+    let Located {
+        root,
+        rel_path,
+        inbox,
+    } = located;
     let remote = remote_side(&meta);
     let remote_is_ours = base
         .as_ref()
@@ -550,7 +702,9 @@ pub(super) async fn decide_key(
         // fetched and compared rather than decided on a guess.
         return Ok(Some(Decided {
             meta,
+            root,
             rel_path,
+            inbox,
             action: Action::FetchToCompare,
             local: key.local,
             verify_base: Some((key, *policy)),
@@ -567,7 +721,9 @@ pub(super) async fn decide_key(
         | Action::FetchToCompare
         | Action::RecordBase => Ok(Some(Decided {
             meta,
+            root,
             rel_path,
+            inbox,
             action,
             local: key.local,
             verify_base: None,
@@ -581,41 +737,164 @@ pub(super) async fn decide_key(
     }
 }
 
-/// The path relative to the collection's root where the key `P/NAME/rest`
-/// lands, or why it is refused. It is the path the push side keys `rest`
-/// from, so the file, once home, is the one the key already holds.
-fn landing_path(
+/// Where the key `P/NAME/rest` is locally, or why it is refused.
+pub(super) async fn locate(
     inner: &Inner,
     album: &Album,
+    key: &str,
     rest: &str,
     sidecar: bool,
-) -> Result<RelPath, String> {
-    // Names differing only in case are told apart on the file systems
-    // syncrolld runs on so far (Linux); see the report of this slice.
+) -> Result<Result<Located, String>, PollError> {
+    if let Err(reason) = check_name(inner, album, rest, sidecar) {
+        return Ok(Err(reason));
+    }
+    let rest_path = RelPath::from_bytes(rest.as_bytes().to_vec());
+    match &album.landing {
+        AlbumLanding::Folder { root, folder } => {
+            Ok(under_folder(album, folder, rest).map(|()| Located {
+                root: root.clone(),
+                rel_path: rest_path,
+                inbox: false,
+            }))
+        }
+        AlbumLanding::Manual {
+            inbox_root,
+            inbox,
+            roots,
+        } => {
+            let root_of = |id| roots.iter().find(|r| r.id == id).cloned();
+            if let Some((Some(group), pinned)) =
+                inner.store.ledger_place(album.remote_id, key).await?
+            {
+                if let Some(root) = pinned.and_then(root_of) {
+                    // A file brought home into the inbox: its sidecars
+                    // sit beside it, under the names their keys end in.
+                    let rel_path = if sidecar {
+                        sibling(&group, rest)
+                    } else {
+                        group
+                    };
+                    return Ok(Ok(Located {
+                        root,
+                        rel_path,
+                        inbox: true,
+                    }));
+                }
+                if pinned.is_none()
+                    && let Some(root) = member_root(inner, album, key, &group, false).await?
+                {
+                    // A sidecar's row names its photo's path; the sidecar
+                    // sits beside it under its own name (untagged).
+                    let rel_path = if sidecar {
+                        let plain = untagged(rest).map_or_else(|| rest.to_owned(), |(p, _)| p);
+                        sibling(&group, &plain)
+                    } else {
+                        group
+                    };
+                    return Ok(Ok(Located {
+                        root: root_of(root).unwrap_or_else(|| inbox_root.clone()),
+                        rel_path,
+                        inbox: false,
+                    }));
+                }
+            } else if let Some(root) = member_root(inner, album, key, &rest_path, true).await? {
+                // A key the push side computes for a member (pushed by a
+                // syncroll that recorded no ledger row, or not yet pushed).
+                return Ok(Ok(Located {
+                    root: root_of(root).unwrap_or_else(|| inbox_root.clone()),
+                    rel_path: rest_path,
+                    inbox: false,
+                }));
+            }
+            Ok(Ok(Located {
+                root: inbox_root.clone(),
+                rel_path: in_inbox(inbox, rest),
+                inbox: true,
+            }))
+        }
+    }
+}
+
+/// The root of the member of a manual collection at `group` that the push
+/// side keys `key`: the one of the root its tag names, else the lowest.
+/// `unpinned`: only a member keyed by its path (a key the ledger does not
+/// hold is no member's whose key is pinned elsewhere).
+async fn member_root(
+    inner: &Inner,
+    album: &Album,
+    key: &str,
+    group: &RelPath,
+    unpinned: bool,
+) -> Result<Option<RootId>, PollError> {
+    let members = inner
+        .store
+        .members_at(album.collection.id, group, unpinned)
+        .await?;
+    let tagged = untagged(key).map(|(_, root)| root);
+    Ok(members
+        .iter()
+        .map(|(root, _)| *root)
+        .find(|root| Some(*root) == tagged)
+        .or_else(|| members.first().map(|(root, _)| *root)))
+}
+
+/// `rest` under the inbox `inbox` (relative to its root).
+fn in_inbox(inbox: &RelPath, rest: &str) -> RelPath {
+    let mut bytes = inbox.as_bytes().to_vec();
+    if !bytes.is_empty() {
+        bytes.push(b'/');
+    }
+    bytes.extend_from_slice(rest.as_bytes());
+    RelPath::from_bytes(bytes)
+}
+
+/// The file named as the last component of `rest`, in the folder of `of`.
+fn sibling(of: &RelPath, rest: &str) -> RelPath {
+    let name = rest.rsplit('/').next().unwrap_or(rest);
+    let mut bytes = match of.as_bytes().iter().rposition(|b| *b == b'/') {
+        Some(slash) => of.as_bytes()[..=slash].to_vec(),
+        None => Vec::new(),
+    };
+    bytes.extend_from_slice(name.as_bytes());
+    RelPath::from_bytes(bytes)
+}
+
+/// Whether a folder collection follows the path `rest`, or why not.
+fn under_folder(album: &Album, folder: &RelPath, rest: &str) -> Result<(), String> {
+    let folder_bytes = folder.as_bytes();
+    let under = folder_bytes.is_empty()
+        || rest
+            .as_bytes()
+            .strip_prefix(folder_bytes)
+            .is_some_and(|tail| tail.first() == Some(&b'/'));
+    if under {
+        return Ok(());
+    }
+    Err(format!(
+        "remote name {} is refused: it lies outside the folder the collection follows ({}), so \
+         it would not be one of its photos",
+        syncroll_core::quoted::quoted(rest),
+        album
+            .collection
+            .folder
+            .as_deref()
+            .unwrap_or(&album.landing.landing_root().path)
+            .display()
+    ))
+}
+
+/// Why the name `rest` (of the key `P/NAME/rest`) is never written
+/// locally, if it is not: hostile, not a photo the catalog takes, hidden,
+/// or not the key its path would have.
+fn check_name(inner: &Inner, album: &Album, rest: &str, sidecar: bool) -> Result<(), String> {
+    // Names that differ only in case from another are checked against the
+    // listing once it is complete (`CaseFolds`), and against local files
+    // when a key would create one (`case_twin`).
     let rules = NameRules {
         case_insensitive: false,
     };
     check_remote_name(rest, rules, std::iter::empty()).map_err(|e| e.to_string())?;
     let quoted = syncroll_core::quoted::quoted(rest);
-    let rel_path = RelPath::from_bytes(rest.as_bytes().to_vec());
-    let folder = album.folder.as_bytes();
-    let under_folder = folder.is_empty()
-        || rest
-            .as_bytes()
-            .strip_prefix(folder)
-            .is_some_and(|tail| tail.first() == Some(&b'/'));
-    if !under_folder {
-        return Err(format!(
-            "remote name {quoted} is refused: it lies outside the folder the collection \
-             follows ({}), so it would not be one of its photos",
-            album
-                .collection
-                .folder
-                .as_deref()
-                .unwrap_or(&album.root.path)
-                .display()
-        ));
-    }
     let file_name = rest.rsplit('/').next().unwrap_or(rest);
     if is_download_temporary(file_name) || !(sidecar || inner.photos.is_photo(file_name.as_bytes()))
     {
@@ -633,6 +912,7 @@ fn landing_path(
              does not index"
         ));
     }
+    let rel_path = RelPath::from_bytes(rest.as_bytes().to_vec());
     if object_key(&album.remote_prefix, &album.collection.name, &rel_path)
         != format!("{}{rest}", album.folder_prefix)
     {
@@ -640,11 +920,42 @@ fn landing_path(
             "remote name {quoted} is refused: its local path would be keyed elsewhere"
         ));
     }
-    Ok(rel_path)
+    Ok(())
 }
 
-pub(super) fn local_path(album: &Album, rel_path: &RelPath) -> PathBuf {
-    rel_path.under(&album.root.path)
+/// On a case-insensitive file system, the path (relative to `root`) of an
+/// existing file or folder that `rel_path` would open under another case,
+/// if one exists: each component is looked up in its folder's listing, as
+/// a lookup by name would match the twin.
+fn case_twin(root: &std::path::Path, rel_path: &RelPath) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut folder = root.to_path_buf();
+    let mut found = Vec::new();
+    for part in rel_path.as_bytes().split(|b| *b == b'/') {
+        let wanted = String::from_utf8_lossy(part);
+        let entries = std::fs::read_dir(&folder).ok()?;
+        let twin = entries.filter_map(Result::ok).find_map(|entry| {
+            let name = entry.file_name();
+            let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+            syncroll_core::connection::same_but_case(&name, &wanted).then_some(name)
+        });
+        match twin {
+            Some(name) if name != wanted => {
+                found.push(name);
+                return Some(found.join("/"));
+            }
+            Some(name) => {
+                folder.push(&name);
+                found.push(name);
+            }
+            None => return None,
+        }
+    }
+    None
+}
+
+pub(super) fn local_path(root: &Root, rel_path: &RelPath) -> PathBuf {
+    rel_path.under(&root.path)
 }
 
 fn local_side(photo: &Photo) -> LocalSide {
@@ -721,5 +1032,38 @@ mod tests {
             "7 listed, 2 downloaded, 1 left for a later poll, 5 refused: name 0 refused; \
              name 1 refused; name 2 refused; and 2 more"
         );
+    }
+
+    fn rel(text: &str) -> RelPath {
+        RelPath::from_bytes(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_new_key_lands_at_its_path_below_the_inbox() {
+        assert_eq!(
+            in_inbox(&rel("Phone"), "day 3/a.jpg"),
+            rel("Phone/day 3/a.jpg")
+        );
+        assert_eq!(
+            in_inbox(&rel(""), "a.jpg"),
+            rel("a.jpg"),
+            "an inbox that is its root"
+        );
+    }
+
+    #[test]
+    fn a_sidecar_sits_beside_its_photo_under_its_own_name() {
+        assert_eq!(
+            sibling(&rel("Phone/raws/a.NEF"), "raws/a.NEF.xmp"),
+            rel("Phone/raws/a.NEF.xmp")
+        );
+        assert_eq!(sibling(&rel("a.NEF"), "a.xmp"), rel("a.xmp"));
+    }
+
+    #[test]
+    fn a_case_sensitive_root_probes_so_and_keeps_no_probe_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!case_insensitive(dir.path()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

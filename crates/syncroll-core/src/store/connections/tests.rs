@@ -255,7 +255,7 @@ async fn a_download_is_recorded_with_its_base_and_can_be_taken_back() {
     };
     let rel = crate::types::RelPath::from_bytes(b"trip/phone.jpg".to_vec());
     store
-        .record_download(NAS, TRIP, "Trip/trip/phone.jpg", &rel, &agreed)
+        .record_download(NAS, TRIP, "Trip/trip/phone.jpg", &rel, &agreed, None)
         .await
         .unwrap();
     let (base, own) = store

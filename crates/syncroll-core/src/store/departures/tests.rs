@@ -56,7 +56,7 @@ const NAS: RemoteId = RemoteId(1);
 
 async fn departures(store: &Store, keys: &[String]) -> Vec<Departure> {
     store
-        .departure_candidates(NAS, TRIP, RootId(1), keys)
+        .departure_candidates(NAS, TRIP, Some(RootId(1)), keys)
         .await
         .unwrap()
         .into_iter()

@@ -1,0 +1,13 @@
+-- A ledger key may belong to a photo whose path would key it elsewhere: a
+-- file a manual collection's connection brought home into its inbox keeps
+-- the key it came from (`P/NAME/a/b.jpg` lands at `<inbox>/a/b.jpg`, whose
+-- path alone would key it `P/NAME/<inbox>/a/b.jpg`). Without this the push
+-- side would upload it again under the computed key and delete the one it
+-- came from.
+--
+-- `pinned_root_id` names the root of the photo the key belongs to; its path
+-- is the row's `rel_path` (the row's group), so the planner, which reads a
+-- group's ledger rows anyway, finds the pin without another query. NULL for
+-- the keys the push side computes from the path. Uploads to the key keep it
+-- (their upserts do not name the column).
+ALTER TABLE remote_objects ADD COLUMN pinned_root_id INTEGER REFERENCES roots (id) ON DELETE SET NULL;
