@@ -90,6 +90,8 @@ pub struct WebDavRemote {
     /// shared with other remotes when given with
     /// [`WebDavRemote::with_budget`].
     budget: TransferBudget,
+    /// The limits uploads and downloads obey ([`WebDavRemote::with_throttle`]).
+    throttle: crate::Throttle,
 }
 
 struct Inner {
@@ -171,7 +173,15 @@ impl WebDavRemote {
                 folder_etags: settings.folder_etags,
             }),
             budget: TransferBudget::default(),
+            throttle: crate::Throttle::default(),
         })
+    }
+
+    /// Uploads and downloads obey `throttle`'s limits.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: crate::Throttle) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// Uploads hold their chunks within `budget`, shared with whoever else
@@ -338,7 +348,8 @@ impl WebDavRemote {
             .map_err(|e| source_error(source, e))?
             .len();
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let reading = read_into(file, source, len, tx, &self.budget, progress, cancel);
+        let held = (&self.budget, &self.throttle);
+        let reading = read_into(file, source, len, tx, held, progress, cancel);
         let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
         let timeout =
             REQUEST_BASE_TIMEOUT + Duration::from_secs(len / SLOWEST_UPLINK_BYTES_PER_SEC);
@@ -872,7 +883,7 @@ async fn read_into(
     source: &FsPath,
     len: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    budget: &TransferBudget,
+    (budget, throttle): (&TransferBudget, &crate::Throttle),
     progress: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
@@ -883,6 +894,7 @@ async fn read_into(
             return Err(RemoteError::Cancelled);
         }
         let want = left.min(CHUNK_BYTES as u64) as usize;
+        throttle.admit(crate::Direction::Up, want as u64, cancel).await?;
         // Reserved before it is read, given back once the request has sent
         // it (the chunk carries its reservation). The chunks before it are
         // on their way and need nothing more, so this wait always ends.
@@ -1107,6 +1119,10 @@ impl Remote for WebDavRemote {
             }
         });
         Box::pin(ReceiverStream::new(rx))
+    }
+
+    fn throttle(&self) -> crate::Throttle {
+        self.throttle.clone()
     }
 
     fn describe(&self) -> String {
