@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod authority;
+pub mod bandwidth;
 pub mod backup;
 pub mod config;
 pub mod connections;
@@ -107,6 +108,9 @@ pub enum DaemonError {
     },
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// `SYNCROLL_TEST_CLOCK_START` (for tests) cannot be read.
+    #[error("{0}")]
+    TestClock(String),
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -214,7 +218,10 @@ pub async fn run(
         })
     };
 
-    let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone());
+    let clock = bandwidth::WeekClock::from_env().map_err(DaemonError::TestClock)?;
+    let bandwidth = bandwidth::Bandwidth::new(config.sync.bandwidth_schedule(), clock);
+    let bandwidth_task = bandwidth.spawn(cancel.clone());
+    let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone(), bandwidth);
     let sync = SyncEngine::new(
         store.clone(),
         remotes.clone(),
@@ -329,7 +336,8 @@ pub async fn run(
         sync_task,
         pull_task,
         guard_task,
-        backup_task
+        backup_task,
+        bandwidth_task
     );
     store.close().await;
     let _ = std::fs::remove_file(&socket_path);

@@ -634,6 +634,7 @@ fn code(error: &Error) -> Code {
         | Error::RootInsideDataDir { .. }
         | Error::InvalidDirection(_)
         | Error::InvalidReturnMode(_)
+        | Error::Bandwidth(_)
         | Error::PollOutOfRange { .. }
         | Error::InboxOutsideRoots { .. }
         | Error::FolderCollectionInbox { .. } => Code::InvalidArgument,
