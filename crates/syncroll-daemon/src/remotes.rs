@@ -67,6 +67,8 @@ pub struct NewRemote {
     pub user: String,
     pub folder_etags: bool,
     pub secret: Secret,
+    /// `--limit`, as the user wrote it.
+    pub limit: Option<String>,
 }
 
 /// Why a remote could not be opened.
@@ -127,7 +129,7 @@ impl Remotes {
     /// Builds the backend a record describes.
     pub fn open(&self, record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
         let backend = open(record, &self.credentials, &self.config, &self.budget)?;
-        Ok(backend.with_throttle(self.bandwidth.throttle_for(None)))
+        Ok(backend.with_throttle(self.bandwidth.throttle_for(record.limit)))
     }
 
     /// The daemon's bandwidth limit.

@@ -229,6 +229,7 @@ pub fn sync_status(
         // Filled by the caller.
         holds: Vec::new(),
         blocked_reason: String::new(),
+        bandwidth: None,
         state: state.to_owned(),
         paused,
         paused_until,
@@ -376,6 +377,7 @@ pub fn remote(record: &RemoteRecord, default: &str) -> pb::Remote {
         location: crate::remotes::location(record),
         is_default: record.name == default,
         collection_count: record.collection_count,
+        limit: record.limit.map(|l| l.to_string()),
     }
 }
 
@@ -515,6 +517,37 @@ pub fn pause_duration(for_seconds: u64) -> Result<Option<Duration>, Status> {
             ),
         )),
         s => Ok(Some(Duration::from_secs(s))),
+    }
+}
+
+/// `SetLimitRequest.for_seconds`: at most 100 years, as a pause.
+pub fn limit_duration(for_seconds: Option<u64>) -> Result<Option<Duration>, Status> {
+    match for_seconds {
+        Some(s) if s > MAX_PAUSE.as_secs() => Err(out_of_range(
+            "for_seconds",
+            s,
+            &format!(
+                "a live limit lasts at most {} seconds (100 years); leave it unset for no end",
+                MAX_PAUSE.as_secs()
+            ),
+        )),
+        other => Ok(other.map(Duration::from_secs)),
+    }
+}
+
+/// The bandwidth limit in force.
+pub fn bandwidth(now: &crate::bandwidth::Now) -> pb::BandwidthLimit {
+    let ms = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    };
+    pb::BandwidthLimit {
+        up_bytes_per_second: now.limit.up.map(|r| r.bytes_per_second()),
+        down_bytes_per_second: now.limit.down.map(|r| r.bytes_per_second()),
+        limit: now.limit.to_string(),
+        source: now.source.as_str().to_owned(),
+        next_change_ms: now.next.map(|(at, _)| ms(at)),
+        next_limit: now.next.map(|(_, limit)| limit.to_string()),
     }
 }
 
@@ -695,5 +728,6 @@ pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
         user: request.user,
         folder_etags: request.folder_etags,
         secret: syncroll_remote::Secret::new(request.secret),
+        limit: request.limit,
     }
 }
