@@ -65,7 +65,12 @@ impl Rate {
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bytes = self.bytes_per_second();
-        for (unit, size) in [("T", 1u64 << 40), ("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)] {
+        for (unit, size) in [
+            ("T", 1u64 << 40),
+            ("G", 1 << 30),
+            ("M", 1 << 20),
+            ("k", 1 << 10),
+        ] {
             if bytes % size == 0 {
                 return write!(f, "{}{unit}", bytes / size);
             }
@@ -295,7 +300,10 @@ fn parse_day(value: &str, text: &str) -> Result<u32, BandwidthError> {
         .ok_or_else(|| {
             BandwidthError::new(
                 value,
-                format!("{} is not a day: use Mon, Tue, Wed, Thu, Fri, Sat or Sun", quoted(text)),
+                format!(
+                    "{} is not a day: use Mon, Tue, Wed, Thu, Fri, Sat or Sun",
+                    quoted(text)
+                ),
             )
         })
 }
@@ -317,7 +325,10 @@ fn parse_time(value: &str, text: &str) -> Result<u32, BandwidthError> {
     let bad = || {
         BandwidthError::new(
             value,
-            format!("{} is not a time of day: use HH:MM, 00:00 to 23:59", quoted(text)),
+            format!(
+                "{} is not a time of day: use HH:MM, 00:00 to 23:59",
+                quoted(text)
+            ),
         )
     };
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
@@ -381,7 +392,9 @@ mod tests {
 
     #[test]
     fn bad_rates_name_the_value() {
-        for bad in ["8Q", "", "M", "-1M", "1..5M", "0", "0.0001B", "1M:2M:3M", "8 M"] {
+        for bad in [
+            "8Q", "", "M", "-1M", "1..5M", "0", "0.0001B", "1M:2M:3M", "8 M",
+        ] {
             let err = Schedule::parse(bad).unwrap_err();
             assert_eq!(err.value, bad, "{bad}: {err}");
         }
@@ -404,7 +417,11 @@ mod tests {
         assert_eq!(at_three.changes_in, Some(Duration::from_secs(5 * 3600)));
         // Monday 03:00 takes Sunday's 23:00 entry, over the week's end.
         assert_eq!(table.at(week(0, 3, 0)).limit, Limit::OFF);
-        assert_eq!(table.at(week(0, 8, 0)).limit, both(512 * K), "at the minute");
+        assert_eq!(
+            table.at(week(0, 8, 0)).limit,
+            both(512 * K),
+            "at the minute"
+        );
     }
 
     #[test]
@@ -416,7 +433,9 @@ mod tests {
         // Off from Friday 18:00 until Monday 08:00.
         assert_eq!(
             friday_night.changes_in,
-            Some(Duration::from_secs(u64::from(week(7, 8, 0) - week(4, 19, 0))))
+            Some(Duration::from_secs(u64::from(
+                week(7, 8, 0) - week(4, 19, 0)
+            )))
         );
         assert_eq!(table.at(week(5, 12, 0)).limit, Limit::OFF, "Saturday");
     }

@@ -266,7 +266,11 @@ mod tests {
         assert!((58..=60).contains(&secs), "{secs}");
         let live = bandwidth.set_live(Limit::parse("4M").unwrap(), Some(Duration::from_secs(3600)));
         assert_eq!(live.source, Source::Override);
-        assert_eq!(live.next.unwrap().1, Limit::parse("1M").unwrap(), "what follows");
+        assert_eq!(
+            live.next.unwrap().1,
+            Limit::parse("1M").unwrap(),
+            "what follows"
+        );
         assert_eq!(
             bandwidth.inner.shared.rates(),
             (Some(4 << 20), Some(4 << 20))

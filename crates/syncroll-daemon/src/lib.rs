@@ -6,8 +6,8 @@
 
 pub mod app;
 pub mod authority;
-pub mod bandwidth;
 pub mod backup;
+pub mod bandwidth;
 pub mod config;
 pub mod connections;
 pub mod credentials;
@@ -221,7 +221,12 @@ pub async fn run(
     let clock = bandwidth::WeekClock::from_env().map_err(DaemonError::TestClock)?;
     let bandwidth = bandwidth::Bandwidth::new(config.sync.bandwidth_schedule(), clock);
     let bandwidth_task = bandwidth.spawn(cancel.clone());
-    let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone(), bandwidth);
+    let remotes = Remotes::new(
+        store.clone(),
+        credentials,
+        config.remotes.clone(),
+        bandwidth,
+    );
     let sync = SyncEngine::new(
         store.clone(),
         remotes.clone(),

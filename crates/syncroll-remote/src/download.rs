@@ -310,7 +310,9 @@ impl Landing {
         }
         self.hash_kept(resumed_from).await?;
         progress.fetch_add(resumed_from, Ordering::Relaxed);
-        let fetched = self.pump(read.body, &remote.throttle(), progress, cancel).await?;
+        let fetched = self
+            .pump(read.body, &remote.throttle(), progress, cancel)
+            .await?;
         let size = resumed_from + fetched;
         self.verify(key, &meta, size, want_md5)?;
         self.commit(options.placement).await?;
@@ -441,7 +443,9 @@ impl Landing {
                 Some(Ok(bytes)) => {
                     // Passed before the next bytes are asked for, so a
                     // limited download reads the network at its rate.
-                    throttle.admit(Direction::Down, bytes.len() as u64, cancel).await?;
+                    throttle
+                        .admit(Direction::Down, bytes.len() as u64, cancel)
+                        .await?;
                     // A chunk larger than the buffer is written as it came.
                     buf.extend_from_slice(&bytes);
                     if buf.len() >= CHUNK_BYTES {

@@ -223,7 +223,10 @@ mod tests {
         assert!(took >= Duration::from_millis(300), "{took:?}");
         // Downloads are not limited.
         let started = Instant::now();
-        throttle.admit(Direction::Down, 64 * M, &cancel).await.unwrap();
+        throttle
+            .admit(Direction::Down, 64 * M, &cancel)
+            .await
+            .unwrap();
         assert!(started.elapsed() < Duration::from_millis(100));
         // A waiter on a slow rate goes on as soon as the limit is lifted.
         shared.set(Some(1024), None);

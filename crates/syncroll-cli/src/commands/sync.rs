@@ -83,6 +83,43 @@ pub async fn pause(
     Ok(())
 }
 
+pub async fn limit(
+    mut client: Client,
+    limit: String,
+    duration: Option<Duration>,
+    out: Output,
+) -> Result<(), Failure> {
+    let request = pb::SetLimitRequest {
+        limit,
+        for_seconds: duration.map(|d| d.as_secs().max(1)),
+    };
+    let reply = client.sync.set_limit(request).await?.into_inner();
+    out.document(&reply, || {
+        let now = reply.bandwidth.clone().unwrap_or_default();
+        format!("bandwidth {}", limit_text(&now))
+    });
+    Ok(())
+}
+
+/// The limit in force, where it comes from, and its next change: `4M
+/// (timetable); off in 2h 5m`.
+pub fn limit_text(b: &pb::BandwidthLimit) -> String {
+    let mut text = format!("{} ({})", b.limit, b.source);
+    if let (Some(at), Some(next)) = (b.next_change_ms, &b.next_limit) {
+        let in_ms = (at - now_ms()).max(0) as u64;
+        // Whole seconds: the next change is minutes or hours away.
+        let secs = Duration::from_secs(in_ms.div_ceil(1000));
+        text.push_str(&format!("; {next} in {}", humantime::format_duration(secs)));
+    }
+    text
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub async fn resume(
     mut client: Client,
     collection: Option<String>,
@@ -283,6 +320,13 @@ pub fn summary(s: &pb::SyncStatus) -> String {
             ", about {} left",
             humantime::format_duration(Duration::from_secs(s.eta_seconds))
         ));
+    }
+    if let Some(b) = s
+        .bandwidth
+        .as_ref()
+        .filter(|b| b.limit != "off" || b.next_limit.is_some())
+    {
+        line.push_str(&format!("; limit {}", limit_text(b)));
     }
     line
 }

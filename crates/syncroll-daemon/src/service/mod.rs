@@ -415,7 +415,10 @@ impl SyncService for Control {
         self.decide_hold(request.into_inner(), false).await
     }
 
-    async fn set_limit(&self, request: Request<pb::SetLimitRequest>) -> Reply<pb::SetLimitResponse> {
+    async fn set_limit(
+        &self,
+        request: Request<pb::SetLimitRequest>,
+    ) -> Reply<pb::SetLimitResponse> {
         let request = request.into_inner();
         let duration = convert::limit_duration(request.for_seconds)?;
         let now = self.app.set_limit(&request.limit, duration)?;

@@ -318,7 +318,13 @@ impl Upload<'_> {
 
     fn open(&self, part_size: u64) -> PartReader {
         let (budget, throttle) = (self.remote.budget.clone(), self.remote.throttle.clone());
-        PartReader::open(self.source.to_owned(), part_size, budget, throttle, self.cancel)
+        PartReader::open(
+            self.source.to_owned(),
+            part_size,
+            budget,
+            throttle,
+            self.cancel,
+        )
     }
 
     pub fn error(&self, action: &'static str, err: object_store::Error) -> RemoteError {

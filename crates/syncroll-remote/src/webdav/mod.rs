@@ -894,7 +894,9 @@ async fn read_into(
             return Err(RemoteError::Cancelled);
         }
         let want = left.min(CHUNK_BYTES as u64) as usize;
-        throttle.admit(crate::Direction::Up, want as u64, cancel).await?;
+        throttle
+            .admit(crate::Direction::Up, want as u64, cancel)
+            .await?;
         // Reserved before it is read, given back once the request has sent
         // it (the chunk carries its reservation). The chunks before it are
         // on their way and need nothing more, so this wait always ends.
