@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
-use syncroll_core::bandwidth::{InForce, Limit, Schedule, WEEK_SECS};
+use syncroll_core::bandwidth::{Limit, Schedule, WEEK_SECS};
 use syncroll_remote::{Buckets, Throttle};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -84,15 +84,20 @@ impl WeekClock {
         })
     }
 
-    /// Seconds since Monday 00:00, local time.
-    pub fn week_secs(&self) -> u32 {
+    /// Whole seconds since Monday 00:00, local time, and how far into the
+    /// next second it is.
+    pub fn week_time(&self) -> (u32, Duration) {
         let now = match self {
             Self::Local => chrono::Local::now().naive_local(),
             Self::StartingAt { start, since } => {
                 *start + chrono::Duration::from_std(since.elapsed()).unwrap_or_default()
             }
         };
-        now.weekday().num_days_from_monday() * 24 * 3600 + now.num_seconds_from_midnight()
+        let secs =
+            now.weekday().num_days_from_monday() * 24 * 3600 + now.num_seconds_from_midnight();
+        // A leap second shows as nanoseconds past 1e9.
+        let into = Duration::from_nanos(u64::from(now.nanosecond().min(999_999_999)));
+        (secs, into)
     }
 }
 
@@ -149,7 +154,8 @@ impl Bandwidth {
 
     /// The limit in force now.
     pub fn now(&self) -> Now {
-        let scheduled = self.inner.schedule.at(self.inner.clock.week_secs());
+        let (week_secs, into_second) = self.inner.clock.week_time();
+        let scheduled = self.inner.schedule.at(week_secs);
         let scheduled_source = match self.inner.schedule {
             Schedule::Fixed(_) => Source::Config,
             Schedule::Timetable(_) => Source::Timetable,
@@ -166,31 +172,33 @@ impl Bandwidth {
                 limit: o.limit,
                 source: Source::Override,
                 next: o.until.map(|until| {
-                    let wall = SystemTime::now() + until.saturating_duration_since(Instant::now());
-                    let after = self.scheduled_after(until);
-                    (wall, after)
+                    let ahead = until.saturating_duration_since(Instant::now());
+                    (
+                        SystemTime::now() + ahead,
+                        self.scheduled_in(week_secs, ahead + into_second),
+                    )
                 }),
             },
             None => Now {
                 limit: scheduled.limit,
                 source: scheduled_source,
-                next: self.next_of(scheduled),
+                next: scheduled.changes_in.map(|changes_in| {
+                    let ahead = changes_in.saturating_sub(into_second);
+                    (
+                        SystemTime::now() + ahead,
+                        self.scheduled_in(week_secs, changes_in),
+                    )
+                }),
             },
         }
     }
 
-    /// What the schedule puts in force at `at`.
-    fn scheduled_after(&self, at: Instant) -> Limit {
-        let ahead = at.saturating_duration_since(Instant::now()).as_secs();
-        let week_secs = u64::from(self.inner.clock.week_secs()) + ahead;
-        let week_secs = (week_secs % u64::from(WEEK_SECS)) as u32;
-        self.inner.schedule.at(week_secs).limit
-    }
-
-    fn next_of(&self, scheduled: InForce) -> Option<(SystemTime, Limit)> {
-        let changes_in = scheduled.changes_in?;
-        let after = self.scheduled_after(Instant::now() + changes_in);
-        Some((SystemTime::now() + changes_in, after))
+    /// What the schedule puts in force `ahead` after the whole second
+    /// `week_secs` (a part of a second counts as a whole one).
+    fn scheduled_in(&self, week_secs: u32, ahead: Duration) -> Limit {
+        let ahead = ahead.as_secs() + u64::from(ahead.subsec_nanos() > 0);
+        let at = (u64::from(week_secs) + ahead) % u64::from(WEEK_SECS);
+        self.inner.schedule.at(at as u32).limit
     }
 
     /// Puts the limit in force now on the shared buckets.

@@ -6,8 +6,9 @@
 //! direction each): the daemon gives every remote one throttle of the
 //! daemon-wide buckets and the remote's own, so all transfers in flight share
 //! each limit. Waiting for a bucket is first come, first served (a fair
-//! mutex), a piece of at most an eighth of a second's bytes at a time, so
-//! concurrent transfers share a limit evenly. A new rate takes effect at
+//! mutex), one caller's chunk at a time (asked for in pieces of at most an
+//! eighth of a second's bytes), so concurrent transfers share a limit
+//! evenly. A new rate takes effect at
 //! once, also for the transfers waiting on the old one.
 //!
 //! The buckets are `governor`'s GCRA limiters, counting KiB.
@@ -116,11 +117,19 @@ impl Bucket {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Waits until `bytes` may pass, a piece at a time.
+    /// Waits until `bytes` may pass, a piece at a time. One caller's bytes
+    /// pass together: a transfer's chunk is admitted whole before the next
+    /// caller's, so each transfer's progress moves a chunk at a time rather
+    /// than every transfer's creeping on together.
     async fn admit(&self, bytes: u64) {
         let mut cells_left = bytes.div_ceil(CELL);
+        if cells_left == 0 {
+            // Nothing to pass: no turn to wait for (a read that found the
+            // end of a file).
+            return;
+        }
+        let _turn = self.turn.lock().await;
         while cells_left > 0 {
-            let _turn = self.turn.lock().await;
             let mut changed = self.changed.subscribe();
             let Some(limiter) = self.current() else {
                 return;

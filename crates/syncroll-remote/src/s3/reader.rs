@@ -195,12 +195,16 @@ impl PartReader {
         if cancel.is_cancelled() {
             return Err(RemoteError::Cancelled);
         }
-        self.throttle.admit(Direction::Up, want, &cancel).await?;
-        tokio::select! {
+        let chunk = tokio::select! {
             biased;
             () = cancel.cancelled() => Err(RemoteError::Cancelled),
             read = self.fill(want) => read,
-        }
+        }?;
+        // What was read, not what was asked for: the read past a file's end
+        // that finds it costs nothing.
+        let len = chunk.len() as u64;
+        self.throttle.admit(Direction::Up, len, &cancel).await?;
+        Ok(chunk)
     }
 
     async fn fill(&mut self, want: u64) -> Result<Bytes, RemoteError> {
