@@ -71,7 +71,7 @@ impl fmt::Display for Rate {
             ("M", 1 << 20),
             ("k", 1 << 10),
         ] {
-            if bytes % size == 0 {
+            if bytes.is_multiple_of(size) {
                 return write!(f, "{}{unit}", bytes / size);
             }
         }

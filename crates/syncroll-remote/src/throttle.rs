@@ -227,7 +227,8 @@ mod tests {
             throttle.admit(Direction::Up, M, &cancel),
             throttle.admit(Direction::Up, M, &cancel)
         );
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(300), "{took:?}");
         // Downloads are not limited.
