@@ -889,6 +889,26 @@ mod tests {
     }
 
     #[test]
+    fn bandwidth_reads_a_rate_or_a_timetable_and_refuses_naming_the_value() {
+        assert_eq!(
+            Config::default().sync.bandwidth_schedule(),
+            Schedule::default()
+        );
+        let set = parsed("[sync]\nbandwidth = \"Mon-Fri 08:00,2M 18:00,off\"\n").unwrap();
+        assert!(matches!(
+            set.sync.bandwidth_schedule(),
+            Schedule::Timetable(_)
+        ));
+        let err = parsed("[sync]\nbandwidth = \"8Q\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid bandwidth \"8Q\" in sync.bandwidth: use a rate"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_bad_retention_value_is_refused_naming_its_key_and_value() {
         for (key, value) in [
             ("max_age", "\"a year\""),
