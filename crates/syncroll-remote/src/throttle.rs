@@ -193,6 +193,13 @@ impl Throttle {
         Ok(())
     }
 
+    /// The lowest rate `direction` is limited to now, in bytes per second;
+    /// `None`: no limit.
+    pub fn lowest_rate(&self, direction: Direction) -> Option<u64> {
+        let rates = self.buckets.iter();
+        rates.filter_map(|b| b.bucket(direction).rate()).min()
+    }
+
     /// [`Throttle::admit`] for a loop on tokio's blocking pool.
     pub(crate) fn admit_blocking(
         &self,

@@ -321,14 +321,17 @@ pub fn summary(s: &pb::SyncStatus) -> String {
             humantime::format_duration(Duration::from_secs(s.eta_seconds))
         ));
     }
-    if let Some(b) = s
-        .bandwidth
-        .as_ref()
-        .filter(|b| b.limit != "off" || b.next_limit.is_some())
-    {
+    if let Some(b) = limited(s) {
         line.push_str(&format!("; limit {}", limit_text(b)));
     }
     line
+}
+
+/// The bandwidth limit, if there is one now or one to come.
+fn limited(s: &pb::SyncStatus) -> Option<&pb::BandwidthLimit> {
+    s.bandwidth
+        .as_ref()
+        .filter(|b| b.limit != "off" || b.next_limit.is_some())
 }
 
 /// Progress bars: one for the whole queue, one per synced collection.
@@ -385,11 +388,14 @@ impl Bars {
         total.set_length(sent + s.bytes_pending);
         total.set_position(sent);
         let held: u64 = s.holds.iter().map(|h| h.deletions).sum();
+        let mut state = s.state.clone();
         if held > 0 {
-            total.set_message(format!("all ({}; {held} deletions held)", s.state));
-        } else {
-            total.set_message(format!("all ({})", s.state));
+            state.push_str(&format!("; {held} deletions held"));
         }
+        if let Some(b) = limited(s) {
+            state.push_str(&format!("; limit {}", limit_text(b)));
+        }
+        total.set_message(format!("all ({state})"));
         for c in &s.collections {
             let bar = match self.collections.iter().find(|(name, _)| *name == c.name) {
                 Some((_, bar)) => bar.clone(),

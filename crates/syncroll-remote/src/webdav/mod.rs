@@ -192,6 +192,16 @@ impl WebDavRemote {
         self
     }
 
+    /// The slowest uplink a request allows for: [`SLOWEST_UPLINK_BYTES_PER_SEC`],
+    /// or the upload limit in force if it is lower (a limited body is
+    /// sent no faster).
+    fn slowest_uplink(&self) -> u64 {
+        let limit = self.throttle.lowest_rate(crate::Direction::Up);
+        limit.map_or(SLOWEST_UPLINK_BYTES_PER_SEC, |rate| {
+            rate.clamp(1, SLOWEST_UPLINK_BYTES_PER_SEC)
+        })
+    }
+
     fn target(&self) -> Target<'_> {
         Target {
             url: self.inner.base.as_str(),
@@ -351,8 +361,7 @@ impl WebDavRemote {
         let held = (&self.budget, &self.throttle);
         let reading = read_into(file, source, len, tx, held, progress, cancel);
         let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
-        let timeout =
-            REQUEST_BASE_TIMEOUT + Duration::from_secs(len / SLOWEST_UPLINK_BYTES_PER_SEC);
+        let timeout = REQUEST_BASE_TIMEOUT + Duration::from_secs(len / self.slowest_uplink());
         let put = self
             .request(Method::PUT, self.url(temp))
             .header(CONTENT_LENGTH, len)
