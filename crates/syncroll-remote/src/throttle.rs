@@ -259,6 +259,40 @@ mod tests {
         assert!(lifted.elapsed() < Duration::from_millis(500));
     }
 
+    /// Transfers waiting on one limit take turns, so they move together.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transfers_share_a_limit_evenly() {
+        let shared = Buckets::new();
+        shared.set(Some(4 * M), None);
+        let throttle = Throttle::new(vec![shared]);
+        let done = Arc::new([
+            std::sync::atomic::AtomicU64::new(0),
+            std::sync::atomic::AtomicU64::new(0),
+        ]);
+        let chunks = |i: usize| {
+            let (throttle, done) = (throttle.clone(), done.clone());
+            tokio::spawn(async move {
+                let cancel = CancellationToken::new();
+                for _ in 0..16 {
+                    throttle
+                        .admit(Direction::Up, 128 * 1024, &cancel)
+                        .await
+                        .unwrap();
+                    done[i].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        };
+        let (a, b) = (chunks(0), chunks(1));
+        a.await.unwrap();
+        let other = done[1].load(std::sync::atomic::Ordering::SeqCst);
+        // Less the bucket's burst (4 chunks), which the first may take alone.
+        assert!(
+            other >= 10,
+            "one transfer finished while the other had {other} of 16"
+        );
+        b.await.unwrap();
+    }
+
     #[tokio::test]
     async fn cancellation_ends_a_wait() {
         let shared = Buckets::new();

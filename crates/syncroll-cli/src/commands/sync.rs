@@ -108,8 +108,13 @@ pub fn limit_text(b: &pb::BandwidthLimit) -> String {
     if let (Some(at), Some(next)) = (b.next_change_ms, &b.next_limit) {
         let in_ms = (at - now_ms()).max(0) as u64;
         // Whole seconds: the next change is minutes or hours away.
-        let secs = Duration::from_secs(in_ms.div_ceil(1000));
-        text.push_str(&format!("; {next} in {}", humantime::format_duration(secs)));
+        let mut secs = in_ms.div_ceil(1000);
+        // Seconds matter only in the last minute.
+        if secs >= 60 {
+            secs = secs.div_ceil(60) * 60;
+        }
+        let secs = humantime::format_duration(Duration::from_secs(secs));
+        text.push_str(&format!("; {next} in {secs}"));
     }
     text
 }
@@ -321,6 +326,13 @@ pub fn summary(s: &pb::SyncStatus) -> String {
             humantime::format_duration(Duration::from_secs(s.eta_seconds))
         ));
     }
+    line
+}
+
+/// [`summary`] with the bandwidth limit, if there is one now or one to
+/// come: `watch`'s line (`status` gives the limit a line of its own).
+fn summary_with_limit(s: &pb::SyncStatus) -> String {
+    let mut line = summary(s);
     if let Some(b) = limited(s) {
         line.push_str(&format!("; limit {}", limit_text(b)));
     }
@@ -376,7 +388,7 @@ impl Bars {
                 .last_plain
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
             if due || s.idle {
-                println!("{}", summary(s));
+                println!("{}", summary_with_limit(s));
                 self.last_plain = Some(std::time::Instant::now());
             }
             return;

@@ -270,3 +270,27 @@ fn a_timetable_switch_changes_the_rate() {
     assert!(sent_before < TOTAL - 10 * MIB, "{sent_before}");
     assert!(rest_secs < 20.0);
 }
+
+#[test]
+fn a_live_limit_lapses_back_to_the_config() {
+    let daemon = Daemon::builder()
+        .config("[sync]\nbandwidth = \"10M:1M\"")
+        .start();
+    let set = daemon.json(&["limit", "512k", "--for", "2s"]);
+    assert_eq!(set["bandwidth"]["limit"], "512k", "{set}");
+    assert_eq!(set["bandwidth"]["source"], "override");
+    assert_eq!(set["bandwidth"]["next_limit"], "10M:1M");
+    let lapsed = wait_until(Duration::from_secs(20), "the live limit to lapse", || {
+        let bandwidth = sync_status(&daemon)["bandwidth"].clone();
+        match bandwidth["source"] == "config" {
+            true => Ok(bandwidth),
+            false => Err(bandwidth),
+        }
+    });
+    assert_eq!(lapsed["limit"], "10M:1M");
+    assert_eq!(lapsed["up_bytes_per_second"], 10 * MIB);
+    assert_eq!(lapsed["down_bytes_per_second"], MIB);
+    assert!(lapsed["next_change_ms"].is_null(), "{lapsed}");
+    let text = daemon.cli(&["status"]).ok().stdout;
+    assert!(text.contains("bandwidth  10M:1M (config)"), "{text}");
+}
