@@ -123,9 +123,9 @@ impl Bucket {
     /// than every transfer's creeping on together.
     async fn admit(&self, bytes: u64) {
         let mut cells_left = bytes.div_ceil(CELL);
-        if cells_left == 0 {
-            // Nothing to pass: no turn to wait for (a read that found the
-            // end of a file).
+        if cells_left == 0 || self.current().is_none() {
+            // Nothing to pass (a read that found the end of a file), or no
+            // limit: no turn to wait for, so unlimited transfers never queue.
             return;
         }
         let _turn = self.turn.lock().await;
