@@ -55,6 +55,15 @@ pub enum Command {
         #[arg(long = "for", value_name = "DURATION", value_parser = pause_duration)]
         for_duration: Option<std::time::Duration>,
     },
+    /// Limit the bandwidth of all transfers now, over sync.bandwidth: a rate in bytes per second with rclone's binary units (8M, 512k; a bare number is KiB/s), UP:DOWN (10M:1M), or off
+    Limit {
+        /// 8M, 512k, 10M:1M (upload:download) or off
+        #[arg(value_name = "RATE")]
+        limit: String,
+        /// Go back to sync.bandwidth (its rate or timetable) after this long (e.g. 30m, 2h) [default: until the next `syncroll limit` or a restart]
+        #[arg(long = "for", value_name = "DURATION", value_parser = pause_duration)]
+        for_duration: Option<std::time::Duration>,
+    },
     /// Resume after a pause
     Resume {
         /// Only this collection
@@ -342,6 +351,9 @@ pub struct RemoteAddArgs {
     /// webdav: the server changes a folder's ETag whenever anything below it changes (Nextcloud and ownCloud do), so polls of a connected album skip folders whose ETag is unchanged; leave it off for other servers, whose folder ETags may not change with what is below
     #[arg(long)]
     pub folder_etags: bool,
+    /// This remote's own bandwidth limit, on top of sync.bandwidth: 5M, 512k, 10M:1M (upload:download); bytes per second with rclone's binary units
+    #[arg(long, value_name = "RATE")]
+    pub limit: Option<String>,
 }
 
 /// `connect --poll`: a duration in whole seconds; the daemon checks its

@@ -79,6 +79,10 @@ async fn dispatch(client: Client, command: Command, out: Output) -> Result<(), F
             collection,
             for_duration,
         } => commands::sync::pause(client, collection, for_duration, out).await,
+        Command::Limit {
+            limit,
+            for_duration,
+        } => commands::sync::limit(client, limit, for_duration, out).await,
         Command::Resume { collection } => commands::sync::resume(client, collection, out).await,
         Command::Cancel { collection, job } => {
             commands::sync::cancel(client, collection, job, out).await

@@ -228,6 +228,8 @@ pub enum Error {
     )]
     RemoteNotPolled(String),
     #[error(transparent)]
+    Bandwidth(#[from] crate::bandwidth::BandwidthError),
+    #[error(transparent)]
     IllegalTransition(#[from] crate::job::IllegalTransition),
     /// A scan's walk and the catalog disagreed on path order; the scan
     /// applied nothing.

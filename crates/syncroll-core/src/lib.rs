@@ -4,6 +4,7 @@
 //! remote protocol. It owns the catalog (roots, photos), collections, the
 //! naming rules, and the SQLite store they live in.
 
+pub mod bandwidth;
 pub mod brake;
 pub mod calendar;
 pub mod connection;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use syncroll_core::bandwidth::Limit;
 use syncroll_core::events::PauseChange;
 use syncroll_core::job::JobId;
 use syncroll_core::media::PhotoFilter;
@@ -21,6 +22,7 @@ use syncroll_core::store::{
 use syncroll_core::{Collection, CollectionId, Error, Photo, RelPath, Root, Store};
 use tokio::sync::mpsc;
 
+use crate::bandwidth::{Bandwidth, Now as BandwidthNow};
 use crate::config::Config;
 use crate::credentials::RemoteSecrets;
 use crate::events::EventBus;
@@ -677,6 +679,18 @@ impl App {
         &self.sync
     }
 
+    /// The daemon's bandwidth limit.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        self.remotes.bandwidth()
+    }
+
+    /// `syncroll limit`: `limit` (as [`Limit::parse`] reads it) in force
+    /// over `sync.bandwidth` for `duration`, or until changed again.
+    pub fn set_limit(&self, limit: &str, duration: Option<Duration>) -> AppResult<BandwidthNow> {
+        let limit = Limit::parse(limit).map_err(Error::from)?;
+        Ok(self.bandwidth().set_live(limit, duration))
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -917,6 +931,11 @@ impl App {
     /// credentials file, never in the catalog.
     pub async fn add_remote(&self, new: NewRemote) -> AppResult<RemoteRecord> {
         syncroll_core::names::validate_name("remote", &new.name)?;
+        let limit = new.limit.as_deref().map(Limit::parse).transpose();
+        let limit = match limit.map_err(Error::from)? {
+            Some(limit) if !limit.is_off() => Some(limit),
+            _ => None,
+        };
         let settings = match new.kind.as_str() {
             "fs" => {
                 let dir = existing_path(&new.path)?;
@@ -961,7 +980,7 @@ impl App {
         };
         let record = self
             .store
-            .add_remote(&new.name, &new.kind, &settings)
+            .add_remote(&new.name, &new.kind, &settings, limit)
             .await?;
         if new.kind != "fs" {
             let secrets = RemoteSecrets {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 pub use syncroll_client::locate::{default_data_dir, default_socket};
 
 use serde::{Deserialize, Serialize};
+use syncroll_core::bandwidth::Schedule;
 use syncroll_core::media::{DEFAULT_PHOTO_EXTENSIONS, PhotoFilter};
 use syncroll_core::sidecars::{
     DEFAULT_LIVE_PHOTO_EXTENSIONS, DEFAULT_SIDECAR_EXTENSIONS, SidecarRules,
@@ -33,6 +34,9 @@ pub enum ConfigError {
         value: String,
         rule: &'static str,
     },
+    /// `sync.bandwidth` cannot be read (the message names it and the value).
+    #[error("{0}")]
+    Bandwidth(String),
     #[error("remotes.default: {0}")]
     DefaultRemote(#[from] syncroll_core::Error),
 }
@@ -172,6 +176,18 @@ pub struct SyncConfig {
     pub keep_finished_jobs_days: u64,
     /// When deletions of remote copies are held for review.
     pub brake: BrakeConfig,
+    /// The bandwidth all transfers share: a rate (`8M`), `UP:DOWN`
+    /// (`10M:1M`), a timetable in rclone's `--bwlimit` form
+    /// (`"Mon-Fri 08:00,2M 18:00,off"`), or `off`.
+    pub bandwidth: String,
+}
+
+impl SyncConfig {
+    /// `bandwidth` read; `Config::load` checked it, so a config built in
+    /// code with a bad one gets no limit.
+    pub fn bandwidth_schedule(&self) -> Schedule {
+        Schedule::parse(&self.bandwidth).unwrap_or_default()
+    }
 }
 
 /// The deletion brake: deletions of remote copies the daemon plans on its
@@ -228,6 +244,7 @@ impl Default for SyncConfig {
             reconcile_interval_secs: 6 * 3600,
             keep_finished_jobs_days: 7,
             brake: BrakeConfig::default(),
+            bandwidth: OFF.to_owned(),
         }
     }
 }
@@ -521,6 +538,9 @@ impl Config {
                 value: self.remotes.transfer_memory_bytes.to_string(),
                 rule: "must hold at least one part (remotes.part_size_bytes)",
             });
+        }
+        if let Err(err) = Schedule::parse(&self.sync.bandwidth) {
+            return Err(ConfigError::Bandwidth(err.in_setting("sync.bandwidth")));
         }
         let share = self.sync.brake.max_share;
         if !(0.0..=1.0).contains(&share) {
@@ -854,6 +874,26 @@ mod tests {
         }
         let off = parsed("[versions]\nmax_age = \"off\"\n").unwrap();
         assert_eq!(off.versions.policy().unwrap().max_age_ms, None);
+    }
+
+    #[test]
+    fn bandwidth_reads_a_rate_or_a_timetable_and_refuses_naming_the_value() {
+        assert_eq!(
+            Config::default().sync.bandwidth_schedule(),
+            Schedule::default()
+        );
+        let set = parsed("[sync]\nbandwidth = \"Mon-Fri 08:00,2M 18:00,off\"\n").unwrap();
+        assert!(matches!(
+            set.sync.bandwidth_schedule(),
+            Schedule::Timetable(_)
+        ));
+        let err = parsed("[sync]\nbandwidth = \"8Q\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid bandwidth \"8Q\" in sync.bandwidth: use a rate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod authority;
 pub mod backup;
+pub mod bandwidth;
 pub mod config;
 pub mod connections;
 pub mod credentials;
@@ -109,6 +110,9 @@ pub enum DaemonError {
     },
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// `SYNCROLL_TEST_CLOCK_START` (for tests) cannot be read.
+    #[error("{0}")]
+    TestClock(String),
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -216,7 +220,16 @@ pub async fn run(
         })
     };
 
-    let remotes = Remotes::new(store.clone(), credentials, config.remotes.clone());
+    let clock = bandwidth::WeekClock::from_env().map_err(DaemonError::TestClock)?;
+    let bandwidth = bandwidth::Bandwidth::new(config.sync.bandwidth_schedule(), clock);
+    let events = events::EventBus::new(store.clone(), cancel.clone());
+    let bandwidth_task = bandwidth.spawn(cancel.clone(), events.clone());
+    let remotes = Remotes::new(
+        store.clone(),
+        credentials,
+        config.remotes.clone(),
+        bandwidth,
+    );
     let sync = SyncEngine::new(
         store.clone(),
         remotes.clone(),
@@ -235,7 +248,6 @@ pub async fn run(
         versions.clone(),
         sync.clone(),
     );
-    let events = events::EventBus::new(store.clone(), cancel.clone());
     let app = Arc::new(App::new(
         store.clone(),
         scanner,
@@ -337,7 +349,8 @@ pub async fn run(
         sync_task,
         pull_task,
         guard_task,
-        backup_task
+        backup_task,
+        bandwidth_task
     );
     store.close().await;
     let _ = std::fs::remove_file(&socket_path);

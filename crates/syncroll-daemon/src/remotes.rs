@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 use syncroll_core::store::RemoteRecord;
 use syncroll_core::{RemoteId, Store};
 use syncroll_remote::{
-    FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret, TransferBudget, WebDavRemote,
-    WebDavSettings,
+    FsRemote, Remote, RemoteError, S3Remote, S3Settings, Secret, Throttle, TransferBudget,
+    WebDavRemote, WebDavSettings,
 };
 
+use crate::bandwidth::Bandwidth;
 use crate::config::RemotesConfig;
 use crate::credentials::Credentials;
 
@@ -66,6 +67,8 @@ pub struct NewRemote {
     pub user: String,
     pub folder_etags: bool,
     pub secret: Secret,
+    /// `--limit`, as the user wrote it.
+    pub limit: Option<String>,
 }
 
 /// Why a remote could not be opened.
@@ -98,11 +101,19 @@ pub struct Remotes {
     open: Arc<Mutex<HashMap<RemoteId, Arc<dyn Remote>>>>,
     /// One memory budget for the uploads of every remote.
     budget: TransferBudget,
+    /// The daemon's bandwidth limit, which every remote's transfers share.
+    bandwidth: Bandwidth,
 }
 
 impl Remotes {
-    pub fn new(store: Store, credentials: Credentials, config: RemotesConfig) -> Self {
+    pub fn new(
+        store: Store,
+        credentials: Credentials,
+        config: RemotesConfig,
+        bandwidth: Bandwidth,
+    ) -> Self {
         Self {
+            bandwidth,
             budget: TransferBudget::new(config.transfer_memory_bytes),
             store,
             credentials,
@@ -117,7 +128,13 @@ impl Remotes {
 
     /// Builds the backend a record describes.
     pub fn open(&self, record: &RemoteRecord) -> Result<Arc<dyn Remote>, OpenError> {
-        open(record, &self.credentials, &self.config, &self.budget)
+        let backend = open(record, &self.credentials, &self.config, &self.budget)?;
+        Ok(backend.with_throttle(self.bandwidth.throttle_for(record.limit)))
+    }
+
+    /// The daemon's bandwidth limit.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
     }
 
     /// The backend of remote `id`, opened on first use.
@@ -143,13 +160,30 @@ impl Remotes {
     }
 }
 
+/// A backend before it is shared.
+enum Backend {
+    Fs(FsRemote),
+    S3(S3Remote),
+    WebDav(WebDavRemote),
+}
+
+impl Backend {
+    fn with_throttle(self, throttle: Throttle) -> Arc<dyn Remote> {
+        match self {
+            Self::Fs(remote) => Arc::new(remote.with_throttle(throttle)),
+            Self::S3(remote) => Arc::new(remote.with_throttle(throttle)),
+            Self::WebDav(remote) => Arc::new(remote.with_throttle(throttle)),
+        }
+    }
+}
+
 /// Builds the backend a record describes.
 fn open(
     record: &RemoteRecord,
     credentials: &Credentials,
     config: &RemotesConfig,
     budget: &TransferBudget,
-) -> Result<Arc<dyn Remote>, OpenError> {
+) -> Result<Backend, OpenError> {
     let settings_error = |source| OpenError::Settings {
         name: record.name.clone(),
         source,
@@ -158,7 +192,7 @@ fn open(
         "fs" => {
             let settings: FsSettings =
                 serde_json::from_str(&record.settings_json).map_err(settings_error)?;
-            Ok(Arc::new(FsRemote::new(settings.path)))
+            Ok(Backend::Fs(FsRemote::new(settings.path)))
         }
         "s3" => {
             let settings: S3Json =
@@ -173,7 +207,7 @@ fn open(
                     source,
                 }
             })?;
-            Ok(Arc::new(remote.with_budget(budget.clone())))
+            Ok(Backend::S3(remote.with_budget(budget.clone())))
         }
         "webdav" => {
             let settings: WebDavJson =
@@ -188,7 +222,7 @@ fn open(
                     source,
                 }
             })?;
-            Ok(Arc::new(remote.with_budget(budget.clone())))
+            Ok(Backend::WebDav(remote.with_budget(budget.clone())))
         }
         kind => Err(OpenError::UnknownKind {
             name: record.name.clone(),

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::atomic::{AtomicFile, Placement, StepError, remove_if_present};
 use crate::error::local_write_error;
+use crate::{Direction, Throttle};
 use crate::{GetOptions, GetReport, ObjectMeta, ObjectRead, Partial, Remote, RemoteError};
 
 /// Bytes gathered before one write to disk; also the cancellation grain.
@@ -309,7 +310,9 @@ impl Landing {
         }
         self.hash_kept(resumed_from).await?;
         progress.fetch_add(resumed_from, Ordering::Relaxed);
-        let fetched = self.pump(read.body, progress, cancel).await?;
+        let fetched = self
+            .pump(read.body, &remote.throttle(), progress, cancel)
+            .await?;
         let size = resumed_from + fetched;
         self.verify(key, &meta, size, want_md5)?;
         self.commit(options.placement).await?;
@@ -410,6 +413,7 @@ impl Landing {
     async fn pump(
         &mut self,
         mut body: crate::ByteStream,
+        throttle: &Throttle,
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<u64, RemoteError> {
@@ -437,6 +441,11 @@ impl Landing {
                     return Err(err);
                 }
                 Some(Ok(bytes)) => {
+                    // Passed before the next bytes are asked for, so a
+                    // limited download reads the network at its rate.
+                    throttle
+                        .admit(Direction::Down, bytes.len() as u64, cancel)
+                        .await?;
                     // A chunk larger than the buffer is written as it came.
                     buf.extend_from_slice(&bytes);
                     if buf.len() >= CHUNK_BYTES {

@@ -20,6 +20,7 @@ mod fs;
 mod key;
 mod remote;
 mod s3;
+mod throttle;
 mod webdav;
 
 pub use budget::{DEFAULT_TRANSFER_MEMORY, Reservation, TransferBudget};
@@ -33,4 +34,5 @@ pub use remote::{
     UploadJournal,
 };
 pub use s3::{MultipartState, S3Remote, S3Settings, Secret, UploadedPart};
+pub use throttle::{Buckets, Direction, Throttle};
 pub use webdav::{WebDavRemote, WebDavSettings};

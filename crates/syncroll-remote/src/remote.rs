@@ -467,6 +467,12 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// temporaries are not listed. Must be called within a tokio runtime.
     fn list(&self, prefix: &str) -> ObjectStream;
 
+    /// The bandwidth limits this remote's transfers obey (none by default);
+    /// the download engine admits every chunk through it.
+    fn throttle(&self) -> crate::Throttle {
+        crate::Throttle::default()
+    }
+
     /// A short description for logs and status that never contains secrets,
     /// e.g. `fs:/mnt/nas/photos`.
     fn describe(&self) -> String;

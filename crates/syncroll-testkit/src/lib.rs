@@ -167,6 +167,7 @@ pub struct DaemonBuilder {
     config_toml: String,
     socket: Option<PathBuf>,
     data_dir_tmpfs: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl DaemonBuilder {
@@ -174,6 +175,13 @@ impl DaemonBuilder {
     pub fn config(mut self, toml: &str) -> Self {
         self.config_toml.push_str(toml);
         self.config_toml.push('\n');
+        self
+    }
+
+    /// An environment variable for `syncrolld` (a test-only setting such
+    /// as `SYNCROLL_TEST_CLOCK_START`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -212,6 +220,7 @@ impl DaemonBuilder {
             data_dir,
             socket,
             config,
+            env: self.env,
             child: None,
         };
         daemon.restart();
@@ -229,6 +238,8 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     pub socket: PathBuf,
     config: PathBuf,
+    /// Extra environment for `syncrolld`.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -273,7 +284,8 @@ impl Daemon {
             .env_remove("RUST_LOG")
             .env_remove("SYNCROLL_SOCKET")
             .env_remove("SYNCROLL_CONFIG")
-            .env_remove("XDG_RUNTIME_DIR");
+            .env_remove("XDG_RUNTIME_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 

@@ -25,6 +25,7 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 user,
                 password_env,
                 folder_etags,
+                limit,
             } = *args;
             let path = match (kind.as_str(), path) {
                 (_, Some(path)) => absolute_path(&path)?,
@@ -84,6 +85,7 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
                 url: url.unwrap_or_default(),
                 user: user.unwrap_or_default(),
                 folder_etags,
+                limit,
             };
             let reply = rpc.add_remote(request).await?.into_inner();
             out.document(&reply, || {
@@ -137,8 +139,13 @@ pub async fn run(mut client: Client, command: RemotesCommand, out: Output) -> Re
 
 fn line(r: &pb::Remote) -> String {
     let default = if r.is_default { " (default)" } else { "" };
+    let limit = r
+        .limit
+        .as_ref()
+        .map(|l| format!("  limit {l}"))
+        .unwrap_or_default();
     format!(
-        "{}{default}  {}  {}  {} collections",
+        "{}{default}  {}  {}  {} collections{limit}",
         shown(&r.name),
         r.kind,
         shown(&r.location),

@@ -137,6 +137,9 @@ fn scan_line(scan: &pb::ScanProgress) -> String {
 
 fn sync_lines(text: &mut String, sync: &pb::SyncStatus, blocked_reason: &str) {
     let _ = writeln!(text, "sync       {}", super::sync::summary(sync));
+    if let Some(b) = &sync.bandwidth {
+        let _ = writeln!(text, "bandwidth  {}", super::sync::limit_text(b));
+    }
     if sync.paused {
         let until = if sync.paused_until > 0 {
             format!(

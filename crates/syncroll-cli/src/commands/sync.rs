@@ -83,6 +83,48 @@ pub async fn pause(
     Ok(())
 }
 
+pub async fn limit(
+    mut client: Client,
+    limit: String,
+    duration: Option<Duration>,
+    out: Output,
+) -> Result<(), Failure> {
+    let request = pb::SetLimitRequest {
+        limit,
+        for_seconds: duration.map(|d| d.as_secs().max(1)),
+    };
+    let reply = client.sync.set_limit(request).await?.into_inner();
+    out.document(&reply, || {
+        let now = reply.bandwidth.clone().unwrap_or_default();
+        format!("bandwidth {}", limit_text(&now))
+    });
+    Ok(())
+}
+
+/// The limit in force, where it comes from, and its next change: `4M
+/// (timetable); off in 2h 5m`.
+pub fn limit_text(b: &pb::BandwidthLimit) -> String {
+    let mut text = format!("{} ({})", b.limit, b.source);
+    if let (Some(at), Some(next)) = (b.next_change_ms, &b.next_limit) {
+        let in_ms = (at - now_ms()).max(0) as u64;
+        // Whole seconds: the next change is minutes or hours away.
+        let mut secs = in_ms.div_ceil(1000);
+        // Seconds matter only in the last minute.
+        if secs >= 60 {
+            secs = secs.div_ceil(60) * 60;
+        }
+        let secs = humantime::format_duration(Duration::from_secs(secs));
+        text.push_str(&format!("; {next} in {secs}"));
+    }
+    text
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub async fn resume(
     mut client: Client,
     collection: Option<String>,
@@ -287,6 +329,23 @@ pub fn summary(s: &pb::SyncStatus) -> String {
     line
 }
 
+/// [`summary`] with the bandwidth limit, if there is one now or one to
+/// come: `watch`'s line (`status` gives the limit a line of its own).
+fn summary_with_limit(s: &pb::SyncStatus) -> String {
+    let mut line = summary(s);
+    if let Some(b) = limited(s) {
+        line.push_str(&format!("; limit {}", limit_text(b)));
+    }
+    line
+}
+
+/// The bandwidth limit, if there is one now or one to come.
+fn limited(s: &pb::SyncStatus) -> Option<&pb::BandwidthLimit> {
+    s.bandwidth
+        .as_ref()
+        .filter(|b| b.limit != "off" || b.next_limit.is_some())
+}
+
 /// Progress bars: one for the whole queue, one per synced collection.
 struct Bars {
     multi: Option<MultiProgress>,
@@ -329,7 +388,7 @@ impl Bars {
                 .last_plain
                 .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
             if due || s.idle {
-                println!("{}", summary(s));
+                println!("{}", summary_with_limit(s));
                 self.last_plain = Some(std::time::Instant::now());
             }
             return;
@@ -341,11 +400,14 @@ impl Bars {
         total.set_length(sent + s.bytes_pending);
         total.set_position(sent);
         let held: u64 = s.holds.iter().map(|h| h.deletions).sum();
+        let mut state = s.state.clone();
         if held > 0 {
-            total.set_message(format!("all ({}; {held} deletions held)", s.state));
-        } else {
-            total.set_message(format!("all ({})", s.state));
+            state.push_str(&format!("; {held} deletions held"));
         }
+        if let Some(b) = limited(s) {
+            state.push_str(&format!("; limit {}", limit_text(b)));
+        }
+        total.set_message(format!("all ({state})"));
         for c in &s.collections {
             let bar = match self.collections.iter().find(|(name, _)| *name == c.name) {
                 Some((_, bar)) => bar.clone(),

@@ -134,6 +134,20 @@ fn pause_and_resume_are_events_global_and_per_collection() {
 }
 
 #[test]
+fn a_bandwidth_limit_set_and_lapsing_are_events() {
+    let (daemon, _root) = crate::sync::synced_daemon("");
+    let mut feed = Feed::from_start(&daemon);
+    daemon.cli(&["limit", "4M:1M", "--for", "2s"]).ok();
+    let set = feed.next("limit_changed", |_| true);
+    assert_eq!(set["upload_bytes_per_second"], 4 << 20, "{set}");
+    assert_eq!(set["download_bytes_per_second"], 1 << 20, "{set}");
+    // The live limit lapses back to the config's: no limit.
+    let lapsed = feed.next("limit_changed", |_| true);
+    assert_eq!(lapsed["upload_bytes_per_second"], Value::Null, "{lapsed}");
+    assert_eq!(lapsed["download_bytes_per_second"], Value::Null, "{lapsed}");
+}
+
+#[test]
 fn a_finished_sync_is_an_event_with_the_collection_s_counts() {
     let (daemon, root) = crate::sync::synced_daemon("");
     let mut feed = Feed::from_start(&daemon);

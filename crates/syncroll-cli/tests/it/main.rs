@@ -2,6 +2,7 @@
 //! driven through the real `syncroll` binary.
 
 mod bad_names;
+mod bandwidth;
 mod brake;
 mod collections;
 mod connections;

@@ -1,6 +1,7 @@
 //! Remotes as the catalog records them (non-secret settings only).
 
 use super::Store;
+use crate::bandwidth::Limit;
 use crate::error::{DbContext, Error, Result};
 use crate::names::validate_name;
 use crate::types::{RemoteId, unix_now};
@@ -50,29 +51,36 @@ pub struct RemoteRecord {
     /// Non-secret settings as JSON (`{"path": ...}` for `fs`).
     pub settings_json: String,
     pub collection_count: u64,
+    /// The remote's own bandwidth limit (`remotes add --limit`), on top of
+    /// the daemon's.
+    pub limit: Option<Limit>,
 }
 
 impl Store {
     /// Every remote, by name.
     pub async fn remotes(&self) -> Result<Vec<RemoteRecord>> {
-        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        type Row = (i64, String, String, String, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT r.id, r.name, r.kind, r.settings_json,
-                    (SELECT COUNT(*) FROM collections c WHERE c.remote_id = r.id)
+                    (SELECT COUNT(*) FROM collections c WHERE c.remote_id = r.id),
+                    r.bandwidth_limit
              FROM remotes r ORDER BY r.name",
         )
         .fetch_all(&self.pool)
         .await
         .db("listing remotes")?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, kind, settings_json, n)| RemoteRecord {
-                id: RemoteId(id),
-                name,
-                kind,
-                settings_json,
-                collection_count: n as u64,
+        rows.into_iter()
+            .map(|(id, name, kind, settings_json, n, limit)| {
+                Ok(RemoteRecord {
+                    id: RemoteId(id),
+                    name,
+                    kind,
+                    settings_json,
+                    collection_count: n as u64,
+                    limit: limit.as_deref().map(Limit::parse).transpose()?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The remote with this id.
@@ -90,16 +98,19 @@ impl Store {
         name: &str,
         kind: &str,
         settings_json: &str,
+        limit: Option<Limit>,
     ) -> Result<RemoteRecord> {
         validate_name("remote", name)?;
         let done = sqlx::query(
-            "INSERT INTO remotes (name, kind, settings_json, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO remotes (name, kind, settings_json, created_at, bandwidth_limit)
+             VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(kind)
         .bind(settings_json)
         .bind(unix_now())
+        .bind(limit.map(|l| l.to_string()))
         .execute(&self.pool)
         .await
         .db("adding a remote")?;

@@ -235,6 +235,7 @@ pub fn sync_status(
         // Filled by the caller.
         holds: Vec::new(),
         blocked_reason: String::new(),
+        bandwidth: None,
         state: state.to_owned(),
         paused,
         paused_until,
@@ -383,6 +384,7 @@ pub fn remote(record: &RemoteRecord, default: &str) -> pb::Remote {
         location: crate::remotes::location(record),
         is_default: record.name == default,
         collection_count: record.collection_count,
+        limit: record.limit.map(|l| l.to_string()),
     }
 }
 
@@ -525,6 +527,37 @@ pub fn pause_duration(for_seconds: u64) -> Result<Option<Duration>, Status> {
     }
 }
 
+/// `SetLimitRequest.for_seconds`: at most 100 years, as a pause.
+pub fn limit_duration(for_seconds: Option<u64>) -> Result<Option<Duration>, Status> {
+    match for_seconds {
+        Some(s) if s > MAX_PAUSE.as_secs() => Err(out_of_range(
+            "for_seconds",
+            s,
+            &format!(
+                "a live limit lasts at most {} seconds (100 years); leave it unset for no end",
+                MAX_PAUSE.as_secs()
+            ),
+        )),
+        other => Ok(other.map(Duration::from_secs)),
+    }
+}
+
+/// The bandwidth limit in force.
+pub fn bandwidth(now: &crate::bandwidth::Now) -> pb::BandwidthLimit {
+    let ms = |at: std::time::SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    };
+    pb::BandwidthLimit {
+        up_bytes_per_second: now.limit.up.map(|r| r.bytes_per_second()),
+        down_bytes_per_second: now.limit.down.map(|r| r.bytes_per_second()),
+        limit: now.limit.to_string(),
+        source: now.source.as_str().to_owned(),
+        next_change_ms: now.next.map(|(at, _)| ms(at)),
+        next_limit: now.next.map(|(_, limit)| limit.to_string()),
+    }
+}
+
 /// A job id field: 0 is none; ids are SQLite rowids, so at most `i64::MAX`.
 pub fn job_id(id: u64) -> Result<Option<JobId>, Status> {
     match i64::try_from(id) {
@@ -641,6 +674,7 @@ fn code(error: &Error) -> Code {
         | Error::RootInsideDataDir { .. }
         | Error::InvalidDirection(_)
         | Error::InvalidReturnMode(_)
+        | Error::Bandwidth(_)
         | Error::PollOutOfRange { .. }
         | Error::InboxOutsideRoots { .. }
         | Error::FolderCollectionInbox { .. } => Code::InvalidArgument,
@@ -703,6 +737,7 @@ pub fn new_remote(request: pb::AddRemoteRequest) -> NewRemote {
         user: request.user,
         folder_etags: request.folder_etags,
         secret: syncroll_remote::Secret::new(request.secret),
+        limit: request.limit,
     }
 }
 

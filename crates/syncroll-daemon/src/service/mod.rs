@@ -256,6 +256,7 @@ impl Control {
             }
         }
         status.blocked_reason = self.app.sync().blocked_reason().unwrap_or_default();
+        status.bandwidth = Some(convert::bandwidth(&self.app.bandwidth().now()));
         Ok(status)
     }
 }
@@ -413,6 +414,18 @@ impl SyncService for Control {
         request: Request<pb::DecideHoldRequest>,
     ) -> Reply<pb::DecideHoldResponse> {
         self.decide_hold(request.into_inner(), false).await
+    }
+
+    async fn set_limit(
+        &self,
+        request: Request<pb::SetLimitRequest>,
+    ) -> Reply<pb::SetLimitResponse> {
+        let request = request.into_inner();
+        let duration = convert::limit_duration(request.for_seconds)?;
+        let now = self.app.set_limit(&request.limit, duration)?;
+        Ok(Response::new(pb::SetLimitResponse {
+            bandwidth: Some(convert::bandwidth(&now)),
+        }))
     }
 }
 

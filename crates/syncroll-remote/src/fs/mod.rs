@@ -46,6 +46,7 @@ const PROGRESS_QUEUE: usize = 16;
 #[derive(Debug, Clone)]
 pub struct FsRemote {
     root: PathBuf,
+    throttle: crate::Throttle,
 }
 
 impl FsRemote {
@@ -57,7 +58,17 @@ impl FsRemote {
     /// mount point itself: an unmounted mount point is still an empty folder,
     /// which this remote cannot tell from a mounted, empty share.
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            throttle: crate::Throttle::default(),
+        }
+    }
+
+    /// Uploads and downloads obey `throttle`'s limits.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: crate::Throttle) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// The remote's root folder.
@@ -83,7 +94,8 @@ impl Remote for FsRemote {
         validate_key(key)?;
         let (root, key, source) = (self.root.clone(), key.to_owned(), source.to_owned());
         let precondition = precondition.clone();
-        transfer(progress, cancel, move |t| {
+        let throttle = self.throttle.clone();
+        transfer(progress, cancel, throttle, move |t| {
             staging::put(&root, &key, &source, &precondition, &t)
         })
         .await
@@ -110,7 +122,9 @@ impl Remote for FsRemote {
         validate_key(to_key)?;
         let (root, from, to) = (self.root.clone(), from_key.to_owned(), to_key.to_owned());
         let unreported = AtomicU64::new(0);
-        transfer(&unreported, cancel, move |t| {
+        // Server-side: no bytes cross the link, so no limit applies.
+        let unlimited = crate::Throttle::default();
+        transfer(&unreported, cancel, unlimited, move |t| {
             staging::copy(&root, &from, &to, &t)
         })
         .await
@@ -138,6 +152,10 @@ impl Remote for FsRemote {
         listing::list(self.root.clone(), prefix.to_owned())
     }
 
+    fn throttle(&self) -> crate::Throttle {
+        self.throttle.clone()
+    }
+
     fn describe(&self) -> String {
         format!("fs:{}", self.root.display())
     }
@@ -155,6 +173,7 @@ async fn blocking<T: Send + 'static>(
 async fn transfer<T: Send + 'static>(
     progress: &AtomicU64,
     cancel: &CancellationToken,
+    throttle: crate::Throttle,
     work: impl FnOnce(Transfer) -> Result<T, RemoteError> + Send + 'static,
 ) -> Result<T, RemoteError> {
     let (sent_tx, mut sent_rx) = mpsc::channel(PROGRESS_QUEUE);
@@ -163,7 +182,8 @@ async fn transfer<T: Send + 'static>(
     // instead of running on unseen.
     let token = cancel.child_token();
     let _stop_if_dropped = token.clone().drop_guard();
-    let task = tokio::task::spawn_blocking(move || work(Transfer::new(token, sent_tx)));
+    let t = Transfer::new(token, sent_tx, throttle);
+    let task = tokio::task::spawn_blocking(move || work(t));
     while let Some(bytes) = sent_rx.recv().await {
         progress.fetch_add(bytes, Ordering::Relaxed);
     }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::errors::{Site, check_root, source_error};
 use super::paths::{create_parent, existing_object, file_name, temp_name};
 use crate::atomic::{AtomicFile, Placement, StepError};
-use crate::{ObjectMeta, Precondition, PutReport, RemoteError};
+use crate::{Direction, ObjectMeta, Precondition, PutReport, RemoteError, Throttle};
 
 /// Bytes read, hashed and written per step; also the cancellation grain.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -29,11 +29,25 @@ const PRUNE_RACE_RETRIES: usize = 3;
 pub(super) struct Transfer {
     cancel: CancellationToken,
     sent: mpsc::Sender<u64>,
+    throttle: Throttle,
+    runtime: tokio::runtime::Handle,
 }
 
 impl Transfer {
-    pub fn new(cancel: CancellationToken, sent: mpsc::Sender<u64>) -> Self {
-        Self { cancel, sent }
+    /// Must be made within the runtime the loop's limits wait on.
+    pub fn new(cancel: CancellationToken, sent: mpsc::Sender<u64>, throttle: Throttle) -> Self {
+        Self {
+            cancel,
+            sent,
+            throttle,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Waits until `bytes` may be written, as the limits allow.
+    fn admit(&self, bytes: u64) -> Result<(), RemoteError> {
+        self.throttle
+            .admit_blocking(&self.runtime, Direction::Up, bytes, &self.cancel)
     }
 
     fn check(&self) -> Result<(), RemoteError> {
@@ -164,6 +178,7 @@ fn pump(
         if n == 0 {
             return Ok((size, hasher.finalize()));
         }
+        t.admit(n as u64)?;
         let chunk = &buf[..n];
         hasher.update(chunk);
         dst.write_all(chunk).map_err(&write_error)?;

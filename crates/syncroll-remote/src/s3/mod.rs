@@ -131,6 +131,8 @@ pub struct S3Remote {
     /// Bounds the bytes uploads hold in memory; shared with other remotes
     /// when given with [`S3Remote::with_budget`].
     budget: crate::TransferBudget,
+    /// The limits uploads and downloads obey ([`S3Remote::with_throttle`]).
+    throttle: crate::Throttle,
 }
 
 /// A multipart upload that is of no more use but could not be aborted yet.
@@ -192,7 +194,15 @@ impl S3Remote {
             part_size: settings.part_size,
             left_over: Arc::default(),
             budget: crate::TransferBudget::default(),
+            throttle: crate::Throttle::default(),
         })
+    }
+
+    /// Uploads and downloads obey `throttle`'s limits.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: crate::Throttle) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// Uploads hold their parts within `budget`, shared with whoever else
@@ -715,6 +725,10 @@ impl Remote for S3Remote {
             }
         });
         Box::pin(ReceiverStream::new(rx))
+    }
+
+    fn throttle(&self) -> crate::Throttle {
+        self.throttle.clone()
     }
 
     fn describe(&self) -> String {

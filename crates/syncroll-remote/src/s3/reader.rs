@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::source_error;
-use crate::{RemoteError, Reservation, TransferBudget};
+use crate::{Direction, RemoteError, Reservation, Throttle, TransferBudget};
 
 /// Bytes read and hashed per step; also the cancellation grain while reading.
 const CHUNK_BYTES: u64 = 1 << 20;
@@ -64,6 +64,8 @@ pub(super) struct PartReader {
     whole: blake3::Hasher,
     at_end: bool,
     budget: TransferBudget,
+    /// Each chunk passes the upload limits before it is read.
+    throttle: Throttle,
     /// Bytes reserved ahead for the parts to come (a file sent whole is
     /// reserved at once); parts take their share of it as they are read.
     /// While it is `Some`, parts are read before anything is sent, so no
@@ -77,10 +79,12 @@ impl PartReader {
         source: PathBuf,
         part_size: u64,
         budget: TransferBudget,
+        throttle: Throttle,
         cancel: &CancellationToken,
     ) -> Self {
         Self {
             budget,
+            throttle,
             prepaid: None,
             file: None,
             source,
@@ -191,11 +195,16 @@ impl PartReader {
         if cancel.is_cancelled() {
             return Err(RemoteError::Cancelled);
         }
-        tokio::select! {
+        let chunk = tokio::select! {
             biased;
             () = cancel.cancelled() => Err(RemoteError::Cancelled),
             read = self.fill(want) => read,
-        }
+        }?;
+        // What was read, not what was asked for: the read past a file's end
+        // that finds it costs nothing.
+        let len = chunk.len() as u64;
+        self.throttle.admit(Direction::Up, len, &cancel).await?;
+        Ok(chunk)
     }
 
     async fn fill(&mut self, want: u64) -> Result<Bytes, RemoteError> {

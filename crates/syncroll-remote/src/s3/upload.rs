@@ -317,8 +317,14 @@ impl Upload<'_> {
     }
 
     fn open(&self, part_size: u64) -> PartReader {
-        let budget = self.remote.budget.clone();
-        PartReader::open(self.source.to_owned(), part_size, budget, self.cancel)
+        let (budget, throttle) = (self.remote.budget.clone(), self.remote.throttle.clone());
+        PartReader::open(
+            self.source.to_owned(),
+            part_size,
+            budget,
+            throttle,
+            self.cancel,
+        )
     }
 
     pub fn error(&self, action: &'static str, err: object_store::Error) -> RemoteError {

@@ -90,6 +90,8 @@ pub struct WebDavRemote {
     /// shared with other remotes when given with
     /// [`WebDavRemote::with_budget`].
     budget: TransferBudget,
+    /// The limits uploads and downloads obey ([`WebDavRemote::with_throttle`]).
+    throttle: crate::Throttle,
 }
 
 struct Inner {
@@ -171,7 +173,15 @@ impl WebDavRemote {
                 folder_etags: settings.folder_etags,
             }),
             budget: TransferBudget::default(),
+            throttle: crate::Throttle::default(),
         })
+    }
+
+    /// Uploads and downloads obey `throttle`'s limits.
+    #[must_use]
+    pub fn with_throttle(mut self, throttle: crate::Throttle) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     /// Uploads hold their chunks within `budget`, shared with whoever else
@@ -180,6 +190,16 @@ impl WebDavRemote {
     pub fn with_budget(mut self, budget: TransferBudget) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// The slowest uplink a request allows for: [`SLOWEST_UPLINK_BYTES_PER_SEC`],
+    /// or the upload limit in force if it is lower (a limited body is
+    /// sent no faster).
+    fn slowest_uplink(&self) -> u64 {
+        let limit = self.throttle.lowest_rate(crate::Direction::Up);
+        limit.map_or(SLOWEST_UPLINK_BYTES_PER_SEC, |rate| {
+            rate.clamp(1, SLOWEST_UPLINK_BYTES_PER_SEC)
+        })
     }
 
     fn target(&self) -> Target<'_> {
@@ -338,10 +358,10 @@ impl WebDavRemote {
             .map_err(|e| source_error(source, e))?
             .len();
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let reading = read_into(file, source, len, tx, &self.budget, progress, cancel);
+        let held = (&self.budget, &self.throttle);
+        let reading = read_into(file, source, len, tx, held, progress, cancel);
         let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
-        let timeout =
-            REQUEST_BASE_TIMEOUT + Duration::from_secs(len / SLOWEST_UPLINK_BYTES_PER_SEC);
+        let timeout = REQUEST_BASE_TIMEOUT + Duration::from_secs(len / self.slowest_uplink());
         let put = self
             .request(Method::PUT, self.url(temp))
             .header(CONTENT_LENGTH, len)
@@ -872,7 +892,7 @@ async fn read_into(
     source: &FsPath,
     len: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    budget: &TransferBudget,
+    (budget, throttle): (&TransferBudget, &crate::Throttle),
     progress: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
@@ -883,6 +903,9 @@ async fn read_into(
             return Err(RemoteError::Cancelled);
         }
         let want = left.min(CHUNK_BYTES as u64) as usize;
+        throttle
+            .admit(crate::Direction::Up, want as u64, cancel)
+            .await?;
         // Reserved before it is read, given back once the request has sent
         // it (the chunk carries its reservation). The chunks before it are
         // on their way and need nothing more, so this wait always ends.
@@ -1107,6 +1130,10 @@ impl Remote for WebDavRemote {
             }
         });
         Box::pin(ReceiverStream::new(rx))
+    }
+
+    fn throttle(&self) -> crate::Throttle {
+        self.throttle.clone()
     }
 
     fn describe(&self) -> String {

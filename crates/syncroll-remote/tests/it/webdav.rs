@@ -392,3 +392,38 @@ async fn abandoning_an_upload_deletes_its_temporary() {
     remote.abandon_upload("Trip/b.jpg", "{}").await.unwrap();
     assert_eq!(f.files(), vec!["Trip/a.jpg"]);
 }
+
+/// A throttled remote's uploads and downloads both go at its limit: the
+/// limit is applied where bytes move, for every backend (the daemon's
+/// end-to-end tests time `fs` and S3 uploads the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_upload_and_download_go_at_the_limit() {
+    let f = fixture();
+    let limit = syncroll_remote::Buckets::new();
+    limit.set(Some(4 * MIB as u64), Some(4 * MIB as u64));
+    let throttle = syncroll_remote::Throttle::new(vec![limit]);
+    let remote = f.remote().with_throttle(throttle);
+    let bytes = pattern(6 * MIB, "big");
+    let started = std::time::Instant::now();
+    f.put(&remote, "Shoot/big.raw", &bytes).await;
+    let up = started.elapsed().as_secs_f64();
+    let dest = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let got = remote
+        .get_file(
+            "Shoot/big.raw",
+            &dest.path().join("big.raw"),
+            &syncroll_remote::GetOptions::default(),
+            &AtomicU64::new(0),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let down = started.elapsed().as_secs_f64();
+    assert_eq!(got.size, bytes.len() as u64);
+    eprintln!("6 MiB at 4M: up {up:.2} s, down {down:.2} s");
+    // 6 MiB at 4 MiB/s, less the first eighth of a second's burst.
+    for secs in [up, down] {
+        assert!((1.3..4.0).contains(&secs), "6 MiB at 4M took {secs:.2} s");
+    }
+}
