@@ -183,7 +183,7 @@ pub async fn jobs(
                 job.id.to_string()
             };
             format!(
-                "{id:>6}  {:<9}  {:<6}  {:>10}  {}  {}{error}",
+                "{id:>6}  {:<9}  {:<8}  {:>10}  {}  {}{error}",
                 job.state,
                 job.op,
                 bytes(job.bytes_total),
