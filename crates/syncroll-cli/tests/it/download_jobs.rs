@@ -105,17 +105,15 @@ fn a_download_is_a_job_shown_in_flight_that_cancel_stops_and_retry_brings_back()
 
     // Until `retry`: the same job runs again and the file arrives whole.
     setup.daemon.cli(&["retry", &id.to_string()]).ok();
-    wait_until(TIMEOUT, "the retried download to land", || {
-        match fs::read(setup.root.join(REL)) {
-            Ok(bytes) if bytes == big => Ok(()),
-            other => Err(other.map(|b| b.len())),
-        }
+    // The file is in place a moment before its job is recorded done.
+    let done = wait_until(TIMEOUT, "the retried download done", || {
+        let done = download_jobs(&setup, Some("done"));
+        done.into_iter()
+            .find(|j| j["id"] == id)
+            .ok_or_else(|| download_jobs(&setup, None))
     });
-    let done = download_jobs(&setup, Some("done"));
-    assert!(
-        done.iter().any(|j| j["id"] == id && j["transfer"] == "new"),
-        "{done:?}"
-    );
+    assert_eq!(done["transfer"], "new", "{done}");
+    assert_eq!(fs::read(setup.root.join(REL)).ok(), Some(big));
     assert_eq!(hidden_files(&setup.root), Vec::<String>::new());
     let quiet = setup.poll(TIMEOUT);
     assert!(

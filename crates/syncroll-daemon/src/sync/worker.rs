@@ -870,7 +870,11 @@ async fn left_for_remote_edit(
              edit home as a conflict copy)"
         )
     };
-    warn!(%reason, op = job.op.as_str(), "left: the remote changed since the last sync");
+    if job.op == JobOp::Delete {
+        warn!(%reason, "not deleted: the remote changed since the last sync");
+    } else {
+        warn!(%reason, "not uploaded: the remote changed since the last sync");
+    }
     Ok((JobEvent::RemoteChanged { reason }, pulls))
 }
 
