@@ -21,7 +21,6 @@
 //!   of a file that changed under its upload index what they find at once.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -47,9 +46,6 @@ use crate::sync::PlanSignal;
 
 /// Files hashed and written per transaction.
 const APPLY_BATCH: usize = 256;
-/// Read buffer for streaming hashes: large enough for sequential disk reads,
-/// small enough that several workers stay well under a few MiB.
-const HASH_BUF_BYTES: usize = 1 << 20;
 /// A file still changing after this many hash attempts is left to settle
 /// (it is being written, e.g. a card import in progress).
 const HASH_ATTEMPTS: usize = 3;
@@ -1069,25 +1065,16 @@ async fn sleep_until_due(due: Option<Instant>) {
     }
 }
 
-/// Streams the file through BLAKE3; returns its stat before and after.
+/// Streams the file through BLAKE3 with the one chunk reader every
+/// transfer uses; returns its stat before and after.
 fn hash_file(path: &Path) -> std::io::Result<(FileStat, ContentHash, FileStat)> {
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let before = stat_of(&file.metadata()?);
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; HASH_BUF_BYTES];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-    }
+    let (_, hash) = syncroll_remote::hash_reader(file)?;
     // Compare against the path, not the handle: a save-by-rename replaces
     // the file under us without changing what the handle sees.
     let after = stat_of(&std::fs::metadata(path)?);
-    Ok((before, ContentHash(*hasher.finalize().as_bytes()), after))
+    Ok((before, ContentHash(*hash.as_bytes()), after))
 }
 
 #[cfg(test)]

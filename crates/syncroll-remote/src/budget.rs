@@ -32,14 +32,14 @@ pub struct Reservation {
 }
 
 /// Bytes and the reservation that counts them.
-struct Held {
-    buf: Vec<u8>,
+struct Held<B> {
+    buf: B,
     _reservation: Reservation,
 }
 
-impl AsRef<[u8]> for Held {
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Held<B> {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self.buf.as_ref()
     }
 }
 
@@ -136,7 +136,7 @@ impl Reservation {
 
     /// `buf` as [`Bytes`] that keep this reservation until the last clone
     /// of them is dropped (when the request that sends them is done).
-    pub fn hold(self, buf: Vec<u8>) -> bytes::Bytes {
+    pub fn hold(self, buf: impl AsRef<[u8]> + Send + 'static) -> bytes::Bytes {
         bytes::Bytes::from_owner(Held {
             buf,
             _reservation: self,

@@ -23,12 +23,11 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::atomic::{AtomicFile, Placement, StepError, remove_if_present};
+use crate::chunks::{CHUNK_BYTES, ChunkError, ChunkReader};
 use crate::error::local_write_error;
 use crate::{Direction, Throttle};
 use crate::{GetOptions, GetReport, ObjectMeta, ObjectRead, Partial, Remote, RemoteError};
 
-/// Bytes gathered before one write to disk; also the cancellation grain.
-const CHUNK_BYTES: usize = 1 << 20;
 /// A server that sends nothing for this long mid-body has stalled.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Suffix of a download's temporary.
@@ -387,20 +386,23 @@ impl Landing {
             return Ok(());
         }
         let path = self.file.as_ref().expect("at hand").path().to_owned();
-        let (mut hasher, mut md5) = (self.hasher.clone(), self.md5.clone());
+        // The kept bytes are the first to be hashed.
+        debug_assert_eq!(self.hasher.count(), 0);
+        let mut md5 = self.md5.clone();
         let hashed = blocking(move || {
             let read_error = |e| local_write_error("read back", &path, e);
-            let mut file = fs::File::open(&path).map_err(read_error)?.take(len);
-            let mut buf = vec![0; CHUNK_BYTES];
-            loop {
-                let n = file.read(&mut buf).map_err(read_error)?;
-                if n == 0 {
-                    return Ok((hasher, md5));
-                }
-                hasher.update(&buf[..n]);
+            let file = fs::File::open(&path).map_err(read_error)?;
+            let mut reader = ChunkReader::new(file.take(len));
+            let each = |chunk: &[u8]| {
                 if let Some(md5) = md5.as_mut() {
-                    md5::Digest::update(md5, &buf[..n]);
+                    md5::Digest::update(md5, chunk);
                 }
+                Ok(())
+            };
+            match reader.for_each_chunk(each) {
+                Ok(()) => Ok((reader.into_hasher(), md5)),
+                Err(ChunkError::Read(e)) => Err(read_error(e)),
+                Err(ChunkError::Cancelled) => Err(RemoteError::Cancelled),
             }
         })
         .await?;

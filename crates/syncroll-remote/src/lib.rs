@@ -14,6 +14,7 @@
 
 mod atomic;
 mod budget;
+mod chunks;
 mod download;
 mod error;
 mod fs;
@@ -24,6 +25,7 @@ mod throttle;
 mod webdav;
 
 pub use budget::{DEFAULT_TRANSFER_MEMORY, Reservation, TransferBudget};
+pub use chunks::{CHUNK_BYTES, ChunkError, ChunkReader, FileChunks, hash_reader};
 pub use download::{discard_download, is_download_temporary, unfinished_downloads};
 pub use error::RemoteError;
 pub use fs::FsRemote;

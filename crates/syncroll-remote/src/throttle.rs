@@ -193,6 +193,12 @@ impl Throttle {
         Ok(())
     }
 
+    /// Whether any limit may apply (now or after a change of rates): a
+    /// throttle without buckets never waits.
+    pub fn limits_anything(&self) -> bool {
+        !self.buckets.is_empty()
+    }
+
     /// The lowest rate `direction` is limited to now, in bytes per second;
     /// `None`: no limit.
     pub fn lowest_rate(&self, direction: Direction) -> Option<u64> {
@@ -208,7 +214,7 @@ impl Throttle {
         bytes: u64,
         cancel: &CancellationToken,
     ) -> Result<(), RemoteError> {
-        if self.buckets.is_empty() {
+        if !self.limits_anything() {
             return Ok(());
         }
         runtime.block_on(self.admit(direction, bytes, cancel))

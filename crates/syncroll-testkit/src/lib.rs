@@ -34,7 +34,7 @@ pub use mount::Mount;
 pub use proxy::{FaultCounts, FaultPlan, FaultProxy};
 pub use python::{GRPCIO_PIN, python_with_grpcio};
 pub use rclone::{RcloneProtocol, RcloneServer, rclone_path};
-pub use s3::{S3Server, Seen};
+pub use s3::{S3Server, Seen, add_s3_remote_at};
 pub use webdav::WebDavServer;
 
 /// Waits for a daemon to come up or go down.

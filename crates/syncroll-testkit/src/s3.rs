@@ -142,6 +142,14 @@ impl S3Server {
     /// The bucket every server starts with.
     pub const BUCKET: &'static str = "photos";
 
+    /// Adds this server's bucket to `daemon` as the S3 remote `name`, with
+    /// `extra` flags (`--prefix P`, `--limit R`), the secret passed through
+    /// the environment as users pass it; panics with the CLI's output if
+    /// the daemon refuses.
+    pub fn add_as_remote(&self, daemon: &crate::Daemon, name: &str, extra: &[&str]) {
+        add_s3_remote_at(daemon, name, self.endpoint_str(), extra);
+    }
+
     /// Serves a fresh folder holding the empty bucket [`S3Server::BUCKET`].
     pub fn start() -> Self {
         let dir = tempfile::Builder::new()
@@ -362,4 +370,29 @@ async fn serve(
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), handler)
         .await;
+}
+
+/// Adds the S3 remote `name` at `endpoint` (this server, or a proxy in
+/// front of it) with the test credentials; see [`S3Server::add_as_remote`].
+pub fn add_s3_remote_at(daemon: &crate::Daemon, name: &str, endpoint: &str, extra: &[&str]) {
+    const SECRET_VAR: &str = "SYNCROLL_TEST_S3_SECRET";
+    let mut args = vec![
+        "remotes",
+        "add",
+        name,
+        "--kind",
+        "s3",
+        "--endpoint",
+        endpoint,
+        "--bucket",
+        S3Server::BUCKET,
+        "--access-key-id",
+        S3Server::ACCESS_KEY,
+        "--secret-env",
+        SECRET_VAR,
+    ];
+    args.extend_from_slice(extra);
+    daemon
+        .cli_with_env(&args, &[(SECRET_VAR, S3Server::SECRET_KEY)])
+        .ok();
 }

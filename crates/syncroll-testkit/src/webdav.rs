@@ -137,6 +137,32 @@ impl WebDavServer {
         self.replies.set(None);
     }
 
+    /// Adds [`WebDavServer::FOLDER`] to `daemon` as the WebDAV remote
+    /// `name`, with `extra` flags (`--folder-etags`, `--limit R`), the
+    /// password passed through the environment as users pass it; panics
+    /// with the CLI's output if the daemon refuses.
+    pub fn add_as_remote(&self, daemon: &crate::Daemon, name: &str, extra: &[&str]) {
+        const PASSWORD_VAR: &str = "SYNCROLL_TEST_DAV_PASSWORD";
+        let url = self.url();
+        let mut args = vec![
+            "remotes",
+            "add",
+            name,
+            "--kind",
+            "webdav",
+            "--url",
+            &url,
+            "--user",
+            Self::USER,
+            "--password-env",
+            PASSWORD_VAR,
+        ];
+        args.extend_from_slice(extra);
+        daemon
+            .cli_with_env(&args, &[(PASSWORD_VAR, Self::PASSWORD)])
+            .ok();
+    }
+
     /// The URL of [`WebDavServer::FOLDER`].
     pub fn url(&self) -> String {
         format!("http://{}/{}", self.addr, Self::FOLDER)

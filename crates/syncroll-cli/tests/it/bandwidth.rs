@@ -120,23 +120,7 @@ fn a_4m_limit_paces_a_40mb_sync_to_s3() {
     let daemon = Daemon::builder()
         .config("[sync]\nbandwidth = \"4M:1M\"")
         .start();
-    let env = [("SYNCROLL_TEST_S3_SECRET", S3Server::SECRET_KEY)];
-    let add = [
-        "remotes",
-        "add",
-        "minio",
-        "--kind",
-        "s3",
-        "--endpoint",
-        server.endpoint_str(),
-        "--bucket",
-        S3Server::BUCKET,
-        "--access-key-id",
-        S3Server::ACCESS_KEY,
-        "--secret-env",
-        "SYNCROLL_TEST_S3_SECRET",
-    ];
-    daemon.cli_with_env(&add, &env).ok();
+    server.add_as_remote(&daemon, "minio", &[]);
     prepared(&daemon, Some("minio"));
     // An S3 upload counts its progress when its request is done, so the
     // first byte is timed where it lands: the server's first PUT.

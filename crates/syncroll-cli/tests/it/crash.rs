@@ -33,7 +33,6 @@ const PART: usize = 5 << 20;
 /// Suffix of the `fs` remote's temporaries (`syncroll-remote`'s
 /// `TEMP_SUFFIX`).
 const FS_TEMP_SUFFIX: &str = ".syncroll-part";
-const SECRET_VAR: &str = "SYNCROLL_TEST_S3_SECRET";
 
 /// Where a case syncs to.
 enum Dest {
@@ -82,26 +81,7 @@ impl Crash {
         fs::create_dir_all(root.join("trip")).unwrap();
         let dest = if s3 {
             let server = S3Server::start();
-            daemon
-                .cli_with_env(
-                    &[
-                        "remotes",
-                        "add",
-                        "dest",
-                        "--kind",
-                        "s3",
-                        "--endpoint",
-                        server.endpoint_str(),
-                        "--bucket",
-                        S3Server::BUCKET,
-                        "--access-key-id",
-                        S3Server::ACCESS_KEY,
-                        "--secret-env",
-                        SECRET_VAR,
-                    ],
-                    &[(SECRET_VAR, S3Server::SECRET_KEY)],
-                )
-                .ok();
+            server.add_as_remote(&daemon, "dest", &[]);
             Dest::S3(server)
         } else {
             let dir = daemon.scratch("dest");

@@ -14,8 +14,6 @@ use syncroll_testkit::{
 
 use crate::create_trip;
 
-/// The variable `remotes add` is told to read the secret from.
-const SECRET_VAR: &str = "SYNCROLL_TEST_S3_SECRET";
 /// Above the 6 MiB multipart threshold set in [`daemon_config`].
 const BIG_FILES_MIB: [usize; 3] = [11, 12, 16];
 
@@ -56,25 +54,7 @@ impl Setup {
         write(&trip);
         daemon.cli(&["roots", "add", s(&root)]).ok();
         daemon.json(&["rescan"]);
-        let endpoint = proxy.endpoint();
-        let add = [
-            "remotes",
-            "add",
-            "faulty",
-            "--kind",
-            "s3",
-            "--endpoint",
-            &endpoint,
-            "--bucket",
-            S3Server::BUCKET,
-            "--access-key-id",
-            S3Server::ACCESS_KEY,
-            "--secret-env",
-            SECRET_VAR,
-        ];
-        daemon
-            .cli_with_env(&add, &[(SECRET_VAR, S3Server::SECRET_KEY)])
-            .ok();
+        syncroll_testkit::add_s3_remote_at(&daemon, "faulty", &proxy.endpoint(), &[]);
         Self {
             server,
             proxy,

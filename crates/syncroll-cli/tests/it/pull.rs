@@ -12,8 +12,6 @@ use serde_json::Value;
 
 use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until, write_file, write_photos};
 
-/// The variable the remotes' secrets are read from.
-const SECRET_VAR: &str = "SYNCROLL_TEST_PULL_SECRET";
 const POLL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which remote the album is on; the servers run as long as it lives.
@@ -118,49 +116,15 @@ pub(crate) fn add_remote(daemon: &Daemon, kind: &Kind) -> (&'static str, PathBuf
     match kind {
         Kind::Fs => ("local", daemon.data_dir.join("cloud")),
         Kind::S3(server) => {
-            daemon
-                .cli_with_env(
-                    &[
-                        "remotes",
-                        "add",
-                        "minio",
-                        "--kind",
-                        "s3",
-                        "--endpoint",
-                        server.endpoint_str(),
-                        "--bucket",
-                        S3Server::BUCKET,
-                        "--access-key-id",
-                        S3Server::ACCESS_KEY,
-                        "--secret-env",
-                        SECRET_VAR,
-                    ],
-                    &[(SECRET_VAR, S3Server::SECRET_KEY)],
-                )
-                .ok();
+            server.add_as_remote(daemon, "minio", &[]);
             ("minio", server.bucket_dir())
         }
-        Kind::WebDav(server) | Kind::WebDavTagged(server) => {
-            let url = server.url();
-            let mut args = vec![
-                "remotes",
-                "add",
-                "dav",
-                "--kind",
-                "webdav",
-                "--url",
-                &url,
-                "--user",
-                WebDavServer::USER,
-                "--password-env",
-                SECRET_VAR,
-            ];
-            if matches!(kind, Kind::WebDavTagged(_)) {
-                args.push("--folder-etags");
-            }
-            daemon
-                .cli_with_env(&args, &[(SECRET_VAR, WebDavServer::PASSWORD)])
-                .ok();
+        Kind::WebDav(server) => {
+            server.add_as_remote(daemon, "dav", &[]);
+            ("dav", server.folder())
+        }
+        Kind::WebDavTagged(server) => {
+            server.add_as_remote(daemon, "dav", &["--folder-etags"]);
             ("dav", server.folder())
         }
     }

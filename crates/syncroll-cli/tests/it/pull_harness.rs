@@ -11,9 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use syncroll_testkit::{Daemon, S3Server, WebDavServer, s, wait_until};
 
-/// The variable the remotes' secrets are read from.
-const SECRET_VAR: &str = "SYNCROLL_TEST_PULL_SECRET";
-
 /// Which remote the album is on; the servers run as long as it lives.
 /// (The `fs` remote cannot pause or count requests, which is what these
 /// tests need of a remote; `pull.rs` covers it.)
@@ -46,47 +43,11 @@ impl Album {
         daemon.json(&["rescan"]);
         let (remote, store) = match &kind {
             Kind::S3(server) => {
-                daemon
-                    .cli_with_env(
-                        &[
-                            "remotes",
-                            "add",
-                            "minio",
-                            "--kind",
-                            "s3",
-                            "--endpoint",
-                            server.endpoint_str(),
-                            "--bucket",
-                            S3Server::BUCKET,
-                            "--access-key-id",
-                            S3Server::ACCESS_KEY,
-                            "--secret-env",
-                            SECRET_VAR,
-                        ],
-                        &[(SECRET_VAR, S3Server::SECRET_KEY)],
-                    )
-                    .ok();
+                server.add_as_remote(&daemon, "minio", &[]);
                 ("minio", server.bucket_dir())
             }
             Kind::WebDav(server) => {
-                daemon
-                    .cli_with_env(
-                        &[
-                            "remotes",
-                            "add",
-                            "dav",
-                            "--kind",
-                            "webdav",
-                            "--url",
-                            &server.url(),
-                            "--user",
-                            WebDavServer::USER,
-                            "--password-env",
-                            SECRET_VAR,
-                        ],
-                        &[(SECRET_VAR, WebDavServer::PASSWORD)],
-                    )
-                    .ok();
+                server.add_as_remote(&daemon, "dav", &[]);
                 ("dav", server.folder())
             }
         };

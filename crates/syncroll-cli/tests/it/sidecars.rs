@@ -199,27 +199,7 @@ fn sidecars_travel_beside_their_photo_and_only_photos_are_counted() {
 fn a_photo_leaving_the_collection_and_sync_off_take_its_sidecars_off_s3() {
     let server = S3Server::start();
     let (daemon, root) = daemon_with_shoot("");
-    let secret = [("SYNCROLL_TEST_S3_SECRET", S3Server::SECRET_KEY)];
-    daemon
-        .cli_with_env(
-            &[
-                "remotes",
-                "add",
-                "s3",
-                "--kind",
-                "s3",
-                "--endpoint",
-                server.endpoint_str(),
-                "--bucket",
-                S3Server::BUCKET,
-                "--access-key-id",
-                S3Server::ACCESS_KEY,
-                "--secret-env",
-                "SYNCROLL_TEST_S3_SECRET",
-            ],
-            &secret,
-        )
-        .ok();
+    server.add_as_remote(&daemon, "s3", &[]);
     let trip = root.join("trip");
     daemon
         .cli(&["collections", "create", "Picks", "--remote", "s3"])

@@ -78,8 +78,7 @@ impl DownloadRunner for PullEngine {
         let Some(rest) = job.key.strip_prefix(&album.folder_prefix) else {
             return;
         };
-        let file_name = rest.rsplit('/').next().unwrap_or(rest).as_bytes();
-        let sidecar = inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name);
+        let sidecar = poll::is_sidecar_name(inner, rest);
         if let Ok(Ok(located)) = poll::locate(inner, &album, &job.key, rest, sidecar).await {
             let dest = poll::local_path(&located.root, &located.rel_path);
             land::discard_stale_downloads(&dest, &job.key).await;
@@ -100,7 +99,14 @@ async fn album_of(
     let Some(connection) = connection.filter(|c| c.direction.pulls()) else {
         return Ok(None);
     };
-    match poll::open_album(inner, &connection, job.remote_id).await {
+    match poll::open_album(
+        inner,
+        &connection,
+        job.remote_id,
+        poll::CaseProbe::LastPolls,
+    )
+    .await
+    {
         Ok(album) if album.remote_id == job.remote_id => {
             Ok(Some((album, poll::policy_of(&connection))))
         }

@@ -73,6 +73,11 @@ struct Inner {
     /// so a setting changed across the restart (which names are photos)
     /// is applied to folders no change would otherwise send it into.
     folder_tags: std::sync::Mutex<HashMap<CollectionId, Arc<BTreeMap<String, String>>>>,
+    /// Per landing root, whether its file system folds case, as the last
+    /// poll's probe found: each poll probes afresh (a disk may be swapped),
+    /// the download jobs it queues reuse its answer rather than each
+    /// making a probe file of its own.
+    case_folding: std::sync::Mutex<HashMap<std::path::PathBuf, bool>>,
 }
 
 impl PullEngine {
@@ -95,6 +100,7 @@ impl PullEngine {
                 versions,
                 sync,
                 folder_tags: std::sync::Mutex::default(),
+                case_folding: std::sync::Mutex::default(),
             }),
         }
     }

@@ -293,7 +293,7 @@ pub(super) async fn poll(
     if paused(inner, connection.collection_id).await? {
         return Err(PollError::Paused);
     }
-    let album = open_album(inner, connection, remote_id).await?;
+    let album = open_album(inner, connection, remote_id, CaseProbe::Fresh).await?;
     let policy = policy_of(connection);
     let mut report = PollReport::default();
     let mut decided = Vec::new();
@@ -513,10 +513,20 @@ pub(super) async fn paused(
         .any(|(id, _)| *id == collection))
 }
 
+/// Whether [`open_album`] probes the landing root's case folding anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CaseProbe {
+    /// A poll: probes, and keeps the answer for the jobs it queues.
+    Fresh,
+    /// A download job: the last poll's answer (a probe if there was none).
+    LastPolls,
+}
+
 pub(super) async fn open_album(
     inner: &Inner,
     connection: &Connection,
     remote_id: RemoteId,
+    probe: CaseProbe,
 ) -> Result<Album, PollError> {
     let collection = inner.store.collection(&connection.collection_name).await?;
     if !collection.sync_enabled {
@@ -562,7 +572,7 @@ pub(super) async fn open_album(
             reason: reason.clone(),
         });
     }
-    let case_insensitive = case_insensitive(&landing_root.path);
+    let case_insensitive = case_folding(inner, &landing_root.path, probe);
     let record = inner.store.remote(remote_id).await?;
     let remote_prefix = serde_json::from_str::<serde_json::Value>(&record.settings_json)
         .ok()
@@ -579,6 +589,27 @@ pub(super) async fn open_album(
         landing,
         case_insensitive,
     })
+}
+
+/// Whether `root` folds case, probed or as last probed.
+fn case_folding(inner: &Inner, root: &std::path::Path, probe: CaseProbe) -> bool {
+    let known = || {
+        inner
+            .case_folding
+            .lock()
+            .expect("never poisoned")
+            .get(root)
+            .copied()
+    };
+    if probe == CaseProbe::LastPolls
+        && let Some(folds) = known()
+    {
+        return folds;
+    }
+    let folds = case_insensitive(root);
+    let mut cache = inner.case_folding.lock().expect("never poisoned");
+    cache.insert(root.to_owned(), folds);
+    folds
 }
 
 /// Whether the file system of `root` takes names that differ only in case
@@ -602,6 +633,13 @@ fn case_insensitive(root: &std::path::Path) -> bool {
     insensitive
 }
 
+/// Whether the file a key names (`rest`: the key below the album) is a
+/// sidecar: indexed with a photo, not a photo itself.
+pub(super) fn is_sidecar_name(inner: &Inner, rest: &str) -> bool {
+    let file_name = rest.rsplit('/').next().unwrap_or(rest).as_bytes();
+    inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name)
+}
+
 /// Decides one listed key; `Some` when there is something to carry out.
 pub(super) async fn decide_key(
     inner: &Inner,
@@ -614,8 +652,7 @@ pub(super) async fn decide_key(
         return Ok(None);
     };
     let rest = rest.to_owned();
-    let file_name = rest.rsplit('/').next().unwrap_or(&rest).as_bytes();
-    let sidecar = inner.photos.is_indexed(file_name) && !inner.photos.is_photo(file_name);
+    let sidecar = is_sidecar_name(inner, &rest);
     let located = match locate(inner, album, &meta.key, &rest, sidecar).await? {
         Ok(located) => located,
         Err(reason) => {

@@ -428,20 +428,19 @@ async fn execute(
     progress: &AtomicU64,
 ) -> Result<Outcome, Failure> {
     let job = &claimed.job;
-    if job.op == JobOp::Download {
-        return download(inner, job, cancel, progress).await;
-    }
-    let remote = inner.remotes.get(job.remote_id).await?;
     match job.op {
-        JobOp::Download => unreachable!("downloads are run above"),
+        // The pull engine opens the remote itself.
+        JobOp::Download => download(inner, job, cancel, progress).await,
         JobOp::Delete => {
             if let Some(outcome) = delete_precondition(inner, job).await? {
                 return Ok(outcome);
             }
+            let remote = inner.remotes.get(job.remote_id).await?;
             remote.delete(&job.key).await?;
             Ok(Outcome::Deleted)
         }
         JobOp::Upload => {
+            let remote = inner.remotes.get(job.remote_id).await?;
             // Read with the claim, a moment ago.
             let Some(photo) = &claimed.photo else {
                 return Ok(Outcome::NotNeeded("the photo left the catalog".to_owned()));

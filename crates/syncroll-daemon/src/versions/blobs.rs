@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use syncroll_core::ContentHash;
-
-/// Bytes read per chunk when copying (as the scanner hashes).
-const CHUNK: usize = 1 << 20;
+use syncroll_remote::ChunkReader;
 
 /// The folder of temporaries inside the store; emptied at start.
 const TMP_DIR: &str = "tmp";
@@ -143,24 +141,14 @@ pub fn write_temp(
     Ok(copied)
 }
 
-/// Streams `source` into `out`, hashing as it goes, in one buffer.
+/// Streams `source` into `out` through the one chunk reader, hashing as
+/// it goes, in one buffer.
 pub fn copy_hashing(source: &mut impl Read, out: &mut impl Write) -> io::Result<Copied> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match source.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buffer[..n]);
-        out.write_all(&buffer[..n])?;
-        size += n as u64;
-    }
+    let mut reader = ChunkReader::new(source);
+    reader.for_each_chunk(|chunk| out.write_all(chunk))?;
+    let (size, hash) = reader.finish();
     Ok(Copied {
-        hash: ContentHash(*hasher.finalize().as_bytes()),
+        hash: ContentHash(*hash.as_bytes()),
         size,
     })
 }

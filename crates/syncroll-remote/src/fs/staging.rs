@@ -14,40 +14,29 @@ use tokio_util::sync::CancellationToken;
 use super::errors::{Site, check_root, source_error};
 use super::paths::{create_parent, existing_object, file_name, temp_name};
 use crate::atomic::{AtomicFile, Placement, StepError};
-use crate::{Direction, ObjectMeta, Precondition, PutReport, RemoteError, Throttle};
-
-/// Bytes read, hashed and written per step; also the cancellation grain.
-const CHUNK_BYTES: usize = 1 << 20;
+use crate::chunks::{CHUNK_BYTES, ChunkError, ChunkReader};
+use crate::{ObjectMeta, Precondition, PutReport, RemoteError, Throttle};
 
 /// How often to redo folder creation when a concurrent delete pruned a
 /// folder between our creating it and our creating the temporary inside it.
 const PRUNE_RACE_RETRIES: usize = 3;
 
-/// The blocking loop's link to its caller: the cancellation token and where
-/// to report bytes sent.
+/// The blocking loop's link to its caller: the cancellation token, the
+/// limits, and where to report bytes sent.
 #[derive(Debug)]
 pub(super) struct Transfer {
     cancel: CancellationToken,
     sent: mpsc::Sender<u64>,
     throttle: Throttle,
-    runtime: tokio::runtime::Handle,
 }
 
 impl Transfer {
-    /// Must be made within the runtime the loop's limits wait on.
     pub fn new(cancel: CancellationToken, sent: mpsc::Sender<u64>, throttle: Throttle) -> Self {
         Self {
             cancel,
             sent,
             throttle,
-            runtime: tokio::runtime::Handle::current(),
         }
-    }
-
-    /// Waits until `bytes` may be written, as the limits allow.
-    fn admit(&self, bytes: u64) -> Result<(), RemoteError> {
-        self.throttle
-            .admit_blocking(&self.runtime, Direction::Up, bytes, &self.cancel)
     }
 
     fn check(&self) -> Result<(), RemoteError> {
@@ -159,7 +148,8 @@ fn placement_for(site: Site<'_>, precondition: &Precondition) -> Result<Placemen
     }
 }
 
-/// Copies `src` to `dst` one chunk at a time, hashing what is written.
+/// Copies `src` to `dst` one chunk at a time, through the one chunk
+/// reader (which hashes, obeys the limits and stops on cancellation).
 fn pump(
     src: &mut impl Read,
     dst: &mut File,
@@ -167,32 +157,22 @@ fn pump(
     read_error: impl Fn(io::Error) -> RemoteError,
     write_error: impl Fn(io::Error) -> RemoteError,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
+    let mut reader = ChunkReader::new(src).with_limits(t.throttle.clone(), t.cancel.clone());
     // One buffer for the whole transfer: memory stays at one chunk however
     // large the file is.
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    let mut hasher = blake3::Hasher::new();
-    let mut size = 0u64;
+    let mut buf = Vec::with_capacity(CHUNK_BYTES);
     loop {
-        t.check()?;
-        let n = read_chunk(src, &mut buf).map_err(&read_error)?;
+        let n = reader
+            .read_into(&mut buf, CHUNK_BYTES)
+            .map_err(|err| match err {
+                ChunkError::Read(err) => read_error(err),
+                ChunkError::Cancelled => RemoteError::Cancelled,
+            })?;
         if n == 0 {
-            return Ok((size, hasher.finalize()));
+            return Ok(reader.finish());
         }
-        t.admit(n as u64)?;
-        let chunk = &buf[..n];
-        hasher.update(chunk);
-        dst.write_all(chunk).map_err(&write_error)?;
-        size += n as u64;
+        dst.write_all(&buf).map_err(&write_error)?;
         t.report(n as u64);
-    }
-}
-
-fn read_chunk(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match src.read(buf) {
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
     }
 }
 

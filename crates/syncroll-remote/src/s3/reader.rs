@@ -6,19 +6,17 @@
 //! send (the parts before it are in flight, or the whole file was reserved
 //! up front), and stay reserved until the part's request is done.
 
-use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::source_error;
-use crate::{Direction, RemoteError, Reservation, Throttle, TransferBudget};
+use crate::{FileChunks, RemoteError, Reservation, Throttle, TransferBudget};
 
 /// Bytes read and hashed per step; also the cancellation grain while reading.
-const CHUNK_BYTES: u64 = 1 << 20;
+const CHUNK_BYTES: u64 = crate::CHUNK_BYTES as u64;
 
 /// A run of the file's bytes: one part, as read.
 #[derive(Debug)]
@@ -43,29 +41,19 @@ pub(super) struct Sent {
     pub etag: Option<String>,
 }
 
-/// The file being uploaded, read front to back.
-///
-/// Each chunk is one trip to the blocking pool (the file is opened on the
-/// first), not one per `read` call as with `tokio::fs`: with many small
-/// photos those hand-offs between threads were a large share of the
-/// daemon's CPU.
+/// The file being uploaded, read front to back by the one chunk reader
+/// ([`FileChunks`]: a chunk per trip to the blocking pool, hashed, admitted
+/// by the upload limits, stopped by cancellation).
 #[derive(Debug)]
 pub(super) struct PartReader {
-    /// Opened with the first chunk.
-    file: Option<Arc<std::fs::File>>,
-    source: PathBuf,
+    chunks: FileChunks,
     /// A child of the caller's token, so that the pipeline can also stop the
     /// reader alone.
     pub cancel: CancellationToken,
     part_size: u64,
     /// Parts read so far.
     pub count: u32,
-    size: u64,
-    whole: blake3::Hasher,
-    at_end: bool,
     budget: TransferBudget,
-    /// Each chunk passes the upload limits before it is read.
-    throttle: Throttle,
     /// Bytes reserved ahead for the parts to come (a file sent whole is
     /// reserved at once); parts take their share of it as they are read.
     /// While it is `Some`, parts are read before anything is sent, so no
@@ -82,35 +70,20 @@ impl PartReader {
         throttle: Throttle,
         cancel: &CancellationToken,
     ) -> Self {
+        let cancel = cancel.child_token();
         Self {
+            chunks: FileChunks::new(source, throttle, cancel.clone()),
             budget,
-            throttle,
             prepaid: None,
-            file: None,
-            source,
-            cancel: cancel.child_token(),
+            cancel,
             part_size,
             count: 0,
-            size: 0,
-            whole: blake3::Hasher::new(),
-            at_end: false,
         }
     }
 
     /// The file's size now, opening it.
     pub async fn size(&mut self) -> Result<u64, RemoteError> {
-        let source = self.source.clone();
-        let opened = tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(&source)?;
-            let size = file.metadata()?.len();
-            Ok::<_, std::io::Error>((Arc::new(file), size))
-        });
-        let (file, size) = opened
-            .await
-            .map_err(|err| source_error(&self.source, std::io::Error::other(err)))?
-            .map_err(|err| source_error(&self.source, err))?;
-        self.file = Some(file);
-        Ok(size)
+        self.chunks.size().await
     }
 
     /// Reserves `bytes` for the parts to come, at once (the reader holds
@@ -137,18 +110,14 @@ impl PartReader {
         let mut chunks = Vec::new();
         let mut hasher = blake3::Hasher::new();
         let mut len = 0;
-        while len < self.part_size && !self.at_end {
+        while len < self.part_size && !self.chunks.at_end() {
             let want = CHUNK_BYTES.min(self.part_size - len);
-            let chunk = self.read_chunk(want).await?;
-            // A chunk is read to `want` unless the file ends first.
-            if (chunk.len() as u64) < want {
-                self.at_end = true;
-            }
+            let chunk = self.chunks.next_chunk(want as usize).await?;
             if chunk.is_empty() {
                 break;
             }
+            // The whole file's hash is the chunk reader's.
             hasher.update(&chunk);
-            self.whole.update(&chunk);
             len += chunk.len() as u64;
             chunks.push(chunk);
         }
@@ -164,7 +133,7 @@ impl PartReader {
                 let more = self.budget.try_reserve(len - reservation.bytes());
                 let Some(more) = more else {
                     return Err(source_error(
-                        &self.source,
+                        self.chunks.path(),
                         std::io::Error::new(
                             std::io::ErrorKind::Interrupted,
                             "the file grew while it was being read; it is sent again later",
@@ -176,7 +145,6 @@ impl PartReader {
         } else {
             reservation.shrink_to(len);
         }
-        self.size += len;
         let index = self.count;
         self.count += 1;
         Ok(Some(Part {
@@ -188,56 +156,10 @@ impl PartReader {
         }))
     }
 
-    /// Up to `want` bytes; fewer only at the end of the file. Gives up on
-    /// cancellation even while a read is stuck (a hung network share).
-    async fn read_chunk(&mut self, want: u64) -> Result<Bytes, RemoteError> {
-        let cancel = self.cancel.clone();
-        if cancel.is_cancelled() {
-            return Err(RemoteError::Cancelled);
-        }
-        let chunk = tokio::select! {
-            biased;
-            () = cancel.cancelled() => Err(RemoteError::Cancelled),
-            read = self.fill(want) => read,
-        }?;
-        // What was read, not what was asked for: the read past a file's end
-        // that finds it costs nothing.
-        let len = chunk.len() as u64;
-        self.throttle.admit(Direction::Up, len, &cancel).await?;
-        Ok(chunk)
-    }
-
-    async fn fill(&mut self, want: u64) -> Result<Bytes, RemoteError> {
-        let file = self.file.clone();
-        let source = self.source.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let file = match file {
-                Some(file) => file,
-                None => Arc::new(std::fs::File::open(&source)?),
-            };
-            let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(usize::MAX));
-            (&*file).take(want).read_to_end(&mut buf)?;
-            Ok::<_, std::io::Error>((file, buf))
-        });
-        let (file, mut buf) = read
-            .await
-            .map_err(|err| source_error(&self.source, std::io::Error::other(err)))?
-            .map_err(|err| source_error(&self.source, err))?;
-        self.file = Some(file);
-        // The last chunk of a small file should not pin a whole chunk.
-        if buf.len() < buf.capacity() / 2 {
-            buf.shrink_to_fit();
-        }
-        Ok(Bytes::from(buf))
-    }
-
     /// What was sent, once the file is read to its end.
     pub fn sent(self, etag: Option<String>) -> Sent {
-        Sent {
-            size: self.size,
-            blake3: self.whole.finalize(),
-            etag,
-        }
+        let (size, blake3) = self.chunks.finish();
+        Sent { size, blake3, etag }
     }
 }
 

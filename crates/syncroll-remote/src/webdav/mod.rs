@@ -51,14 +51,13 @@ use reqwest::header::{
     CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_MATCH, LAST_MODIFIED, RANGE,
 };
 use reqwest::{Method, StatusCode, Url};
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::TransferBudget;
-use crate::error::source_error;
+use crate::chunks::{CHUNK_BYTES, FileChunks};
 use crate::key::validate_prefix;
 use crate::{
     FolderTags, ListEvent, ListEventStream, ObjectMeta, ObjectRead, ObjectStream, Precondition,
@@ -67,8 +66,6 @@ use crate::{
 use errors::Target;
 pub use settings::WebDavSettings;
 
-/// Bytes read, hashed and sent per step; also the cancellation grain.
-const CHUNK_BYTES: usize = 1 << 20;
 /// A server that accepts no connection within this is unreachable for now.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a request may take on top of sending its body.
@@ -349,17 +346,10 @@ impl WebDavRemote {
         progress: &AtomicU64,
         cancel: &CancellationToken,
     ) -> Result<(u64, blake3::Hash), RemoteError> {
-        let file = tokio::fs::File::open(source)
-            .await
-            .map_err(|e| source_error(source, e))?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| source_error(source, e))?
-            .len();
+        let mut chunks = FileChunks::new(source.to_owned(), self.throttle.clone(), cancel.clone());
+        let len = chunks.size().await?;
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-        let held = (&self.budget, &self.throttle);
-        let reading = read_into(file, source, len, tx, held, progress, cancel);
+        let reading = read_into(chunks, len, tx, &self.budget, progress, cancel);
         let body = reqwest::Body::wrap_stream(ReceiverStream::new(rx));
         let timeout = REQUEST_BASE_TIMEOUT + Duration::from_secs(len / self.slowest_uplink());
         let put = self
@@ -884,66 +874,51 @@ fn temp_key(key: &str) -> String {
     }
 }
 
-/// Reads exactly `len` bytes of `file` into `tx`, hashing them and adding
+/// Reads exactly `len` bytes of the file into `tx` through the one chunk
+/// reader (hashed, admitted by the limits, stopped by cancellation), adding
 /// them to `progress` as they go; returns the size and the hash. Stops when
 /// `cancel` fires or the request stops taking the body.
 async fn read_into(
-    mut file: tokio::fs::File,
-    source: &FsPath,
+    mut chunks: FileChunks,
     len: u64,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    (budget, throttle): (&TransferBudget, &crate::Throttle),
+    budget: &TransferBudget,
     progress: &AtomicU64,
     cancel: &CancellationToken,
 ) -> Result<(u64, blake3::Hash), RemoteError> {
-    let mut hasher = blake3::Hasher::new();
     let mut left = len;
     while left > 0 {
-        if cancel.is_cancelled() {
-            return Err(RemoteError::Cancelled);
-        }
-        let want = left.min(CHUNK_BYTES as u64) as usize;
-        throttle
-            .admit(crate::Direction::Up, want as u64, cancel)
-            .await?;
+        let want = left.min(CHUNK_BYTES as u64);
         // Reserved before it is read, given back once the request has sent
         // it (the chunk carries its reservation). The chunks before it are
         // on their way and need nothing more, so this wait always ends.
         let reservation = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(RemoteError::Cancelled),
-            reservation = budget.reserve(want as u64) => reservation,
+            reservation = budget.reserve(want) => reservation,
         };
-        let mut buf = vec![0; want];
-        let mut filled = 0;
-        while filled < want {
-            let n = file
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| source_error(source, e))?;
-            if n == 0 {
-                // The request must not complete with a short body.
-                let _ = tx.send(Err(std::io::Error::other("the file shrank"))).await;
-                return Err(RemoteError::Io {
-                    action: "read",
-                    key: source.display().to_string(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the file shrank while it was being sent",
-                    ),
-                });
-            }
-            filled += n;
+        let chunk = chunks.next_chunk(want as usize).await?;
+        if (chunk.len() as u64) < want {
+            // The request must not complete with a short body.
+            let _ = tx.send(Err(std::io::Error::other("the file shrank"))).await;
+            return Err(RemoteError::Io {
+                action: "read",
+                key: chunks.path().display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file shrank while it was being sent",
+                ),
+            });
         }
-        hasher.update(&buf);
-        if tx.send(Ok(reservation.hold(buf))).await.is_err() {
+        if tx.send(Ok(reservation.hold(chunk))).await.is_err() {
             // The request ended early; its error says why.
             break;
         }
-        left -= want as u64;
-        progress.fetch_add(want as u64, Ordering::Relaxed);
+        left -= want;
+        progress.fetch_add(want, Ordering::Relaxed);
     }
-    Ok((len - left, hasher.finalize()))
+    let (read, hash) = chunks.finish();
+    Ok((read.min(len - left), hash))
 }
 
 #[async_trait::async_trait]
