@@ -1,0 +1,186 @@
+//! The tray item follows the daemon, pauses it from its menu, notifies
+//! failures once per rate window, and outlives a daemon restart.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use syncroll_testkit::{Daemon, EVENT_TIMEOUT, bin_path, s, wait_until, write_photos};
+
+use crate::bus::Bus;
+use crate::{ItemState, Tray};
+
+/// A daemon with `n` photos of `size` bytes in `<root>/trip`, scanned.
+fn daemon_with_photos(config: &str, n: usize, size: usize) -> (Daemon, PathBuf) {
+    let daemon = Daemon::builder().config(config).start();
+    let root = daemon.scratch("photos");
+    write_photos(&root.join("trip"), "t", n, size);
+    daemon.cli(&["roots", "add", s(&root)]).ok();
+    daemon.json(&["rescan"]);
+    (daemon, root)
+}
+
+fn create_trip(daemon: &Daemon, root: &std::path::Path, extra: &[&str]) {
+    let folder = root.join("trip");
+    let mut args = vec![
+        "collections",
+        "create",
+        "Trip",
+        "--folder",
+        s(&folder),
+        "--sync",
+    ];
+    args.extend_from_slice(extra);
+    daemon.cli(&args).ok();
+}
+
+fn is_idle(state: &ItemState) -> bool {
+    state.status == "Passive" && state.icon == "emblem-synchronized"
+}
+
+fn is_syncing(state: &ItemState) -> bool {
+    state.status == "Active"
+        && state.icon == "view-refresh"
+        && state.title.starts_with("syncroll is syncing")
+}
+
+fn is_paused(state: &ItemState) -> bool {
+    state.status == "Active" && state.icon == "media-playback-pause"
+}
+
+fn unix_now() -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    i64::try_from(now.as_secs()).unwrap()
+}
+
+#[test]
+fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
+    // 5 MiB at 256 KiB/s: syncing for some 20 s, long enough to be seen.
+    let (daemon, root) = daemon_with_photos("[sync]\nbandwidth = \"256k\"", 20, 256 * 1024);
+    let bus = Bus::start();
+    let tray = Tray::start(&bus, &daemon);
+    tray.wait_for(&bus, "the idle icon", is_idle);
+
+    create_trip(&daemon, &root, &[]);
+    let syncing = tray.wait_for(&bus, "the syncing icon", is_syncing);
+    assert!(
+        syncing.text.contains("Bandwidth limit: 256k"),
+        "{syncing:?}"
+    );
+
+    daemon.cli(&["pause"]).ok();
+    let paused = tray.wait_for(&bus, "the paused icon", is_paused);
+    assert!(paused.text.contains("Paused until resumed"), "{paused:?}");
+    daemon.cli(&["resume"]).ok();
+    tray.wait_for(&bus, "the syncing icon again", is_syncing);
+
+    let menu = bus.menu(&tray.service).unwrap();
+    let entry = menu
+        .find("Pause for 1 hour")
+        .unwrap_or_else(|| panic!("no \"Pause for 1 hour\" entry in {menu:#?}"));
+    assert!(entry.enabled, "{entry:?}");
+    let clicked_at = unix_now();
+    bus.click(&tray.service, entry.id).unwrap();
+    let status = wait_until(EVENT_TIMEOUT, "the daemon to be paused", || {
+        let status = daemon.json(&["status"]);
+        if status["sync"]["paused"] == true {
+            Ok(status)
+        } else {
+            Err(status)
+        }
+    });
+    let until = status["sync"]["paused_until"].as_i64().unwrap();
+    let hour_later = clicked_at + 3600;
+    assert!(
+        (hour_later - 5..=hour_later + 60).contains(&until),
+        "paused until {until}, expected about {hour_later}: {status}"
+    );
+    let paused = tray.wait_for(&bus, "the paused icon after the menu", is_paused);
+    assert!(paused.text.contains("Paused until "), "{paused:?}");
+    assert!(!paused.text.contains("resumed"), "{paused:?}");
+}
+
+#[test]
+fn a_failed_job_is_notified_once_within_the_rate_window() {
+    let (daemon, root) =
+        daemon_with_photos("[sync]\nretry_base_ms = 50\nmax_attempts = 2", 3, 1024);
+    let nas = daemon.scratch("nas");
+    daemon
+        .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)])
+        .ok();
+    // A file where the collection's folder must go: the remote refuses
+    // every upload, and each of the three jobs fails for good.
+    fs::write(nas.join("Trip"), b"in the way").unwrap();
+    let bus = Bus::start();
+    let tray = Tray::start(&bus, &daemon);
+    tray.wait_for(&bus, "the idle icon", is_idle);
+
+    create_trip(&daemon, &root, &["--remote", "nas"]);
+    let attention = tray.wait_for(&bus, "the attention icon", |state| {
+        state.status == "NeedsAttention" && state.icon == "dialog-warning"
+    });
+    assert_eq!(attention.title, "syncroll needs attention");
+    // The marker that every failure went through the notices: the tray
+    // handled all three events.
+    wait_until(
+        EVENT_TIMEOUT,
+        "the tray to handle three job_failed events",
+        || {
+            let handled = tray.handled("job_failed");
+            if handled == 3 { Ok(()) } else { Err(handled) }
+        },
+    );
+    let state = tray.state(&bus).unwrap();
+    assert!(state.text.contains("3 failed"), "{state:?}");
+
+    let notifications = bus.notifications();
+    assert_eq!(notifications.len(), 1, "{notifications:#?}");
+    let notice = &notifications[0];
+    assert_eq!(notice.app_name, "syncroll-tray");
+    assert_eq!(notice.summary, "Trip failed");
+    assert!(
+        notice.body.contains("is a file where a folder is needed"),
+        "{notice:?}"
+    );
+}
+
+#[test]
+fn the_item_survives_a_daemon_restart_and_follows_it_again() {
+    let mut daemon = Daemon::start();
+    let bus = Bus::start();
+    let tray = Tray::start(&bus, &daemon);
+    tray.wait_for(&bus, "the idle icon", is_idle);
+
+    daemon.stop();
+    let down = tray.wait_for(&bus, "the not-running icon", |state| {
+        state.icon == "process-stop" && state.status == "Active"
+    });
+    assert_eq!(down.title, "syncrolld is not running");
+    assert_eq!(bus.registered_items(), [tray.service.clone()]);
+
+    daemon.restart();
+    tray.wait_for(&bus, "the idle icon after the restart", is_idle);
+    // The feed follows the new daemon: a pause is an event the tray
+    // handles, not only a status it polls.
+    daemon.cli(&["pause"]).ok();
+    tray.wait_for(&bus, "the paused icon", is_paused);
+    wait_until(EVENT_TIMEOUT, "the tray to handle the pause event", || {
+        let handled = tray.handled("pause_changed");
+        if handled == 1 { Ok(()) } else { Err(handled) }
+    });
+}
+
+#[test]
+fn version_and_help_name_the_tray() {
+    let run = |arg: &str| {
+        let output = std::process::Command::new(bin_path("syncroll-tray"))
+            .arg(arg)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(run("--version").starts_with("syncroll-tray "));
+    let help = run("--help");
+    assert!(help.contains("--socket <PATH>"), "{help}");
+}
