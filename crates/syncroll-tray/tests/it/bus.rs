@@ -116,6 +116,9 @@ impl std::fmt::Debug for Bus {
     }
 }
 
+/// dbusmenu's `(ia{sv}av)`: an entry's id, properties and children.
+type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+
 /// A menu entry as the item's dbusmenu lays it out.
 #[derive(Debug, Clone)]
 pub struct MenuNode {
@@ -203,7 +206,7 @@ impl Bus {
                     &("org.kde.StatusNotifierItem", name),
                 )
                 .await?;
-            Ok(reply.body().deserialize::<OwnedValue>()?)
+            reply.body().deserialize::<OwnedValue>()
         })
     }
 
@@ -248,10 +251,8 @@ impl Bus {
                     &(0i32, -1i32, Vec::<&str>::new()),
                 )
                 .await?;
-            let (_revision, (id, properties, children)): (
-                u32,
-                (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>),
-            ) = reply.body().deserialize()?;
+            let (_revision, (id, properties, children)): (u32, Layout) =
+                reply.body().deserialize()?;
             Ok(MenuNode {
                 id,
                 label: label(properties.iter().map(|(k, v)| (k.as_str(), &**v))),

@@ -156,7 +156,7 @@ fn the_item_survives_a_daemon_restart_and_follows_it_again() {
         state.icon == "process-stop" && state.status == "Active"
     });
     assert_eq!(down.title, "syncrolld is not running");
-    assert_eq!(bus.registered_items(), [tray.service.clone()]);
+    assert_eq!(bus.registered_items(), std::slice::from_ref(&tray.service));
 
     daemon.restart();
     tray.wait_for(&bus, "the idle icon after the restart", is_idle);
