@@ -100,36 +100,49 @@ fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
     assert!(!paused.text.contains("resumed"), "{paused:?}");
 }
 
-#[test]
-fn a_failed_job_is_notified_once_within_the_rate_window() {
+/// A daemon whose collection Trip (three photos) syncs to a remote that
+/// refuses every upload: a file sits where the collection's folder must
+/// go, and each job fails for good after two quick attempts. The
+/// collection is not created yet.
+fn daemon_with_a_refusing_remote() -> (Daemon, PathBuf) {
     let (daemon, root) =
         daemon_with_photos("[sync]\nretry_base_ms = 50\nmax_attempts = 2", 3, 1024);
     let nas = daemon.scratch("nas");
     daemon
         .cli(&["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)])
         .ok();
-    // A file where the collection's folder must go: the remote refuses
-    // every upload, and each of the three jobs fails for good.
     fs::write(nas.join("Trip"), b"in the way").unwrap();
+    (daemon, root)
+}
+
+fn needs_attention(state: &ItemState) -> bool {
+    state.status == "NeedsAttention" && state.icon == "dialog-warning"
+}
+
+/// Waits until the tray's log shows `n` events of `kind` handled: the
+/// marker that they went through the notices.
+fn wait_handled(tray: &Tray, kind: &str, n: usize) {
+    wait_until(
+        EVENT_TIMEOUT,
+        &format!("the tray to handle {n} {kind} events"),
+        || {
+            let handled = tray.handled(kind);
+            if handled == n { Ok(()) } else { Err(handled) }
+        },
+    );
+}
+
+#[test]
+fn a_failed_job_is_notified_once_within_the_rate_window() {
+    let (daemon, root) = daemon_with_a_refusing_remote();
     let bus = Bus::start();
     let tray = Tray::start(&bus, &daemon);
     tray.wait_for(&bus, "the idle icon", is_idle);
 
     create_trip(&daemon, &root, &["--remote", "nas"]);
-    let attention = tray.wait_for(&bus, "the attention icon", |state| {
-        state.status == "NeedsAttention" && state.icon == "dialog-warning"
-    });
+    let attention = tray.wait_for(&bus, "the attention icon", needs_attention);
     assert_eq!(attention.title, "syncroll needs attention");
-    // The marker that every failure went through the notices: the tray
-    // handled all three events.
-    wait_until(
-        EVENT_TIMEOUT,
-        "the tray to handle three job_failed events",
-        || {
-            let handled = tray.handled("job_failed");
-            if handled == 3 { Ok(()) } else { Err(handled) }
-        },
-    );
+    wait_handled(&tray, "job_failed", 3);
     let state = tray.state(&bus).unwrap();
     assert!(state.text.contains("3 failed"), "{state:?}");
 
@@ -145,8 +158,36 @@ fn a_failed_job_is_notified_once_within_the_rate_window() {
 }
 
 #[test]
-fn the_item_survives_a_daemon_restart_and_follows_it_again() {
-    let mut daemon = Daemon::start();
+fn events_from_before_the_tray_started_are_never_notified() {
+    let (mut daemon, root) = daemon_with_a_refusing_remote();
+    create_trip(&daemon, &root, &["--remote", "nas"]);
+    wait_until(EVENT_TIMEOUT, "three failed jobs", || {
+        let status = daemon.json(&["status"]);
+        if status["sync"]["failed"] == 3 {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    });
+    let bus = Bus::start();
+    let tray = Tray::start(&bus, &daemon);
+    tray.wait_for(&bus, "the attention icon", needs_attention);
+
+    // Back from a restart before any event came, the tray reads the
+    // daemon's whole window, failures included, to miss nothing.
+    daemon.stop();
+    tray.wait_for(&bus, "the not-running icon", |state| {
+        state.icon == "process-stop"
+    });
+    daemon.restart();
+    tray.wait_for(&bus, "the attention icon again", needs_attention);
+    wait_handled(&tray, "job_failed", 3);
+    assert!(bus.notifications().is_empty(), "{:#?}", bus.notifications());
+}
+
+#[test]
+fn the_item_survives_a_daemon_restart_and_tells_what_happened_meanwhile() {
+    let (mut daemon, root) = daemon_with_photos("[catalog]\nroot_check_interval_secs = 1", 3, 256);
     let bus = Bus::start();
     let tray = Tray::start(&bus, &daemon);
     tray.wait_for(&bus, "the idle icon", is_idle);
@@ -158,16 +199,51 @@ fn the_item_survives_a_daemon_restart_and_follows_it_again() {
     assert_eq!(down.title, "syncrolld is not running");
     assert_eq!(bus.registered_items(), std::slice::from_ref(&tray.service));
 
+    // While the daemon is away its root goes too; the daemon finds it
+    // missing once back, and the tray, resuming its feed, tells.
+    fs::rename(&root, daemon.scratch("away").join("photos")).unwrap();
     daemon.restart();
-    tray.wait_for(&bus, "the idle icon after the restart", is_idle);
+    let back = tray.wait_for(
+        &bus,
+        "the attention icon after the restart",
+        needs_attention,
+    );
+    assert!(
+        back.text
+            .contains(&format!("Missing root: {}", root.display())),
+        "{back:?}"
+    );
+    let notices = wait_until(EVENT_TIMEOUT, "a notification of the missing root", || {
+        let notices = bus.notifications();
+        if notices.is_empty() {
+            Err(notices)
+        } else {
+            Ok(notices)
+        }
+    });
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(notices[0].summary, "Photo folder missing");
+    assert!(notices[0].body.starts_with(s(&root)), "{notices:#?}");
+
     // The feed follows the new daemon: a pause is an event the tray
     // handles, not only a status it polls.
     daemon.cli(&["pause"]).ok();
-    tray.wait_for(&bus, "the paused icon", is_paused);
-    wait_until(EVENT_TIMEOUT, "the tray to handle the pause event", || {
-        let handled = tray.handled("pause_changed");
-        if handled == 1 { Ok(()) } else { Err(handled) }
-    });
+    wait_handled(&tray, "pause_changed", 1);
+}
+
+#[test]
+fn the_autostart_file_starts_the_tray_at_login() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/syncroll-tray.desktop");
+    let entry = fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = entry.lines().collect();
+    assert_eq!(lines[0], "[Desktop Entry]");
+    for line in [
+        "Type=Application",
+        "Exec=syncroll-tray",
+        "X-GNOME-Autostart-enabled=true",
+    ] {
+        assert!(lines.contains(&line), "{path} lacks {line:?}");
+    }
 }
 
 #[test]
