@@ -46,7 +46,8 @@ const TERMINALS: &[&str] = &[
 pub fn review_in_terminal(socket: &Path, args: &[&str]) -> Result<(), LaunchError> {
     let terminal = terminal().ok_or(LaunchError::NoTerminal)?;
     let script = format!(
-        "syncroll --socket {} {}; printf '\\nPress Enter to close. '; read -r _",
+        "{} --socket {} {}; printf '\\nPress Enter to close. '; read -r _",
+        shell_quote(&syncroll_program().to_string_lossy()),
         shell_quote(&socket.to_string_lossy()),
         args.join(" ")
     );
@@ -88,6 +89,16 @@ fn newest_log(dir: &Path) -> Result<Option<PathBuf>, LaunchError> {
                 .is_some_and(|name| name.starts_with("syncrolld") && name.ends_with(".log"))
         })
         .max())
+}
+
+/// The `syncroll` installed beside this program (`cargo install` and
+/// packages put them together), else the one on `PATH`.
+fn syncroll_program() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("syncroll")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("syncroll"))
 }
 
 fn terminal() -> Option<OsString> {

@@ -93,6 +93,18 @@ enum End {
     FeedEnded,
 }
 
+/// How one turn of a session ends.
+#[derive(Debug)]
+enum Turn {
+    /// Go on, after reading the status.
+    Refresh,
+    Quit,
+    End(End),
+}
+
+/// One item of the feed, or why it broke.
+type FeedResult = Result<FeedItem, ClientError>;
+
 /// Why a menu action failed.
 #[derive(Debug, thiserror::Error)]
 enum ActionError {
@@ -171,19 +183,15 @@ impl<P: Platform> Link<P> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = loop {
             // The first tick is immediate: the state shows at once.
-            let step = tokio::select! {
-                item = items.recv() => match item {
-                    Some(Ok(item)) => self.on_item(item).await.map(|()| true),
-                    Some(Err(error)) => Err(End::Lost(error)),
-                    None => Err(End::FeedEnded),
-                },
-                _ = tick.tick() => Ok(true),
+            let turn = tokio::select! {
+                item = items.recv() => self.on_items(item, &mut items).await,
+                _ = tick.tick() => Turn::Refresh,
                 action = self.actions.recv() => self.on_action(client, action).await,
             };
-            match step {
-                Ok(true) => {}
-                Ok(false) => break End::Quit,
-                Err(end) => break end,
+            match turn {
+                Turn::Refresh => {}
+                Turn::Quit => break End::Quit,
+                Turn::End(end) => break end,
             }
             if let Err(error) = self.refresh(client).await {
                 break End::Lost(error);
@@ -193,7 +201,29 @@ impl<P: Platform> Link<P> {
         end
     }
 
-    async fn on_item(&mut self, item: FeedItem) -> Result<(), End> {
+    /// Handles `first` and whatever else the feed has ready: a burst of
+    /// events costs one status read, not one each.
+    async fn on_items(
+        &mut self,
+        first: Option<FeedResult>,
+        items: &mut mpsc::Receiver<FeedResult>,
+    ) -> Turn {
+        let mut next = first;
+        loop {
+            match next {
+                Some(Ok(item)) => self.on_item(item).await,
+                Some(Err(error)) => return Turn::End(End::Lost(error)),
+                None => return Turn::End(End::FeedEnded),
+            }
+            next = match items.try_recv() {
+                Ok(item) => Some(item),
+                Err(mpsc::error::TryRecvError::Empty) => return Turn::Refresh,
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+        }
+    }
+
+    async fn on_item(&mut self, item: FeedItem) {
         match item {
             FeedItem::Event(event) => {
                 let new = self.cursor.advance(&event);
@@ -221,22 +251,18 @@ impl<P: Platform> Link<P> {
                 );
             }
         }
-        Ok(())
     }
 
-    /// Carries out a menu action; `Ok(false)` to quit.
-    async fn on_action(&mut self, client: &Client, action: Option<Action>) -> Result<bool, End> {
-        let Some(action) = action else {
-            return Ok(false);
+    /// Carries out a menu action.
+    async fn on_action(&mut self, client: &Client, action: Option<Action>) -> Turn {
+        let Some(action) = action.filter(|action| *action != Action::Quit) else {
+            return Turn::Quit;
         };
-        if action == Action::Quit {
-            return Ok(false);
-        }
         tracing::info!(?action, "menu action");
         if let Err(error) = self.perform(client, &action).await {
             tracing::warn!(%error, ?action, "the menu action failed");
         }
-        Ok(true)
+        Turn::Refresh
     }
 
     async fn perform(&self, client: &Client, action: &Action) -> Result<(), ActionError> {
@@ -314,10 +340,7 @@ async fn pause(
 
 /// Moves the feed's items into a channel, so the session's `select!`
 /// never drops a half-read message.
-async fn forward(
-    mut feed: syncroll_client::EventStream,
-    tx: mpsc::Sender<Result<FeedItem, ClientError>>,
-) {
+async fn forward(mut feed: syncroll_client::EventStream, tx: mpsc::Sender<FeedResult>) {
     loop {
         let item = feed.next().await.transpose();
         let Some(item) = item else { return };

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use syncroll_client::{ClientError, HoldState, SyncState, pb};
+use syncroll_client::{ClientError, HoldState, RootState, SyncState, pb};
 
 /// The daemon's state at one status read.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ impl Snapshot {
             failed: sync.failed,
             held_deletions: held_deletions(&sync.holds)?,
             conflicts: status.open_conflicts,
-            missing_roots: missing_roots(&status.roots),
+            missing_roots: missing_roots(&status.roots)?,
             rate_bytes_per_second: sync.rate_bytes_per_second,
             eta_seconds: (sync.eta_seconds > 0).then_some(sync.eta_seconds),
             limit: sync.bandwidth.as_ref().and_then(limit),
@@ -115,12 +115,14 @@ fn held_deletions(holds: &[pb::Hold]) -> Result<u64, ClientError> {
     Ok(total)
 }
 
-fn missing_roots(roots: &[pb::Root]) -> Vec<PathBuf> {
-    roots
-        .iter()
-        .filter(|root| root.state == "missing")
-        .map(|root| PathBuf::from(&root.path))
-        .collect()
+fn missing_roots(roots: &[pb::Root]) -> Result<Vec<PathBuf>, ClientError> {
+    let mut missing = Vec::new();
+    for root in roots {
+        if let RootState::Missing { .. } = RootState::of(root)? {
+            missing.push(PathBuf::from(&root.path));
+        }
+    }
+    Ok(missing)
 }
 
 /// The limit as written, unless there is none ("off", or no rate either

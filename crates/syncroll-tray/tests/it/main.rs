@@ -39,6 +39,11 @@ impl Tray {
     /// Starts the tray on `bus` for `daemon`'s socket and waits until its
     /// item registers with the watcher.
     pub fn start(bus: &Bus, daemon: &Daemon) -> Self {
+        Self::start_with_env(bus, daemon, &[])
+    }
+
+    /// [`Tray::start`] with extra environment.
+    pub fn start_with_env(bus: &Bus, daemon: &Daemon, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("syncroll-tray.log");
         let child = Command::new(bin_path("syncroll-tray"))
@@ -47,6 +52,7 @@ impl Tray {
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .env("RUST_LOG", "info,syncroll_tray=debug")
             .env_remove("SYNCROLL_SOCKET")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())

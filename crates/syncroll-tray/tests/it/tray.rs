@@ -2,6 +2,7 @@
 //! failures once per rate window, and outlives a daemon restart.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -34,8 +35,14 @@ fn create_trip(daemon: &Daemon, root: &std::path::Path, extra: &[&str]) {
     daemon.cli(&args).ok();
 }
 
+// Each check reads the title too: the properties are read one by one, so
+// the tooltip's text is only known to be of the same state when its title
+// is.
+
 fn is_idle(state: &ItemState) -> bool {
-    state.status == "Passive" && state.icon == "emblem-synchronized"
+    state.status == "Passive"
+        && state.icon == "emblem-synchronized"
+        && state.title == "syncroll is idle: everything is synced"
 }
 
 fn is_syncing(state: &ItemState) -> bool {
@@ -45,7 +52,15 @@ fn is_syncing(state: &ItemState) -> bool {
 }
 
 fn is_paused(state: &ItemState) -> bool {
-    state.status == "Active" && state.icon == "media-playback-pause"
+    state.status == "Active"
+        && state.icon == "media-playback-pause"
+        && state.title == "syncroll is paused"
+}
+
+fn is_not_running(state: &ItemState) -> bool {
+    state.status == "Active"
+        && state.icon == "process-stop"
+        && state.title == "syncrolld is not running"
 }
 
 fn unix_now() -> i64 {
@@ -116,7 +131,9 @@ fn daemon_with_a_refusing_remote() -> (Daemon, PathBuf) {
 }
 
 fn needs_attention(state: &ItemState) -> bool {
-    state.status == "NeedsAttention" && state.icon == "dialog-warning"
+    state.status == "NeedsAttention"
+        && state.icon == "dialog-warning"
+        && state.title == "syncroll needs attention"
 }
 
 /// Waits until the tray's log shows `n` events of `kind` handled: the
@@ -140,11 +157,11 @@ fn a_failed_job_is_notified_once_within_the_rate_window() {
     tray.wait_for(&bus, "the idle icon", is_idle);
 
     create_trip(&daemon, &root, &["--remote", "nas"]);
-    let attention = tray.wait_for(&bus, "the attention icon", needs_attention);
-    assert_eq!(attention.title, "syncroll needs attention");
+    tray.wait_for(&bus, "the attention icon", needs_attention);
     wait_handled(&tray, "job_failed", 3);
-    let state = tray.state(&bus).unwrap();
-    assert!(state.text.contains("3 failed"), "{state:?}");
+    tray.wait_for(&bus, "the tooltip to count three failures", |state| {
+        needs_attention(state) && state.text.contains("3 failed")
+    });
 
     let notifications = bus.notifications();
     assert_eq!(notifications.len(), 1, "{notifications:#?}");
@@ -193,10 +210,7 @@ fn the_item_survives_a_daemon_restart_and_tells_what_happened_meanwhile() {
     tray.wait_for(&bus, "the idle icon", is_idle);
 
     daemon.stop();
-    let down = tray.wait_for(&bus, "the not-running icon", |state| {
-        state.icon == "process-stop" && state.status == "Active"
-    });
-    assert_eq!(down.title, "syncrolld is not running");
+    tray.wait_for(&bus, "the not-running icon", is_not_running);
     assert_eq!(bus.registered_items(), std::slice::from_ref(&tray.service));
 
     // While the daemon is away its root goes too; the daemon finds it
@@ -229,6 +243,51 @@ fn the_item_survives_a_daemon_restart_and_tells_what_happened_meanwhile() {
     // handles, not only a status it polls.
     daemon.cli(&["pause"]).ok();
     wait_handled(&tray, "pause_changed", 1);
+}
+
+#[test]
+fn open_log_opens_the_daemons_newest_log_file() {
+    let daemon = Daemon::start();
+    // The opener this test gives the tray writes down what it was asked
+    // to open.
+    let scratch = daemon.scratch("opener");
+    let opened = scratch.join("opened");
+    let opener = scratch.join("opener.sh");
+    fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\necho \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            s(&opened)
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&opener, fs::Permissions::from_mode(0o755)).unwrap();
+    let bus = Bus::start();
+    let tray = Tray::start_with_env(
+        &bus,
+        &daemon,
+        &[("SYNCROLL_TRAY_OPENER", opener.as_os_str())],
+    );
+    tray.wait_for(&bus, "the idle icon", is_idle);
+
+    let menu = bus.menu(&tray.service).unwrap();
+    let entry = menu.find("Open log").expect("an Open log entry");
+    bus.click(&tray.service, entry.id).unwrap();
+    let path = wait_until(EVENT_TIMEOUT, "the opener to run", || {
+        fs::read_to_string(&opened)
+    });
+    let path = PathBuf::from(path.trim());
+    assert_eq!(
+        path.parent(),
+        Some(daemon.data_dir.join("logs").as_path()),
+        "{path:?}"
+    );
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("syncrolld.") && name.ends_with(".log"),
+        "{name}"
+    );
+    assert!(path.is_file(), "{path:?}");
 }
 
 #[test]
