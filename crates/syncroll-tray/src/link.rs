@@ -145,17 +145,26 @@ impl<P: Platform> Link<P> {
     pub async fn run(mut self) {
         let mut backoff = MIN_BACKOFF;
         loop {
+            let started = Instant::now();
             let end = match Client::connect(&self.socket).await {
                 Ok(client) => {
-                    backoff = MIN_BACKOFF;
                     tracing::info!(socket = %self.socket.display(), "connected to syncrolld");
                     self.session(&client).await
                 }
                 Err(error) => End::Lost(error),
             };
+            // A session that lasted was a daemon that went away: come back
+            // quickly. One that failed at once (a daemon newer than this
+            // tray) backs off like a daemon that is not there.
+            if started.elapsed() > MAX_BACKOFF {
+                backoff = MIN_BACKOFF;
+            }
             match end {
                 End::Quit => break,
-                End::Lost(error) => tracing::debug!(%error, "syncrolld is not reachable"),
+                End::Lost(error @ ClientError::Unreachable { .. }) => {
+                    tracing::debug!(%error, "syncrolld is not reachable");
+                }
+                End::Lost(error) => tracing::warn!(%error, "lost syncrolld"),
                 End::FeedEnded => tracing::info!("syncrolld stopped"),
             }
             self.model.disconnected();

@@ -125,6 +125,8 @@ pub struct MenuNode {
     pub id: i32,
     pub label: String,
     pub enabled: bool,
+    /// A toggle's `toggle-state` is 1.
+    pub checked: bool,
     pub children: Vec<MenuNode>,
 }
 
@@ -257,6 +259,7 @@ impl Bus {
                 id,
                 label: label(properties.iter().map(|(k, v)| (k.as_str(), &**v))),
                 enabled: true,
+                checked: false,
                 children: children.iter().map(|child| menu_node(child)).collect(),
             })
         })
@@ -369,10 +372,14 @@ fn menu_node(value: &Value<'_>) -> MenuNode {
         .iter()
         .find(|(key, _)| *key == "enabled")
         .is_none_or(|(_, value)| !matches!(plain(value), Value::Bool(false)));
+    let checked = properties
+        .iter()
+        .any(|(key, value)| *key == "toggle-state" && matches!(plain(value), Value::I32(1)));
     MenuNode {
         id: *id,
         label: label(properties.iter().copied()),
         enabled,
+        checked,
         children: children.inner().iter().map(menu_node).collect(),
     }
 }

@@ -246,6 +246,55 @@ fn the_item_survives_a_daemon_restart_and_tells_what_happened_meanwhile() {
 }
 
 #[test]
+fn a_collections_toggle_pauses_and_resumes_only_that_collection() {
+    let (daemon, root) = daemon_with_photos("", 3, 1024);
+    create_trip(&daemon, &root, &[]);
+    let bus = Bus::start();
+    let tray = Tray::start(&bus, &daemon);
+    tray.wait_for(&bus, "the idle icon", is_idle);
+    let trip_paused = |want: bool| {
+        wait_until(EVENT_TIMEOUT, &format!("Trip paused = {want}"), || {
+            let sync = &daemon.json(&["status"])["sync"];
+            let trip = &sync["collections"][0];
+            let seen = (
+                trip["name"] == "Trip",
+                trip["paused"] == want,
+                sync["paused"] == true,
+            );
+            if seen == (true, true, false) {
+                Ok(())
+            } else {
+                Err(sync.clone())
+            }
+        });
+    };
+
+    let toggle = |checked: bool| {
+        let menu = bus.menu(&tray.service).unwrap();
+        let submenu = menu
+            .children
+            .iter()
+            .find(|entry| entry.label.starts_with("Trip: "))
+            .unwrap_or_else(|| panic!("no Trip submenu in {menu:#?}"));
+        let toggle = submenu.find("Paused").expect("a Paused toggle");
+        assert_eq!(toggle.checked, checked, "{toggle:?}");
+        bus.click(&tray.service, toggle.id).unwrap();
+    };
+    toggle(false);
+    trip_paused(true);
+    // The menu shows the new state once the tray has read it.
+    wait_until(EVENT_TIMEOUT, "the toggle to be checked", || {
+        let menu = bus.menu(&tray.service).unwrap();
+        match menu.find("Paused") {
+            Some(entry) if entry.checked => Ok(()),
+            other => Err(other.cloned()),
+        }
+    });
+    toggle(true);
+    trip_paused(false);
+}
+
+#[test]
 fn open_log_opens_the_daemons_newest_log_file() {
     let daemon = Daemon::start();
     // The opener this test gives the tray writes down what it was asked
