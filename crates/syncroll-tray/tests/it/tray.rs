@@ -70,8 +70,9 @@ fn unix_now() -> i64 {
 
 #[test]
 fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
-    // 5 MiB at 256 KiB/s: syncing for some 20 s, long enough to be seen.
-    let (daemon, root) = daemon_with_photos("[sync]\nbandwidth = \"256k\"", 20, 256 * 1024);
+    // 10 MiB at 256 KiB/s: syncing for some 40 s, long enough to be seen
+    // twice on a busy machine.
+    let (daemon, root) = daemon_with_photos("[sync]\nbandwidth = \"256k\"", 40, 256 * 1024);
     let bus = Bus::start();
     let tray = Tray::start(&bus, &daemon);
     tray.wait_for(&bus, "the idle icon", is_idle);
