@@ -35,9 +35,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let socket = args.socket.unwrap_or_else(syncroll_client::locate::socket);
     let (actions_tx, actions) = tokio::sync::mpsc::unbounded_channel();
-    let platform = Sni::start(TrayModel::default().local_view(), actions_tx)
-        .await
-        .context("is a desktop session running (DBUS_SESSION_BUS_ADDRESS)?")?;
+    let platform = Sni::start(TrayModel::default().local_view(), actions_tx).await?;
     tracing::info!(socket = %socket.display(), "tray item started");
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     tokio::select! {

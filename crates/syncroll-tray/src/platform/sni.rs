@@ -23,8 +23,13 @@ pub const ITEM_ID: &str = "syncroll-tray";
 /// Why the item could not be put on the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum SniError {
-    #[error("cannot put the tray item on the D-Bus session bus: {0}")]
-    Item(#[from] ksni::Error),
+    /// Its words already hold ksni's (the bus's address and why), so
+    /// it names no source: the message is not said twice.
+    #[error(
+        "cannot put the tray item on the D-Bus session bus ({0}); is a desktop session \
+         running, and DBUS_SESSION_BUS_ADDRESS set?"
+    )]
+    Item(ksni::Error),
 }
 
 /// The item on the session bus, and a connection for notifications.
@@ -46,7 +51,11 @@ impl Sni {
     /// to `actions`.
     pub async fn start(view: TrayView, actions: UnboundedSender<Action>) -> Result<Self, SniError> {
         let item = Item { view, actions };
-        let handle = item.assume_sni_available(true).spawn().await?;
+        let handle = item
+            .assume_sni_available(true)
+            .spawn()
+            .await
+            .map_err(SniError::Item)?;
         Ok(Self {
             handle,
             notifications: None,

@@ -341,6 +341,21 @@ fn open_log_opens_the_daemons_newest_log_file() {
 }
 
 #[test]
+fn without_a_session_bus_the_tray_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}", dir.path().join("no-bus").display());
+    let output = std::process::Command::new(bin_path("syncroll-tray"))
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(stderr.contains("is a desktop session running"), "{stderr}");
+}
+
+#[test]
 fn the_autostart_file_starts_the_tray_at_login() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/syncroll-tray.desktop");
     let entry = fs::read_to_string(path).unwrap();
