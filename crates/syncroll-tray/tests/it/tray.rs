@@ -295,23 +295,86 @@ fn a_collections_toggle_pauses_and_resumes_only_that_collection() {
     trip_paused(false);
 }
 
+/// A script standing in for a program the tray starts: it writes its
+/// arguments, one a line, to the returned file.
+fn recorder(daemon: &Daemon, name: &str) -> (PathBuf, PathBuf) {
+    let scratch = daemon.scratch(name);
+    let record = scratch.join("args");
+    let script = scratch.join("record.sh");
+    let body = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > {0}.tmp && mv {0}.tmp {0}\n",
+        s(&record)
+    );
+    fs::write(&script, body).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    (script, record)
+}
+
+#[test]
+fn held_deletions_are_notified_and_their_entry_opens_syncroll_holds_in_a_terminal() {
+    let (daemon, root) = daemon_with_photos("[watcher]\nenabled = false", 200, 1024);
+    create_trip(&daemon, &root, &[]);
+    daemon.cli(&["wait", "--timeout", "120s"]).ok();
+    let (terminal, record) = recorder(&daemon, "terminal");
+    let bus = Bus::start();
+    let tray = Tray::start_with_env(
+        &bus,
+        &daemon,
+        &[("SYNCROLL_TRAY_TERMINAL", terminal.as_os_str())],
+    );
+    tray.wait_for(&bus, "the idle icon", is_idle);
+
+    // 80 of 200 photos vanish: the brake holds their deletions.
+    let away = daemon.scratch("away");
+    for i in 0..80 {
+        let name = format!("t{i}.jpg");
+        fs::rename(root.join("trip").join(&name), away.join(&name)).unwrap();
+    }
+    daemon.json(&["rescan"]);
+    tray.wait_for(&bus, "the attention icon for held deletions", |state| {
+        needs_attention(state) && state.text.contains("Held deletions: 80")
+    });
+    let notices = wait_until(EVENT_TIMEOUT, "a notification of the hold", || {
+        let notices = bus.notifications();
+        if notices.is_empty() {
+            Err(notices)
+        } else {
+            Ok(notices)
+        }
+    });
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(notices[0].summary, "Deletions held");
+
+    let menu = bus.menu(&tray.service).unwrap();
+    let entry = menu
+        .find("Held deletions: 80")
+        .expect("a Held deletions entry");
+    assert!(entry.enabled, "{entry:?}");
+    bus.click(&tray.service, entry.id).unwrap();
+    let args = wait_until(EVENT_TIMEOUT, "the terminal to start", || {
+        fs::read_to_string(&record)
+    });
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(args[..3], ["-e", "sh", "-c"], "{args:?}");
+    // What the terminal would run lists the hold (and, its input closed,
+    // does not wait for Enter: `read` fails at the end of its input, so
+    // the exit status says nothing).
+    let review = std::process::Command::new("sh")
+        .args(["-c", args[3]])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&review.stdout);
+    assert!(
+        shown.contains("hold 1 (pending): 80 of 200 copies of \"Trip\""),
+        "{review:?}"
+    );
+}
+
 #[test]
 fn open_log_opens_the_daemons_newest_log_file() {
     let daemon = Daemon::start();
-    // The opener this test gives the tray writes down what it was asked
-    // to open.
-    let scratch = daemon.scratch("opener");
-    let opened = scratch.join("opened");
-    let opener = scratch.join("opener.sh");
-    fs::write(
-        &opener,
-        format!(
-            "#!/bin/sh\necho \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
-            s(&opened)
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&opener, fs::Permissions::from_mode(0o755)).unwrap();
+    let (opener, opened) = recorder(&daemon, "opener");
     let bus = Bus::start();
     let tray = Tray::start_with_env(
         &bus,
