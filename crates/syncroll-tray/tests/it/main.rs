@@ -73,6 +73,16 @@ impl Tray {
         tray
     }
 
+    /// Waits for the tray to exit by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_until(EVENT_TIMEOUT, "syncroll-tray to exit", || {
+            match self.child.try_wait() {
+                Ok(Some(status)) => Ok(status),
+                other => Err(other.map_err(|e| e.to_string())),
+            }
+        })
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }

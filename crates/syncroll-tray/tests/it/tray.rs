@@ -372,11 +372,11 @@ fn held_deletions_are_notified_and_their_entry_opens_syncroll_holds_in_a_termina
 }
 
 #[test]
-fn open_log_opens_the_daemons_newest_log_file() {
+fn open_log_opens_the_daemons_newest_log_file_and_quit_quits() {
     let daemon = Daemon::start();
     let (opener, opened) = recorder(&daemon, "opener");
     let bus = Bus::start();
-    let tray = Tray::start_with_env(
+    let mut tray = Tray::start_with_env(
         &bus,
         &daemon,
         &[("SYNCROLL_TRAY_OPENER", opener.as_os_str())],
@@ -401,6 +401,10 @@ fn open_log_opens_the_daemons_newest_log_file() {
         "{name}"
     );
     assert!(path.is_file(), "{path:?}");
+
+    let quit = bus.menu(&tray.service).unwrap().find("Quit").unwrap().id;
+    bus.click(&tray.service, quit).unwrap();
+    assert!(tray.wait_exit().success());
 }
 
 #[test]
