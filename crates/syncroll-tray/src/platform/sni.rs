@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use zbus::zvariant::Value;
 
 use super::Platform;
-use crate::model::{Action, ItemStatus, MenuEntry, TrayView};
+use crate::model::{Action, ItemStatus, MenuEntry, TrayIcon, TrayView};
 use crate::notices::Notice;
 
 /// The item's id (`Id` property), and the notifications' app name.
@@ -155,6 +155,20 @@ impl ksni::Tray for Item {
         self.view.icon.icon_name().to_owned()
     }
 
+    /// While syncing, a bar along the icon's foot shows how far; hosts
+    /// that draw overlays (KDE) show it over the theme's icon.
+    fn overlay_icon_pixmap(&self) -> Vec<ksni::Icon> {
+        match self.view.icon {
+            TrayIcon::Syncing {
+                percent: Some(percent),
+            } => OVERLAY_SIZES
+                .iter()
+                .map(|&size| progress_bar(percent, size))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn tool_tip(&self) -> ksni::ToolTip {
         ksni::ToolTip {
             icon_name: self.view.icon.icon_name().to_owned(),
@@ -216,8 +230,65 @@ fn menu_item(entry: &MenuEntry) -> ksni::MenuItem<Item> {
     }
 }
 
+/// Square sizes of the progress overlay, for the host to pick from.
+const OVERLAY_SIZES: [i32; 3] = [16, 22, 32];
+
+/// A `size`-square ARGB32 (network byte order) picture: transparent, with
+/// a bar along the bottom eighth, `percent` of it filled white over a dark
+/// track, so it reads on light and dark panels.
+fn progress_bar(percent: u8, size: i32) -> ksni::Icon {
+    const FILLED: [u8; 4] = [0xff, 0xff, 0xff, 0xff];
+    const TRACK: [u8; 4] = [0xc0, 0x20, 0x20, 0x20];
+    const CLEAR: [u8; 4] = [0, 0, 0, 0];
+    let bar_height = (size / 8).max(2);
+    let filled_width = size * i32::from(percent.min(100)) / 100;
+    let data = (0..size)
+        .flat_map(|y| (0..size).map(move |x| (x, y)))
+        .flat_map(|(x, y)| match (y >= size - bar_height, x < filled_width) {
+            (false, _) => CLEAR,
+            (true, true) => FILLED,
+            (true, false) => TRACK,
+        })
+        .collect();
+    ksni::Icon {
+        width: size,
+        height: size,
+        data,
+    }
+}
+
 /// dbusmenu reads `_` as an access-key mark; a collection named
 /// `my_trip` must show as written.
 fn mnemonic_free(label: &str) -> String {
     label.replace('_', "__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pixels of `icon`'s bottom row that are filled white.
+    fn filled_in_last_row(icon: &ksni::Icon) -> usize {
+        let row = usize::try_from(icon.width * 4).unwrap();
+        icon.data[icon.data.len() - row..]
+            .chunks(4)
+            .filter(|pixel| *pixel == [0xff; 4])
+            .count()
+    }
+
+    #[test]
+    fn the_progress_bar_fills_its_share_of_the_width() {
+        let icon = progress_bar(50, 22);
+        assert_eq!(icon.data.len(), 22 * 22 * 4);
+        assert_eq!(filled_in_last_row(&icon), 11);
+        assert_eq!(filled_in_last_row(&progress_bar(100, 16)), 16);
+        assert_eq!(filled_in_last_row(&progress_bar(0, 16)), 0);
+        // Above the bar, the theme's icon shows through.
+        assert!(icon.data[..4 * 22 * 10].iter().all(|&byte| byte == 0));
+    }
+
+    #[test]
+    fn underscores_show_as_written() {
+        assert_eq!(mnemonic_free("my_trip"), "my__trip");
+    }
 }

@@ -223,6 +223,18 @@ impl Bus {
         }
     }
 
+    /// How many pictures an `a(iiay)` property of the item holds
+    /// (`IconPixmap`, `OverlayIconPixmap`).
+    pub fn item_pixmaps(&self, service: &str, name: &str) -> Result<usize, String> {
+        let value = self
+            .item_property(service, name)
+            .map_err(|e| e.to_string())?;
+        match plain(&value) {
+            Value::Array(pictures) => Ok(pictures.len()),
+            other => Err(format!("{name} is not an array: {other:?}")),
+        }
+    }
+
     /// The item's tooltip: its title and its text.
     pub fn item_tooltip(&self, service: &str) -> Result<(String, String), String> {
         let value = self

@@ -76,9 +76,12 @@ fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
     let bus = Bus::start();
     let tray = Tray::start(&bus, &daemon);
     tray.wait_for(&bus, "the idle icon", is_idle);
+    assert_eq!(bus.item_pixmaps(&tray.service, "OverlayIconPixmap"), Ok(0));
 
     create_trip(&daemon, &root, &[]);
     let syncing = tray.wait_for(&bus, "the syncing icon", is_syncing);
+    // The progress bar over the icon, in three sizes.
+    assert_eq!(bus.item_pixmaps(&tray.service, "OverlayIconPixmap"), Ok(3));
     assert!(
         syncing.text.contains("Bandwidth limit: 256k"),
         "{syncing:?}"
