@@ -69,10 +69,13 @@ fn unix_now() -> i64 {
 }
 
 #[test]
-fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
+fn the_item_follows_sync_pause_and_a_failure_and_its_menu_pauses_for_an_hour() {
     // 10 MiB at 256 KiB/s: syncing for some 40 s, long enough to be seen
-    // twice on a busy machine.
-    let (daemon, root) = daemon_with_photos("[sync]\nbandwidth = \"256k\"", 40, 256 * 1024);
+    // twice on a busy machine. Four photos take four of the 16 transfer
+    // slots, leaving room for the jobs that fail, after two quick
+    // attempts each.
+    let config = "[sync]\nbandwidth = \"256k\"\nretry_base_ms = 50\nmax_attempts = 2";
+    let (daemon, root) = daemon_with_photos(config, 4, 2560 * 1024);
     let bus = Bus::start();
     let tray = Tray::start(&bus, &daemon);
     tray.wait_for(&bus, "the idle icon", is_idle);
@@ -92,6 +95,20 @@ fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
     assert!(paused.text.contains("Paused until resumed"), "{paused:?}");
     daemon.cli(&["resume"]).ok();
     tray.wait_for(&bus, "the syncing icon again", is_syncing);
+
+    // The same photos to a remote that refuses them: jobs fail, and the
+    // item asks for attention while Trip goes on syncing.
+    let nas = daemon.scratch("nas");
+    let add_nas = ["remotes", "add", "nas", "--kind", "fs", "--path", s(&nas)];
+    daemon.cli(&add_nas).ok();
+    fs::write(nas.join("Refused"), b"in the way").unwrap();
+    let folder = root.join("trip");
+    let create = ["collections", "create", "Refused", "--folder", s(&folder)];
+    daemon
+        .cli(&[&create[..], &["--remote", "nas", "--sync"]].concat())
+        .ok();
+    let attention = tray.wait_for(&bus, "the attention icon", needs_attention);
+    assert!(!attention.text.contains(" 0 failed"), "{attention:?}");
 
     let menu = bus.menu(&tray.service).unwrap();
     let entry = menu
@@ -114,8 +131,10 @@ fn the_item_follows_sync_and_pause_and_its_menu_pauses_for_an_hour() {
         (hour_later - 5..=hour_later + 60).contains(&until),
         "paused until {until}, expected about {hour_later}: {status}"
     );
-    let paused = tray.wait_for(&bus, "the paused icon after the menu", is_paused);
-    assert!(paused.text.contains("Paused until "), "{paused:?}");
+    // Attention still wins; the tooltip tells the pause's end.
+    let paused = tray.wait_for(&bus, "the tooltip to tell the pause", |state| {
+        needs_attention(state) && state.text.contains("Paused until ")
+    });
     assert!(!paused.text.contains("resumed"), "{paused:?}");
 }
 
