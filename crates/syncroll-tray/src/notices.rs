@@ -76,6 +76,9 @@ impl Notices {
     /// Notes which collections are busy, so a finished sync knows how long
     /// it ran.
     pub fn observe(&mut self, snapshot: &Snapshot, now: Instant) {
+        // A collection deleted mid-sync never reports synced.
+        self.busy_since
+            .retain(|name, _| snapshot.collections.iter().any(|c| c.name == *name));
         for collection in &snapshot.collections {
             if collection.pending_jobs > 0 {
                 self.busy_since
