@@ -117,6 +117,17 @@ impl Client {
         Ok((SyncState::of(&status)?, status))
     }
 
+    /// The daemon's whole status (`syncroll status`): sync's state and
+    /// counts, the roots, open conflicts, the data dir.
+    pub async fn status(&self) -> Result<pb::GetStatusResponse, ClientError> {
+        let reply = self
+            .daemon
+            .clone()
+            .get_status(pb::GetStatusRequest {})
+            .await?;
+        Ok(reply.into_inner())
+    }
+
     /// The catalog's roots.
     pub async fn roots(&self) -> Result<Vec<RootInfo>, ClientError> {
         let reply = self

@@ -65,6 +65,10 @@ async fn typed_calls_states_and_events_over_the_real_socket() {
     );
     assert!(client.holds(false).await.unwrap().is_empty());
     assert_eq!(client.sync_state().await.unwrap().0, SyncState::Idle);
+    let status = client.status().await.unwrap();
+    assert_eq!(status.data_dir, daemon.data_dir.to_str().unwrap());
+    assert_eq!(status.roots.len(), 1);
+    assert_eq!(status.sync.map(|sync| sync.state).as_deref(), Some("idle"));
 
     let mut feed = client.watch_events(None).await.unwrap();
     let until = client
