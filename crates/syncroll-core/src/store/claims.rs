@@ -416,7 +416,7 @@ type DrainedRow = (String, String, Option<i64>, Option<i64>, i64);
 /// Tells the event feed of each synced collection among the `done` jobs'
 /// that this batch left with nothing queued, running or waiting to be
 /// planned; returns how many it told of.
-async fn append_drained_collections(
+pub(super) async fn append_drained_collections(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     done: &HashSet<i64>,
 ) -> Result<usize> {

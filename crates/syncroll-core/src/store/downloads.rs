@@ -141,7 +141,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .db("recording a download")?;
+        // The last download of a pull may be what leaves a collection in
+        // sync, as the last upload of a push does.
+        let done = std::collections::HashSet::from([job.id.0]);
+        let drained = super::claims::append_drained_collections(&mut tx, &done).await?;
         tx.commit().await.db("committing a download")?;
+        if drained > 0 {
+            self.announce_events();
+        }
         Ok(())
     }
 }
@@ -212,5 +219,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(busy, vec![DownloadQueued::Busy(b)], "retried: queued again");
+    }
+
+    #[tokio::test]
+    async fn the_last_download_of_a_synced_collection_tells_the_feed_it_is_in_sync() {
+        let (_dir, store, trip, remote) = store().await;
+        store.set_sync_enabled(trip, true, false).await.unwrap();
+        // As if the reconciliation `sync on` asks for were done.
+        for table in ["reconcile", "plan_queue"] {
+            let clear = format!("DELETE FROM {table}");
+            sqlx::query(&clear).execute(&store.pool).await.unwrap();
+        }
+        let queued = store
+            .queue_downloads(trip, remote, &keys(&["Trip/a.jpg", "Trip/b.jpg"]))
+            .await
+            .unwrap();
+        let [DownloadQueued::Queued(a), DownloadQueued::Queued(b)] = queued[..] else {
+            panic!("{queued:?}");
+        };
+        let synced_events = async || {
+            let events = store.events_after(None, 100).await.unwrap();
+            let kinds = events.iter().map(|e| e.kind.name());
+            kinds.filter(|k| *k == "collection_synced").count()
+        };
+        store.apply_job_event(a, JobEvent::Claimed).await.unwrap();
+        store
+            .finish_download(&store.job(a).await.unwrap(), "new", 10)
+            .await
+            .unwrap();
+        assert_eq!(synced_events().await, 0, "b is still queued");
+        store.apply_job_event(b, JobEvent::Claimed).await.unwrap();
+        store
+            .finish_download(&store.job(b).await.unwrap(), "version", 10)
+            .await
+            .unwrap();
+        assert_eq!(synced_events().await, 1);
     }
 }
