@@ -314,8 +314,18 @@ where
         SyncState::Paused { until: None } => lines.push("Paused until resumed".to_owned()),
         SyncState::Idle => {}
     }
-    if let Some(limit) = &snapshot.limit {
-        lines.push(format!("Bandwidth limit: {limit}"));
+    let limit = match &snapshot.limit {
+        Some(limit) => format!("Bandwidth limit: {limit}"),
+        None => "No bandwidth limit".to_owned(),
+    };
+    match &snapshot.limit_change {
+        Some(change) => lines.push(format!(
+            "{limit} until {}, then {}",
+            clock(change.at_unix_seconds, tz),
+            change.to
+        )),
+        None if snapshot.limit.is_some() => lines.push(limit),
+        None => {}
     }
     lines.join("\n")
 }
@@ -450,6 +460,25 @@ mod tests {
                 .contains(&item(labels::OPEN_LOG, Some(Action::OpenLog)))
         );
         assert!(view.menu.contains(&item(labels::PAUSE_HOUR, None)));
+    }
+
+    #[test]
+    fn the_tooltip_tells_when_the_limit_changes_next() {
+        // Now: shown as a time of today (the day is added only for another).
+        let at = Utc::now().timestamp();
+        let hhmm = DateTime::from_timestamp(at, 0).unwrap().format("%H:%M");
+        let mut s = syncing();
+        s.limit_change = Some(crate::snapshot::LimitChange {
+            at_unix_seconds: at,
+            to: "off".to_owned(),
+        });
+        let body = model(s.clone()).view(&Utc).tooltip.body;
+        assert!(body.ends_with(&format!("\nBandwidth limit: 4M until {hhmm}, then off")), "{body}");
+        // Unlimited now, a timetable's limit later.
+        s.limit = None;
+        s.limit_change.as_mut().unwrap().to = "2M".to_owned();
+        let body = model(s).view(&Utc).tooltip.body;
+        assert!(body.ends_with(&format!("\nNo bandwidth limit until {hhmm}, then 2M")), "{body}");
     }
 
     #[test]

@@ -24,9 +24,20 @@ pub struct Snapshot {
     /// The bandwidth limit as the user wrote it ("4M", "10M:1M"); `None`
     /// when there is none.
     pub limit: Option<String>,
+    /// When the limit changes by itself next (a timetable's entry, or a
+    /// `syncroll limit --for` lapsing), and to what.
+    pub limit_change: Option<LimitChange>,
     pub collections: Vec<CollectionView>,
     /// Where the daemon keeps its catalog and its logs.
     pub data_dir: PathBuf,
+}
+
+/// A coming change of the bandwidth limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitChange {
+    pub at_unix_seconds: i64,
+    /// As the user wrote it ("2M", "off").
+    pub to: String,
 }
 
 /// One collection, as its menu entry shows it.
@@ -60,6 +71,7 @@ impl Snapshot {
             rate_bytes_per_second: sync.rate_bytes_per_second,
             eta_seconds: (sync.eta_seconds > 0).then_some(sync.eta_seconds),
             limit: sync.bandwidth.as_ref().and_then(limit),
+            limit_change: sync.bandwidth.as_ref().and_then(limit_change),
             collections: sync.collections.iter().map(CollectionView::of).collect(),
             data_dir: PathBuf::from(&status.data_dir),
         })
@@ -133,6 +145,13 @@ fn limit(bandwidth: &pb::BandwidthLimit) -> Option<String> {
     (limited && !bandwidth.limit.is_empty()).then(|| bandwidth.limit.clone())
 }
 
+fn limit_change(bandwidth: &pb::BandwidthLimit) -> Option<LimitChange> {
+    Some(LimitChange {
+        at_unix_seconds: bandwidth.next_change_ms?.div_euclid(1000),
+        to: bandwidth.next_limit.clone()?,
+    })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -150,6 +169,7 @@ pub(crate) mod tests {
             rate_bytes_per_second: 0.0,
             eta_seconds: None,
             limit: None,
+            limit_change: None,
             collections: vec![CollectionView {
                 name: "Trip".to_owned(),
                 sync_enabled: true,
