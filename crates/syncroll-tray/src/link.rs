@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::launch::{self, LaunchError};
 use crate::model::{Action, TrayModel, TrayView};
-use crate::notices::Notices;
+use crate::notices::{Notice, Notices};
 use crate::platform::Platform;
 use crate::schedule::until_morning;
 use crate::snapshot::Snapshot;
@@ -26,6 +26,10 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between two tries: a restarted daemon shows within
 /// this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why an action is not done while the daemon is away.
+const NOT_RUNNING: &str =
+    "syncrolld is not running. Start it with: systemctl --user start syncrolld";
 
 /// Where the feed resumes, so that events are neither missed nor told
 /// twice, and none from before the tray started is told at all.
@@ -270,6 +274,7 @@ impl<P: Platform> Link<P> {
         tracing::info!(?action, "menu action");
         if let Err(error) = self.perform(client, &action).await {
             tracing::warn!(%error, ?action, "the menu action failed");
+            self.tell_failed(&action, error.to_string()).await;
         }
         Turn::Refresh
     }
@@ -315,6 +320,13 @@ impl<P: Platform> Link<P> {
         }
     }
 
+    /// Tells the user that `action` was not done: the log is not where
+    /// anyone clicking a menu looks.
+    async fn tell_failed(&mut self, action: &Action, why: String) {
+        let notice = Notice::action_failed(&action.describe(), why);
+        self.platform.notify(&notice).await;
+    }
+
     /// Waits `delay` before connecting again; the menu stays live (Quit,
     /// Open log).
     async fn wait_to_retry(&mut self, delay: Duration) -> std::ops::ControlFlow<()> {
@@ -328,9 +340,15 @@ impl<P: Platform> Link<P> {
                     Some(Action::OpenLog) => {
                         if let Err(error) = self.open_log() {
                             tracing::warn!(%error, "cannot open the log");
+                            self.tell_failed(&Action::OpenLog, error.to_string()).await;
                         }
                     }
-                    Some(action) => tracing::info!(?action, "syncrolld is not running; action ignored"),
+                    // The menu greys these out while the daemon is away,
+                    // but one drawn before it went can still be clicked.
+                    Some(action) => {
+                        tracing::info!(?action, "syncrolld is not running; action not done");
+                        self.tell_failed(&action, NOT_RUNNING.to_owned()).await;
+                    }
                 },
             }
         }
@@ -387,6 +405,40 @@ mod tests {
                 path: "/p".to_owned(),
             },
         }
+    }
+
+    /// A desktop that keeps the notices it is asked to show.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        notices: std::sync::Arc<std::sync::Mutex<Vec<Notice>>>,
+    }
+
+    impl Platform for Recorder {
+        async fn show(&mut self, _: &TrayView) {}
+
+        async fn notify(&mut self, notice: &Notice) {
+            self.notices.lock().unwrap().push(notice.clone());
+        }
+
+        async fn shutdown(self) {}
+    }
+
+    #[tokio::test]
+    async fn an_action_while_the_daemon_is_away_is_told_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (actions, received) = mpsc::unbounded_channel();
+        actions.send(Action::PauseForAnHour).unwrap();
+        actions.send(Action::Quit).unwrap();
+        let platform = Recorder::default();
+        let notices = platform.notices.clone();
+        Link::new(dir.path().join("absent.sock"), platform, received)
+            .run()
+            .await;
+        let notices = notices.lock().unwrap();
+        assert_eq!(notices.len(), 1, "{notices:#?}");
+        assert_eq!(notices[0].kind, crate::notices::NoticeKind::ActionFailed);
+        assert_eq!(notices[0].summary, "Pause for 1 hour: not done");
+        assert!(notices[0].body.contains("not running"), "{notices:#?}");
     }
 
     #[test]

@@ -108,6 +108,24 @@ pub enum Action {
     Quit,
 }
 
+impl Action {
+    /// What the action does, in words, for a notice that it failed.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PauseForAnHour => labels::PAUSE_HOUR.to_owned(),
+            Self::PauseUntilMorning => labels::PAUSE_MORNING.to_owned(),
+            Self::PauseUntilResumed => labels::PAUSE_RESUMED.to_owned(),
+            Self::Resume => labels::RESUME.to_owned(),
+            Self::PauseCollection(name) => format!("Pause {name}"),
+            Self::ResumeCollection(name) => format!("Resume {name}"),
+            Self::ReviewHolds => "Review held deletions".to_owned(),
+            Self::ReviewConflicts => "Review conflicts".to_owned(),
+            Self::OpenLog => labels::OPEN_LOG.to_owned(),
+            Self::Quit => labels::QUIT.to_owned(),
+        }
+    }
+}
+
 /// One menu entry. An entry without an action is shown greyed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MenuEntry {
