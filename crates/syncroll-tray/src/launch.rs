@@ -4,8 +4,9 @@
 //!
 //! The terminal is `$SYNCROLL_TRAY_TERMINAL`, else `$TERMINAL`, else
 //! Debian's `x-terminal-emulator`, else the first of a few common ones on
-//! `PATH`; each is given `-e` and the command, which every one of them
-//! takes. The opener is `$SYNCROLL_TRAY_OPENER`, else `xdg-open`.
+//! `PATH`; each is given the command as arguments after the option that
+//! runs one (`-e`, but `--` for GNOME Terminal and `-x` for Xfce's). The
+//! opener is `$SYNCROLL_TRAY_OPENER`, else `xdg-open`.
 //! Either variable also lets a test see what would be run.
 
 use std::ffi::{OsStr, OsString};

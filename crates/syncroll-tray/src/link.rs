@@ -27,6 +27,11 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The longest the tray waits for the daemon to answer a request: one
+/// that does not answer (stopped, stuck) is treated as gone, so the menu,
+/// Quit included, never waits on it for ever.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why an action is not done while the daemon is away.
 const NOT_RUNNING: &str =
     "syncrolld is not running. Start it with: systemctl --user start syncrolld";
@@ -130,6 +135,8 @@ pub struct Link<P> {
     notices: Notices,
     cursor: Cursor,
     shown: Option<TrayView>,
+    /// [`RPC_TIMEOUT`]; shorter in tests.
+    rpc_timeout: Duration,
 }
 
 impl<P: Platform> Link<P> {
@@ -142,6 +149,23 @@ impl<P: Platform> Link<P> {
             notices: Notices::default(),
             cursor: Cursor::Unstarted,
             shown: None,
+            rpc_timeout: RPC_TIMEOUT,
+        }
+    }
+
+    /// `request`'s answer, or [`ClientError::Unreachable`] if none comes
+    /// within the timeout.
+    async fn answered<T, E: From<ClientError>>(
+        &self,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        match tokio::time::timeout(self.rpc_timeout, request).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ClientError::Unreachable {
+                socket: self.socket.clone(),
+                detail: format!("no answer within {:?}", self.rpc_timeout),
+            }
+            .into()),
         }
     }
 
@@ -150,7 +174,7 @@ impl<P: Platform> Link<P> {
         let mut backoff = MIN_BACKOFF;
         loop {
             let started = Instant::now();
-            let end = match Client::connect(&self.socket).await {
+            let end = match self.answered(Client::connect(&self.socket)).await {
                 Ok(client) => {
                     tracing::info!(socket = %self.socket.display(), "connected to syncrolld");
                     self.session(&client).await
@@ -186,7 +210,7 @@ impl<P: Platform> Link<P> {
     async fn session(&mut self, client: &Client) -> End {
         let request = self.cursor.request();
         self.cursor = self.cursor.connecting(now_ms());
-        let feed = match client.watch_events(request).await {
+        let feed = match self.answered(client.watch_events(request)).await {
             Ok(feed) => feed,
             Err(error) => return End::Lost(error),
         };
@@ -272,7 +296,7 @@ impl<P: Platform> Link<P> {
             return Turn::Quit;
         };
         tracing::info!(?action, "menu action");
-        if let Err(error) = self.perform(client, &action).await {
+        if let Err(error) = self.answered(self.perform(client, &action)).await {
             tracing::warn!(%error, ?action, "the menu action failed");
             self.tell_failed(&action, error.to_string()).await;
         }
@@ -304,7 +328,7 @@ impl<P: Platform> Link<P> {
     }
 
     async fn refresh(&mut self, client: &Client) -> Result<(), ClientError> {
-        let snapshot = Snapshot::of(&client.status().await?)?;
+        let snapshot = Snapshot::of(&self.answered(client.status()).await?)?;
         self.notices.observe(&snapshot, Instant::now());
         self.model.connected(snapshot);
         self.show().await;
@@ -439,6 +463,29 @@ mod tests {
         assert_eq!(notices[0].kind, crate::notices::NoticeKind::ActionFailed);
         assert_eq!(notices[0].summary, "Pause for 1 hour: not done");
         assert!(notices[0].body.contains("not running"), "{notices:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_never_answers_does_not_hold_quit_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("hung.sock");
+        // Accepts connections and never answers on them, as a stopped
+        // daemon's socket does.
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let _hung = AbortOnDrop(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        }));
+        let (actions, received) = mpsc::unbounded_channel();
+        actions.send(Action::Quit).unwrap();
+        let mut link = Link::new(socket, Recorder::default(), received);
+        link.rpc_timeout = Duration::from_millis(200);
+        // Bounded only so that the failure is a message, not a hung test.
+        tokio::time::timeout(Duration::from_secs(120), link.run())
+            .await
+            .expect("the tray quits while the daemon does not answer");
     }
 
     #[test]
