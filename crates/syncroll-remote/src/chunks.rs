@@ -138,14 +138,15 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// The next chunk of `want` bytes as [`Bytes`], in a buffer of its own
-    /// (empty at the end); a short last chunk gives back its spare room, so
-    /// a small file's bytes do not pin a whole chunk while they are sent.
+    /// (empty at the end); a short last chunk gives back its spare room.
     pub fn next_chunk(&mut self, want: usize) -> Result<Bytes, ChunkError> {
         let mut buf = Vec::new();
         self.read_into(&mut buf, want)?;
-        if buf.len() < buf.capacity() / 2 {
-            buf.shrink_to_fit();
-        }
+        // The transfer budget counts a chunk by its length while it is
+        // sent: spare room behind a short last chunk (up to half a chunk
+        // per file, were only mostly empty ones shrunk) is memory no one
+        // counts. Only the last chunk of a file is ever short.
+        buf.shrink_to_fit();
         Ok(Bytes::from(buf))
     }
 
@@ -375,6 +376,16 @@ mod tests {
         assert_eq!(lens, [10, 10, 5]);
         assert!(reader.at_end());
         assert_eq!(reader.finish(), (25, blake3::hash(&bytes)));
+    }
+
+    #[test]
+    fn a_short_chunk_holds_no_more_memory_than_its_bytes() {
+        for len in [CHUNK_BYTES / 4, CHUNK_BYTES * 3 / 4, CHUNK_BYTES - 1] {
+            let bytes = sample(len);
+            let mut reader = ChunkReader::new(&bytes[..]);
+            let chunk = Vec::from(reader.next_chunk(CHUNK_BYTES).unwrap());
+            assert_eq!((chunk.len(), chunk.capacity()), (len, len));
+        }
     }
 
     #[test]
