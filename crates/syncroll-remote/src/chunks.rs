@@ -320,9 +320,18 @@ impl FileChunks {
             () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
             joined = task => joined,
         };
-        let (reader, done) = joined
-            .map_err(|err| source_error(&self.path, io::Error::other(err)))?
-            .map_err(|err| err.on_source(&self.path))?;
+        let joined = match joined {
+            Ok(joined) => joined,
+            // A bug, not the file's fault: it surfaces, as in `fs`.
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => return Err(RemoteError::Cancelled),
+        };
+        let (reader, done) = joined.map_err(|err| {
+            // The file was not opened: the next call tries again, and
+            // fails the same way rather than as "cancelled".
+            self.opened = false;
+            err.on_source(&self.path)
+        })?;
         self.reader = Some(reader);
         done.map_err(|err| err.on_source(&self.path))
     }
@@ -438,6 +447,20 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(read, bytes);
         assert_eq!(chunks.finish(), (bytes.len() as u64, blake3::hash(&bytes)));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_says_so_on_every_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chunks = FileChunks::new(
+            dir.path().join("gone.jpg"),
+            Throttle::default(),
+            CancellationToken::new(),
+        );
+        let err = chunks.size().await.unwrap_err();
+        assert!(matches!(err, RemoteError::SourceVanished { .. }), "{err:?}");
+        let err = chunks.next_chunk(CHUNK_BYTES).await.unwrap_err();
+        assert!(matches!(err, RemoteError::SourceVanished { .. }), "{err:?}");
     }
 
     #[test]
