@@ -138,14 +138,15 @@ impl<R: Read> ChunkReader<R> {
     }
 
     /// The next chunk of `want` bytes as [`Bytes`], in a buffer of its own
-    /// (empty at the end); a short last chunk gives back its spare room, so
-    /// a small file's bytes do not pin a whole chunk while they are sent.
+    /// (empty at the end); a short last chunk gives back its spare room.
     pub fn next_chunk(&mut self, want: usize) -> Result<Bytes, ChunkError> {
         let mut buf = Vec::new();
         self.read_into(&mut buf, want)?;
-        if buf.len() < buf.capacity() / 2 {
-            buf.shrink_to_fit();
-        }
+        // The transfer budget counts a chunk by its length while it is
+        // sent: spare room behind a short last chunk (up to half a chunk
+        // per file, were only mostly empty ones shrunk) is memory no one
+        // counts. Only the last chunk of a file is ever short.
+        buf.shrink_to_fit();
         Ok(Bytes::from(buf))
     }
 
@@ -319,9 +320,18 @@ impl FileChunks {
             () = self.cancel.cancelled() => return Err(RemoteError::Cancelled),
             joined = task => joined,
         };
-        let (reader, done) = joined
-            .map_err(|err| source_error(&self.path, io::Error::other(err)))?
-            .map_err(|err| err.on_source(&self.path))?;
+        let joined = match joined {
+            Ok(joined) => joined,
+            // A bug, not the file's fault: it surfaces, as in `fs`.
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => return Err(RemoteError::Cancelled),
+        };
+        let (reader, done) = joined.map_err(|err| {
+            // The file was not opened: the next call tries again, and
+            // fails the same way rather than as "cancelled".
+            self.opened = false;
+            err.on_source(&self.path)
+        })?;
         self.reader = Some(reader);
         done.map_err(|err| err.on_source(&self.path))
     }
@@ -378,6 +388,16 @@ mod tests {
     }
 
     #[test]
+    fn a_short_chunk_holds_no_more_memory_than_its_bytes() {
+        for len in [CHUNK_BYTES / 4, CHUNK_BYTES * 3 / 4, CHUNK_BYTES - 1] {
+            let bytes = sample(len);
+            let mut reader = ChunkReader::new(&bytes[..]);
+            let chunk = Vec::from(reader.next_chunk(CHUNK_BYTES).unwrap());
+            assert_eq!((chunk.len(), chunk.capacity()), (len, len));
+        }
+    }
+
+    #[test]
     fn a_file_of_whole_chunks_ends_with_an_empty_one() {
         let bytes = sample(20);
         let mut reader = ChunkReader::new(&bytes[..]);
@@ -427,6 +447,20 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(read, bytes);
         assert_eq!(chunks.finish(), (bytes.len() as u64, blake3::hash(&bytes)));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_says_so_on_every_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chunks = FileChunks::new(
+            dir.path().join("gone.jpg"),
+            Throttle::default(),
+            CancellationToken::new(),
+        );
+        let err = chunks.size().await.unwrap_err();
+        assert!(matches!(err, RemoteError::SourceVanished { .. }), "{err:?}");
+        let err = chunks.next_chunk(CHUNK_BYTES).await.unwrap_err();
+        assert!(matches!(err, RemoteError::SourceVanished { .. }), "{err:?}");
     }
 
     #[test]

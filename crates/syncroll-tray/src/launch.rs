@@ -4,11 +4,12 @@
 //!
 //! The terminal is `$SYNCROLL_TRAY_TERMINAL`, else `$TERMINAL`, else
 //! Debian's `x-terminal-emulator`, else the first of a few common ones on
-//! `PATH`; each is given `-e` and the command, which every one of them
-//! takes. The opener is `$SYNCROLL_TRAY_OPENER`, else `xdg-open`.
+//! `PATH`; each is given the command as arguments after the option that
+//! runs one (`-e`, but `--` for GNOME Terminal and `-x` for Xfce's). The
+//! opener is `$SYNCROLL_TRAY_OPENER`, else `xdg-open`.
 //! Either variable also lets a test see what would be run.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -45,15 +46,37 @@ const TERMINALS: &[&str] = &[
 /// for Enter before closing so its output can be read.
 pub fn review_in_terminal(socket: &Path, args: &[&str]) -> Result<(), LaunchError> {
     let terminal = terminal().ok_or(LaunchError::NoTerminal)?;
-    let script = format!(
-        "{} --socket {} {}; printf '\\nPress Enter to close. '; read -r _",
-        shell_quote(&syncroll_program().to_string_lossy()),
-        shell_quote(&socket.to_string_lossy()),
-        args.join(" ")
-    );
-    let mut command = Command::new(&terminal);
-    command.args(["-e", "sh", "-c", &script]);
+    let command = review_command(&terminal, &syncroll_program(), socket, args);
     spawn_detached(command, &terminal.to_string_lossy())
+}
+
+/// `terminal` running `sh -c SCRIPT syncroll --socket SOCKET ARGS`: the
+/// script runs its own arguments (`"$0" "$@"`), so no path or argument is
+/// ever parsed by the shell, whatever it holds.
+fn review_command(terminal: &OsStr, syncroll: &Path, socket: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(terminal);
+    command
+        .args([exec_flag(terminal), "sh", "-c", REVIEW_SCRIPT])
+        .arg(syncroll)
+        .arg("--socket")
+        .arg(socket)
+        .args(args);
+    command
+}
+
+/// Runs the command in its arguments, then waits for Enter.
+const REVIEW_SCRIPT: &str = r#""$0" "$@"; printf '\nPress Enter to close. '; read -r _"#;
+
+/// The option after which `terminal` runs the rest of its arguments as a
+/// command. Most take `-e`; GNOME Terminal's `-e` (deprecated) and Xfce's
+/// take one string they split themselves, and would read `-c` as an option
+/// of their own and refuse to start.
+fn exec_flag(terminal: &OsStr) -> &'static str {
+    match Path::new(terminal).file_name().and_then(OsStr::to_str) {
+        Some("gnome-terminal") => "--",
+        Some("xfce4-terminal") => "-x",
+        _ => "-e",
+    }
 }
 
 /// Opens the daemon's newest log file in `<data-dir>/logs` (the daemon
@@ -135,21 +158,52 @@ fn spawn_detached(mut command: Command, program: &str) -> Result<(), LaunchError
     Ok(())
 }
 
-/// `value` in single quotes for `sh`.
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn args_of(command: &Command) -> Vec<&str> {
+        command.get_args().map(|a| a.to_str().unwrap()).collect()
+    }
+
     #[test]
-    fn quoting_survives_spaces_and_quotes() {
-        assert_eq!(
-            shell_quote("/run/a b/it's.sock"),
-            r"'/run/a b/it'\''s.sock'"
+    fn each_terminal_is_told_to_run_the_rest_of_its_arguments() {
+        let run = |terminal: &str| {
+            let command = review_command(
+                OsStr::new(terminal),
+                Path::new("syncroll"),
+                Path::new("/s"),
+                &["holds"],
+            );
+            args_of(&command)[..3].join(" ")
+        };
+        assert_eq!(run("/usr/bin/gnome-terminal"), "-- sh -c");
+        assert_eq!(run("xfce4-terminal"), "-x sh -c");
+        assert_eq!(run("xterm"), "-e sh -c");
+        assert_eq!(run("x-terminal-emulator"), "-e sh -c");
+    }
+
+    #[test]
+    fn paths_and_arguments_reach_syncroll_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("it's; touch pwned $(id).sock");
+        let command = review_command(
+            OsStr::new("xterm"),
+            Path::new("echo"),
+            &socket,
+            &["holds; touch pwned", "$HOME"],
         );
+        // What the terminal would run, its input closed.
+        let output = Command::new("sh")
+            .args(&args_of(&command)[2..])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&output.stdout);
+        let expected = format!("--socket {} holds; touch pwned $HOME\n", socket.display());
+        assert!(shown.starts_with(&expected), "{shown:?}");
+        assert!(!dir.path().join("pwned").exists());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::launch::{self, LaunchError};
 use crate::model::{Action, TrayModel, TrayView};
-use crate::notices::Notices;
+use crate::notices::{Notice, Notices};
 use crate::platform::Platform;
 use crate::schedule::until_morning;
 use crate::snapshot::Snapshot;
@@ -26,6 +26,15 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between two tries: a restarted daemon shows within
 /// this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest the tray waits for the daemon to answer a request: one
+/// that does not answer (stopped, stuck) is treated as gone, so the menu,
+/// Quit included, never waits on it for ever.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an action is not done while the daemon is away.
+const NOT_RUNNING: &str =
+    "syncrolld is not running. Start it with: systemctl --user start syncrolld";
 
 /// Where the feed resumes, so that events are neither missed nor told
 /// twice, and none from before the tray started is told at all.
@@ -126,6 +135,8 @@ pub struct Link<P> {
     notices: Notices,
     cursor: Cursor,
     shown: Option<TrayView>,
+    /// [`RPC_TIMEOUT`]; shorter in tests.
+    rpc_timeout: Duration,
 }
 
 impl<P: Platform> Link<P> {
@@ -138,6 +149,23 @@ impl<P: Platform> Link<P> {
             notices: Notices::default(),
             cursor: Cursor::Unstarted,
             shown: None,
+            rpc_timeout: RPC_TIMEOUT,
+        }
+    }
+
+    /// `request`'s answer, or [`ClientError::Unreachable`] if none comes
+    /// within the timeout.
+    async fn answered<T, E: From<ClientError>>(
+        &self,
+        request: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        match tokio::time::timeout(self.rpc_timeout, request).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ClientError::Unreachable {
+                socket: self.socket.clone(),
+                detail: format!("no answer within {:?}", self.rpc_timeout),
+            }
+            .into()),
         }
     }
 
@@ -146,7 +174,7 @@ impl<P: Platform> Link<P> {
         let mut backoff = MIN_BACKOFF;
         loop {
             let started = Instant::now();
-            let end = match Client::connect(&self.socket).await {
+            let end = match self.answered(Client::connect(&self.socket)).await {
                 Ok(client) => {
                     tracing::info!(socket = %self.socket.display(), "connected to syncrolld");
                     self.session(&client).await
@@ -182,7 +210,7 @@ impl<P: Platform> Link<P> {
     async fn session(&mut self, client: &Client) -> End {
         let request = self.cursor.request();
         self.cursor = self.cursor.connecting(now_ms());
-        let feed = match client.watch_events(request).await {
+        let feed = match self.answered(client.watch_events(request)).await {
             Ok(feed) => feed,
             Err(error) => return End::Lost(error),
         };
@@ -268,8 +296,9 @@ impl<P: Platform> Link<P> {
             return Turn::Quit;
         };
         tracing::info!(?action, "menu action");
-        if let Err(error) = self.perform(client, &action).await {
+        if let Err(error) = self.answered(self.perform(client, &action)).await {
             tracing::warn!(%error, ?action, "the menu action failed");
+            self.tell_failed(&action, error.to_string()).await;
         }
         Turn::Refresh
     }
@@ -299,7 +328,7 @@ impl<P: Platform> Link<P> {
     }
 
     async fn refresh(&mut self, client: &Client) -> Result<(), ClientError> {
-        let snapshot = Snapshot::of(&client.status().await?)?;
+        let snapshot = Snapshot::of(&self.answered(client.status()).await?)?;
         self.notices.observe(&snapshot, Instant::now());
         self.model.connected(snapshot);
         self.show().await;
@@ -315,6 +344,13 @@ impl<P: Platform> Link<P> {
         }
     }
 
+    /// Tells the user that `action` was not done: the log is not where
+    /// anyone clicking a menu looks.
+    async fn tell_failed(&mut self, action: &Action, why: String) {
+        let notice = Notice::action_failed(&action.describe(), why);
+        self.platform.notify(&notice).await;
+    }
+
     /// Waits `delay` before connecting again; the menu stays live (Quit,
     /// Open log).
     async fn wait_to_retry(&mut self, delay: Duration) -> std::ops::ControlFlow<()> {
@@ -328,9 +364,15 @@ impl<P: Platform> Link<P> {
                     Some(Action::OpenLog) => {
                         if let Err(error) = self.open_log() {
                             tracing::warn!(%error, "cannot open the log");
+                            self.tell_failed(&Action::OpenLog, error.to_string()).await;
                         }
                     }
-                    Some(action) => tracing::info!(?action, "syncrolld is not running; action ignored"),
+                    // The menu greys these out while the daemon is away,
+                    // but one drawn before it went can still be clicked.
+                    Some(action) => {
+                        tracing::info!(?action, "syncrolld is not running; action not done");
+                        self.tell_failed(&action, NOT_RUNNING.to_owned()).await;
+                    }
                 },
             }
         }
@@ -387,6 +429,63 @@ mod tests {
                 path: "/p".to_owned(),
             },
         }
+    }
+
+    /// A desktop that keeps the notices it is asked to show.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        notices: std::sync::Arc<std::sync::Mutex<Vec<Notice>>>,
+    }
+
+    impl Platform for Recorder {
+        async fn show(&mut self, _: &TrayView) {}
+
+        async fn notify(&mut self, notice: &Notice) {
+            self.notices.lock().unwrap().push(notice.clone());
+        }
+
+        async fn shutdown(self) {}
+    }
+
+    #[tokio::test]
+    async fn an_action_while_the_daemon_is_away_is_told_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (actions, received) = mpsc::unbounded_channel();
+        actions.send(Action::PauseForAnHour).unwrap();
+        actions.send(Action::Quit).unwrap();
+        let platform = Recorder::default();
+        let notices = platform.notices.clone();
+        Link::new(dir.path().join("absent.sock"), platform, received)
+            .run()
+            .await;
+        let notices = notices.lock().unwrap();
+        assert_eq!(notices.len(), 1, "{notices:#?}");
+        assert_eq!(notices[0].kind, crate::notices::NoticeKind::ActionFailed);
+        assert_eq!(notices[0].summary, "Pause for 1 hour: not done");
+        assert!(notices[0].body.contains("not running"), "{notices:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_never_answers_does_not_hold_quit_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("hung.sock");
+        // Accepts connections and never answers on them, as a stopped
+        // daemon's socket does.
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let _hung = AbortOnDrop(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        }));
+        let (actions, received) = mpsc::unbounded_channel();
+        actions.send(Action::Quit).unwrap();
+        let mut link = Link::new(socket, Recorder::default(), received);
+        link.rpc_timeout = Duration::from_millis(200);
+        // Bounded only so that the failure is a message, not a hung test.
+        tokio::time::timeout(Duration::from_secs(120), link.run())
+            .await
+            .expect("the tray quits while the daemon does not answer");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Local, TimeZone};
 use syncroll_client::SyncState;
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CollectionView, Snapshot};
 
 /// The tray's state: the daemon's last snapshot, or none while it cannot
 /// be reached.
@@ -106,6 +106,24 @@ pub enum Action {
     ReviewConflicts,
     OpenLog,
     Quit,
+}
+
+impl Action {
+    /// What the action does, in words, for a notice that it failed.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PauseForAnHour => labels::PAUSE_HOUR.to_owned(),
+            Self::PauseUntilMorning => labels::PAUSE_MORNING.to_owned(),
+            Self::PauseUntilResumed => labels::PAUSE_RESUMED.to_owned(),
+            Self::Resume => labels::RESUME.to_owned(),
+            Self::PauseCollection(name) => format!("Pause {name}"),
+            Self::ResumeCollection(name) => format!("Resume {name}"),
+            Self::ReviewHolds => "Review held deletions".to_owned(),
+            Self::ReviewConflicts => "Review conflicts".to_owned(),
+            Self::OpenLog => labels::OPEN_LOG.to_owned(),
+            Self::Quit => labels::QUIT.to_owned(),
+        }
+    }
 }
 
 /// One menu entry. An entry without an action is shown greyed out.
@@ -255,14 +273,28 @@ fn item(label: impl Into<String>, action: Option<Action>) -> MenuEntry {
     }
 }
 
+/// The most collections the menu lists: a library of hundreds would make
+/// a menu taller than the screen, sent over D-Bus again whenever a count
+/// changes (every refresh while syncing).
+pub const MENU_COLLECTIONS: usize = 20;
+
 /// A separator, then one submenu per collection: its progress as the
-/// label, a pause toggle inside.
+/// label, a pause toggle inside. Past [`MENU_COLLECTIONS`], those busy or
+/// paused come first (in the daemon's order) and a last entry counts the
+/// rest.
 fn collection_entries(snapshot: &Snapshot) -> Vec<MenuEntry> {
     if snapshot.collections.is_empty() {
         return Vec::new();
     }
+    let notable = |c: &&CollectionView| c.paused || c.pending_jobs > 0;
+    let all = &snapshot.collections;
+    let mut shown: Vec<&CollectionView> = all.iter().filter(notable).collect();
+    shown.extend(all.iter().filter(|c| !notable(c)));
+    shown.truncate(MENU_COLLECTIONS);
+    // Back in the daemon's order, so entries do not jump as work moves.
+    shown.sort_by_key(|shown| all.iter().position(|c| std::ptr::eq(c, *shown)));
     let mut entries = vec![MenuEntry::Separator];
-    entries.extend(snapshot.collections.iter().map(|c| {
+    entries.extend(shown.into_iter().map(|c| {
         let state = if !c.sync_enabled {
             "not synced".to_owned()
         } else if c.paused {
@@ -284,6 +316,10 @@ fn collection_entries(snapshot: &Snapshot) -> Vec<MenuEntry> {
             }],
         }
     }));
+    let hidden = all.len().saturating_sub(MENU_COLLECTIONS);
+    if hidden > 0 {
+        entries.push(item(format!("and {hidden} more (syncroll status)"), None));
+    }
     entries
 }
 
@@ -544,6 +580,34 @@ mod tests {
             }],
         };
         assert!(menu.contains(&expected), "{menu:#?}");
+    }
+
+    #[test]
+    fn a_large_library_lists_a_screenful_of_collections_busy_ones_first() {
+        let mut s = idle();
+        let template = s.collections[0].clone();
+        s.collections = (0..500)
+            .map(|i| CollectionView {
+                name: format!("Shoot {i:03}"),
+                ..template.clone()
+            })
+            .collect();
+        s.collections[450].pending_jobs = 3;
+        s.collections[499].paused = true;
+        let menu = model(s).view(&Utc).menu;
+        let labels: Vec<&str> = menu
+            .iter()
+            .filter_map(|entry| match entry {
+                MenuEntry::Submenu { label, .. } => Some(label.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(labels.len(), MENU_COLLECTIONS, "{labels:#?}");
+        assert!(labels[0].starts_with("Shoot 000:"), "{labels:#?}");
+        assert!(labels[18].starts_with("Shoot 450:"), "{labels:#?}");
+        assert!(labels[19].starts_with("Shoot 499:"), "{labels:#?}");
+        let more = item("and 480 more (syncroll status)", None);
+        assert!(menu.contains(&more), "{menu:#?}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum NoticeKind {
     HoldCreated,
     RootMissing,
     LongSyncFinished,
+    /// A menu action that could not be carried out; never rate-limited,
+    /// since each answers a click.
+    ActionFailed,
 }
 
 /// One desktop notification.
@@ -36,6 +39,19 @@ pub struct Notice {
     pub body: String,
     /// A freedesktop icon name.
     pub icon: &'static str,
+}
+
+impl Notice {
+    /// Tells that the menu action `what` was not done, and why: a click
+    /// that does nothing, silently, leaves the user thinking it worked.
+    pub fn action_failed(what: &str, why: String) -> Self {
+        Self {
+            kind: NoticeKind::ActionFailed,
+            summary: format!("{what}: not done"),
+            body: why,
+            icon: "dialog-error",
+        }
+    }
 }
 
 /// The rate limit of one kind.

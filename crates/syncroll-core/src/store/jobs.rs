@@ -859,14 +859,11 @@ impl Store {
 
     /// The most recent failure reasons, newest first.
     pub async fn recent_failures(&self, limit: u32) -> Result<Vec<Job>> {
-        let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "SELECT {JOB_COLUMNS} {JOBS_FROM} WHERE j.last_error != '' AND j.state IN ('failed', 'queued')
-             ORDER BY j.updated_at DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .db("reading failures")?;
+        let rows: Vec<JobRow> = sqlx::query_as(&recent_failures_sql())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .db("reading failures")?;
         Ok(rows.into_iter().map(job_from_row).collect())
     }
 
@@ -938,9 +935,51 @@ impl Store {
     }
 }
 
+/// [`Store::recent_failures`]'s query. Every status read runs it, so it
+/// reads only jobs with an error, through their own index: SQLite would
+/// otherwise pick `jobs_by_state` and read and sort the whole queue.
+fn recent_failures_sql() -> String {
+    format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j INDEXED BY jobs_recent_failures
+         LEFT JOIN collections c ON c.id = j.collection_id
+         WHERE j.last_error != '' AND j.state IN ('failed', 'queued')
+         ORDER BY j.updated_at DESC LIMIT ?"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A status read must not cost more with a longer queue: the newest
+    /// failures are read from their index in order, no queued job without
+    /// an error is visited, nothing is sorted.
+    #[tokio::test]
+    async fn recent_failures_are_read_without_reading_the_queue() {
+        let (_dir, store) = store_with_job("queued", 1_000).await;
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", recent_failures_sql()))
+                .bind(5)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        assert!(
+            steps.iter().any(|s| s.contains("jobs_recent_failures")),
+            "{steps:#?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:#?}"
+        );
+        sqlx::query("UPDATE jobs SET last_error = 'refused', state = 'failed'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let failures = store.recent_failures(5).await.unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].last_error, "refused");
+    }
 
     async fn store_with_job(state: &str, updated_at: i64) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

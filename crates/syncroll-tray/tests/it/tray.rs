@@ -382,7 +382,8 @@ fn held_deletions_are_notified_and_their_entry_opens_syncroll_holds_in_a_termina
     // does not wait for Enter: `read` fails at the end of its input, so
     // the exit status says nothing).
     let review = std::process::Command::new("sh")
-        .args(["-c", args[3]])
+        .arg("-c")
+        .args(&args[3..])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
