@@ -8,11 +8,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use syncroll_testkit::{Daemon, EVENT_TIMEOUT, S3Server, WebDavServer, s, wait_until, write_file};
 
 use crate::objects;
 use crate::pull::{Kind, add_remote, bytes_of, done_uploads, poll};
+
+/// How long a test polls again for a departure to be seen.
+const POLL_AGAIN: Duration = Duration::from_secs(30);
 
 const RAW_1: &[u8] = b"raw sensor data one";
 const RAW_2: &[u8] = b"raw sensor data two";
@@ -232,4 +236,36 @@ fn a_new_remote_sidecar_never_replaces_an_unsynced_local_one() {
     assert!(!again.contains("conflicts"), "{again}");
     assert!(!again.contains("same on both"), "{again}");
     assert_eq!(hash_of(&shoot.trip.join("IMG_1.NEF.xmp")), before);
+}
+
+/// A sidecar comes home only for a photo of the collection: `IMG_1.NEF`,
+/// deleted on the album, left the collection (kept on disk); a sidecar of
+/// it written on the album afterwards is not brought home beside it.
+#[test]
+fn a_new_remote_sidecar_of_a_photo_that_left_the_collection_stays_away() {
+    let shoot = Shoot::new(Kind::Fs, "both");
+    fs::remove_file(shoot.album.join("IMG_1.NEF")).unwrap();
+    // A key placed in the second a listing began is left for a later
+    // poll's deletion check (the ledger keeps seconds).
+    let left = "1 deleted on the remote left the collection";
+    wait_until(POLL_AGAIN, "a poll taking IMG_1.NEF out", || {
+        let outcome = shoot.poll();
+        if outcome.contains(left) {
+            Ok(())
+        } else {
+            Err(outcome)
+        }
+    });
+    assert_eq!(shoot.daemon.photo_paths(Some("Trip")), ["trip/IMG_2.NEF"]);
+    shoot.wait();
+
+    write_file(&shoot.album.join("IMG_1.NEF.xmp"), b"<for a photo gone/>");
+    let outcome = shoot.poll();
+    assert!(outcome.contains(" 0 downloaded"), "{outcome}");
+    assert!(!outcome.contains("failed"), "{outcome}");
+    assert!(!shoot.trip.join("IMG_1.NEF.xmp").exists());
+    assert_eq!(
+        bytes_of(&shoot.trip.join("IMG_1.NEF")).as_deref(),
+        Some(RAW_1)
+    );
 }

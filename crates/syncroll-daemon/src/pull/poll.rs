@@ -793,7 +793,8 @@ pub(super) async fn decide_key(
 /// The path of the photo a sidecar new on the remote, landing at
 /// `located`, belongs to, when it is to come home: that photo (by the rules
 /// the scanner applies, `Store::sidecar_owner`) is a member of the
-/// collection and its file is here. `None` otherwise, and for a manual
+/// collection, its file is here and its own key is in the ledger under its
+/// path. `None` otherwise, and for a manual
 /// collection, whose sidecars new on the remote are not brought home yet:
 /// their photo may sit in any root under a key of its own, found only
 /// through its ledger row.
@@ -816,11 +817,25 @@ async fn new_sidecar_group(
         .store
         .members_at(album.collection.id, &owner_path, false)
         .await?;
-    let member = members.contains(&(located.root.id, owner));
+    if !members.contains(&(located.root.id, owner)) {
+        return Ok(None);
+    }
     // A photo the catalog still holds but whose file is gone (not yet
     // rescanned) would get a sidecar of nothing.
-    let here = local_path(&located.root, &owner_path).is_file();
-    Ok((member && here).then_some(owner_path))
+    if !local_path(&located.root, &owner_path).is_file() {
+        return Ok(None);
+    }
+    // The photo's group is planned with this key in it only while the
+    // photo itself is synced (a photo the planner skips takes its
+    // sidecars' keys with it): else the row written here would read as
+    // nobody's, and the plan would delete the remote sidecar it came from.
+    let photo_key = object_key(&album.remote_prefix, &album.collection.name, &owner_path);
+    let placed = inner
+        .store
+        .ledger_place(album.remote_id, &photo_key)
+        .await?;
+    let synced = matches!(placed, Some((Some(path), None)) if path == owner_path);
+    Ok(synced.then_some(owner_path))
 }
 
 /// Where the key `P/NAME/rest` is locally, or why it is refused.
