@@ -683,8 +683,8 @@ pub(super) async fn decide_key(
             };
             group = Some(owner);
         } else if photo.is_none() {
-            // A sidecar pushed from here whose local file is gone: the push
-            // side decides that (modify beats delete), not the pull.
+            // A sidecar pushed from here whose local file is gone is not
+            // brought home: that local deletion is the push side's.
             return Ok(None);
         }
         // An edit made in another raw editor often comes back as only a
@@ -794,10 +794,9 @@ pub(super) async fn decide_key(
 /// `located`, belongs to, when it is to come home: that photo (by the rules
 /// the scanner applies, `Store::sidecar_owner`) is a member of the
 /// collection, its file is here and its own key is in the ledger under its
-/// path. `None` otherwise, and for a manual
-/// collection, whose sidecars new on the remote are not brought home yet:
-/// their photo may sit in any root under a key of its own, found only
-/// through its ledger row.
+/// path. `None` otherwise, and for a manual collection, whose sidecars new
+/// on the remote are not brought home yet: their photo may sit in any root
+/// under a key of its own, found only through its ledger row.
 async fn new_sidecar_group(
     inner: &Inner,
     album: &Album,
