@@ -355,3 +355,58 @@ async fn a_stem_sidecar_moves_to_the_raw_and_back() {
     assert_eq!(drain(store).await, (0, 0), "planning settles");
     assert_eq!(store.collection("Trip").await.unwrap().total_bytes, 200);
 }
+
+/// The owner of a sidecar not yet in the catalog (one new on a remote, to
+/// be brought home) is the one the scanner would give it once indexed: the
+/// exact photo for `N.NEF.xmp`, the raw of the stem for `N.xmp`, none for
+/// a stem with no photo.
+#[tokio::test]
+async fn a_sidecar_not_yet_indexed_has_the_owner_it_will_have() {
+    let lib = library(0).await;
+    let store = &lib.store;
+    let changes = PhotoChanges {
+        added: [("a/IMG_1.jpg", 1), ("a/IMG_1.NEF", 2), ("a/IMG_2.jpg", 3)]
+            .into_iter()
+            .map(|(p, inode)| (found(p, 100, inode), hash(inode)))
+            .collect(),
+        ..Default::default()
+    };
+    store
+        .apply_photo_changes(&lib.root, &changes)
+        .await
+        .unwrap();
+    let rel = |p: &str| RelPath::from_bytes(p.as_bytes().to_vec());
+    let owner = async |p: &str| {
+        store
+            .sidecar_owner(lib.root.id(), &rel(p))
+            .await
+            .unwrap()
+            .map(|(_, path)| String::from_utf8(path.as_bytes().to_vec()).unwrap())
+    };
+    assert_eq!(
+        owner("a/IMG_1.jpg.xmp").await.as_deref(),
+        Some("a/IMG_1.jpg")
+    );
+    assert_eq!(owner("a/IMG_1.xmp").await.as_deref(), Some("a/IMG_1.NEF"));
+    assert_eq!(owner("a/IMG_2.aae").await.as_deref(), Some("a/IMG_2.jpg"));
+    assert_eq!(owner("a/IMG_3.xmp").await, None);
+    assert_eq!(owner("b/IMG_1.xmp").await, None, "another folder");
+
+    // Indexed, it gets that very owner.
+    let xmp = PhotoChanges {
+        added: vec![(found("a/IMG_1.xmp", 10, 4), hash(4))],
+        ..Default::default()
+    };
+    store.apply_photo_changes(&lib.root, &xmp).await.unwrap();
+    let raw = store
+        .photo_at(lib.root.id(), &rel("a/IMG_1.NEF"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (id, _) = store
+        .sidecar_owner(lib.root.id(), &rel("a/IMG_1.xmp"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(id, raw.id);
+}

@@ -20,6 +20,7 @@ mod pull_crash;
 mod pull_harness;
 mod pull_manual;
 mod pull_scale;
+mod pull_sidecars;
 mod push_guard;
 mod root_safety;
 mod roots;

@@ -564,6 +564,26 @@ impl Store {
         Ok(row.map(photo_from_row))
     }
 
+    /// The photo a sidecar at `rel_path` of `root` belongs to, by the rules
+    /// the scanner applies when it indexes one (`owner_of`), whether or not
+    /// the catalog holds the sidecar yet: the owner's id and path, `None`
+    /// when no photo of its stem qualifies. The pull engine asks it for a
+    /// sidecar new on the remote, before the file exists here.
+    pub async fn sidecar_owner(
+        &self,
+        root: RootId,
+        rel_path: &RelPath,
+    ) -> Result<Option<(PhotoId, RelPath)>> {
+        let mut tx = self.pool.begin().await.db("starting a read")?;
+        let owner = owner_of(&mut tx, &self.sidecars, root, None, rel_path.as_bytes()).await?;
+        let path = match owner {
+            Some(id) => path_of(&mut tx, id).await?,
+            None => None,
+        };
+        tx.commit().await.db("ending a read")?;
+        Ok(owner.zip(path.map(RelPath::from_bytes)))
+    }
+
     /// The photo with this id, if it is still in the catalog.
     pub async fn photo(&self, id: PhotoId) -> Result<Option<Photo>> {
         let row: Option<PhotoRow> = sqlx::query_as(

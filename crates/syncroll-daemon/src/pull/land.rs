@@ -438,6 +438,7 @@ async fn verify_base(
                 root: decided.root.clone(),
                 rel_path: decided.rel_path.clone(),
                 inbox: decided.inbox,
+                group: decided.group.clone(),
                 action,
                 local: decided.local,
                 verify_base: None,
@@ -575,13 +576,19 @@ async fn record_key_base(
                 album.remote_id,
                 album.collection.id,
                 key,
-                &decided.rel_path,
+                ledger_path(decided),
                 base,
                 inbox,
             )
             .await?;
     }
     Ok(())
+}
+
+/// The path a new ledger row for the decided key names: its photo's for a
+/// sidecar (see [`Decided::group`]), else its own.
+fn ledger_path(decided: &Decided) -> &RelPath {
+    decided.group.as_ref().unwrap_or(&decided.rel_path)
 }
 
 /// Whether the file at `path` still has the size and mtime the catalog
@@ -678,7 +685,7 @@ async fn download_new(
             album.remote_id,
             album.collection.id,
             &decided.meta.key,
-            &decided.rel_path,
+            ledger_path(decided),
             &base,
             None,
         )

@@ -274,6 +274,12 @@ pub(super) struct Decided {
     pub rel_path: RelPath,
     /// See [`Located::inbox`].
     pub inbox: bool,
+    /// The path a new ledger row for the key names, when it is not
+    /// `rel_path`: a sidecar new on the remote is recorded as the push side
+    /// records a sidecar it uploaded, under its photo's path (the path group
+    /// the planner reads it in), else the photo's next plan would see the
+    /// key as nobody's and delete it.
+    pub group: Option<RelPath>,
     pub action: Action,
     /// The local file as the catalog knew it when deciding.
     pub local: Option<LocalSide>,
@@ -666,11 +672,19 @@ pub(super) async fn decide_key(
         .photo_at(located.root.id, &located.rel_path)
         .await?;
     let sidecar_policy;
+    let mut group = None;
     let policy = if sidecar {
-        if base.is_none() || photo.is_none() {
-            // Only a sidecar pushed from here comes back, as an edit of
-            // its photo; a new one on the remote (or one whose local file
-            // is gone) is not brought home.
+        if base.is_none() {
+            // New on the remote (darktable run on the NAS copy writes
+            // `IMG_1.NEF.xmp` beside it): it comes home only beside a photo
+            // of the collection that is here, the one it belongs to.
+            let Some(owner) = new_sidecar_group(inner, album, &located).await? else {
+                return Ok(None);
+            };
+            group = Some(owner);
+        } else if photo.is_none() {
+            // A sidecar pushed from here whose local file is gone is not
+            // brought home: that local deletion is the push side's.
             return Ok(None);
         }
         // An edit made in another raw editor often comes back as only a
@@ -742,6 +756,7 @@ pub(super) async fn decide_key(
             root,
             rel_path,
             inbox,
+            group,
             action: Action::FetchToCompare,
             local: key.local,
             verify_base: Some((key, *policy)),
@@ -761,6 +776,7 @@ pub(super) async fn decide_key(
             root,
             rel_path,
             inbox,
+            group,
             action,
             local: key.local,
             verify_base: None,
@@ -772,6 +788,53 @@ pub(super) async fn decide_key(
             Ok(None)
         }
     }
+}
+
+/// The path of the photo a sidecar new on the remote, landing at
+/// `located`, belongs to, when it is to come home: that photo (by the rules
+/// the scanner applies, `Store::sidecar_owner`) is a member of the
+/// collection, its file is here and its own key is in the ledger under its
+/// path. `None` otherwise, and for a manual collection, whose sidecars new
+/// on the remote are not brought home yet: their photo may sit in any root
+/// under a key of its own, found only through its ledger row.
+async fn new_sidecar_group(
+    inner: &Inner,
+    album: &Album,
+    located: &Located,
+) -> Result<Option<RelPath>, PollError> {
+    if !matches!(album.landing, AlbumLanding::Folder { .. }) {
+        return Ok(None);
+    }
+    let Some((owner, owner_path)) = inner
+        .store
+        .sidecar_owner(located.root.id, &located.rel_path)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let members = inner
+        .store
+        .members_at(album.collection.id, &owner_path, false)
+        .await?;
+    if !members.contains(&(located.root.id, owner)) {
+        return Ok(None);
+    }
+    // A photo the catalog still holds but whose file is gone (not yet
+    // rescanned) would get a sidecar of nothing.
+    if !local_path(&located.root, &owner_path).is_file() {
+        return Ok(None);
+    }
+    // The photo's group is planned with this key in it only while the
+    // photo itself is synced (a photo the planner skips takes its
+    // sidecars' keys with it): else the row written here would read as
+    // nobody's, and the plan would delete the remote sidecar it came from.
+    let photo_key = object_key(&album.remote_prefix, &album.collection.name, &owner_path);
+    let placed = inner
+        .store
+        .ledger_place(album.remote_id, &photo_key)
+        .await?;
+    let synced = matches!(placed, Some((Some(path), None)) if path == owner_path);
+    Ok(synced.then_some(owner_path))
 }
 
 /// Where the key `P/NAME/rest` is locally, or why it is refused.
