@@ -509,12 +509,18 @@ mod tests {
             to: "off".to_owned(),
         });
         let body = model(s.clone()).view(&Utc).tooltip.body;
-        assert!(body.ends_with(&format!("\nBandwidth limit: 4M until {hhmm}, then off")), "{body}");
+        assert!(
+            body.ends_with(&format!("\nBandwidth limit: 4M until {hhmm}, then off")),
+            "{body}"
+        );
         // Unlimited now, a timetable's limit later.
         s.limit = None;
         s.limit_change.as_mut().unwrap().to = "2M".to_owned();
         let body = model(s).view(&Utc).tooltip.body;
-        assert!(body.ends_with(&format!("\nNo bandwidth limit until {hhmm}, then 2M")), "{body}");
+        assert!(
+            body.ends_with(&format!("\nNo bandwidth limit until {hhmm}, then 2M")),
+            "{body}"
+        );
     }
 
     #[test]
