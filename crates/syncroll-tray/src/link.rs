@@ -20,6 +20,10 @@ use crate::snapshot::Snapshot;
 
 /// How often the status is read while connected.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+/// The least time between two status reads, however fast events come (a
+/// burst of failures while a NAS is down), so the tray never loads the
+/// daemon with reads.
+const MIN_REFRESH_GAP: Duration = Duration::from_millis(500);
 /// The first wait before connecting again; it doubles up to
 /// [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -218,6 +222,7 @@ impl<P: Platform> Link<P> {
         let forwarder = AbortOnDrop(tokio::spawn(forward(feed, tx)));
         let mut tick = tokio::time::interval(REFRESH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_read: Option<tokio::time::Instant> = None;
         let end = loop {
             // The first tick is immediate: the state shows at once.
             let turn = tokio::select! {
@@ -230,9 +235,14 @@ impl<P: Platform> Link<P> {
                 Turn::Quit => break End::Quit,
                 Turn::End(end) => break end,
             }
+            if let Some(last) = last_read {
+                // Events that come meanwhile are read by the next turn.
+                tokio::time::sleep_until(last + MIN_REFRESH_GAP).await;
+            }
             if let Err(error) = self.refresh(client).await {
                 break End::Lost(error);
             }
+            last_read = Some(tokio::time::Instant::now());
         };
         drop(forwarder);
         end

@@ -37,7 +37,9 @@ pub struct Sni {
     handle: ksni::Handle<Item>,
     /// `None` when the session bus refused a second connection; the first
     /// notice retries.
-    notifications: Option<zbus::Connection>,
+    /// With whether the server reads markup in bodies (its
+    /// `body-markup` capability), asked once per connection.
+    notifications: Option<(zbus::Connection, bool)>,
 }
 
 impl std::fmt::Debug for Sni {
@@ -63,13 +65,22 @@ impl Sni {
     }
 
     async fn send(&mut self, notice: &Notice) -> zbus::Result<u32> {
-        let connection = match &self.notifications {
-            Some(connection) => connection.clone(),
+        let (connection, markup) = match &self.notifications {
+            Some(known) => known.clone(),
             None => {
                 let connection = zbus::Connection::session().await?;
-                self.notifications = Some(connection.clone());
-                connection
+                // A server that cannot say is sent the text as it is.
+                let markup = reads_markup(&connection).await.unwrap_or(false);
+                self.notifications = Some((connection.clone(), markup));
+                (connection, markup)
             }
+        };
+        // A file name with `&` or `<`, or a server's XML error, would be
+        // mangled or dropped by a server that reads markup.
+        let body = if markup {
+            escape_markup(&notice.body)
+        } else {
+            notice.body.clone()
         };
         let hints: HashMap<&str, Value<'_>> = HashMap::new();
         let reply = connection
@@ -83,7 +94,7 @@ impl Sni {
                     0u32,
                     notice.icon,
                     notice.summary.as_str(),
-                    notice.body.as_str(),
+                    body.as_str(),
                     Vec::<&str>::new(),
                     hints,
                     // The server's default timeout.
@@ -93,6 +104,35 @@ impl Sni {
             .await?;
         reply.body().deserialize::<u32>()
     }
+}
+
+/// Whether the notification server reads markup in bodies.
+async fn reads_markup(connection: &zbus::Connection) -> zbus::Result<bool> {
+    let reply = connection
+        .call_method(
+            Some("org.freedesktop.Notifications"),
+            "/org/freedesktop/Notifications",
+            Some("org.freedesktop.Notifications"),
+            "GetCapabilities",
+            &(),
+        )
+        .await?;
+    let capabilities: Vec<String> = reply.body().deserialize()?;
+    Ok(capabilities.iter().any(|c| c == "body-markup"))
+}
+
+/// `text` as the notification spec's markup shows it as written.
+fn escape_markup(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 impl Platform for Sni {
@@ -290,5 +330,14 @@ mod tests {
     #[test]
     fn underscores_show_as_written() {
         assert_eq!(mnemonic_free("my_trip"), "my__trip");
+    }
+
+    #[test]
+    fn markup_characters_are_escaped_and_nothing_else() {
+        assert_eq!(
+            escape_markup("Tom & Jerry <2024>/IMG_1.NEF: 403 <Error>"),
+            "Tom &amp; Jerry &lt;2024&gt;/IMG_1.NEF: 403 &lt;Error&gt;"
+        );
+        assert_eq!(escape_markup("plain é"), "plain é");
     }
 }
