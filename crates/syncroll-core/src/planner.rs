@@ -435,6 +435,10 @@ mod tests {
         a.deletes.iter().map(|p| p.key.clone()).collect()
     }
 
+    fn uploaded(a: &Actions) -> Vec<&str> {
+        a.uploads.iter().map(|w| w.key.as_str()).collect()
+    }
+
     #[test]
     fn missing_photos_are_uploaded_and_present_ones_left_alone() {
         let a = diff(
@@ -601,12 +605,7 @@ mod tests {
             ..GroupRows::default()
         };
         let plan = plan_groups("", "C", rows, Direction::Push);
-        let keys: Vec<&str> = plan
-            .actions
-            .uploads
-            .iter()
-            .map(|w| w.key.as_str())
-            .collect();
+        let keys = uploaded(&plan.actions);
         assert_eq!(keys, ["C/d/IMG_1.xmp"]);
         assert!(plan.actions.deletes.is_empty());
 
@@ -819,12 +818,7 @@ mod tests {
             blocked: vec![],
         };
         let plan = plan_groups("", "C", rows, Direction::Both);
-        let keys: Vec<&str> = plan
-            .actions
-            .uploads
-            .iter()
-            .map(|w| w.key.as_str())
-            .collect();
+        let keys = uploaded(&plan.actions);
         assert_eq!(keys, ["C/a.xmp", "C/a.NEF"]);
         assert!(plan.actions.deletes.is_empty());
     }
@@ -838,12 +832,7 @@ mod tests {
             blocked: vec![],
         };
         let plan = plan_groups("", "C", rows, Direction::Both);
-        let keys: Vec<&str> = plan
-            .actions
-            .uploads
-            .iter()
-            .map(|w| w.key.as_str())
-            .collect();
+        let keys = uploaded(&plan.actions);
         assert_eq!(keys, ["C/Phone/a.NEF"]);
         // The pinned photo left the collection: its copy goes (the brake
         // decides), as any member's would.

@@ -262,3 +262,13 @@ impl Store {
         }
     }
 }
+
+/// A catalog in a fresh temporary folder, for the store's own tests.
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("catalog.sqlite"))
+        .await
+        .unwrap();
+    (dir, store)
+}

@@ -224,13 +224,7 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("catalog.sqlite"))
-            .await
-            .unwrap();
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
 
     fn new(path: &Path, blob: u8, size: u64) -> NewVersion<'_> {
         NewVersion {
